@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+// model-sync: one thin command per step. Options and --help come from steps/*.yaml.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { allSteps, loadStep, stepsDir, type ParamSpec, type StepContract, type StepName } from './contract/contract.js';
+import { resolveConfig } from './config/config.js';
+import { redact } from './config/redact.js';
+import { EXIT, exitCodeOf, messageOf, ModelSyncError } from './errors.js';
+import { createLogger, type Logger } from './log.js';
+import { loadRunner } from './steps/index.js';
+import { oneLine, writeTerminationMessage } from './termination.js';
+import { Workspace } from './workspace/workspace.js';
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(path.join(stepsDir(), '..', 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function optionHelp(p: ParamSpec): string {
+  const facts = [`env ${p.env}`];
+  if (p.default !== undefined) facts.push(`default ${JSON.stringify(p.default)}`);
+  if (p.enum) facts.push(`one of ${p.enum.join('|')}`);
+  if (p.required) facts.push('required');
+  if (p.requiredWhen) {
+    facts.push('required when ' + Object.entries(p.requiredWhen).map(([k, v]) => `${k}=${v.join('|')}`).join(' and '));
+  }
+  if (p.fallback) facts.push(`else ${p.fallback}`);
+  if (p.secret) facts.push('secret');
+  return `${p.description} (${facts.join('; ')})`;
+}
+
+const EPILOG = `
+Precedence: flags, then MODEL_SYNC_* environment variables, then credential files
+(*-credentials-path), then defaults. Booleans accept true/false, yes/no, 1/0.
+
+Exit codes: 0 ok, 1 internal error, ${EXIT.config} invalid configuration, ${EXIT.precondition} registry precondition failed,
+${EXIT.auth} credentials rejected, ${EXIT.notFound} not found, ${EXIT.unsafe} unsafe path refused, ${EXIT.integrity} digest or size mismatch,
+${EXIT.transient} network fault or server error after retries.
+On exit the cause (or, for register and all, the registry ids as JSON) is written to
+$TERMINATION_MESSAGE_PATH (default /dev/termination-log).`;
+
+function addStepCommand(program: Command, contract: StepContract): void {
+  const cmd = program
+    .command(contract.name)
+    .summary(contract.summary)
+    .description(`${contract.summary}\n\n${contract.description}`)
+    .addHelpText('after', EPILOG)
+    .allowExcessArguments(false);
+  for (const p of contract.parameters) {
+    const option =
+      p.type === 'boolean'
+        ? new Option(`${p.flag} [value]`, optionHelp(p))
+        : new Option(`${p.flag} <value>`, optionHelp(p));
+    cmd.addOption(option);
+  }
+  cmd.action(async (opts: Record<string, unknown>) => {
+    process.exit(await runStep(contract.name as StepName, opts));
+  });
+}
+
+/** Runs one step and returns the exit code. */
+export async function runStep(name: StepName, flags: Record<string, unknown>, env = process.env): Promise<number> {
+  const contract = loadStep(name);
+  const format = (flags.logFormat ?? env.MODEL_SYNC_LOG_FORMAT) as string | undefined;
+  let log: Logger = createLogger({
+    level: (flags.logLevel ?? env.MODEL_SYNC_LOG_LEVEL ?? 'info') as string,
+    ...(format === 'json' || format === 'pretty' ? { format } : {}),
+  });
+  const started = Date.now();
+  try {
+    const config = resolveConfig({ step: contract, flags, env });
+    log.level = config.string('log-level') ?? 'info';
+    log = log.child({ step: name });
+    log.debug({ config: config.toLogObject() }, 'configuration');
+    const workspace = await new Workspace(config.required('storage-path')).init();
+    const run = await loadRunner(name);
+    const outcome = await run({ config, workspace, log });
+    const resultsDir = config.has('results-dir') ? config.string('results-dir') : undefined;
+    for (const r of contract.results) {
+      await workspace.writeResult(r.name, outcome.results[r.name] ?? '', resultsDir);
+    }
+    writeTerminationMessage(outcome.termination ?? JSON.stringify(outcome.results));
+    process.stdout.write(JSON.stringify(outcome.results) + '\n');
+    log.info({ ...outcome.summary, seconds: (Date.now() - started) / 1000 }, `${name} finished`);
+    return EXIT.ok;
+  } catch (err) {
+    const code = exitCodeOf(err);
+    const cause = oneLine(redact(messageOf(err)));
+    const message = err instanceof ModelSyncError ? cause : `unexpected error: ${cause}`;
+    log.error({ exitCode: code, ...(err instanceof ModelSyncError ? {} : { err }) }, message);
+    writeTerminationMessage(message);
+    return code;
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('model-sync')
+    .description(
+      'Move a machine-learning model from S3, HTTP(S), Hugging Face, OCI or a PVC into an OCI registry\n' +
+        '(as a KServe modelcar) or S3, and register it in Kubeflow Model Registry.\n' +
+        'Each step runs on its own (sharing --storage-path) or all together with `all`.',
+    )
+    .version(packageVersion())
+    .showHelpAfterError();
+  for (const contract of allSteps()) addStepCommand(program, contract);
+  return program;
+}
+
+const invokedDirectly = process.argv[1] && /cli\.(js|ts)$/.test(process.argv[1]);
+if (invokedDirectly || process.argv[1]?.endsWith('model-sync')) {
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch((err: unknown) => {
+      process.stderr.write(`model-sync: ${redact(messageOf(err))}\n`);
+      process.exit(EXIT.internal);
+    });
+}

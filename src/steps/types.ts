@@ -1,0 +1,20 @@
+import type { Config } from '../config/config.js';
+import type { Logger } from '../log.js';
+import type { Workspace } from '../workspace/workspace.js';
+
+export interface StepContext {
+  config: Config;
+  workspace: Workspace;
+  log: Logger;
+}
+
+export interface StepOutcome {
+  /** Values of the step's declared results (steps/<step>.yaml), keyed by result name. */
+  results: Record<string, string>;
+  /** Termination message on success; by default the results as JSON. */
+  termination?: string;
+  /** Fields for the closing log line. */
+  summary?: Record<string, unknown>;
+}
+
+export type StepRunner = (ctx: StepContext) => Promise<StepOutcome>;

@@ -1,0 +1,108 @@
+// The on-volume contract between steps (see DESIGN.md):
+//   <storage>/model/        model files, only complete ones
+//   <storage>/image/        OCI image layout of the modelcar
+//   <storage>/.model-sync/  step records (<step>.json), results/<name>, inventory.json, tmp/
+import { mkdir, readFile, rename, writeFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export interface InventoryEntry {
+  /** Slash-separated path relative to model/ */
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+export interface Inventory {
+  source: string;
+  files: InventoryEntry[];
+  totalBytes: number;
+}
+
+export class Workspace {
+  readonly root: string;
+  readonly modelDir: string;
+  readonly imageDir: string;
+  readonly stateDir: string;
+  readonly resultsDir: string;
+  readonly tmpDir: string;
+
+  constructor(storagePath: string) {
+    this.root = path.resolve(storagePath);
+    this.modelDir = path.join(this.root, 'model');
+    this.imageDir = path.join(this.root, 'image');
+    this.stateDir = path.join(this.root, '.model-sync');
+    this.resultsDir = path.join(this.stateDir, 'results');
+    this.tmpDir = path.join(this.stateDir, 'tmp');
+  }
+
+  async init(): Promise<this> {
+    for (const dir of [this.modelDir, this.stateDir, this.resultsDir, this.tmpDir]) await mkdir(dir, { recursive: true });
+    return this;
+  }
+
+  /** A fresh temporary file name on the same volume, so that rename() into model/ is atomic. */
+  tempPath(hint: string): string {
+    const safe = hint.replace(/[^A-Za-z0-9._-]/g, '_').slice(-80);
+    return path.join(this.tmpDir, `${randomBytes(6).toString('hex')}-${safe}`);
+  }
+
+  async clearTemp(): Promise<void> {
+    await rm(this.tmpDir, { recursive: true, force: true });
+    await mkdir(this.tmpDir, { recursive: true });
+  }
+
+  /** Writes JSON atomically (temp file + rename) so that a crash never leaves half a record. */
+  async writeJson(name: string, data: unknown): Promise<void> {
+    const file = path.join(this.stateDir, name);
+    await mkdir(path.dirname(file), { recursive: true });
+    const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+    await writeFile(tmp, JSON.stringify(data, null, 2) + '\n');
+    await rename(tmp, file);
+  }
+
+  async readJson<T>(name: string): Promise<T | undefined> {
+    try {
+      return JSON.parse(await readFile(path.join(this.stateDir, name), 'utf8')) as T;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  /** A step's record, `.model-sync/<step>.json`. */
+  writeStepRecord(step: string, data: unknown): Promise<void> {
+    return this.writeJson(`${step}.json`, data);
+  }
+
+  readStepRecord<T>(step: string): Promise<T | undefined> {
+    return this.readJson<T>(`${step}.json`);
+  }
+
+  writeInventory(inventory: Inventory): Promise<void> {
+    return this.writeJson('inventory.json', inventory);
+  }
+
+  readInventory(): Promise<Inventory | undefined> {
+    return this.readJson<Inventory>('inventory.json');
+  }
+
+  /** One small result as a plain file (Argo reads it with valueFrom.path). */
+  async writeResult(name: string, value: string, extraDir?: string): Promise<void> {
+    for (const dir of extraDir ? [this.resultsDir, extraDir] : [this.resultsDir]) {
+      await mkdir(dir, { recursive: true });
+      const file = path.join(dir, name);
+      const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+      await writeFile(tmp, value);
+      await rename(tmp, file);
+    }
+  }
+
+  async readResult(name: string): Promise<string | undefined> {
+    try {
+      return await readFile(path.join(this.resultsDir, name), 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+}
