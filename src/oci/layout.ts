@@ -1,0 +1,147 @@
+// An OCI image layout on disk (oci-layout, index.json, blobs/sha256/): the hand-over between
+// package and push, and the place where pulled base images land. Blobs are written to a
+// temporary name and renamed once their digest is known, so a crash never leaves a blob whose
+// name lies about its content.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Transform, type Readable } from 'node:stream';
+import { ModelSyncError } from '../errors.js';
+import type { Descriptor, ImageIndex } from './types.js';
+import { MT } from './media-types.js';
+
+export function sha256Digest(data: Buffer | string): string {
+  return 'sha256:' + createHash('sha256').update(data).digest('hex');
+}
+
+export function parseDigest(digest: string): { algorithm: 'sha256'; hex: string } {
+  const m = /^sha256:([a-f0-9]{64})$/.exec(digest);
+  if (!m) throw new ModelSyncError('integrity', `unsupported or malformed digest "${digest}"`);
+  return { algorithm: 'sha256', hex: m[1]! };
+}
+
+/** Canonical bytes of a JSON document as we write it (compact, key order as given). */
+export function jsonBytes(doc: unknown): Buffer {
+  return Buffer.from(JSON.stringify(doc));
+}
+
+export class OciLayout {
+  readonly blobsDir: string;
+
+  constructor(readonly dir: string) {
+    this.blobsDir = path.join(dir, 'blobs', 'sha256');
+  }
+
+  async init(): Promise<this> {
+    await mkdir(this.blobsDir, { recursive: true });
+    await writeFile(path.join(this.dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+    return this;
+  }
+
+  blobPath(digest: string): string {
+    return path.join(this.blobsDir, parseDigest(digest).hex);
+  }
+
+  /** Size of a blob when present, else undefined. */
+  async blobSize(digest: string): Promise<number | undefined> {
+    try {
+      return (await stat(this.blobPath(digest))).size;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async hasBlob(digest: string, size?: number): Promise<boolean> {
+    const actual = await this.blobSize(digest);
+    return actual !== undefined && (size === undefined || actual === size);
+  }
+
+  /** Writes bytes whose digest we compute; returns a descriptor. */
+  async writeBlobBytes(data: Buffer, mediaType: string, extra: Partial<Descriptor> = {}): Promise<Descriptor> {
+    const digest = sha256Digest(data);
+    if (!(await this.hasBlob(digest, data.length))) {
+      const tmp = path.join(this.blobsDir, `.tmp-${randomBytes(6).toString('hex')}`);
+      await writeFile(tmp, data);
+      await rename(tmp, this.blobPath(digest));
+    }
+    return { mediaType, digest, size: data.length, ...extra };
+  }
+
+  writeJsonBlob(doc: unknown, mediaType: string, extra: Partial<Descriptor> = {}): Promise<Descriptor> {
+    return this.writeBlobBytes(jsonBytes(doc), mediaType, extra);
+  }
+
+  /**
+   * Streams a blob in; when `expected` is given the digest (and size) must match, else the blob
+   * is refused. Returns the digest and size written.
+   */
+  async writeBlobStream(source: Readable, expected?: { digest: string; size?: number }): Promise<{ digest: string; size: number }> {
+    const tmp = path.join(this.blobsDir, `.tmp-${randomBytes(6).toString('hex')}`);
+    const hash = createHash('sha256');
+    let size = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        hash.update(chunk);
+        size += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    try {
+      await pipeline(source, meter, createWriteStream(tmp));
+      const digest = 'sha256:' + hash.digest('hex');
+      if (expected && (digest !== expected.digest || (expected.size !== undefined && size !== expected.size))) {
+        throw new ModelSyncError('integrity', `blob digest mismatch: expected ${expected.digest} (${expected.size ?? '?'} bytes), got ${digest} (${size} bytes)`);
+      }
+      await rename(tmp, this.blobPath(digest));
+      return { digest, size };
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  readBlobStream(digest: string): Readable {
+    return createReadStream(this.blobPath(digest));
+  }
+
+  async readBlob(digest: string): Promise<Buffer> {
+    return readFile(this.blobPath(digest));
+  }
+
+  async readJsonBlob<T>(digest: string): Promise<T> {
+    return JSON.parse((await this.readBlob(digest)).toString('utf8')) as T;
+  }
+
+  async readIndex(): Promise<ImageIndex> {
+    try {
+      return JSON.parse(await readFile(path.join(this.dir, 'index.json'), 'utf8')) as ImageIndex;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { schemaVersion: 2, mediaType: MT.ociIndex, manifests: [] };
+      throw err;
+    }
+  }
+
+  async writeIndex(index: ImageIndex): Promise<void> {
+    const file = path.join(this.dir, 'index.json');
+    const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+    await writeFile(tmp, JSON.stringify(index));
+    await rename(tmp, file);
+  }
+
+  /** The descriptor tagged `tag` in index.json (org.opencontainers.image.ref.name), else the only one. */
+  async resolveTag(tag?: string): Promise<Descriptor | undefined> {
+    const index = await this.readIndex();
+    if (tag) return index.manifests.find((d) => d.annotations?.['org.opencontainers.image.ref.name'] === tag);
+    return index.manifests.length === 1 ? index.manifests[0] : undefined;
+  }
+
+  /** Points `tag` at `descriptor` in index.json, replacing an older entry of the same tag. */
+  async tag(tag: string, descriptor: Descriptor): Promise<void> {
+    const index = await this.readIndex();
+    const others = index.manifests.filter((d) => d.annotations?.['org.opencontainers.image.ref.name'] !== tag);
+    others.push({ ...descriptor, annotations: { ...descriptor.annotations, 'org.opencontainers.image.ref.name': tag } });
+    await this.writeIndex({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: others });
+  }
+}
