@@ -1,0 +1,41 @@
+# shellcheck shell=bash
+# Sourced by scripts/build-image.sh and scripts/podman-sandboxed.sh: points podman/buildah at a
+# self-contained state directory with settings that work on hosts without systemd, without
+# CAP_SYS_RESOURCE and with cgroups in "hybrid" mode (CI containers, this project's test machines).
+#
+#   model_sync_podman_env DIR    write DIR/containers.conf + DIR/storage.conf and export the
+#                                variables podman and buildah read; images built this way live
+#                                only in DIR (remove it, or `podman system reset -f`, to clean up).
+#
+# Why each setting:
+#   runtime runc        crun refuses to start containers when cgroups are in hybrid mode.
+#   default_ulimits     podman's default RLIMIT_NOFILE/NPROC cannot be raised without
+#                       CAP_SYS_RESOURCE ("setrlimit: Operation not permitted"); ask for 1024.
+#   netns host          the default bridge network edits the host firewall (iptables NAT) and
+#                       ip_forward; host networking avoids that and still reaches 127.0.0.1 servers
+#                       (the npm registry during the build, local S3/registry in the tests).
+#   driver vfs          needs no overlay mounts (every layer is a full copy: disk-heavy, but works
+#                       everywhere).
+#   BUILDAH_ISOLATION   chroot: RUN steps need no user namespaces or cgroup setup.
+model_sync_podman_env() {
+  local dir=${1:?model_sync_podman_env needs a state directory}
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  cat > "$dir/containers.conf" <<CONF
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+netns = "host"
+
+[engine]
+runtime = "runc"
+CONF
+  cat > "$dir/storage.conf" <<CONF
+[storage]
+driver = "vfs"
+runroot = "$dir/run"
+graphroot = "$dir/storage"
+CONF
+  export CONTAINERS_CONF="$dir/containers.conf"
+  export CONTAINERS_STORAGE_CONF="$dir/storage.conf"
+  export BUILDAH_ISOLATION=chroot
+}
