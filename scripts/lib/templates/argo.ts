@@ -1,0 +1,255 @@
+// Argo Workflows: one WorkflowTemplate `model-sync` (and the same spec as a ClusterWorkflowTemplate)
+// with a leaf container template per step, a `main` steps template chaining them on the
+// `workspace` volume claim, and an exit handler that runs mark-failed when the workflow failed.
+import type { StepName } from '../../../src/contract/contract.js';
+import {
+  CHAIN,
+  COMMAND,
+  GLOBAL_RESULTS,
+  ID_LABELS,
+  LEAF_STEPS,
+  OBJECT_PARAMS,
+  PATHS,
+  RETRY_LIMIT,
+  UI_LABELS,
+  VOLUMES,
+  WORKFLOW_DEADLINE_SECONDS,
+  WORKSPACE_SIZE,
+  allowedValues,
+  argoRetryExpression,
+  catalog,
+  containerSecurityContext,
+  defaultString,
+  describeParam,
+  exposedParams,
+  imageRef,
+  objectsOf,
+  packageVersion,
+  podSecurityContext,
+  resources,
+  step,
+  wiringOf,
+} from './common.js';
+
+type Obj = Record<string, unknown>;
+
+export const ARGO_NAME = 'model-sync';
+
+/** Template-only parameters (Secret / ConfigMap names) a step's leaf takes. */
+function objectParamsOf(name: StepName): { name: string; default: string; description: string }[] {
+  const o = objectsOf(step(name));
+  return (['source', 'destination', 'registry', 'metadata'] as const).filter((k) => o[k]).map((k) => OBJECT_PARAMS[k]);
+}
+
+function leafInputs(name: StepName): Obj[] {
+  const params: Obj[] = exposedParams(step(name), 'argo').map((p) => {
+    const def = defaultString(p);
+    const allowed = allowedValues(p);
+    return {
+      name: p.name,
+      // A parameter the CLI requires in every case has no default: Argo then insists on a value.
+      ...(p.required ? {} : { default: def ?? '' }),
+      ...(allowed ? { enum: allowed } : {}),
+      description: describeParam(p),
+    };
+  });
+  for (const o of objectParamsOf(name)) params.push({ name: o.name, default: o.default, description: o.description });
+  return params;
+}
+
+function leafEnv(name: StepName): Obj[] {
+  const env: Obj[] = [];
+  for (const p of step(name).parameters) {
+    const w = wiringOf(p, 'argo');
+    if (w.kind === 'param') env.push({ name: p.env, value: `{{inputs.parameters.${p.name}}}` });
+    else if (w.kind === 'fixed') env.push({ name: p.env, value: w.value });
+    else {
+      env.push({
+        name: p.env,
+        valueFrom: { secretKeyRef: { name: `{{inputs.parameters.${OBJECT_PARAMS[w.side].name}}}`, key: w.key, optional: true } },
+      });
+    }
+  }
+  return env;
+}
+
+function leafVolumes(name: StepName): { volumes: Obj[]; mounts: Obj[] } {
+  const o = objectsOf(step(name));
+  // Template-level volumes travel with templateRef; only `workspace` must come from the caller.
+  const volumes: Obj[] = [{ name: VOLUMES.tmp, emptyDir: {} }];
+  const mounts: Obj[] = [
+    { name: VOLUMES.workspace, mountPath: PATHS.workspace },
+    { name: VOLUMES.tmp, mountPath: PATHS.tmp },
+  ];
+  const secret = (volume: string, param: string, mountPath: string) => {
+    volumes.push({ name: volume, secret: { secretName: `{{inputs.parameters.${param}}}`, optional: true } });
+    mounts.push({ name: volume, mountPath, readOnly: true });
+  };
+  if (o.source) secret(VOLUMES.sourceCredentials, OBJECT_PARAMS.source.name, PATHS.sourceCredentials);
+  if (o.destination) secret(VOLUMES.destinationCredentials, OBJECT_PARAMS.destination.name, PATHS.destinationCredentials);
+  if (o.registry) secret(VOLUMES.registryCredentials, OBJECT_PARAMS.registry.name, PATHS.registryCredentials);
+  if (o.metadata) {
+    volumes.push({ name: VOLUMES.metadata, configMap: { name: `{{inputs.parameters.${OBJECT_PARAMS.metadata.name}}}`, optional: true } });
+    mounts.push({ name: VOLUMES.metadata, mountPath: PATHS.metadata, readOnly: true });
+  }
+  return { volumes, mounts };
+}
+
+function leafOutputs(name: StepName): Obj[] {
+  const exportGlobals = name !== 'mark-failed';
+  return step(name).results.map((r) => ({
+    name: r.name,
+    description: r.description,
+    ...(exportGlobals && GLOBAL_RESULTS.has(r.name) ? { globalName: r.name } : {}),
+    valueFrom: { path: `${PATHS.argoResults}/${r.name}`, default: '' },
+  }));
+}
+
+function leafTemplate(name: StepName): Obj {
+  const { volumes, mounts } = leafVolumes(name);
+  return {
+    name,
+    metadata: { labels: { ...UI_LABELS, 'app.kubernetes.io/managed-by': 'argo-workflows', 'model-sync/step': name } },
+    inputs: { parameters: leafInputs(name) },
+    outputs: { parameters: leafOutputs(name) },
+    securityContext: podSecurityContext(),
+    retryStrategy: {
+      limit: RETRY_LIMIT,
+      retryPolicy: 'Always',
+      backoff: { duration: '10s', factor: 2, maxDuration: '10m' },
+      expression: argoRetryExpression(),
+    },
+    volumes,
+    container: {
+      image: imageRef(),
+      imagePullPolicy: 'IfNotPresent',
+      command: [COMMAND],
+      args: [name],
+      env: leafEnv(name),
+      resources: resources(),
+      securityContext: containerSecurityContext(),
+      volumeMounts: mounts,
+    },
+  };
+}
+
+/** Arguments a `main` step passes: workflow parameters, plus outputs of earlier steps where they exist. */
+function stepArguments(name: StepName, overrides: Record<string, string> = {}): Obj {
+  const parameters = (leafInputs(name) as { name: string }[]).map((p) => ({
+    name: p.name,
+    value: overrides[p.name] ?? `{{workflow.parameters.${p.name}}}`,
+  }));
+  return { parameters };
+}
+
+const FROM_EARLIER_STEPS: Partial<Record<StepName, Record<string, string>>> = {
+  register: {
+    'model-uri': '{{steps.push.outputs.parameters.model-uri}}',
+    'model-id': '{{steps.preflight.outputs.parameters.registered-model-id}}',
+    'model-version-id': '{{steps.preflight.outputs.parameters.model-version-id}}',
+    'model-artifact-id': '{{steps.preflight.outputs.parameters.model-artifact-id}}',
+  },
+};
+
+function mainTemplate(): Obj {
+  const steps = CHAIN.map((name) => [
+    {
+      name,
+      template: name,
+      ...(name === 'package' ? { when: '{{workflow.parameters.destination-type}} == oci' } : {}),
+      arguments: stepArguments(name, FROM_EARLIER_STEPS[name]),
+    },
+  ]);
+  return { name: 'main', steps };
+}
+
+function exitHandlerTemplate(): Obj {
+  return {
+    name: 'exit-handler',
+    steps: [
+      [
+        {
+          name: 'mark-failed',
+          template: 'mark-failed',
+          when: '{{workflow.status}} != Succeeded',
+          // Ids come from the workflow parameters and from what earlier steps recorded in the workspace.
+          arguments: stepArguments('mark-failed', { 'failure-reason': '{{workflow.failures}}' }),
+        },
+      ],
+    ],
+  };
+}
+
+/** Workflow-level parameters: those the main and exit-handler steps and the pod labels read, in catalog order. */
+function workflowParameters(callers: Obj[]): Obj[] {
+  const used = new Set([...JSON.stringify(callers).matchAll(/\{\{workflow\.parameters\.([\w.-]+)\}\}/g)].map((m) => m[1]!));
+  const out: Obj[] = [];
+  for (const n of catalog().keys()) {
+    if (!used.has(n)) continue;
+    const spec = catalog().get(n)!;
+    const allowed = allowedValues(spec);
+    out.push({
+      name: n,
+      ...(spec.required ? {} : { value: defaultString(spec) ?? '' }),
+      ...(allowed ? { enum: allowed } : {}),
+      description: describeParam(spec),
+    });
+  }
+  for (const o of Object.values(OBJECT_PARAMS)) if (used.has(o.name)) out.push({ name: o.name, value: o.default, description: o.description });
+  return out;
+}
+
+function podLabels(): Obj {
+  return {
+    ...UI_LABELS,
+    [ID_LABELS.model]: '{{workflow.parameters.model-id}}',
+    [ID_LABELS.version]: '{{workflow.parameters.model-version-id}}',
+    [ID_LABELS.artifact]: '{{workflow.parameters.model-artifact-id}}',
+  };
+}
+
+function templateSpec(): Obj {
+  const callers = [mainTemplate(), exitHandlerTemplate()];
+  return {
+    entrypoint: 'main',
+    onExit: 'exit-handler',
+    activeDeadlineSeconds: WORKFLOW_DEADLINE_SECONDS,
+    securityContext: podSecurityContext(),
+    workflowMetadata: { labels: { ...UI_LABELS, 'app.kubernetes.io/managed-by': 'argo-workflows' } },
+    podMetadata: { labels: podLabels() },
+    // A failed run keeps its claim so that `argo retry` resumes on the same files.
+    volumeClaimGC: { strategy: 'OnWorkflowSuccess' },
+    ttlStrategy: { secondsAfterSuccess: 86400, secondsAfterFailure: 604800 },
+    podGC: { strategy: 'OnPodSuccess' },
+    arguments: { parameters: workflowParameters([...callers, podLabels()]) },
+    volumeClaimTemplates: [
+      {
+        metadata: { name: VOLUMES.workspace },
+        // A literal size: Argo v4 rejects {{...}} here. Change it with kustomize or the calling Workflow.
+        spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: WORKSPACE_SIZE } } },
+      },
+    ],
+    templates: [...callers, ...LEAF_STEPS.map(leafTemplate)],
+  };
+}
+
+function metadata(): Obj {
+  return {
+    name: ARGO_NAME,
+    labels: { 'app.kubernetes.io/name': 'model-sync', 'app.kubernetes.io/version': packageVersion() },
+    annotations: {
+      'workflows.argoproj.io/title': 'model-sync: move a model and register it in Kubeflow Model Registry',
+      'workflows.argoproj.io/description':
+        'Runs preflight, fetch, package (OCI destinations only), push and register on one volume claim named `workspace`; ' +
+        'on failure the exit handler runs mark-failed so no ModelArtifact stays PENDING. ' +
+        'Each step is also a template of its own (templateRef); callers must declare a volume named `workspace`.',
+      'workflows.argoproj.io/version': '>= 3.6.0',
+      'workflows.argoproj.io/maintainer': 'model-sync',
+      'workflows.argoproj.io/tags': 'model-registry,kserve,modelcar,oci,s3',
+    },
+  };
+}
+
+export function argoWorkflowTemplate(kind: 'WorkflowTemplate' | 'ClusterWorkflowTemplate'): Obj {
+  return { apiVersion: 'argoproj.io/v1alpha1', kind, metadata: metadata(), spec: templateSpec() };
+}

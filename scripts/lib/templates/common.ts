@@ -1,0 +1,213 @@
+// Facts shared by every generated template: the image, labels, security settings, the fixed paths
+// of the mounted volumes, and how each contract parameter is wired (parameter, fixed env, Secret).
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { loadStep, parameterCatalog, stepsDir, type ParamSpec, type StepContract, type StepName } from '../../../src/contract/contract.js';
+import { NON_RETRYABLE_EXIT_CODES } from '../../../src/errors.js';
+
+export { NON_RETRYABLE_EXIT_CODES };
+
+/** package.json version: the image tag and the catalog version label. */
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(path.join(stepsDir(), '..', 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** The one image every template and sample runs. */
+export function imageRef(): string {
+  const { repository } = YAML.parse(readFileSync(path.join(stepsDir(), 'image.yaml'), 'utf8')) as { repository: string };
+  return `${repository}:${packageVersion()}`;
+}
+
+/** The CLI binary in the image (its ENTRYPOINT); templates always set `command` to it. */
+export const COMMAND = 'model-sync';
+/** The image's user (Dockerfile USER 65532:0). */
+export const RUN_AS_USER = 65532;
+export const FS_GROUP = 65532;
+
+/** Where mounted things live in every pod; upstream's layout for the credential folders. */
+export const PATHS = {
+  workspace: '/workspace',
+  tmp: '/tmp',
+  argoResults: '/tmp/model-sync-results',
+  tektonResults: '/tekton/results',
+  sourceCredentials: '/opt/creds/source',
+  destinationCredentials: '/opt/creds/destination',
+  registryCredentials: '/opt/creds/registry',
+  metadata: '/etc/model-metadata',
+} as const;
+
+/** Volume / workspace names; a templateRef caller must declare `workspace` itself. */
+export const VOLUMES = {
+  workspace: 'workspace',
+  tmp: 'tmp',
+  sourceCredentials: 'source-credentials',
+  destinationCredentials: 'destination-credentials',
+  registryCredentials: 'registry-credentials',
+  metadata: 'metadata',
+} as const;
+
+export type SecretSide = 'source' | 'destination' | 'registry';
+
+/** Template-only parameters naming the Secrets and the ConfigMap (never credentials themselves). */
+export const OBJECT_PARAMS = {
+  source: { name: 'source-secret', default: 'model-sync-source', description: 'Secret with the source credentials: S3 folder keys (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, AWS_S3_ENDPOINT, AWS_S3_BUCKET), OCI_PASSWORD, .dockerconfigjson or URI. Mounted read-only at /opt/creds/source; optional.' },
+  destination: { name: 'destination-secret', default: 'model-sync-destination', description: 'Secret with the destination credentials: .dockerconfigjson (set destination-oci-credentials-path to /opt/creds/destination/.dockerconfigjson), OCI_PASSWORD, or S3 folder keys. Mounted read-only at /opt/creds/destination; optional.' },
+  registry: { name: 'registry-secret', default: 'model-sync-registry', description: 'Secret with the Model Registry bearer token (key token) and optionally a CA bundle (key ca.crt, set registry-custom-ca to /opt/creds/registry/ca.crt). Mounted read-only at /opt/creds/registry; optional.' },
+  metadata: { name: 'metadata-configmap', default: 'model-sync-metadata', description: 'ConfigMap with the model metadata in dot notation (RegisteredModel.name, ModelVersion.name, ...), mounted read-only at /etc/model-metadata; optional.' },
+} as const;
+
+/** Secret keys feeding the secret parameters through secretKeyRef (optional: true). */
+const SECRET_KEYS: Record<string, { side: SecretSide; key: string }> = {
+  'source-aws-access-key-id': { side: 'source', key: 'AWS_ACCESS_KEY_ID' },
+  'source-aws-secret-access-key': { side: 'source', key: 'AWS_SECRET_ACCESS_KEY' },
+  'source-oci-password': { side: 'source', key: 'OCI_PASSWORD' },
+  'destination-aws-access-key-id': { side: 'destination', key: 'AWS_ACCESS_KEY_ID' },
+  'destination-aws-secret-access-key': { side: 'destination', key: 'AWS_SECRET_ACCESS_KEY' },
+  'destination-oci-password': { side: 'destination', key: 'OCI_PASSWORD' },
+  'registry-user-token': { side: 'registry', key: 'token' },
+};
+
+export type Engine = 'argo' | 'tekton';
+
+export type Wiring =
+  | { kind: 'param' }
+  | { kind: 'fixed'; value: string }
+  | { kind: 'secret'; side: SecretSide; key: string };
+
+/** Parameters whose value the template sets because it owns the path they name. */
+function fixedValue(name: string, engine: Engine): string | undefined {
+  const tekton = engine === 'tekton';
+  switch (name) {
+    case 'storage-path':
+      return tekton ? `$(workspaces.${VOLUMES.workspace}.path)` : PATHS.workspace;
+    case 'results-dir':
+      // Argo: a per-pod folder, so an output is exactly what this pod produced.
+      return tekton ? PATHS.tektonResults : PATHS.argoResults;
+    case 'source-s3-credentials-path':
+      return tekton ? `$(workspaces.${VOLUMES.sourceCredentials}.path)` : PATHS.sourceCredentials;
+    case 'destination-s3-credentials-path':
+      return tekton ? `$(workspaces.${VOLUMES.destinationCredentials}.path)` : PATHS.destinationCredentials;
+    case 'metadata-configmap-path':
+      return tekton ? `$(workspaces.${VOLUMES.metadata}.path)` : PATHS.metadata;
+    default:
+      return undefined;
+  }
+}
+
+export function wiringOf(p: ParamSpec, engine: Engine): Wiring {
+  const fixed = fixedValue(p.name, engine);
+  if (fixed !== undefined) return { kind: 'fixed', value: fixed };
+  if (p.secret) {
+    const ref = SECRET_KEYS[p.name];
+    if (!ref) throw new Error(`secret parameter ${p.name} has no Secret key in scripts/lib/templates/common.ts`);
+    return { kind: 'secret', ...ref };
+  }
+  return { kind: 'param' };
+}
+
+/** Contract parameters a step's template exposes as its own parameters. */
+export function exposedParams(step: StepContract, engine: Engine): ParamSpec[] {
+  return step.parameters.filter((p) => wiringOf(p, engine).kind === 'param');
+}
+
+/** Which Secrets / ConfigMap a step reads. */
+export function objectsOf(step: StepContract): { source: boolean; destination: boolean; registry: boolean; metadata: boolean } {
+  const has = (n: string) => step.parameters.some((p) => p.name === n);
+  return {
+    source: has('source-type') || has('source-s3-credentials-path'),
+    destination: has('destination-oci-credentials-path') || has('destination-s3-credentials-path'),
+    registry: has('registry-server-address'),
+    metadata: has('metadata-configmap-path'),
+  };
+}
+
+/** A contract default as the string a template parameter carries ('' when there is none). */
+export function defaultString(p: ParamSpec): string | undefined {
+  return p.default === undefined ? undefined : String(p.default);
+}
+
+/** Allowed values of a parameter (enums, and booleans as true/false). */
+export function allowedValues(p: ParamSpec): string[] | undefined {
+  if (p.enum) return p.enum;
+  if (p.type === 'boolean') return ['true', 'false'];
+  return undefined;
+}
+
+export function describeParam(p: ParamSpec): string {
+  const allowed = allowedValues(p);
+  const extras = [`CLI ${p.flag} / ${p.env}.`];
+  if (allowed) extras.push(`One of: ${allowed.join(', ')}.`);
+  if (p.required) extras.push('Required.');
+  if (p.requiredWhen) {
+    extras.push(`Required when ${Object.entries(p.requiredWhen).map(([k, v]) => `${k} is ${v.join(' or ')}`).join(' and ')}.`);
+  }
+  if (p.fallback) extras.push(`Else ${p.fallback}.`);
+  return `${p.description} ${extras.join(' ')}`;
+}
+
+/** Steps in the order the chained templates run them. */
+export const CHAIN: StepName[] = ['preflight', 'fetch', 'package', 'push', 'register'];
+/** Every step that gets a template of its own. */
+export const LEAF_STEPS: StepName[] = ['preflight', 'fetch', 'package', 'push', 'register', 'mark-failed', 'all'];
+
+export function step(name: StepName): StepContract {
+  return loadStep(name);
+}
+
+export function catalog(): Map<string, ParamSpec> {
+  return parameterCatalog();
+}
+
+/** Results exported as Argo global outputs (ids, URI, digest). */
+export const GLOBAL_RESULTS = new Set(['registered-model-id', 'model-version-id', 'model-artifact-id', 'model-uri', 'image-digest']);
+
+/** Labels the Model Registry UI looks for on the upstream job's pods. */
+export const UI_LABELS: Record<string, string> = {
+  'app.kubernetes.io/name': 'model-registry-async-job',
+  'app.kubernetes.io/component': 'async-job',
+  'app.kubernetes.io/part-of': 'model-registry',
+  component: 'model-registry-job',
+  'modelregistry.kubeflow.org/job-type': 'async-upload',
+};
+export const ID_LABELS = {
+  model: 'modelregistry.kubeflow.org/model-sync-model-id',
+  version: 'modelregistry.kubeflow.org/model-sync-model-version-id',
+  artifact: 'modelregistry.kubeflow.org/model-sync-model-artifact-id',
+} as const;
+
+export function containerSecurityContext(): Record<string, unknown> {
+  return {
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ['ALL'] },
+    readOnlyRootFilesystem: true,
+    runAsNonRoot: true,
+    runAsUser: RUN_AS_USER,
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+}
+
+export function podSecurityContext(): Record<string, unknown> {
+  return { runAsNonRoot: true, runAsUser: RUN_AS_USER, fsGroup: FS_GROUP, seccompProfile: { type: 'RuntimeDefault' } };
+}
+
+/** Literal requests/limits (Argo v4 rejects templated quantities; patch with podSpecPatch or kustomize). */
+export function resources(): Record<string, unknown> {
+  return { requests: { cpu: '250m', memory: '256Mi' }, limits: { memory: '1Gi' } };
+}
+
+export const WORKSPACE_SIZE = '50Gi';
+export const WORKFLOW_DEADLINE_SECONDS = 43200;
+export const RETRY_LIMIT = 3;
+
+/** Argo retry expression: retry exit codes 1 (internal), 7 (integrity), 10 (transient), never the bad-input ones. */
+export function argoRetryExpression(): string {
+  return `!(asInt(lastRetry.exitCode) in [${NON_RETRYABLE_EXIT_CODES.join(', ')}])`;
+}
+
+export const GENERATED_HEADER = '# Generated by `npm run generate` from steps/*.yaml (scripts/lib/templates). Do not edit by hand.\n';
+
+export function toYaml(docs: unknown[], header = GENERATED_HEADER): string {
+  return header + docs.map((d) => YAML.stringify(d, { lineWidth: 0, aliasDuplicateObjects: false })).join('---\n');
+}

@@ -1,0 +1,28 @@
+// Every generated template and sample as {path: content}; `npm run generate` writes them and the
+// drift test compares them with the files in the repository.
+import { argoWorkflowTemplate } from './argo.js';
+import { toYaml } from './common.js';
+import { argoWorkflowFromTemplate, argoWorkflowTemplateRef, jobSample, pipelineRun, secrets, taskRunAll } from './samples.js';
+import { pipelineReadme, TEKTON_STEPS, taskName, taskReadme, tektonPipeline, tektonTask } from './tekton.js';
+
+export function generateTemplates(): Record<string, string> {
+  const files: Record<string, string> = {
+    'workflows/model-sync-workflowtemplate.yaml': toYaml([argoWorkflowTemplate('WorkflowTemplate')]),
+    'workflows/model-sync-clusterworkflowtemplate.yaml': toYaml([argoWorkflowTemplate('ClusterWorkflowTemplate')]),
+    'tekton/model-sync-pipeline.yaml': toYaml([tektonPipeline()]),
+    'tekton/README-model-sync-pipeline.md': pipelineReadme(),
+    'samples/secrets.yaml': toYaml(secrets()),
+    'samples/job/update-artifact.yaml': toYaml(jobSample('update_artifact')),
+    'samples/job/create-model.yaml': toYaml(jobSample('create_model')),
+    'samples/job/create-version.yaml': toYaml(jobSample('create_version')),
+    'samples/argo/workflow.yaml': toYaml([argoWorkflowFromTemplate()]),
+    'samples/argo/workflow-templateref.yaml': toYaml([argoWorkflowTemplateRef()]),
+    'samples/tekton/pipelinerun.yaml': toYaml([pipelineRun()]),
+    'samples/tekton/taskrun-all.yaml': toYaml([taskRunAll()]),
+  };
+  for (const s of TEKTON_STEPS) {
+    files[`tekton/${taskName(s)}.yaml`] = toYaml([tektonTask(s)]);
+    files[`tekton/README-${taskName(s)}.md`] = taskReadme(s);
+  }
+  return Object.fromEntries(Object.entries(files).sort(([a], [b]) => a.localeCompare(b)));
+}

@@ -1,0 +1,333 @@
+// Samples users apply as they are (after changing names and addresses): the Secrets and metadata
+// ConfigMaps, an all-in-one Job per upload intent, two Argo Workflows (workflowTemplateRef and
+// templateRef) and a Tekton PipelineRun / TaskRun.
+import {
+  COMMAND,
+  ID_LABELS,
+  NON_RETRYABLE_EXIT_CODES,
+  OBJECT_PARAMS,
+  PATHS,
+  UI_LABELS,
+  VOLUMES,
+  WORKSPACE_SIZE,
+  containerSecurityContext,
+  imageRef,
+  podSecurityContext,
+  resources,
+} from './common.js';
+import { ARGO_NAME } from './argo.js';
+import { PIPELINE_NAME, taskName } from './tekton.js';
+
+type Obj = Record<string, unknown>;
+
+const REGISTRY_HOST = 'registry.example.com';
+const MODEL_REGISTRY = 'https://model-registry-service.kubeflow.svc.cluster.local';
+
+export function secrets(): Obj[] {
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: OBJECT_PARAMS.source.default },
+      type: 'Opaque',
+      // Upstream's S3 folder keys; the key (prefix) of the model is a parameter, never in the Secret.
+      stringData: {
+        AWS_ACCESS_KEY_ID: 'minioadmin',
+        AWS_SECRET_ACCESS_KEY: 'minioadmin',
+        AWS_DEFAULT_REGION: 'us-east-1',
+        AWS_S3_ENDPOINT: 'http://minio.minio.svc.cluster.local:9000',
+        AWS_S3_BUCKET: 'models',
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: OBJECT_PARAMS.destination.default },
+      type: 'kubernetes.io/dockerconfigjson',
+      stringData: {
+        '.dockerconfigjson': JSON.stringify({ auths: { [REGISTRY_HOST]: { auth: 'dXNlcjpwYXNzd29yZA==' } } }),
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: OBJECT_PARAMS.registry.default },
+      type: 'Opaque',
+      stringData: { token: 'replace-with-a-model-registry-token' },
+    },
+  ];
+}
+
+type Intent = 'update_artifact' | 'create_model' | 'create_version';
+
+const METADATA: Record<Intent, Record<string, string> | undefined> = {
+  update_artifact: undefined,
+  create_model: {
+    'RegisteredModel.name': 'sentiment-analyzer',
+    'RegisteredModel.description': 'Sentiment analysis model.',
+    'RegisteredModel.owner': 'data-science-team',
+    'RegisteredModel.custom_properties': '{"project": "sentiment-analysis-v2"}',
+    'ModelVersion.name': '1.0.0',
+    'ModelVersion.description': 'Initial release',
+    'ModelVersion.author': 'Jane Smith',
+    'ModelArtifact.name': 'sentiment-analyzer',
+    'ModelArtifact.model_format_name': 'onnx',
+    'ModelArtifact.model_format_version': '1',
+  },
+  create_version: {
+    'RegisteredModel.id': '1',
+    'ModelVersion.name': '2.0.0',
+    'ModelVersion.author': 'John Doe',
+    'ModelArtifact.name': 'sentiment-analyzer-v2',
+    'ModelArtifact.model_format_name': 'onnx',
+    'ModelArtifact.model_format_version': '1',
+  },
+};
+
+const IDS: Record<Intent, Record<string, string>> = {
+  update_artifact: { 'model-id': '1', 'model-version-id': '3', 'model-artifact-id': '6' },
+  create_model: {},
+  create_version: { 'model-id': '1' },
+};
+
+function idLabels(intent: Intent): Obj {
+  const ids = IDS[intent];
+  return {
+    ...(ids['model-id'] ? { [ID_LABELS.model]: ids['model-id'] } : {}),
+    ...(ids['model-version-id'] ? { [ID_LABELS.version]: ids['model-version-id'] } : {}),
+    ...(ids['model-artifact-id'] ? { [ID_LABELS.artifact]: ids['model-artifact-id'] } : {}),
+  };
+}
+
+function slug(intent: Intent): string {
+  return intent.replace('_', '-');
+}
+
+function metadataConfigMap(intent: Intent): Obj | undefined {
+  const data = METADATA[intent];
+  if (!data) return undefined;
+  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `model-sync-metadata-${slug(intent)}` }, data };
+}
+
+/** The all-in-one Job of one intent: S3 prefix -> modelcar in an OCI registry -> Model Registry. */
+function job(intent: Intent): Obj {
+  const ids = IDS[intent];
+  const cm = metadataConfigMap(intent);
+  const tag = intent === 'create_version' ? '2.0.0' : '1.0.0';
+  const env: Obj[] = [
+    { name: 'MODEL_SYNC_STORAGE_PATH', value: PATHS.workspace },
+    { name: 'MODEL_SYNC_SOURCE_TYPE', value: 's3' },
+    { name: 'MODEL_SYNC_SOURCE_AWS_KEY', value: 'models/sentiment-analyzer/' },
+    { name: 'MODEL_SYNC_SOURCE_S3_CREDENTIALS_PATH', value: PATHS.sourceCredentials },
+    { name: 'MODEL_SYNC_DESTINATION_TYPE', value: 'oci' },
+    { name: 'MODEL_SYNC_DESTINATION_OCI_URI', value: `${REGISTRY_HOST}/models/sentiment-analyzer:${tag}` },
+    { name: 'MODEL_SYNC_DESTINATION_OCI_CREDENTIALS_PATH', value: `${PATHS.destinationCredentials}/.dockerconfigjson` },
+    { name: 'MODEL_SYNC_MODEL_UPLOAD_INTENT', value: intent },
+    ...(ids['model-id'] ? [{ name: 'MODEL_SYNC_MODEL_ID', value: ids['model-id'] }] : []),
+    ...(ids['model-version-id'] ? [{ name: 'MODEL_SYNC_MODEL_VERSION_ID', value: ids['model-version-id'] }] : []),
+    ...(ids['model-artifact-id'] ? [{ name: 'MODEL_SYNC_MODEL_ARTIFACT_ID', value: ids['model-artifact-id'] }] : []),
+    { name: 'MODEL_SYNC_METADATA_CONFIGMAP_PATH', value: PATHS.metadata },
+    { name: 'MODEL_SYNC_REGISTRY_SERVER_ADDRESS', value: MODEL_REGISTRY },
+    { name: 'MODEL_SYNC_REGISTRY_PORT', value: '8443' },
+    { name: 'MODEL_SYNC_REGISTRY_AUTHOR', value: 'data-science-team' },
+    { name: 'MODEL_SYNC_REGISTRY_USER_TOKEN', valueFrom: { secretKeyRef: { name: OBJECT_PARAMS.registry.default, key: 'token', optional: true } } },
+  ];
+  const labels = { ...UI_LABELS, 'app.kubernetes.io/managed-by': 'kubectl', ...idLabels(intent) };
+  const jobObj: Obj = {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: {
+      name: `model-sync-${slug(intent)}`,
+      labels,
+      annotations: { 'modelregistry.kubeflow.org/description': `model-sync all-in-one job (${intent}): S3 -> OCI modelcar -> Model Registry` },
+    },
+    spec: {
+      backoffLimit: 3,
+      activeDeadlineSeconds: 21600,
+      ttlSecondsAfterFinished: 86400,
+      podFailurePolicy: {
+        rules: [
+          // Bad input, a registry precondition, rejected credentials, a missing source or an unsafe path: retrying cannot help.
+          { action: 'FailJob', onExitCodes: { containerName: COMMAND, operator: 'In', values: [...NON_RETRYABLE_EXIT_CODES] } },
+          // An evicted or preempted pod does not count against backoffLimit.
+          { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
+        ],
+      },
+      template: {
+        metadata: { labels: { ...UI_LABELS, ...idLabels(intent) } },
+        spec: {
+          restartPolicy: 'Never',
+          securityContext: podSecurityContext(),
+          containers: [
+            {
+              name: COMMAND,
+              image: imageRef(),
+              imagePullPolicy: 'IfNotPresent',
+              command: [COMMAND],
+              args: ['all'],
+              env,
+              resources: resources(),
+              securityContext: containerSecurityContext(),
+              // The one-line cause (or the ids as JSON) is the result; logs if the CLI died before writing it.
+              terminationMessagePolicy: 'FallbackToLogsOnError',
+              volumeMounts: [
+                { name: VOLUMES.workspace, mountPath: PATHS.workspace },
+                { name: VOLUMES.tmp, mountPath: PATHS.tmp },
+                { name: VOLUMES.sourceCredentials, mountPath: PATHS.sourceCredentials, readOnly: true },
+                { name: VOLUMES.destinationCredentials, mountPath: PATHS.destinationCredentials, readOnly: true },
+                { name: VOLUMES.metadata, mountPath: PATHS.metadata, readOnly: true },
+              ],
+            },
+          ],
+          volumes: [
+            // One pod: an emptyDir is enough (use an existing PVC to resume after a pod retry).
+            { name: VOLUMES.workspace, emptyDir: { sizeLimit: WORKSPACE_SIZE } },
+            { name: VOLUMES.tmp, emptyDir: {} },
+            { name: VOLUMES.sourceCredentials, secret: { secretName: OBJECT_PARAMS.source.default } },
+            {
+              name: VOLUMES.destinationCredentials,
+              secret: { secretName: OBJECT_PARAMS.destination.default, items: [{ key: '.dockerconfigjson', path: '.dockerconfigjson' }] },
+            },
+            { name: VOLUMES.metadata, configMap: { name: cm ? (cm.metadata as { name: string }).name : OBJECT_PARAMS.metadata.default, optional: true } },
+          ],
+        },
+      },
+    },
+  };
+  return jobObj;
+}
+
+export function jobSample(intent: Intent): Obj[] {
+  const cm = metadataConfigMap(intent);
+  return cm ? [cm, job(intent)] : [job(intent)];
+}
+
+/** Parameters of the sample runs (update_artifact, S3 -> OCI). */
+export function sampleRunParameters(): Record<string, string> {
+  return {
+    'source-type': 's3',
+    'source-aws-key': 'models/sentiment-analyzer/',
+    'destination-type': 'oci',
+    'destination-oci-uri': `${REGISTRY_HOST}/models/sentiment-analyzer:1.0.0`,
+    'destination-oci-credentials-path': `${PATHS.destinationCredentials}/.dockerconfigjson`,
+    'model-upload-intent': 'update_artifact',
+    ...IDS.update_artifact,
+    'registry-server-address': MODEL_REGISTRY,
+    'registry-port': '8443',
+  };
+}
+
+function argoArguments(): Obj {
+  return { parameters: Object.entries(sampleRunParameters()).map(([name, value]) => ({ name, value })) };
+}
+
+export function argoWorkflowFromTemplate(): Obj {
+  return {
+    apiVersion: 'argoproj.io/v1alpha1',
+    kind: 'Workflow',
+    metadata: { generateName: 'model-sync-', labels: { ...UI_LABELS, ...idLabels('update_artifact') } },
+    spec: {
+      workflowTemplateRef: { name: ARGO_NAME },
+      arguments: argoArguments(),
+    },
+  };
+}
+
+/** A Workflow of its own calling the leaf templates: it declares `workspace` and its exit handler itself. */
+export function argoWorkflowTemplateRef(): Obj {
+  const p = sampleRunParameters();
+  const call = (name: string, params: Record<string, string>, extra: Obj = {}) => ({
+    name,
+    templateRef: { name: ARGO_NAME, template: name },
+    ...extra,
+    arguments: { parameters: Object.entries(params).map(([n, v]) => ({ name: n, value: v })) },
+  });
+  const registry = { 'registry-server-address': p['registry-server-address']!, 'registry-port': p['registry-port']! };
+  return {
+    apiVersion: 'argoproj.io/v1alpha1',
+    kind: 'Workflow',
+    metadata: { generateName: 'model-sync-steps-', labels: { ...UI_LABELS, ...idLabels('update_artifact') } },
+    spec: {
+      entrypoint: 'sync',
+      onExit: 'on-exit',
+      securityContext: podSecurityContext(),
+      podMetadata: { labels: { ...UI_LABELS, ...idLabels('update_artifact') } },
+      // Volumes of the WorkflowTemplate do not come along with templateRef: declare `workspace` here.
+      volumeClaimTemplates: [
+        { metadata: { name: VOLUMES.workspace }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '20Gi' } } } },
+      ],
+      templates: [
+        {
+          name: 'sync',
+          steps: [
+            [call('fetch', { 'source-type': 's3', 'source-aws-key': p['source-aws-key']! })],
+            [call('package', {})],
+            [call('push', { 'destination-oci-uri': p['destination-oci-uri']!, 'destination-oci-credentials-path': p['destination-oci-credentials-path']! })],
+            [
+              call('register', {
+                ...registry,
+                'model-artifact-id': p['model-artifact-id']!,
+                'model-uri': '{{steps.push.outputs.parameters.model-uri}}',
+              }),
+            ],
+          ],
+        },
+        {
+          name: 'on-exit',
+          steps: [
+            [
+              call(
+                'mark-failed',
+                { ...registry, 'model-artifact-id': p['model-artifact-id']!, 'failure-reason': '{{workflow.failures}}' },
+                { when: '{{workflow.status}} != Succeeded' },
+              ),
+            ],
+          ],
+        },
+      ],
+    },
+  };
+}
+
+export function pipelineRun(): Obj {
+  return {
+    apiVersion: 'tekton.dev/v1',
+    kind: 'PipelineRun',
+    metadata: { generateName: 'model-sync-', labels: { ...UI_LABELS, ...idLabels('update_artifact') } },
+    spec: {
+      pipelineRef: { name: PIPELINE_NAME },
+      params: Object.entries(sampleRunParameters()).map(([name, value]) => ({ name, value })),
+      taskRunTemplate: {
+        // Non-root steps need fsGroup to write to the PVC.
+        podTemplate: { securityContext: { fsGroup: 65532 } },
+      },
+      workspaces: [
+        {
+          name: VOLUMES.workspace,
+          volumeClaimTemplate: { spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: WORKSPACE_SIZE } } } },
+        },
+        { name: VOLUMES.sourceCredentials, secret: { secretName: OBJECT_PARAMS.source.default } },
+        { name: VOLUMES.destinationCredentials, secret: { secretName: OBJECT_PARAMS.destination.default } },
+        { name: VOLUMES.registryCredentials, secret: { secretName: OBJECT_PARAMS.registry.default } },
+      ],
+    },
+  };
+}
+
+export function taskRunAll(): Obj {
+  return {
+    apiVersion: 'tekton.dev/v1',
+    kind: 'TaskRun',
+    metadata: { generateName: 'model-sync-all-', labels: { ...UI_LABELS, ...idLabels('update_artifact') } },
+    spec: {
+      taskRef: { name: taskName('all') },
+      params: Object.entries(sampleRunParameters()).map(([name, value]) => ({ name, value })),
+      podTemplate: { securityContext: { fsGroup: 65532 } },
+      workspaces: [
+        { name: VOLUMES.workspace, emptyDir: {} },
+        { name: VOLUMES.sourceCredentials, secret: { secretName: OBJECT_PARAMS.source.default } },
+        { name: VOLUMES.destinationCredentials, secret: { secretName: OBJECT_PARAMS.destination.default } },
+      ],
+    },
+  };
+}

@@ -1,0 +1,286 @@
+// Tekton: a v1 Task per step (model-sync-<step>), an all-in-one Task (model-sync, step `all`), and
+// a Pipeline chaining the step Tasks on one workspace with a `finally` mark-failed. Results go to
+// /tekton/results through MODEL_SYNC_RESULTS_DIR; credentials come from optional read-only
+// workspaces bound to Secrets and from secretKeyRef env; no param enum (alpha in Tekton).
+import type { StepName } from '../../../src/contract/contract.js';
+import {
+  CHAIN,
+  COMMAND,
+  OBJECT_PARAMS,
+  PATHS,
+  RETRY_LIMIT,
+  UI_LABELS,
+  VOLUMES,
+  catalog,
+  containerSecurityContext,
+  defaultString,
+  describeParam,
+  exposedParams,
+  imageRef,
+  objectsOf,
+  packageVersion,
+  resources,
+  step,
+  wiringOf,
+} from './common.js';
+
+type Obj = Record<string, unknown>;
+
+export const TEKTON_STEPS: StepName[] = ['preflight', 'fetch', 'package', 'push', 'register', 'mark-failed', 'all'];
+export const PIPELINE_NAME = 'model-sync-pipeline';
+
+export function taskName(name: StepName): string {
+  return name === 'all' ? 'model-sync' : `model-sync-${name}`;
+}
+
+function secretParamsOf(name: StepName): { name: string; default: string; description: string }[] {
+  const o = objectsOf(step(name));
+  return (['source', 'destination', 'registry'] as const).filter((k) => o[k]).map((k) => ({
+    ...OBJECT_PARAMS[k],
+    description: `Name of the Secret read through secretKeyRef (optional keys). ${OBJECT_PARAMS[k].description.replace(/ Mounted read-only at .*$/, '')} Bind the same Secret to the ${k}-credentials workspace for its files.`,
+  }));
+}
+
+function taskParams(name: StepName): Obj[] {
+  const params: Obj[] = exposedParams(step(name), 'tekton').map((p) => {
+    const def = defaultString(p);
+    return {
+      name: p.name,
+      type: 'string',
+      description: describeParam(p),
+      ...(p.required ? {} : { default: def ?? '' }),
+    };
+  });
+  for (const s of secretParamsOf(name)) params.push({ name: s.name, type: 'string', description: s.description, default: s.default });
+  return params;
+}
+
+interface WorkspaceDecl {
+  name: string;
+  description: string;
+  mountPath?: string;
+  readOnly?: boolean;
+  optional?: boolean;
+}
+
+function taskWorkspaces(name: StepName): WorkspaceDecl[] {
+  const o = objectsOf(step(name));
+  const ws: WorkspaceDecl[] = [
+    {
+      name: VOLUMES.workspace,
+      description:
+        name === 'all'
+          ? 'Model storage for the run (an emptyDir is enough: everything happens in one pod).'
+          : 'Model storage shared by the steps (model/, image/, .model-sync/): bind the same PVC (volumeClaimTemplate) to every task.',
+    },
+  ];
+  const cred = (wsName: string, mountPath: string, description: string) =>
+    ws.push({ name: wsName, description, mountPath, readOnly: true, optional: true });
+  if (o.source) cred(VOLUMES.sourceCredentials, PATHS.sourceCredentials, 'Secret with source credentials: S3 folder keys (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, AWS_S3_ENDPOINT, AWS_S3_BUCKET), .dockerconfigjson (set source-oci-credentials-path to /opt/creds/source/.dockerconfigjson) or URI.');
+  if (o.destination) cred(VOLUMES.destinationCredentials, PATHS.destinationCredentials, 'Secret with destination credentials: .dockerconfigjson (set destination-oci-credentials-path to /opt/creds/destination/.dockerconfigjson) or S3 folder keys.');
+  if (o.registry) cred(VOLUMES.registryCredentials, PATHS.registryCredentials, 'Secret with Model Registry files, e.g. ca.crt (set registry-custom-ca to /opt/creds/registry/ca.crt).');
+  if (o.metadata) cred(VOLUMES.metadata, PATHS.metadata, 'ConfigMap with the model metadata in dot notation (RegisteredModel.name, ModelVersion.name, ...).');
+  return ws;
+}
+
+function stepEnv(name: StepName): Obj[] {
+  const env: Obj[] = [];
+  for (const p of step(name).parameters) {
+    const w = wiringOf(p, 'tekton');
+    if (w.kind === 'param') env.push({ name: p.env, value: `$(params.${p.name})` });
+    else if (w.kind === 'fixed') env.push({ name: p.env, value: w.value });
+    else env.push({ name: p.env, valueFrom: { secretKeyRef: { name: `$(params.${OBJECT_PARAMS[w.side].name})`, key: w.key, optional: true } } });
+  }
+  env.push({ name: 'TMPDIR', value: PATHS.tmp });
+  return env;
+}
+
+function annotations(displayName: string): Obj {
+  return {
+    'tekton.dev/pipelines.minVersion': '0.50.0',
+    'tekton.dev/categories': 'Machine Learning',
+    'tekton.dev/tags': 'model-registry, kserve, modelcar, oci, s3, huggingface',
+    'tekton.dev/displayName': displayName,
+    'tekton.dev/platforms': 'linux/amd64,linux/arm64',
+  };
+}
+
+function labels(): Obj {
+  return { 'app.kubernetes.io/name': 'model-sync', 'app.kubernetes.io/version': packageVersion() };
+}
+
+export function tektonTask(name: StepName): Obj {
+  const contract = step(name);
+  return {
+    apiVersion: 'tekton.dev/v1',
+    kind: 'Task',
+    metadata: { name: taskName(name), labels: labels(), annotations: annotations(name === 'all' ? 'model-sync (all steps)' : `model-sync ${name}`) },
+    spec: {
+      description: `${contract.summary}\n\n${contract.description}`,
+      params: taskParams(name),
+      workspaces: taskWorkspaces(name),
+      results: contract.results.map((r) => ({ name: r.name, type: 'string', description: r.description })),
+      volumes: [{ name: VOLUMES.tmp, emptyDir: {} }],
+      stepTemplate: { securityContext: containerSecurityContext(), computeResources: resources() },
+      steps: [
+        {
+          name,
+          image: imageRef(),
+          imagePullPolicy: 'IfNotPresent',
+          command: [COMMAND],
+          args: [name],
+          env: stepEnv(name),
+          volumeMounts: [{ name: VOLUMES.tmp, mountPath: PATHS.tmp }],
+        },
+      ],
+    },
+  };
+}
+
+/** Pipeline params: every param a chained or finally Task takes, once, in catalog order. */
+function pipelineParams(): Obj[] {
+  const byName = new Map<string, Obj>();
+  for (const s of [...CHAIN, 'mark-failed' as StepName]) for (const p of taskParams(s) as { name: string }[]) byName.set(p.name, p);
+  byName.delete('failure-reason');
+  byName.delete('model-uri');
+  const order = [...catalog().keys(), ...Object.values(OBJECT_PARAMS).map((o) => o.name)];
+  return order.filter((n) => byName.has(n)).map((n) => byName.get(n)!);
+}
+
+function pipelineTask(name: StepName, overrides: Record<string, string> = {}): Obj {
+  const params = (taskParams(name) as { name: string }[]).map((p) => ({ name: p.name, value: overrides[p.name] ?? `$(params.${p.name})` }));
+  const workspaces = taskWorkspaces(name).map((w) => ({ name: w.name, workspace: w.name }));
+  return { name, taskRef: { name: taskName(name), kind: 'Task' }, params, workspaces };
+}
+
+export function tektonPipeline(): Obj {
+  const tasks: Obj[] = [];
+  let previous: string | undefined;
+  for (const name of CHAIN) {
+    const overrides: Record<string, string> =
+      name === 'register'
+        ? {
+            'model-uri': '$(tasks.push.results.model-uri)',
+            'model-id': '$(tasks.preflight.results.registered-model-id)',
+            'model-version-id': '$(tasks.preflight.results.model-version-id)',
+            'model-artifact-id': '$(tasks.preflight.results.model-artifact-id)',
+          }
+        : {};
+    tasks.push({
+      ...pipelineTask(name, overrides),
+      ...(previous ? { runAfter: [previous] } : {}),
+      ...(name === 'package' ? { when: [{ input: '$(params.destination-type)', operator: 'in', values: ['oci'] }] } : {}),
+      // Tekton retries any failure; preflight fails only on input that a retry cannot fix.
+      ...(name === 'preflight' ? {} : { retries: RETRY_LIMIT }),
+    });
+    previous = name;
+  }
+  const failureReason =
+    'PipelineRun $(context.pipelineRun.name) failed; task status: ' + CHAIN.map((t) => `${t}=$(tasks.${t}.status)`).join(' ');
+  const finallyTask = {
+    ...pipelineTask('mark-failed', { 'failure-reason': failureReason }),
+    // Ids come from params and from the workspace: results of a failed task would make finally skip.
+    when: [{ input: '$(tasks.status)', operator: 'in', values: ['Failed'] }],
+    retries: RETRY_LIMIT,
+  };
+  return {
+    apiVersion: 'tekton.dev/v1',
+    kind: 'Pipeline',
+    metadata: { name: PIPELINE_NAME, labels: labels(), annotations: annotations('model-sync pipeline') },
+    spec: {
+      description:
+        'Move a model into an OCI registry (as a KServe modelcar) or S3 and register it in Kubeflow Model Registry.\n\n' +
+        'preflight, fetch, package (destination-type oci only), push and register share the `workspace` workspace; ' +
+        'when a task fails, the finally task mark-failed records the failure so no ModelArtifact stays PENDING.',
+      params: pipelineParams(),
+      workspaces: taskWorkspaces('preflight').map((w) => ({ name: w.name, description: w.description, ...(w.optional ? { optional: true } : {}) })),
+      results: [
+        { name: 'model-uri', description: 'URI recorded on the ModelArtifact.', value: '$(tasks.register.results.model-uri)' },
+        { name: 'image-digest', description: 'Digest of the pushed image index (empty for S3).', value: '$(tasks.push.results.image-digest)' },
+        { name: 'registered-model-id', description: 'RegisteredModel id.', value: '$(tasks.register.results.registered-model-id)' },
+        { name: 'model-version-id', description: 'ModelVersion id.', value: '$(tasks.register.results.model-version-id)' },
+        { name: 'model-artifact-id', description: 'ModelArtifact id.', value: '$(tasks.register.results.model-artifact-id)' },
+      ],
+      tasks,
+      finally: [finallyTask],
+    },
+  };
+}
+
+function mdCell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
+}
+
+/** README of one Task, in the catalog's layout. */
+export function taskReadme(name: StepName): string {
+  const task = tektonTask(name) as { spec: { params: Obj[]; workspaces: WorkspaceDecl[]; results: Obj[] } };
+  const contract = step(name);
+  const params = task.spec.params.map((p) => `| \`${String(p.name)}\` | ${p.default === undefined ? '*required*' : `\`${String(p.default)}\``} | ${mdCell(String(p.description))} |`);
+  const ws = task.spec.workspaces.map((w) => `| \`${w.name}\` | ${w.optional ? 'optional, read-only' : 'required'} | ${w.mountPath ?? `/workspace/${w.name}`} | ${mdCell(w.description)} |`);
+  const results = task.spec.results.map((r) => `| \`${String(r.name)}\` | ${mdCell(String(r.description))} |`);
+  const secrets = step(name).parameters.filter((p) => wiringOf(p, 'tekton').kind === 'secret').map((p) => {
+    const w = wiringOf(p, 'tekton') as { side: string; key: string };
+    return `| \`${p.env}\` | Secret \`$(params.${w.side}-secret)\`, key \`${w.key}\` (optional) |`;
+  });
+  return `<!-- Generated by \`npm run generate\` from steps/${name}.yaml. Do not edit by hand. -->
+# ${taskName(name)}
+
+${contract.summary}
+
+${contract.description}
+
+Install: \`kubectl apply -f tekton/${taskName(name)}.yaml\` (Tekton Pipelines >= 0.50, \`tekton.dev/v1\`).
+Image: \`${imageRef()}\` (runs \`${COMMAND} ${name}\` as user 65532, read-only root filesystem).
+Non-root steps writing to a PVC need \`taskRunTemplate.podTemplate.securityContext.fsGroup: 65532\` (or \`podTemplate\` on a TaskRun).
+
+## Parameters
+
+| Name | Default | Description |
+|---|---|---|
+${params.join('\n')}
+
+## Workspaces
+
+| Name | Binding | Mount path | Description |
+|---|---|---|---|
+${ws.join('\n')}
+
+## Credentials from Secrets (environment)
+
+${secrets.length ? `| Variable | From |\n|---|---|\n${secrets.join('\n')}` : 'None.'}
+
+## Results
+
+Written by the CLI to \`/tekton/results\` (\`MODEL_SYNC_RESULTS_DIR\`), each a few bytes (the limit is 4096 for all).
+
+| Name | Description |
+|---|---|
+${results.join('\n')}
+
+## Platforms
+
+linux/amd64, linux/arm64.
+
+## Exit codes
+
+2 configuration, 3 registry precondition, 4 credentials rejected, 5 not found, 6 unsafe path: retrying cannot help.
+1 internal, 7 integrity, 10 transient: a retry (\`retries\` on the pipeline task) may succeed and resumes on the workspace.
+`;
+}
+
+export function pipelineReadme(): string {
+  return `<!-- Generated by \`npm run generate\`. Do not edit by hand. -->
+# ${PIPELINE_NAME}
+
+Chains ${CHAIN.map((s) => `\`${taskName(s)}\``).join(' → ')} on one \`workspace\`;
+\`model-sync-package\` runs only when \`destination-type\` is \`oci\`. When any task fails, the \`finally\` task
+\`mark-failed\` (guarded by \`$(tasks.status)\` = \`Failed\`) records the failure in Model Registry, reading ids from
+the params and from the workspace (never from results of a failed task).
+
+Install: \`kubectl apply -f tekton/\` (all Tasks and this Pipeline). Run: \`samples/tekton/pipelinerun.yaml\` or
+\`tkn pipeline start ${PIPELINE_NAME} ...\` (see docs/templates.md).
+
+Pipeline results: \`model-uri\`, \`image-digest\`, \`registered-model-id\`, \`model-version-id\`, \`model-artifact-id\`.
+Labels the Model Registry UI looks for go on the PipelineRun (\`metadata.labels\`, which Tekton copies to TaskRuns and pods).
+`;
+}
