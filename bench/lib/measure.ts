@@ -1,0 +1,113 @@
+// Runs one command and measures its wall time and peak resident memory (the largest of the command
+// and its descendants), with GNU time when installed, else by sampling /proc.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+const GNU_TIME = '/usr/bin/time';
+
+export interface Measurement {
+  seconds: number;
+  /** Peak RSS in MiB (undefined when it could not be measured). */
+  peakRssMiB: number | undefined;
+  rssMethod: 'gnu-time' | 'proc-sampling';
+}
+
+export interface CommandSpec {
+  argv: string[];
+  env: Record<string, string>;
+  cwd?: string;
+}
+
+export class CommandFailed extends Error {
+  constructor(
+    readonly argv: string[],
+    readonly code: number,
+    readonly output: string,
+  ) {
+    super(`${argv.join(' ')} exited with ${code}: ${output.trim().split('\n').slice(-5).join(' | ')}`);
+  }
+}
+
+export async function measure(cmd: CommandSpec): Promise<Measurement> {
+  return existsSync(GNU_TIME) ? measureWithGnuTime(cmd) : measureBySampling(cmd);
+}
+
+async function measureWithGnuTime(cmd: CommandSpec): Promise<Measurement> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'ms-bench-time-'));
+  const out = path.join(dir, 'time.txt');
+  try {
+    const started = process.hrtime.bigint();
+    // %M: maximum resident set size in KiB of the command (GNU time reports the largest process).
+    await runToEnd({ ...cmd, argv: [GNU_TIME, '-f', '%M', '-o', out, ...cmd.argv] });
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const kib = Number((await readFile(out, 'utf8')).trim().split('\n').pop());
+    return { seconds, peakRssMiB: Number.isFinite(kib) ? kib / 1024 : undefined, rssMethod: 'gnu-time' };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function measureBySampling(cmd: CommandSpec): Promise<Measurement> {
+  let peakKiB = 0;
+  const started = process.hrtime.bigint();
+  await runToEnd(cmd, (pid) => {
+    const timer = setInterval(() => {
+      void treeHighWaterKiB(pid).then((kib) => (peakKiB = Math.max(peakKiB, kib)));
+    }, 50);
+    return () => clearInterval(timer);
+  });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { seconds, peakRssMiB: peakKiB > 0 ? peakKiB / 1024 : undefined, rssMethod: 'proc-sampling' };
+}
+
+/** Largest VmHWM (peak RSS) of pid and its descendants, in KiB. */
+async function treeHighWaterKiB(root: number): Promise<number> {
+  const parents = new Map<number, number>();
+  const hwm = new Map<number, number>();
+  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry)) continue;
+    const status = await readFile(`/proc/${entry}/status`, 'utf8').catch(() => '');
+    const ppid = /^PPid:\s+(\d+)/m.exec(status);
+    const peak = /^VmHWM:\s+(\d+) kB/m.exec(status);
+    if (ppid) parents.set(Number(entry), Number(ppid[1]));
+    if (peak) hwm.set(Number(entry), Number(peak[1]));
+  }
+  let max = 0;
+  for (const [pid, kib] of hwm) {
+    for (let p: number | undefined = pid; p !== undefined && p > 1; p = parents.get(p)) {
+      if (p === root) {
+        max = Math.max(max, kib);
+        break;
+      }
+    }
+  }
+  return max;
+}
+
+/** Runs argv to completion; rejects with its last output lines when it fails. */
+export function runToEnd(cmd: CommandSpec, onStart?: (pid: number) => () => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const [file, ...args] = cmd.argv;
+    if (!file) return reject(new Error('empty command'));
+    const child = spawn(file, args, { env: cmd.env, cwd: cmd.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const keep = (d: Buffer) => {
+      output = (output + d.toString()).slice(-20_000);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    const stop = child.pid !== undefined && onStart ? onStart(child.pid) : () => {};
+    child.on('error', (err) => {
+      stop();
+      reject(err);
+    });
+    child.on('close', (code) => {
+      stop();
+      if (code === 0) resolve();
+      else reject(new CommandFailed(cmd.argv, code ?? -1, output));
+    });
+  });
+}

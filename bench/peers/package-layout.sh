@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Benchmark peer for `model-sync package`: the same modelcar built with standard tools.
+# Pulls BASE into an OCI layout with skopeo, then per model file: one uncompressed tar layer
+# (models/<path>, uid/gid 0, mode 0664, mtime 0) digested with sha256sum, and a new config,
+# manifest and index written with jq.
+#   package-layout.sh MODEL_DIR BASE_REF OUT_LAYOUT TAG
+set -euo pipefail
+model=$1 base=$2 out=$3 tag=$4
+
+skopeo copy --quiet --src-tls-verify=false --dest-oci-accept-uncompressed-layers \
+  "docker://$base" "oci:$out:base"
+blobs=$out/blobs/sha256
+blob() { cat "$blobs/${1#sha256:}"; }
+manifest_digest=$(jq -r '.manifests[0].digest' "$out/index.json")
+base_manifest=$(blob "$manifest_digest")
+base_config=$(blob "$(jq -r '.config.digest' <<<"$base_manifest")")
+
+layers='[]'
+diff_ids='[]'
+history='[]'
+while IFS= read -r -d '' rel; do
+  rel=${rel#./}
+  tmp=$out/layer.tmp
+  digest=sha256:$(tar --create --file=- --no-recursion --format=posix \
+      --owner=0 --group=0 --numeric-owner --mode=0664 --mtime=@0 \
+      --pax-option=delete=atime,delete=ctime \
+      --transform "s|^|models/|" -C "$model" "$rel" | tee "$tmp" | sha256sum | cut -d' ' -f1)
+  size=$(stat -c %s "$tmp")
+  mv "$tmp" "$blobs/${digest#sha256:}"
+  layers=$(jq -c --arg d "$digest" --argjson s "$size" --arg t "$rel" \
+    '. + [{mediaType: "application/vnd.oci.image.layer.v1.tar", digest: $d, size: $s,
+           annotations: {"org.opencontainers.image.title": $t}}]' <<<"$layers")
+  diff_ids=$(jq -c --arg d "$digest" '. + [$d]' <<<"$diff_ids")
+  history=$(jq -c --arg t "$rel" '. + [{created: "1970-01-01T00:00:00Z", created_by: ("model file " + $t)}]' <<<"$history")
+done < <(cd "$model" && find . -type f -print0 | sort -z)
+
+write_blob() { # stdin -> blob; prints "digest size"
+  local tmp=$out/blob.tmp d
+  cat > "$tmp"
+  d=$(sha256sum "$tmp" | cut -d' ' -f1)
+  echo "sha256:$d $(stat -c %s "$tmp")"
+  mv "$tmp" "$blobs/$d"
+}
+read -r config_digest config_size < <(jq -c --argjson ids "$diff_ids" --argjson h "$history" \
+  '.rootfs.diff_ids += $ids | .history = ((.history // []) + $h)' <<<"$base_config" | write_blob)
+read -r manifest_digest manifest_size < <(jq -c --argjson l "$layers" --arg cd "$config_digest" --argjson cs "$config_size" \
+  '.config.digest = $cd | .config.size = $cs | .layers += $l' <<<"$base_manifest" | write_blob)
+jq -n --arg d "$manifest_digest" --argjson s "$manifest_size" --arg t "$tag" '{schemaVersion: 2,
+  mediaType: "application/vnd.oci.image.index.v1+json",
+  manifests: [{mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $d, size: $s,
+               annotations: {"org.opencontainers.image.ref.name": $t}}]}' > "$out/index.json"
