@@ -1,6 +1,26 @@
-import { ModelSyncError } from '../errors.js';
+// Step fetch: copy the model from its source into <storage>/model/ and record the inventory.
+import { fetchFromOci } from '../sources/oci.js';
+import { fetchFromS3 } from '../sources/s3.js';
+import { fetchFromUri } from '../sources/uri.js';
+import type { Inventory } from '../workspace/workspace.js';
 import type { StepRunner } from './types.js';
 
-export const runFetch: StepRunner = async () => {
-  throw new ModelSyncError('internal', 'step fetch is not implemented yet');
+export const runFetch: StepRunner = async (ctx) => {
+  const type = ctx.config.required('source-type');
+  const started = Date.now();
+  let inventory: Inventory;
+  if (type === 's3') inventory = await fetchFromS3(ctx);
+  else if (type === 'oci') inventory = await fetchFromOci(ctx);
+  else inventory = await fetchFromUri(ctx);
+  await ctx.workspace.writeInventory(inventory);
+  const seconds = (Date.now() - started) / 1000;
+  return {
+    results: { 'model-files': String(inventory.files.length), 'model-bytes': String(inventory.totalBytes) },
+    summary: {
+      source: inventory.source,
+      files: inventory.files.length,
+      bytes: inventory.totalBytes,
+      MBps: seconds > 0 ? Math.round((inventory.totalBytes / 1e6 / seconds) * 10) / 10 : undefined,
+    },
+  };
 };

@@ -1,0 +1,58 @@
+// S3 SDK errors as ModelSyncErrors that name the bucket and key.
+import { ModelSyncError } from '../errors.js';
+import { isTransientNetworkError, TRANSIENT_HTTP_STATUS } from '../util/retry.js';
+
+interface SdkError {
+  name?: string;
+  code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+  $retryable?: unknown;
+}
+
+const NOT_FOUND = new Set(['NoSuchBucket', 'NoSuchKey', 'NotFound']);
+const AUTH = new Set([
+  'AccessDenied',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'Forbidden',
+  'ExpiredToken',
+  'InvalidToken',
+  'TokenRefreshRequired',
+  'CredentialsProviderError',
+  'AuthorizationHeaderMalformed',
+]);
+
+export function s3Uri(bucket: string, key: string): string {
+  return `s3://${bucket}/${key}`;
+}
+
+/** A connection fault or a server-side error worth another try. */
+export function isTransientS3Error(err: unknown): boolean {
+  if (err instanceof ModelSyncError) return err.kind === 'transient';
+  const e = err as SdkError;
+  if (isTransientNetworkError(err)) return true;
+  if (e?.$retryable) return true;
+  const status = e?.$metadata?.httpStatusCode;
+  if (status !== undefined && TRANSIENT_HTTP_STATUS.has(status)) return true;
+  return e?.name === 'TimeoutError' || e?.name === 'RequestTimeout' || e?.code === 'ERR_STREAM_PREMATURE_CLOSE' || e?.message === 'aborted';
+}
+
+/** Maps an SDK error of `action` on s3://bucket/key to the error kind the CLI reports. */
+export function s3Error(err: unknown, action: string, bucket: string, key: string): ModelSyncError {
+  if (err instanceof ModelSyncError) return err;
+  const e = err as SdkError;
+  const name = e?.name ?? 'Error';
+  const status = e?.$metadata?.httpStatusCode;
+  const where = s3Uri(bucket, key);
+  if (name === 'NoSuchBucket') return new ModelSyncError('notFound', `${action} ${where}: bucket "${bucket}" does not exist`, { cause: err });
+  if (NOT_FOUND.has(name) || status === 404) return new ModelSyncError('notFound', `${action} ${where}: no such object`, { cause: err });
+  if (AUTH.has(name) || status === 401 || status === 403) {
+    const hint = name === 'CredentialsProviderError' ? ' (no credentials found: set the access key id and secret access key)' : '';
+    return new ModelSyncError('auth', `${action} ${where}: access refused (${name})${hint}`, { cause: err });
+  }
+  if (isTransientS3Error(err)) {
+    return new ModelSyncError('transient', `${action} ${where}: ${name}${status ? ` (HTTP ${status})` : ''}: ${e?.message ?? ''}`.trim(), { cause: err });
+  }
+  return new ModelSyncError('internal', `${action} ${where}: ${name}${status ? ` (HTTP ${status})` : ''}: ${e?.message ?? ''}`.trim(), { cause: err });
+}

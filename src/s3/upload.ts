@@ -1,0 +1,91 @@
+// Uploads files to S3 keys: objects already present with the same size are skipped (HeadObject),
+// so a re-run after a crash only sends what is missing. Large files go as multipart uploads
+// (lib-storage Upload) with `concurrency` parts at once, one file at a time; small files go
+// `concurrency` at a time. Memory stays near part size x concurrency.
+import { createReadStream } from 'node:fs';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { Logger } from '../log.js';
+import type { Progress } from '../util/progress.js';
+import { withRetry } from '../util/retry.js';
+import { forEachLimit } from '../sources/concurrency.js';
+import { isTransientS3Error, s3Error } from './errors.js';
+
+const MiB = 1024 * 1024;
+/** Multipart part size (S3's minimum is 5 MiB); files up to one part go as a single PUT. */
+export const UPLOAD_PART_SIZE = 16 * MiB;
+
+export interface UploadItem {
+  file: string;
+  key: string;
+  size: number;
+}
+
+export interface UploadOptions {
+  client: S3Client;
+  bucket: string;
+  concurrency: number;
+  progress?: Progress;
+  log: Logger;
+}
+
+export async function uploadFiles(items: UploadItem[], opts: UploadOptions): Promise<{ uploaded: number; skipped: number; bytes: number }> {
+  let uploaded = 0;
+  let skipped = 0;
+  let bytes = 0;
+  const one = async (item: UploadItem, partConcurrency: number) => {
+    if ((await remoteSize(opts, item.key)) === item.size) {
+      opts.log.info({ key: item.key, size: item.size }, 'already present with the same size, skipping');
+      opts.progress?.add(item.size);
+      skipped++;
+      return;
+    }
+    await putFile(opts, item, partConcurrency);
+    uploaded++;
+    bytes += item.size;
+  };
+  const small = items.filter((i) => i.size <= UPLOAD_PART_SIZE);
+  const large = items.filter((i) => i.size > UPLOAD_PART_SIZE);
+  await forEachLimit(small, opts.concurrency, (item) => one(item, 1));
+  await forEachLimit(large, 1, (item) => one(item, opts.concurrency));
+  return { uploaded, skipped, bytes };
+}
+
+async function remoteSize(opts: UploadOptions, key: string): Promise<number | undefined> {
+  try {
+    const head = await opts.client.send(new HeadObjectCommand({ Bucket: opts.bucket, Key: key }));
+    return head.ContentLength;
+  } catch (err) {
+    const mapped = s3Error(err, 'checking', opts.bucket, key);
+    if (mapped.kind === 'notFound' && (err as { name?: string }).name !== 'NoSuchBucket') return undefined;
+    throw mapped;
+  }
+}
+
+async function putFile(opts: UploadOptions, item: UploadItem, partConcurrency: number): Promise<void> {
+  await withRetry(
+    async () => {
+      let sent = 0;
+      const upload = new Upload({
+        client: opts.client,
+        params: { Bucket: opts.bucket, Key: item.key, Body: createReadStream(item.file), ContentLength: item.size },
+        partSize: UPLOAD_PART_SIZE,
+        queueSize: partConcurrency,
+        leavePartsOnError: false,
+      });
+      upload.on('httpUploadProgress', (p) => {
+        if (p.loaded !== undefined && p.loaded > sent) {
+          opts.progress?.add(p.loaded - sent);
+          sent = p.loaded;
+        }
+      });
+      try {
+        await upload.done();
+      } catch (err) {
+        opts.progress?.add(-sent); // a retry sends the file again
+        throw s3Error(err, 'uploading', opts.bucket, item.key);
+      }
+    },
+    { isTransient: isTransientS3Error, log: opts.log, what: `upload s3://${opts.bucket}/${item.key}` },
+  );
+}

@@ -1,0 +1,133 @@
+// Fetch source `uri` with hf://<org>/<model>[:<revision>]: every file of a Hugging Face model
+// repository at one commit. Files are listed with the Hub API
+// (GET {endpoint}/api/models/{repo}/revision/{revision}?blobs=true) and downloaded from
+// {endpoint}/{repo}/resolve/{commit}/{path}; the endpoint is $HF_ENDPOINT (default
+// https://huggingface.co) and the token $HF_TOKEN (sent as Bearer to the Hub only, never to the
+// CDN a download redirects to). LFS files are checked against their listed sha256.
+import { addSecret } from '../config/redact.js';
+import { ConfigError, ModelSyncError } from '../errors.js';
+import type { StepContext } from '../steps/types.js';
+import { withRetry } from '../util/retry.js';
+import type { Inventory } from '../workspace/workspace.js';
+import { forEachLimit } from './concurrency.js';
+import { contentLength, httpGet, isTransientHttpError, networkError, statusError } from './http-client.js';
+import { withSession, type SourceIdentity } from './session.js';
+
+export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co';
+
+export interface HfReference {
+  repo: string;
+  revision: string;
+}
+
+interface HfSibling {
+  rfilename: string;
+  size?: number;
+  blobId?: string;
+  lfs?: { sha256?: string; oid?: string; size?: number };
+}
+
+interface HfModelInfo {
+  sha?: string;
+  siblings?: HfSibling[];
+}
+
+/** hf://org/model[:revision]; the repository must be exactly <org>/<model>, as upstream requires. */
+export function parseHfUri(uri: string, describe: string): HfReference {
+  const rest = uri.slice('hf://'.length);
+  const colon = rest.indexOf(':');
+  const repo = colon >= 0 ? rest.slice(0, colon) : rest;
+  const revision = colon >= 0 ? rest.slice(colon + 1) : 'main';
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/.test(repo) || revision === '') {
+    throw new ConfigError(`${describe}: "${uri}" is not hf://<org>/<model>[:<revision>]`);
+  }
+  return { repo, revision };
+}
+
+export async function fetchFromHuggingFace(ctx: StepContext, uri: string): Promise<Inventory> {
+  const ref = parseHfUri(uri, ctx.config.describe('source-uri'));
+  const endpoint = (process.env.HF_ENDPOINT || DEFAULT_HF_ENDPOINT).replace(/\/+$/, '');
+  const token = process.env.HF_TOKEN || process.env.HUGGING_FACE_HUB_TOKEN;
+  addSecret(token);
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  const source = `hf://${ref.repo}:${ref.revision}`;
+  const repoPath = ref.repo.split('/').map(encodeURIComponent).join('/');
+
+  const info = await retrying(ctx, `list ${source}`, async () => {
+    const url = new URL(`${endpoint}/api/models/${repoPath}/revision/${encodeURIComponent(ref.revision)}?blobs=true`);
+    const res = await httpGet(url, { headers });
+    const text = await readText(res.body);
+    if (res.status !== 200) {
+      if (res.status === 401 || res.status === 403 || res.status === 404) {
+        // The Hub answers 401 for private or missing repositories alike.
+        const kind = res.status === 404 ? 'notFound' : token ? 'auth' : 'notFound';
+        throw new ModelSyncError(kind, `Hugging Face model ${ref.repo} revision ${ref.revision} at ${endpoint}: ${res.status === 404 ? 'not found' : `access refused (HTTP ${res.status})${token ? '' : '; set HF_TOKEN for private or gated models'}`}`);
+      }
+      throw statusError(res.status, `Hugging Face model ${ref.repo} at ${endpoint}`);
+    }
+    try {
+      return JSON.parse(text) as HfModelInfo;
+    } catch {
+      throw new ModelSyncError('internal', `Hugging Face model ${ref.repo} at ${endpoint}: the API answered something other than JSON`);
+    }
+  });
+  const commit = info.sha ?? ref.revision;
+  const siblings = info.siblings ?? [];
+  if (siblings.length === 0) throw new ModelSyncError('notFound', `Hugging Face model ${ref.repo} revision ${ref.revision} has no files`);
+
+  return withSession(ctx, source, async (session) => {
+    // Check every name before downloading anything.
+    for (const s of siblings) await session.target(s.rfilename, `Hugging Face file ${ref.repo}/${s.rfilename}`);
+    const total = siblings.reduce((n, s) => n + (s.lfs?.size ?? s.size ?? 0), 0);
+    ctx.log.info({ source, commit, files: siblings.length, bytes: total }, `found ${siblings.length} file(s)`);
+    const progress = session.progress(`fetch ${source}`, total);
+    try {
+      await forEachLimit(siblings, session.concurrency, async (s) => {
+        const what = `Hugging Face file ${ref.repo}/${s.rfilename}@${commit}`;
+        const size = s.lfs?.size ?? s.size;
+        const version = s.lfs?.sha256 ?? s.lfs?.oid ?? s.blobId;
+        const identity: SourceIdentity | undefined = size !== undefined && version ? { size, etag: version } : undefined;
+        if (identity && (await session.completed(s.rfilename, identity))) {
+          progress.add(size ?? 0);
+          return;
+        }
+        const filePath = s.rfilename.split('/').map(encodeURIComponent).join('/');
+        const url = new URL(`${endpoint}/${repoPath}/resolve/${encodeURIComponent(commit)}/${filePath}`);
+        await retrying(ctx, what, async () => {
+          const res = await httpGet(url, { headers });
+          if (res.status !== 200) {
+            res.body.resume();
+            throw statusError(res.status, what);
+          }
+          const length = contentLength(res.headers) ?? size;
+          return session.writeStream(s.rfilename, res.body, {
+            what,
+            progress,
+            ...(length !== undefined ? { expectedSize: length } : {}),
+            ...(s.lfs?.sha256 ? { expectedSha256: s.lfs.sha256 } : {}),
+            identity: version ? { etag: version } : {},
+          });
+        });
+      });
+    } finally {
+      progress.finish();
+    }
+  });
+}
+
+function retrying<T>(ctx: StepContext, what: string, fn: () => Promise<T>): Promise<T> {
+  return withRetry(fn, { isTransient: isTransientHttpError, log: ctx.log, what }).catch((err: unknown) => {
+    throw networkError(err, what);
+  });
+}
+
+async function readText(body: AsyncIterable<Buffer>): Promise<string> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of body) {
+    length += chunk.length;
+    if (length > 64 * 1024 * 1024) throw new ModelSyncError('internal', 'Hugging Face API answer too large');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

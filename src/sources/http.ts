@@ -1,0 +1,102 @@
+// Fetch source `uri` with http:// or https://: one file, or a tar / tar.gz / zip archive unpacked
+// into model/ (the archive itself is not kept, as upstream deletes it after unpacking).
+//
+// Re-runs: the response's ETag and Content-Length are compared with the previous run's record
+// before the body is read; when they match and the files are in place, nothing is downloaded.
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { ModelSyncError } from '../errors.js';
+import type { StepContext } from '../steps/types.js';
+import { withRetry } from '../util/retry.js';
+import type { Progress } from '../util/progress.js';
+import type { Inventory } from '../workspace/workspace.js';
+import { archiveKind } from './archive-kind.js';
+import { contentLength, displayUrl, httpGet, isTransientHttpError, networkError, splitUrlCredentials, statusError, type HttpResponse } from './http-client.js';
+import { sameIdentity, SizeMismatchError, withSession, type FetchSession, type SourceIdentity } from './session.js';
+import { extractTar } from './tar.js';
+import { extractZip } from './zip.js';
+
+export async function fetchFromHttp(ctx: StepContext, uri: string): Promise<Inventory> {
+  const { url, headers } = splitUrlCredentials(new URL(uri));
+  const shown = displayUrl(url);
+  const name = decodeURIComponent(path.posix.basename(url.pathname));
+  if (name === '' || name === '.' || name === '..') {
+    throw new ModelSyncError('config', `${ctx.config.describe('source-uri')}: ${shown} names no file (the last path segment is the file name)`);
+  }
+  const queryNames = [...url.searchParams.values()].map((v) => path.posix.basename(v));
+  return withSession(ctx, shown, async (session) => {
+    await withRetry(() => fetchOnce(session, url, headers, name, queryNames, shown), {
+      isTransient: isTransientHttpError,
+      log: ctx.log,
+      what: `GET ${shown}`,
+    }).catch((err: unknown) => {
+      throw networkError(err, `GET ${shown}`);
+    });
+  });
+}
+
+async function fetchOnce(session: FetchSession, url: URL, headers: Record<string, string>, name: string, queryNames: string[], shown: string): Promise<void> {
+  const what = `GET ${shown}`;
+  const res = await httpGet(url, { headers });
+  if (res.status !== 200) {
+    res.body.resume();
+    throw statusError(res.status, what);
+  }
+  const length = contentLength(res.headers);
+  const etag = res.headers.etag;
+  const identity: SourceIdentity = { size: length ?? -1, ...(etag ? { etag } : {}), ...(length !== undefined ? { contentLength: length } : {}) };
+  const kind = archiveKind(name, queryNames, res.headers['content-type'], session.log);
+  session.log.info({ url: shown, kind, bytes: length, contentType: res.headers['content-type'] }, `downloading ${kind === 'file' ? 'file' : `${kind} archive`}`);
+  const progress = session.progress(`fetch ${shown}`, length ?? 0);
+  try {
+    if (kind === 'file') {
+      if (length !== undefined && (await session.completed(name, identity))) {
+        res.body.destroy();
+        return;
+      }
+      await session.writeStream(name, res.body, {
+        what,
+        progress,
+        ...(length !== undefined ? { expectedSize: length } : {}),
+        identity: { ...(etag ? { etag } : {}), ...(length !== undefined ? { contentLength: length } : {}) },
+      });
+      return;
+    }
+    const previous = session.archive;
+    if (previous?.extracted && length !== undefined && sameIdentity(previous, identity) && (await session.reuseAllRecorded())) {
+      res.body.destroy();
+      return;
+    }
+    session.forgetFiles();
+    session.setArchive({ ...identity, extracted: false });
+    const label = `archive ${shown}`;
+    if (kind === 'tar') {
+      await extractTar(countedBody(res, progress, length, what), session, label);
+    } else {
+      const temp = session.tempPath(name);
+      try {
+        await pipeline(countedBody(res, progress, length, what), createWriteStream(temp));
+        await extractZip(temp, session, label);
+      } finally {
+        await rm(temp, { force: true });
+      }
+    }
+    if (!session.entryCount()) throw new ModelSyncError('notFound', `${label} contains no files`);
+    session.setArchive({ ...identity, extracted: true });
+  } finally {
+    progress.finish();
+  }
+}
+
+/** The body of an archive download, failing (for a retry) when it ends short of Content-Length. */
+async function* countedBody(res: HttpResponse, progress: Progress, length: number | undefined, what: string): AsyncGenerator<Buffer> {
+  let received = 0;
+  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    received += chunk.length;
+    progress.add(chunk.length);
+    yield chunk;
+  }
+  if (length !== undefined && received !== length) throw new SizeMismatchError(what, received, length);
+}

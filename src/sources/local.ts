@@ -1,0 +1,135 @@
+// Fetch source `uri` with file://, a plain path, or pvc://<claim>/<path> (resolved under
+// --pvc-mount-root, where KServe mounts claims): a file or a folder copied into model/.
+// Symbolic links are followed only while they stay inside the source root (the given folder;
+// for pvc:// the claim's folder, so a Hugging Face cache snapshot that links to ../../blobs works);
+// a link leading elsewhere is refused with an `unsafe` error.
+import { createReadStream } from 'node:fs';
+import { lstat, readdir, realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, ModelSyncError } from '../errors.js';
+import type { StepContext } from '../steps/types.js';
+import type { Inventory } from '../workspace/workspace.js';
+import { safeJoin, UnsafePathError } from '../workspace/safe-path.js';
+import { forEachLimit } from './concurrency.js';
+import { withSession } from './session.js';
+
+export interface LocalSource {
+  /** The file or folder to copy. */
+  path: string;
+  /** Links may not lead outside this folder. */
+  root: string;
+  /** How the source is shown (and recorded). */
+  display: string;
+}
+
+export function resolveLocalSource(uri: string, pvcMountRoot: string, describe: string): LocalSource {
+  if (uri.startsWith('pvc://')) {
+    const rest = uri.slice('pvc://'.length);
+    const slash = rest.indexOf('/');
+    const claim = slash >= 0 ? rest.slice(0, slash) : rest;
+    const inner = slash >= 0 ? rest.slice(slash + 1) : '';
+    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(claim)) throw new ConfigError(`${describe}: "${uri}" is not pvc://<claim>/<path>`);
+    const claimRoot = path.join(path.resolve(pvcMountRoot), claim);
+    const target = inner.replace(/\/+$/, '') === '' ? claimRoot : safeJoin(claimRoot, inner, `source path "${inner}" of ${uri}`);
+    return { path: target, root: claimRoot, display: `pvc://${claim}/${inner}` };
+  }
+  let p: string;
+  if (uri.startsWith('file://')) {
+    try {
+      p = fileURLToPath(uri);
+    } catch (err) {
+      throw new ConfigError(`${describe}: "${uri}" is not a valid file:// URI (${(err as Error).message})`);
+    }
+  } else p = uri;
+  const abs = path.resolve(p);
+  return { path: abs, root: abs, display: `file://${abs}` };
+}
+
+interface PlannedFile {
+  absolute: string;
+  relative: string;
+  size: number;
+  mtimeMs: number;
+}
+
+export async function fetchFromLocal(ctx: StepContext, uri: string): Promise<Inventory> {
+  const src = resolveLocalSource(uri, ctx.config.string('pvc-mount-root') ?? '/mnt/pvc', ctx.config.describe('source-uri'));
+  const top = await stat(src.path).catch((err: NodeJS.ErrnoException) => {
+    throw new ModelSyncError('notFound', `${src.display}: ${err.code === 'ENOENT' ? 'no such file or folder' : err.message} (${src.path})`);
+  });
+  const realRoot = await realpath(src.root);
+  const files: PlannedFile[] = [];
+  if (top.isFile()) {
+    await assertInside(src.path, realRoot, src);
+    files.push({ absolute: src.path, relative: path.basename(src.path), size: top.size, mtimeMs: top.mtimeMs });
+  } else if (top.isDirectory()) {
+    await assertInside(src.path, realRoot, src);
+    await walk(src.path, '', realRoot, src, files, ctx);
+  } else {
+    throw new ModelSyncError('unsafe', `refusing ${src.display}: not a regular file or folder`);
+  }
+  if (files.length === 0) throw new ModelSyncError('notFound', `${src.display}: the folder holds no files`);
+
+  return withSession(ctx, src.display, async (session) => {
+    const total = files.reduce((n, f) => n + f.size, 0);
+    ctx.log.info({ source: src.display, files: files.length, bytes: total }, `copying ${files.length} file(s)`);
+    const progress = session.progress(`fetch ${src.display}`, total);
+    try {
+      await forEachLimit(files, session.concurrency, async (f) => {
+        const identity = { size: f.size, mtimeMs: f.mtimeMs };
+        if (await session.completed(f.relative, identity)) {
+          progress.add(f.size);
+          return;
+        }
+        await session.writeStream(f.relative, createReadStream(f.absolute), {
+          what: `${src.display}: ${f.relative}`,
+          expectedSize: f.size,
+          progress,
+          identity: { mtimeMs: f.mtimeMs },
+        });
+      });
+    } finally {
+      progress.finish();
+    }
+  });
+}
+
+async function walk(dir: string, relDir: string, realRoot: string, src: LocalSource, out: PlannedFile[], ctx: StepContext): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  entries.sort((a, b) => (a.name < b.name ? -1 : 1));
+  for (const e of entries) {
+    const abs = path.join(dir, e.name);
+    const rel = relDir ? `${relDir}/${e.name}` : e.name;
+    if (e.isDirectory()) {
+      await walk(abs, rel, realRoot, src, out, ctx);
+    } else if (e.isFile()) {
+      const s = await stat(abs);
+      out.push({ absolute: abs, relative: rel, size: s.size, mtimeMs: s.mtimeMs });
+    } else if (e.isSymbolicLink()) {
+      const real = await assertInside(abs, realRoot, src, rel);
+      const s = await stat(real);
+      if (s.isFile()) out.push({ absolute: real, relative: rel, size: s.size, mtimeMs: s.mtimeMs });
+      else ctx.log.warn({ path: rel }, 'not following a symbolic link to a folder');
+    } else {
+      ctx.log.warn({ path: rel }, 'skipping a special file (socket, FIFO or device)');
+    }
+  }
+}
+
+/** The real path of `p`, refusing one that leads outside the source root. */
+async function assertInside(p: string, realRoot: string, src: LocalSource, rel?: string): Promise<string> {
+  const what = `${src.display}${rel ? `: ${rel}` : ''}`;
+  let real: string;
+  try {
+    real = await realpath(p);
+  } catch {
+    const link = await lstat(p).catch(() => undefined);
+    throw new ModelSyncError('notFound', `${what}: ${link?.isSymbolicLink() ? 'dangling symbolic link' : 'cannot be read'}`);
+  }
+  const inside = path.relative(realRoot, real);
+  if (inside.startsWith('..') || path.isAbsolute(inside)) {
+    throw new UnsafePathError(what, `it links to ${real}, outside the source root ${src.root}`);
+  }
+  return real;
+}

@@ -1,0 +1,63 @@
+// Fetch source `s3`: a key prefix (a folder, all objects below it) or a single object.
+import { rm } from 'node:fs/promises';
+import type { StepContext } from '../steps/types.js';
+import type { Inventory } from '../workspace/workspace.js';
+import { createS3Client, s3Settings } from '../s3/client.js';
+import { downloadObject, rangedTuning } from '../s3/download.js';
+import { s3Uri } from '../s3/errors.js';
+import { listS3Source } from '../s3/list.js';
+import { forEachLimit, Limiter } from './concurrency.js';
+import { withSession } from './session.js';
+
+export async function fetchFromS3(ctx: StepContext): Promise<Inventory> {
+  const settings = s3Settings(ctx.config, 'source');
+  const source = s3Uri(settings.bucket, settings.key);
+  return withSession(ctx, source, async (session) => {
+    const client = createS3Client(settings, session.concurrency);
+    try {
+      ctx.log.info({ source, endpoint: settings.endpoint, region: settings.region }, 'listing S3 source');
+      const listing = await listS3Source(client, settings.bucket, settings.key, ctx.workspace.modelDir);
+      const total = listing.objects.reduce((n, o) => n + o.size, 0);
+      ctx.log.info({ kind: listing.kind, files: listing.objects.length, bytes: total }, `found ${listing.objects.length} object(s)`);
+      const progress = session.progress(`fetch ${source}`, total);
+      const requests = new Limiter(session.concurrency);
+      const tuning = rangedTuning();
+      try {
+        await forEachLimit(listing.objects, session.concurrency, async (o) => {
+          const identity = { size: o.size, ...(o.etag ? { etag: o.etag } : {}) };
+          if (await session.completed(o.relative, identity)) {
+            progress.add(o.size);
+            return;
+          }
+          const what = `S3 object ${s3Uri(settings.bucket, o.key)}`;
+          const target = await session.target(o.relative, what);
+          const temp = session.tempPath(o.relative);
+          try {
+            const { sha256, size } = await downloadObject({
+              client,
+              bucket: settings.bucket,
+              key: o.key,
+              size: o.size,
+              ...(o.etag ? { etag: o.etag } : {}),
+              file: temp,
+              requests,
+              tuning,
+              progress,
+              log: ctx.log,
+            });
+            await session.commit(temp, target, { path: o.relative, size, sha256 }, identity);
+            ctx.log.debug({ key: o.key, path: o.relative, size }, 'downloaded');
+          } catch (err) {
+            await rm(temp, { force: true });
+            throw err;
+          }
+        });
+      } finally {
+        progress.report();
+        progress.finish();
+      }
+    } finally {
+      client.destroy();
+    }
+  });
+}

@@ -1,0 +1,274 @@
+// One fetch run: where files are written (temp name, then rename into model/), what a previous run
+// already completed (the step record fetch.json), progress, and the inventory being built.
+//
+// A file counts as complete on a re-run only when fetch.json recorded it with the same source
+// identity (size, and ETag / Content-Length / mtime where the source has one) AND model/<path>
+// still has that size. Its sha256 then comes from the record, so nothing is read twice.
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ModelSyncError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { StepContext } from '../steps/types.js';
+import { Progress } from '../util/progress.js';
+import { assertRealPathInside, normaliseRelative, safeJoin } from '../workspace/safe-path.js';
+import type { Inventory, InventoryEntry, Workspace } from '../workspace/workspace.js';
+
+/** What identifies one version of a source file; compared field by field on a re-run. */
+export interface SourceIdentity {
+  size: number;
+  etag?: string;
+  contentLength?: number;
+  mtimeMs?: number;
+}
+
+export interface RecordedFile extends SourceIdentity {
+  sha256: string;
+}
+
+export interface FetchRecord {
+  version: 1;
+  source: string;
+  complete: boolean;
+  /** Identity of a downloaded archive, when the source was one. */
+  archive?: SourceIdentity & { extracted: boolean };
+  files: Record<string, RecordedFile>;
+  updated: string;
+}
+
+/** Raised when the bytes received differ from the announced length (a cut connection). */
+export class SizeMismatchError extends ModelSyncError {
+  constructor(what: string, received: number, expected: number) {
+    super('integrity', `${what}: received ${received} bytes, expected ${expected}`);
+    this.name = 'SizeMismatchError';
+  }
+}
+
+export function sameIdentity(a: SourceIdentity, b: SourceIdentity): boolean {
+  if (a.size !== b.size) return false;
+  const fields = ['etag', 'contentLength', 'mtimeMs'] as const;
+  let compared = 0;
+  for (const f of fields) {
+    if (a[f] === undefined && b[f] === undefined) continue;
+    if (a[f] !== b[f]) return false;
+    compared++;
+  }
+  return compared > 0; // size alone never proves a file is the same
+}
+
+export class FetchSession {
+  readonly log: Logger;
+  readonly workspace: Workspace;
+  readonly concurrency: number;
+  readonly progressInterval: number;
+  /** Temp files of this step; stale ones from an interrupted run are removed at start. */
+  readonly tmpDir: string;
+  private record: FetchRecord;
+  private readonly files = new Map<string, InventoryEntry>();
+  private saving: Promise<void> = Promise.resolve();
+  private dirty = false;
+  skipped = 0;
+
+  private constructor(ctx: StepContext, source: string, previous: FetchRecord | undefined) {
+    this.log = ctx.log;
+    this.workspace = ctx.workspace;
+    this.concurrency = ctx.config.integer('fetch-concurrency');
+    this.progressInterval = ctx.config.integer('progress-interval');
+    this.tmpDir = path.join(ctx.workspace.tmpDir, 'fetch');
+    this.record = previous ?? { version: 1, source, complete: false, files: {}, updated: new Date().toISOString() };
+    this.record.complete = false;
+  }
+
+  /** Opens the run for `source` (a display form without credentials or query). */
+  static async start(ctx: StepContext, source: string): Promise<FetchSession> {
+    if (ctx.config.integer('fetch-concurrency') < 1) {
+      throw new ModelSyncError('config', `${ctx.config.describe('fetch-concurrency')} must be at least 1`);
+    }
+    let previous = await ctx.workspace.readStepRecord<FetchRecord>('fetch');
+    if (previous && (previous.version !== 1 || previous.source !== source)) {
+      // The workspace held another model: its files must not be mixed into this one.
+      ctx.log.warn({ previous: previous.source, source }, 'workspace holds files of another source; clearing model/');
+      await rm(ctx.workspace.modelDir, { recursive: true, force: true });
+      await mkdir(ctx.workspace.modelDir, { recursive: true });
+      previous = undefined;
+    }
+    const session = new FetchSession(ctx, source, previous);
+    const stale = await readdir(session.tmpDir).catch(() => [] as string[]);
+    if (stale.length > 0) ctx.log.info({ files: stale.length }, 'removing partial downloads of an interrupted run');
+    await rm(session.tmpDir, { recursive: true, force: true });
+    await mkdir(session.tmpDir, { recursive: true });
+    return session;
+  }
+
+  get source(): string {
+    return this.record.source;
+  }
+
+  progress(label: string, total: number): Progress {
+    return new Progress(this.log, label, total, this.progressInterval);
+  }
+
+  /** model/<relative>, refusing paths that leave the workspace (also through planted links). */
+  async target(relative: string, what: string): Promise<string> {
+    const target = safeJoin(this.workspace.modelDir, relative, what);
+    await assertRealPathInside(this.workspace.modelDir, target, what);
+    return target;
+  }
+
+  tempPath(hint: string): string {
+    return path.join(this.tmpDir, path.basename(this.workspace.tempPath(hint)));
+  }
+
+  /** The recorded entry when `relative` is complete from an earlier run with the same identity. */
+  async completed(relative: string, identity: SourceIdentity): Promise<InventoryEntry | undefined> {
+    const rel = normaliseRelative(relative);
+    const recorded = this.record.files[rel];
+    if (!recorded || !sameIdentity(recorded, identity)) return undefined;
+    const size = await stat(safeJoin(this.workspace.modelDir, rel))
+      .then((s) => (s.isFile() ? s.size : -1))
+      .catch(() => -1);
+    if (size !== recorded.size) return undefined;
+    this.log.info({ path: rel, size }, 'already complete, skipping');
+    this.skipped++;
+    const entry = { path: rel, size: recorded.size, sha256: recorded.sha256 };
+    this.files.set(rel, entry);
+    return entry;
+  }
+
+  /**
+   * Streams `source` into a temp file while hashing it, checks the length, then renames it into
+   * model/<relative>. Nothing appears under model/ before it is complete.
+   */
+  async writeStream(
+    relative: string,
+    source: Readable | AsyncIterable<Buffer>,
+    opts: { what: string; expectedSize?: number; expectedSha256?: string; progress?: Progress; identity?: Omit<SourceIdentity, 'size'> },
+  ): Promise<InventoryEntry> {
+    const target = await this.target(relative, opts.what);
+    const temp = this.tempPath(relative);
+    const hash = createHash('sha256');
+    let size = 0;
+    const progress = opts.progress;
+    const meter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        size += chunk.length;
+        progress?.add(chunk.length);
+        done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(source, meter, createWriteStream(temp));
+      if (opts.expectedSize !== undefined && size !== opts.expectedSize) throw new SizeMismatchError(opts.what, size, opts.expectedSize);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
+    const entry = { path: normaliseRelative(relative), size, sha256: hash.digest('hex') };
+    if (opts.expectedSha256 && opts.expectedSha256 !== entry.sha256) {
+      await rm(temp, { force: true });
+      throw new ModelSyncError('integrity', `${opts.what}: sha256 ${entry.sha256} differs from the expected ${opts.expectedSha256}`);
+    }
+    await this.commit(temp, target, entry, { size, ...opts.identity });
+    return entry;
+  }
+
+  /** Moves a complete temp file into place and records it. */
+  async commit(temp: string, target: string, entry: InventoryEntry, identity: SourceIdentity): Promise<void> {
+    await mkdir(path.dirname(target), { recursive: true });
+    await rename(temp, target);
+    this.add(entry, identity);
+  }
+
+  /** Records a file placed by other means (a link to an extracted file). */
+  add(entry: InventoryEntry, identity: SourceIdentity): void {
+    this.files.set(entry.path, entry);
+    this.record.files[entry.path] = { ...identity, size: entry.size, sha256: entry.sha256 };
+    this.save();
+  }
+
+  entryCount(): number {
+    return this.files.size;
+  }
+
+  entry(relative: string): InventoryEntry | undefined {
+    return this.files.get(normaliseRelative(relative));
+  }
+
+  get archive(): FetchRecord['archive'] {
+    return this.record.archive;
+  }
+
+  setArchive(archive: FetchRecord['archive']): void {
+    this.record.archive = archive;
+    this.save();
+  }
+
+  /**
+   * When every file recorded by the previous run is still in model/ with its size, takes them all
+   * into this run's inventory and returns true (an archive that did not change is not unpacked again).
+   */
+  async reuseAllRecorded(): Promise<boolean> {
+    const recorded = Object.entries(this.record.files);
+    if (recorded.length === 0) return false;
+    for (const [rel, file] of recorded) {
+      const size = await stat(safeJoin(this.workspace.modelDir, rel))
+        .then((s) => (s.isFile() ? s.size : -1))
+        .catch(() => -1);
+      if (size !== file.size) return false;
+    }
+    for (const [rel, file] of recorded) this.files.set(rel, { path: rel, size: file.size, sha256: file.sha256 });
+    this.skipped += recorded.length;
+    this.log.info({ files: recorded.length }, 'already complete, skipping: every file of the unchanged archive is in place');
+    return true;
+  }
+
+  /** Forgets recorded files (an archive that changed is unpacked again from scratch). */
+  forgetFiles(): void {
+    this.record.files = {};
+    this.files.clear();
+    this.save();
+  }
+
+  /** Coalesced write of fetch.json: at most one write in flight, one more queued. */
+  private save(): void {
+    if (this.dirty) return;
+    this.dirty = true;
+    this.saving = this.saving.then(async () => {
+      this.dirty = false;
+      this.record.updated = new Date().toISOString();
+      await this.workspace.writeStepRecord('fetch', this.record);
+    });
+  }
+
+  async flush(): Promise<void> {
+    await this.saving;
+  }
+
+  /** Marks the run complete and returns the inventory, files in path order. */
+  async finish(): Promise<Inventory> {
+    this.record.complete = true;
+    this.save();
+    await this.flush();
+    await rm(this.tmpDir, { recursive: true, force: true });
+    const files = [...this.files.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return { source: this.record.source, files, totalBytes: files.reduce((n, f) => n + f.size, 0) };
+  }
+}
+
+/** Runs one source's fetch in a session; on failure the record of completed files is still saved. */
+export async function withSession(ctx: StepContext, source: string, fn: (session: FetchSession) => Promise<void>): Promise<Inventory> {
+  const session = await FetchSession.start(ctx, source);
+  try {
+    await fn(session);
+  } catch (err) {
+    await session.flush().catch(() => undefined);
+    throw err;
+  }
+  const inventory = await session.finish();
+  ctx.log.info({ files: inventory.files.length, bytes: inventory.totalBytes, skipped: session.skipped }, `fetched ${source}`);
+  return inventory;
+}
