@@ -137,12 +137,11 @@ export function tektonTask(name: StepName): Obj {
   };
 }
 
-/** Pipeline params: every param a chained or finally Task takes, once, in catalog order. */
-function pipelineParams(): Obj[] {
+/** Pipeline params: those the pipeline tasks read, once, in catalog order, with the Tasks' declarations. */
+function pipelineParams(pipelineTasks: Obj[]): Obj[] {
+  const used = new Set([...JSON.stringify(pipelineTasks).matchAll(/\$\(params\.([\w.-]+)\)/g)].map((m) => m[1]!));
   const byName = new Map<string, Obj>();
-  for (const s of [...CHAIN, 'mark-failed' as StepName]) for (const p of taskParams(s) as { name: string }[]) byName.set(p.name, p);
-  byName.delete('failure-reason');
-  byName.delete('model-uri');
+  for (const s of TEKTON_STEPS) for (const p of taskParams(s) as { name: string }[]) if (used.has(p.name)) byName.set(p.name, p);
   const order = [...catalog().keys(), ...Object.values(OBJECT_PARAMS).map((o) => o.name)];
   return order.filter((n) => byName.has(n)).map((n) => byName.get(n)!);
 }
@@ -192,7 +191,7 @@ export function tektonPipeline(): Obj {
         'Move a model into an OCI registry (as a KServe modelcar) or S3 and register it in Kubeflow Model Registry.\n\n' +
         'preflight, fetch, package (destination-type oci only), push and register share the `workspace` workspace; ' +
         'when a task fails, the finally task mark-failed records the failure so no ModelArtifact stays PENDING.',
-      params: pipelineParams(),
+      params: pipelineParams([...tasks, finallyTask]),
       workspaces: taskWorkspaces('preflight').map((w) => ({ name: w.name, description: w.description, ...(w.optional ? { optional: true } : {}) })),
       results: [
         { name: 'model-uri', description: 'URI recorded on the ModelArtifact.', value: '$(tasks.register.results.model-uri)' },

@@ -1,0 +1,258 @@
+// Our own reference checks over the generated YAML, the ones no schema can make: every parameter,
+// workspace, result, volume and template referenced is declared; no templated quantities; command
+// set; no Tekton param enum; retries never on bad-input exit codes; UI labels present.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { NON_RETRYABLE_EXIT_CODES } from '../src/errors.js';
+import { UI_LABELS, packageVersion } from '../scripts/lib/templates/common.js';
+import { loadTemplateDocs } from './support/template-schemas.js';
+
+type Obj = Record<string, any>;
+const docs = loadTemplateDocs();
+const ofKind = (kind: string) => docs.filter((d) => d.doc.kind === kind);
+const one = (kind: string, name?: string) => ofKind(kind).find((d) => !name || d.doc.metadata?.name === name)!.doc as Obj;
+
+function refs(value: unknown, re: RegExp): string[] {
+  return [...JSON.stringify(value ?? null).matchAll(re)].map((m) => m[1]!);
+}
+
+const argoTemplates = [...ofKind('WorkflowTemplate'), ...ofKind('ClusterWorkflowTemplate')];
+const argoWorkflows = ofKind('Workflow');
+const library = one('WorkflowTemplate', 'model-sync');
+const libraryTemplates = new Map<string, Obj>((library.spec.templates as Obj[]).map((t) => [t.name, t]));
+
+test('argo: template parameters referenced are declared (inputs, workflow arguments, earlier step outputs)', () => {
+  for (const { file, doc } of [...argoTemplates, ...argoWorkflows]) {
+    const spec = doc.spec as Obj;
+    const declaredWorkflow = new Set((spec.arguments?.parameters ?? []).map((p: Obj) => p.name));
+    if (spec.workflowTemplateRef) {
+      for (const p of declaredWorkflow) assert.ok(library.spec.arguments.parameters.some((q: Obj) => q.name === p), `${file}: argument ${String(p)} unknown to the template`);
+      for (const q of library.spec.arguments.parameters as Obj[]) {
+        if (q.value === undefined) assert.ok(declaredWorkflow.has(q.name), `${file}: required argument ${q.name} missing`);
+      }
+      continue;
+    }
+    for (const p of refs(spec, /\{\{workflow\.parameters\.([\w.-]+)\}\}/g)) assert.ok(declaredWorkflow.has(p), `${file}: workflow.parameters.${p} not declared`);
+    const local = new Map<string, Obj>((spec.templates as Obj[]).map((t) => [t.name, t]));
+    const resolve = (step: Obj): Obj => {
+      if (step.templateRef) {
+        assert.equal(step.templateRef.name, 'model-sync', `${file}: templateRef to ${step.templateRef.name}`);
+        const target = libraryTemplates.get(step.templateRef.template);
+        assert.ok(target, `${file}: templateRef template ${step.templateRef.template} does not exist`);
+        return target;
+      }
+      const target = local.get(step.template);
+      assert.ok(target, `${file}: template ${step.template} does not exist`);
+      return target;
+    };
+    assert.ok(local.has(spec.entrypoint), `${file}: entrypoint ${spec.entrypoint}`);
+    if (spec.onExit) assert.ok(local.has(spec.onExit), `${file}: onExit ${spec.onExit}`);
+    for (const t of spec.templates as Obj[]) {
+      const inputs = new Set((t.inputs?.parameters ?? []).map((p: Obj) => p.name));
+      for (const p of refs(t, /\{\{inputs\.parameters\.([\w.-]+)\}\}/g)) assert.ok(inputs.has(p), `${file} ${t.name}: inputs.parameters.${p} not declared`);
+      if (!t.steps) continue;
+      const earlier = new Map<string, { target: Obj; optional: boolean }>();
+      for (const group of t.steps as Obj[][]) {
+        for (const s of group) {
+          const target = resolve(s);
+          for (const m of JSON.stringify(s).matchAll(/\{\{steps\.([\w-]+)\.outputs\.parameters\.([\w-]+)\}\}/g)) {
+            const from = earlier.get(m[1]!);
+            assert.ok(from, `${file} ${t.name}/${s.name}: reads outputs of ${m[1]} which does not run before`);
+            const out = (from.target.outputs?.parameters ?? []).find((o: Obj) => o.name === m[2]);
+            assert.ok(out, `${file}: ${m[1]} has no output ${m[2]}`);
+            if (from.optional) assert.ok(out.valueFrom?.default !== undefined, `${file}: output ${m[2]} of optional ${m[1]} needs a default`);
+          }
+          const given = new Set((s.arguments?.parameters ?? []).map((p: Obj) => p.name));
+          for (const p of given) assert.ok((target.inputs?.parameters ?? []).some((q: Obj) => q.name === p), `${file} ${s.name}: passes unknown parameter ${String(p)}`);
+          for (const q of target.inputs?.parameters ?? []) {
+            if (q.default === undefined && q.value === undefined) assert.ok(given.has(q.name), `${file} ${s.name}: required input ${q.name} not passed`);
+          }
+        }
+        for (const s of group) earlier.set(s.name, { target: resolve(s), optional: Boolean(s.when) });
+      }
+    }
+  }
+});
+
+test('argo: every volume mounted is defined; leaves need only `workspace` from the caller, who declares it', () => {
+  for (const { file, doc } of [...argoTemplates, ...argoWorkflows]) {
+    const spec = doc.spec as Obj;
+    const specVolumes = new Set([...(spec.volumes ?? []), ...(spec.volumeClaimTemplates ?? [])].map((v: Obj) => v.name ?? v.metadata?.name));
+    if (spec.workflowTemplateRef) continue;
+    const callsLeaves = JSON.stringify(spec).includes('templateRef') || spec.templates.some((t: Obj) => t.container);
+    if (callsLeaves) assert.ok(specVolumes.has('workspace'), `${file}: must declare the volume workspace`);
+    for (const t of spec.templates as Obj[]) {
+      if (!t.container) continue;
+      const own = new Set((t.volumes ?? []).map((v: Obj) => v.name));
+      for (const m of t.container.volumeMounts ?? []) {
+        if (m.name === 'workspace') continue;
+        assert.ok(own.has(m.name), `${file} ${t.name}: volume ${m.name} must be a template-level volume (spec volumes do not travel with templateRef)`);
+      }
+    }
+  }
+});
+
+test('argo: containers set command, quantities are literal, retries never on bad-input exit codes', () => {
+  for (const { file, doc } of argoTemplates) {
+    for (const q of [doc.spec.volumeClaimTemplates, ...(doc.spec.templates as Obj[]).map((t) => t.container?.resources)]) {
+      assert.ok(!JSON.stringify(q ?? {}).includes('{{'), `${file}: templated quantity ${JSON.stringify(q)}`);
+    }
+    for (const t of doc.spec.templates as Obj[]) {
+      if (!t.container) continue;
+      assert.deepEqual(t.container.command, ['model-sync'], `${file} ${t.name}: command`);
+      assert.equal(t.container.args[0], t.name, `${file} ${t.name}: runs its own step`);
+      assert.ok(!String(t.container.image).endsWith(':latest'));
+      const expr = String(t.retryStrategy?.expression ?? '');
+      const list = /^!\(asInt\(lastRetry\.exitCode\) in \[([\d, ]+)\]\)$/.exec(expr);
+      assert.ok(list, `${file} ${t.name}: retry expression ${expr}`);
+      assert.deepEqual(list[1]!.split(',').map((n) => Number(n.trim())), [...NON_RETRYABLE_EXIT_CODES]);
+      const sc = t.container.securityContext;
+      assert.equal(sc.allowPrivilegeEscalation, false);
+      assert.equal(sc.readOnlyRootFilesystem, true);
+      assert.deepEqual(sc.capabilities.drop, ['ALL']);
+      assert.ok(t.container.volumeMounts.some((m: Obj) => m.mountPath === '/tmp'), `${file} ${t.name}: /tmp must be writable`);
+      assert.ok(t.securityContext.runAsNonRoot && Number.isInteger(t.securityContext.runAsUser) && t.securityContext.fsGroup);
+      for (const p of t.inputs?.parameters ?? []) if (p.enum && p.default !== undefined) assert.ok(p.enum.includes(p.default), `${file} ${t.name}: ${p.name} default not in enum`);
+    }
+    for (const p of doc.spec.arguments.parameters as Obj[]) if (p.enum && p.value !== undefined) assert.ok(p.enum.includes(p.value));
+    assert.equal(doc.spec.onExit, 'exit-handler');
+    const exitStep = (doc.spec.templates as Obj[]).find((t) => t.name === 'exit-handler').steps[0][0];
+    assert.equal(exitStep.template, 'mark-failed');
+    assert.equal(exitStep.when, '{{workflow.status}} != Succeeded');
+  }
+});
+
+test('argo: the ClusterWorkflowTemplate has the same spec as the WorkflowTemplate', () => {
+  const cwt = one('ClusterWorkflowTemplate');
+  assert.deepEqual(cwt.spec, library.spec);
+});
+
+const tasks = new Map<string, Obj>(ofKind('Task').map((d) => [d.doc.metadata.name, d.doc as Obj]));
+
+test('tekton: params, workspaces and results referenced by each Task are declared; no param enum; command set', () => {
+  for (const [name, task] of tasks) {
+    const params = new Set(task.spec.params.map((p: Obj) => p.name));
+    const ws = new Set(task.spec.workspaces.map((w: Obj) => w.name));
+    const results = new Set(task.spec.results.map((r: Obj) => r.name));
+    for (const p of task.spec.params) {
+      assert.equal(p.enum, undefined, `${name}: param ${p.name} has enum`);
+      assert.equal(p.type, 'string');
+      assert.ok(p.description, `${name}: ${p.name} has no description`);
+    }
+    for (const p of refs(task.spec, /\$\(params\.([\w.-]+)\)/g)) assert.ok(params.has(p), `${name}: params.${p}`);
+    for (const w of refs(task.spec, /\$\(workspaces\.([\w-]+)\.(?:path|bound)\)/g)) assert.ok(ws.has(w), `${name}: workspaces.${w}`);
+    for (const r of refs(task.spec, /\$\(results\.([\w-]+)\.path\)/g)) assert.ok(results.has(r), `${name}: results.${r}`);
+    const volumes = new Set((task.spec.volumes ?? []).map((v: Obj) => v.name));
+    for (const s of task.spec.steps) {
+      assert.deepEqual(s.command, ['model-sync']);
+      assert.equal(s.script, undefined);
+      assert.ok(s.env.some((e: Obj) => e.name === 'MODEL_SYNC_RESULTS_DIR' && e.value === '/tekton/results'), `${name}: results dir`);
+      for (const m of s.volumeMounts ?? []) assert.ok(volumes.has(m.name), `${name}: volume ${m.name}`);
+    }
+    for (const w of task.spec.workspaces) if (w.name !== 'workspace') assert.ok(w.optional && w.readOnly, `${name}: ${w.name} must be optional and read-only`);
+    const a = task.metadata.annotations;
+    assert.equal(task.metadata.labels['app.kubernetes.io/version'], packageVersion());
+    for (const k of ['tekton.dev/pipelines.minVersion', 'tekton.dev/categories', 'tekton.dev/tags', 'tekton.dev/platforms', 'tekton.dev/displayName']) assert.ok(a[k], `${name}: ${k}`);
+  }
+});
+
+test('tekton: the Pipeline wires Tasks, params, workspaces and results that exist; finally reads no task results', () => {
+  const pipeline = one('Pipeline');
+  const pParams = new Set(pipeline.spec.params.map((p: Obj) => p.name));
+  const pWs = new Set(pipeline.spec.workspaces.map((w: Obj) => w.name));
+  const all = [...pipeline.spec.tasks, ...pipeline.spec.finally] as Obj[];
+  const byName = new Map(all.map((t) => [t.name, t]));
+  for (const p of pipeline.spec.params) assert.equal(p.enum, undefined);
+  for (const pt of all) {
+    const task = tasks.get(pt.taskRef.name);
+    assert.ok(task, `pipeline task ${pt.name}: Task ${pt.taskRef.name} not generated`);
+    const taskParams = new Map<string, Obj>(task.spec.params.map((p: Obj) => [p.name, p]));
+    for (const p of pt.params) assert.ok(taskParams.has(p.name), `${pt.name}: Task has no param ${p.name}`);
+    for (const [n, p] of taskParams) if (p.default === undefined) assert.ok(pt.params.some((q: Obj) => q.name === n), `${pt.name}: required ${n} not passed`);
+    for (const p of refs([pt.params, pt.when], /\$\(params\.([\w.-]+)\)/g)) assert.ok(pParams.has(p), `${pt.name}: pipeline param ${p}`);
+    for (const w of task.spec.workspaces) {
+      const bound = pt.workspaces.find((b: Obj) => b.name === w.name);
+      if (!w.optional) assert.ok(bound, `${pt.name}: workspace ${w.name} not bound`);
+      if (bound) assert.ok(pWs.has(bound.workspace), `${pt.name}: pipeline workspace ${bound.workspace}`);
+    }
+    for (const m of JSON.stringify(pt).matchAll(/\$\(tasks\.([\w-]+)\.results\.([\w-]+)\)/g)) {
+      const from = byName.get(m[1]!);
+      assert.ok(from, `${pt.name}: task ${m[1]}`);
+      assert.ok(tasks.get(from.taskRef.name)!.spec.results.some((r: Obj) => r.name === m[2]), `${pt.name}: ${m[1]} has no result ${m[2]}`);
+      assert.ok((pt.runAfter ?? []).length > 0, `${pt.name}: reads results without running after`);
+    }
+    for (const r of pt.runAfter ?? []) assert.ok(byName.has(r), `${pt.name}: runAfter ${r}`);
+  }
+  for (const f of pipeline.spec.finally) {
+    assert.ok(!/\$\(tasks\.[\w-]+\.results\./.test(JSON.stringify(f)), 'finally must not read task results');
+    assert.deepEqual(f.when, [{ input: '$(tasks.status)', operator: 'in', values: ['Failed'] }]);
+  }
+  for (const r of pipeline.spec.results) {
+    const m = /^\$\(tasks\.([\w-]+)\.results\.([\w-]+)\)$/.exec(r.value)!;
+    assert.ok(tasks.get(byName.get(m[1]!)!.taskRef.name)!.spec.results.some((x: Obj) => x.name === m[2]));
+  }
+  const pkg = byName.get('package')!;
+  assert.deepEqual(pkg.when, [{ input: '$(params.destination-type)', operator: 'in', values: ['oci'] }]);
+});
+
+test('tekton: the sample PipelineRun and TaskRun give every required param and workspace, and set fsGroup', () => {
+  const pipeline = one('Pipeline');
+  const run = one('PipelineRun');
+  assert.equal(run.spec.pipelineRef.name, pipeline.metadata.name);
+  const given = new Set(run.spec.params.map((p: Obj) => p.name));
+  for (const p of given) assert.ok(pipeline.spec.params.some((q: Obj) => q.name === p), `PipelineRun param ${String(p)}`);
+  for (const p of pipeline.spec.params) if (p.default === undefined) assert.ok(given.has(p.name), `PipelineRun lacks ${p.name}`);
+  for (const w of pipeline.spec.workspaces) if (!w.optional) assert.ok(run.spec.workspaces.some((b: Obj) => b.name === w.name));
+  assert.equal(run.spec.taskRunTemplate.podTemplate.securityContext.fsGroup, 65532);
+  const tr = one('TaskRun');
+  const task = tasks.get(tr.spec.taskRef.name)!;
+  for (const p of tr.spec.params) assert.ok(task.spec.params.some((q: Obj) => q.name === p.name));
+});
+
+test('jobs: restartPolicy Never, podFailurePolicy on the bad-input exit codes, deadlines, volumes and Secrets that exist', () => {
+  const secretNames = new Set(ofKind('Secret').map((d) => d.doc.metadata.name));
+  const configMaps = new Set(ofKind('ConfigMap').map((d) => d.doc.metadata.name));
+  for (const { file, doc } of ofKind('Job')) {
+    const spec = doc.spec as Obj;
+    const pod = spec.template.spec;
+    assert.equal(pod.restartPolicy, 'Never');
+    assert.ok(spec.backoffLimit > 0 && spec.activeDeadlineSeconds > 0 && spec.ttlSecondsAfterFinished > 0, file);
+    const failJob = spec.podFailurePolicy.rules.find((r: Obj) => r.action === 'FailJob');
+    assert.deepEqual(failJob.onExitCodes.values, [...NON_RETRYABLE_EXIT_CODES]);
+    assert.ok(spec.podFailurePolicy.rules.some((r: Obj) => r.action === 'Ignore' && r.onPodConditions[0].type === 'DisruptionTarget'));
+    const volumes = new Map<string, Obj>(pod.volumes.map((v: Obj) => [v.name, v]));
+    for (const c of pod.containers) {
+      assert.deepEqual(c.command, ['model-sync']);
+      assert.equal(c.terminationMessagePolicy, 'FallbackToLogsOnError');
+      assert.equal(failJob.onExitCodes.containerName, c.name);
+      for (const m of c.volumeMounts) assert.ok(volumes.has(m.name), `${file}: volume ${m.name}`);
+      for (const e of c.env) if (e.valueFrom?.secretKeyRef) assert.ok(secretNames.has(e.valueFrom.secretKeyRef.name), `${file}: Secret ${e.valueFrom.secretKeyRef.name}`);
+    }
+    for (const v of volumes.values()) {
+      if (v.secret) assert.ok(secretNames.has(v.secret.secretName), `${file}: Secret ${v.secret.secretName}`);
+      if (v.configMap && !v.configMap.optional) assert.ok(configMaps.has(v.configMap.name), `${file}: ConfigMap ${v.configMap.name}`);
+    }
+    const intent = c0(pod).env.find((e: Obj) => e.name === 'MODEL_SYNC_MODEL_UPLOAD_INTENT').value;
+    if (intent !== 'update_artifact') assert.ok(configMaps.has(volumes.get('metadata')!.configMap.name), `${file}: metadata ConfigMap`);
+  }
+  function c0(pod: Obj): Obj {
+    return pod.containers[0];
+  }
+});
+
+test('every Job, Workflow and PipelineRun pod carries the Model Registry UI labels; ids where known', () => {
+  const check = (where: string, labels: Obj | undefined) => {
+    for (const [k, v] of Object.entries(UI_LABELS)) assert.equal(labels?.[k], v, `${where}: label ${k}`);
+  };
+  for (const { file, doc } of ofKind('Job')) {
+    check(`${file} pod`, doc.spec.template.metadata.labels);
+    const env = doc.spec.template.spec.containers[0].env as Obj[];
+    const artifact = env.find((e) => e.name === 'MODEL_SYNC_MODEL_ARTIFACT_ID')?.value;
+    assert.equal(doc.spec.template.metadata.labels['modelregistry.kubeflow.org/model-sync-model-artifact-id'], artifact, `${file}: artifact id label`);
+  }
+  for (const { file, doc } of argoTemplates) {
+    check(`${file} podMetadata`, doc.spec.podMetadata.labels);
+    assert.equal(doc.spec.podMetadata.labels['modelregistry.kubeflow.org/model-sync-model-artifact-id'], '{{workflow.parameters.model-artifact-id}}');
+  }
+  for (const { file, doc } of [...argoWorkflows, ...ofKind('PipelineRun'), ...ofKind('TaskRun')]) check(file, doc.metadata.labels);
+});
