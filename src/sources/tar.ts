@@ -14,10 +14,15 @@ export async function extractTar(source: AsyncIterable<Buffer>, session: FetchSe
   const links = new ArchiveLinks(session);
   let failure: { err: unknown } | undefined;
   let chain = Promise.resolve();
+  let current: ReadEntry | undefined;
 
   parser.on('entry', (entry: ReadEntry) => {
     chain = chain
-      .then(() => (failure ? entry.resume() : unpackEntry(entry, session, links, label)))
+      .then(() => {
+        if (failure) return entry.resume();
+        current = entry;
+        return unpackEntry(entry, session, links, label);
+      })
       .then(
         () => undefined,
         (err: unknown) => {
@@ -43,6 +48,8 @@ export async function extractTar(source: AsyncIterable<Buffer>, session: FetchSe
     }
   } catch (err) {
     failure ??= { err };
+    // The input ended early: the entry being written will get no more bytes.
+    current?.destroy(err instanceof Error ? err : new Error(String(err)));
   }
   await chain;
   if (failure) throw failure.err;
