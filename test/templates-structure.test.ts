@@ -116,7 +116,7 @@ test('argo: containers set command, quantities are literal, retries never on bad
     }
     for (const p of doc.spec.arguments.parameters as Obj[]) if (p.enum && p.value !== undefined) assert.ok(p.enum.includes(p.value));
     assert.equal(doc.spec.onExit, 'exit-handler');
-    const exitStep = (doc.spec.templates as Obj[]).find((t) => t.name === 'exit-handler').steps[0][0];
+    const exitStep = (doc.spec.templates as Obj[]).find((t) => t.name === 'exit-handler')!.steps[0][0];
     assert.equal(exitStep.template, 'mark-failed');
     assert.equal(exitStep.when, '{{workflow.status}} != Succeeded');
   }

@@ -144,7 +144,8 @@ export function describeParam(p: ParamSpec): string {
     extras.push(`Required when ${Object.entries(p.requiredWhen).map(([k, v]) => `${k} is ${v.join(' or ')}`).join(' and ')}.`);
   }
   if (p.fallback) extras.push(`Else ${p.fallback}.`);
-  return `${p.description} ${extras.join(' ')}`;
+  // No engine syntax in descriptions: Argo's validator resolves every {{...}} it finds.
+  return `${p.description} ${extras.join(' ')}`.replace(/\{\{\s*([^}]+?)\s*\}\}/g, '$1').replace(/\$\(([^)]+)\)/g, '$1');
 }
 
 /** Steps in the order the chained templates run them. */

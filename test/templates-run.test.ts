@@ -1,0 +1,255 @@
+// Runs the generated templates: the Argo WorkflowTemplate and the Tekton Pipeline, interpreted by
+// test/support/template-runner.ts with the built CLI, on one temp workspace per run.
+// Failure paths need only the CLI; the end-to-end runs need the local S3, registry, busybox base
+// and Model Registry stand-in (skipped with a message while any of them is missing).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile, readdir, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { CLI, REPO_ROOT, tempDir } from './support/cli.js';
+import { parseAll } from './support/template-schemas.js';
+import { runArgoWorkflowTemplate, runTektonPipeline, type EngineRun, type PodRun, type WorkspaceBinding } from './support/template-runner.js';
+
+type Obj = Record<string, any>;
+const load = (rel: string) => parseAll(readFileSync(path.join(REPO_ROOT, rel), 'utf8'), rel) as Obj[];
+const workflowTemplate = load('workflows/model-sync-workflowtemplate.yaml')[0]!;
+const pipeline = load('tekton/model-sync-pipeline.yaml')[0]!;
+const tektonTasks = ['preflight', 'fetch', 'package', 'push', 'register', 'mark-failed'].map((s) => load(`tekton/model-sync-${s}.yaml`)[0]!);
+const sampleSecrets = load('samples/secrets.yaml');
+
+let root: string;
+before(async () => {
+  assert.ok(existsSync(CLI), 'build first: npx tsc -p tsconfig.json');
+  root = await tempDir('ms-templates-run-');
+});
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+const tektonWorkspaces: Record<string, WorkspaceBinding> = {
+  workspace: { volumeClaimTemplate: true },
+  'source-credentials': { secret: 'model-sync-source' },
+  'destination-credentials': { secret: 'model-sync-destination' },
+  'registry-credentials': { secret: 'model-sync-registry' },
+};
+
+function describeRun(run: EngineRun): string {
+  const line = (p: PodRun) => `${p.name}#${p.attempt} exit ${p.exitCode}: ${p.termination || p.stderr.split('\n').filter(Boolean).slice(-2).join(' | ')}`;
+  return [...run.pods.map(line), ...run.exitPods.map((p) => `exit handler ${line(p)}`)].join('\n');
+}
+
+// A bad configuration (source-type s3 without a key) fails preflight with exit code 2.
+const badParams = {
+  'source-type': 's3',
+  'destination-oci-uri': '127.0.0.1:1/models/never:1',
+  'registry-server-address': 'http://127.0.0.1:1',
+  'registry-is-secure': 'false',
+  'model-artifact-id': '6',
+};
+
+test('argo: a configuration error stops the chain without retries, and the exit handler runs mark-failed with the cause', async () => {
+  const run = await runArgoWorkflowTemplate({ template: workflowTemplate, parameters: badParams }, { root, objects: sampleSecrets });
+  assert.equal(run.status, 'Failed', describeRun(run));
+  assert.deepEqual(run.pods.map((p) => [p.name, p.exitCode]), [['preflight', 2]], 'exit code 2 is not retried and nothing runs after');
+  assert.match(run.pods[0]!.termination, /source-aws-key/);
+  // Wiring seen by the process: Secrets through secretKeyRef, paths rewritten to the run's folders.
+  const env = run.pods[0]!.env;
+  assert.equal(env.MODEL_SYNC_REGISTRY_USER_TOKEN, 'replace-with-a-model-registry-token');
+  assert.equal(env.MODEL_SYNC_SOURCE_AWS_ACCESS_KEY_ID, 'minioadmin');
+  assert.ok(env.MODEL_SYNC_STORAGE_PATH!.startsWith(root) && env.MODEL_SYNC_STORAGE_PATH === run.workspace);
+  assert.equal(await readFile(path.join(env.MODEL_SYNC_SOURCE_S3_CREDENTIALS_PATH!, 'AWS_S3_BUCKET'), 'utf8'), 'models');
+  assert.ok((await stat(env.MODEL_SYNC_METADATA_CONFIGMAP_PATH!)).isDirectory(), 'optional ConfigMap volume is an empty folder');
+  assert.equal(run.exitPods.length >= 1, true, 'the exit handler ran');
+  const markFailed = run.exitPods[0]!;
+  assert.equal(markFailed.template, 'mark-failed');
+  assert.deepEqual(markFailed.args, ['mark-failed']);
+  const failures = JSON.parse(markFailed.env.MODEL_SYNC_FAILURE_REASON!) as Obj[];
+  assert.equal(failures[0]!.displayName, 'preflight');
+  assert.match(failures[0]!.message, /exit code 2.*source-aws-key/);
+  assert.equal(markFailed.env.MODEL_SYNC_MODEL_ARTIFACT_ID, '6');
+  assert.equal(markFailed.env.MODEL_SYNC_STORAGE_PATH, run.workspace, 'mark-failed reads ids from the same workspace');
+});
+
+test('argo: an unknown or out-of-enum parameter is refused as argo submit would', async () => {
+  await assert.rejects(runArgoWorkflowTemplate({ template: workflowTemplate, parameters: { ...badParams, 'source-type': 'ftp' } }, { root, objects: [] }), /not in/);
+  await assert.rejects(runArgoWorkflowTemplate({ template: workflowTemplate, parameters: { ...badParams, 'no-such': 'x' } }, { root, objects: [] }), /unknown parameter/);
+});
+
+test('tekton: a failed preflight leaves the other tasks unstarted and the finally task mark-failed runs', async () => {
+  const run = await runTektonPipeline(
+    { pipeline, tasks: tektonTasks, params: badParams, workspaces: tektonWorkspaces },
+    { root, objects: sampleSecrets },
+  );
+  assert.equal(run.status, 'Failed', describeRun(run));
+  assert.deepEqual(run.pods.map((p) => [p.name, p.exitCode]), [['preflight', 2]]);
+  assert.equal(run.pods[0]!.env.MODEL_SYNC_RESULTS_DIR!.startsWith(root), true, '/tekton/results is mapped');
+  const markFailed = run.exitPods[0]!;
+  assert.equal(markFailed?.name, 'mark-failed');
+  assert.match(markFailed.env.MODEL_SYNC_FAILURE_REASON!, /preflight=Failed fetch=None/);
+  assert.equal(markFailed.env.MODEL_SYNC_STORAGE_PATH, run.workspace);
+  assert.equal(markFailed.env.MODEL_SYNC_METADATA_CONFIGMAP_PATH, '', 'unbound optional workspace gives an empty path');
+});
+
+// ---------------------------------------------------------------------------------------------
+// End to end: S3 -> modelcar in a local registry -> Model Registry stand-in, through each engine.
+
+interface Parts {
+  s3: { endpoint: string; bucket: string; put(key: string, body: Buffer | string): Promise<void>; stop(): Promise<void> };
+  registry: { host: string; url: string; stop(): Promise<void> };
+  standinUrl: string;
+  stopStandin: () => Promise<void>;
+}
+
+async function importOptional(rel: string): Promise<Obj | string> {
+  const file = path.join(REPO_ROOT, rel);
+  if (!existsSync(file)) return `${rel} does not exist yet`;
+  try {
+    return (await import(file)) as Obj;
+  } catch (err) {
+    return `${rel} failed to load: ${(err as Error).message}`;
+  }
+}
+
+/** Finds the OCI layout folder among whatever the busybox-base builder returns. */
+async function layoutDirOf(value: unknown): Promise<string | undefined> {
+  const candidates: string[] = [];
+  const collect = (v: unknown) => {
+    if (typeof v === 'string') candidates.push(v);
+    else if (v && typeof v === 'object') Object.values(v).forEach(collect);
+  };
+  collect(value);
+  for (const c of candidates) if (existsSync(path.join(c, 'oci-layout'))) return c;
+  return undefined;
+}
+
+let parts: Parts | undefined;
+let skipReason: string | undefined;
+
+async function startParts(): Promise<void> {
+  const s3mod = await importOptional('test/support/s3-server.ts');
+  const regmod = await importOptional('test/support/registry.ts');
+  const basemod = await importOptional('src/dev/busybox-base.ts');
+  const standinmod = await importOptional('src/dev/model-registry-standin.ts');
+  const missing = [s3mod, regmod, basemod, standinmod].filter((m): m is string => typeof m === 'string');
+  if (missing.length) {
+    skipReason = missing.join('; ');
+    return;
+  }
+  if (!(regmod as Obj).registryAvailable()) {
+    skipReason = 'docker-registry is not installed';
+    return;
+  }
+  if (spawnSync('skopeo', ['--version']).status !== 0) {
+    skipReason = 'skopeo is not installed';
+    return;
+  }
+  const build = Object.entries(basemod as Obj).find(([k, v]) => typeof v === 'function' && /busybox/i.test(k))?.[1] as ((dir: string) => Promise<unknown>) | undefined;
+  const startStandin = (standinmod as Obj).startStandin as (() => Promise<Obj>) | undefined;
+  if (!build || !startStandin) {
+    skipReason = `expected a busybox builder in src/dev/busybox-base.ts and startStandin in src/dev/model-registry-standin.ts; found ${Object.keys(basemod as Obj).join(', ')} / ${Object.keys(standinmod as Obj).join(', ')}`;
+    return;
+  }
+  const s3 = await (s3mod as Obj).startS3Server('models');
+  const registry = await (regmod as Obj).startRegistry({ mode: 'plain' });
+  const baseDir = path.join(root, 'busybox-base');
+  const built = await build(baseDir);
+  const layout = (await layoutDirOf(built)) ?? (await layoutDirOf(baseDir));
+  assert.ok(layout, `no OCI layout found in what the busybox builder returned: ${JSON.stringify(built)}`);
+  const index = JSON.parse(await readFile(path.join(layout, 'index.json'), 'utf8')) as Obj;
+  const tag = index.manifests?.[0]?.annotations?.['org.opencontainers.image.ref.name'];
+  const copy = spawnSync('skopeo', ['copy', '--preserve-digests', '--dest-tls-verify=false', `oci:${layout}${tag ? `:${tag}` : ''}`, `docker://${registry.host}/library/busybox:latest`], { encoding: 'utf8' });
+  assert.equal(copy.status, 0, copy.stderr);
+  const standin = await startStandin();
+  const standinUrl = Object.values(standin).find((v): v is string => typeof v === 'string' && v.startsWith('http'));
+  assert.ok(standinUrl, 'startStandin() returned no URL');
+  await s3.put('models/tiny/config.json', '{"model_type": "tiny"}');
+  await s3.put('models/tiny/weights/model.bin', Buffer.alloc(300_000, 7));
+  parts = { s3, registry, standinUrl, stopStandin: async () => (standin.stop ? standin.stop() : standin.close?.()) };
+}
+
+async function stopParts(): Promise<void> {
+  if (!parts) return;
+  await parts.s3.stop();
+  await parts.registry.stop();
+  await parts.stopStandin();
+}
+
+function e2eObjects(metadataName: string, modelName: string): Obj[] {
+  return [
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'model-sync-source' }, stringData: { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_S3_ENDPOINT: parts!.s3.endpoint, AWS_S3_BUCKET: parts!.s3.bucket } },
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: metadataName },
+      data: { 'RegisteredModel.name': modelName, 'ModelVersion.name': '1.0.0', 'ModelArtifact.name': modelName, 'ModelArtifact.model_format_name': 'onnx' },
+    },
+  ];
+}
+
+function e2eParams(repo: string, metadataName: string): Record<string, string> {
+  const registry = new URL(parts!.standinUrl);
+  return {
+    'source-type': 's3',
+    'source-aws-key': 'models/tiny/',
+    'destination-type': 'oci',
+    'destination-oci-uri': `${parts!.registry.host}/${repo}:1.0.0`,
+    'destination-oci-base-image': `${parts!.registry.host}/library/busybox:latest`,
+    'destination-oci-enable-tls-verify': 'false',
+    'model-upload-intent': 'create_model',
+    'metadata-configmap': metadataName,
+    'registry-server-address': `${registry.protocol}//${registry.host}`,
+    'registry-is-secure': 'false',
+  };
+}
+
+async function assertLanded(run: EngineRun, repo: string, modelName: string): Promise<void> {
+  assert.equal(run.status, 'Succeeded', describeRun(run));
+  assert.deepEqual(run.exitPods.map((p) => p.name), [], 'no mark-failed after success');
+  const digest = run.outputs['image-digest'];
+  assert.match(digest ?? '', /^sha256:[0-9a-f]{64}$/);
+  assert.equal(run.outputs['model-uri'], `oci://${parts!.registry.host}/${repo}:1.0.0`);
+  const manifest = await fetch(`${parts!.registry.url}/v2/${repo}/manifests/1.0.0`, {
+    method: 'HEAD',
+    headers: { accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json' },
+  });
+  assert.equal(manifest.status, 200);
+  assert.equal(manifest.headers.get('docker-content-digest'), digest);
+  const api = `${parts!.standinUrl.replace(/\/$/, '')}/api/model_registry/v1alpha3`;
+  const models = (await (await fetch(`${api}/registered_models?pageSize=100`)).json()) as { items: Obj[] };
+  const model = models.items.find((m) => m.name === modelName);
+  assert.ok(model, `RegisteredModel ${modelName} not in the stand-in`);
+  assert.equal(run.outputs['registered-model-id'], String(model.id));
+  const artifact = (await (await fetch(`${api}/model_artifacts/${run.outputs['model-artifact-id']}`)).json()) as Obj;
+  assert.equal(artifact.uri, `oci://${parts!.registry.host}/${repo}:1.0.0`);
+  assert.equal(artifact.state, 'LIVE');
+  const files = await readdir(path.join(run.workspace, 'model', 'weights'));
+  assert.deepEqual(files, ['model.bin']);
+}
+
+test('end to end through the Argo WorkflowTemplate and the Tekton Pipeline: S3 -> registry -> Model Registry', async (t) => {
+  await startParts();
+  t.after(stopParts);
+  if (!parts) return t.skip(`end-to-end parts missing: ${skipReason}`);
+
+  await t.test('argo', async () => {
+    const objects = e2eObjects('meta-argo', 'tiny-argo');
+    const run = await runArgoWorkflowTemplate({ template: workflowTemplate, parameters: e2eParams('models/tiny-argo', 'meta-argo') }, { root, objects });
+    await assertLanded(run, 'models/tiny-argo', 'tiny-argo');
+    assert.deepEqual(run.pods.map((p) => p.name), ['preflight', 'fetch', 'package', 'push', 'register']);
+    const register = run.pods.find((p) => p.name === 'register')!;
+    assert.equal(register.env.MODEL_SYNC_MODEL_URI, run.outputs['model-uri'], 'push output passed to register');
+  });
+
+  await t.test('tekton', async () => {
+    const objects = [...e2eObjects('meta-tekton', 'tiny-tekton')];
+    const { 'metadata-configmap': _unused, ...params } = e2eParams('models/tiny-tekton', 'meta-tekton');
+    const run = await runTektonPipeline(
+      { pipeline, tasks: tektonTasks, params, workspaces: { workspace: { volumeClaimTemplate: true }, 'source-credentials': { secret: 'model-sync-source' }, metadata: { configMap: 'meta-tekton' } } },
+      { root, objects },
+    );
+    await assertLanded(run, 'models/tiny-tekton', 'tiny-tekton');
+    assert.deepEqual(run.pods.map((p) => p.name), ['preflight', 'fetch', 'package', 'push', 'register']);
+  });
+});
