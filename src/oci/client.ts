@@ -1,0 +1,448 @@
+// Our OCI distribution client: manifests and indexes (resolve, GET, HEAD, PUT with digest check),
+// blobs (HEAD, streamed GET through redirects, monolithic and chunked uploads, cross-repository
+// mount). Every call retries transient faults and answers with one-line errors that name the
+// registry and the reference.
+import { createHash } from 'node:crypto';
+import { Transform, type Readable } from 'node:stream';
+import type { RegistryCredentials } from '../config/dockerconfig.js';
+import { ModelSyncError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { withRetry } from '../util/retry.js';
+import { RegistryAuth } from './auth.js';
+import { drain, header, HttpTransport, readBody, type HttpRequest, type HttpResponse, type RequestBody } from './http.js';
+import { MANIFEST_ACCEPT } from './media-types.js';
+import { formatReference, registryScheme, type ImageReference } from './reference.js';
+import { isRetryable, networkError, registryError, type ErrorContext } from './registry-errors.js';
+
+export interface RegistryClientOptions {
+  credentials?: RegistryCredentials;
+  tlsVerify: boolean;
+  log: Logger;
+  /** Ask for push access (tokens with `pull,push`). */
+  push?: boolean;
+  /** Verb for error messages: pull, push, fetch. */
+  operation?: string;
+  /** Reference named in error messages (default: the reference the client was made for). */
+  subject?: string;
+  maxSockets?: number;
+  retry?: { attempts?: number; baseDelayMs?: number };
+}
+
+export interface FetchedManifest {
+  bytes: Buffer;
+  mediaType: string;
+  digest: string;
+}
+
+export interface UploadOptions {
+  /** Above this size a blob goes up in PATCH chunks; at or below, one streamed PUT. */
+  chunkThreshold?: number;
+  chunkSize?: number;
+  /** Called with bytes sent (negative when a failed attempt is rolled back). */
+  onBytes?: (n: number) => void;
+}
+
+/** Opens the blob's bytes, or the inclusive range [start, end] of them. */
+export type BlobOpener = (start?: number, end?: number) => Readable;
+
+const MAX_REDIRECTS = 5;
+const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;
+/** Registries known to refuse spec-chunked uploads (or to cap chunk sizes): always monolithic. */
+const MONOLITHIC_ONLY = [/(^|\.)ghcr\.io$/, /\.pkg\.dev$/, /(^|\.)gcr\.io$/, /\.amazonaws\.com(\.cn)?$/];
+
+export const DEFAULT_CHUNK_THRESHOLD = 1024 * 1024 * 1024;
+export const DEFAULT_CHUNK_SIZE = 256 * 1024 * 1024;
+
+export class RegistryClient {
+  readonly registry: string;
+  readonly base: URL;
+  private readonly transport: HttpTransport;
+  readonly auth: RegistryAuth;
+  private readonly ctx: ErrorContext;
+  private readonly log: Logger;
+  private readonly push: boolean;
+  private readonly retry: { attempts: number; baseDelayMs: number };
+  private ping: Promise<void> | undefined;
+
+  constructor(
+    readonly ref: ImageReference,
+    opts: RegistryClientOptions,
+  ) {
+    this.registry = ref.registry;
+    this.base = new URL(`${registryScheme(ref.apiHost)}://${ref.apiHost}`);
+    this.transport = new HttpTransport({ tlsVerify: opts.tlsVerify, maxSockets: opts.maxSockets ?? 16 });
+    this.ctx = { registry: ref.registry, subject: opts.subject ?? formatReference(ref), operation: opts.operation ?? (opts.push ? 'push' : 'pull') };
+    this.auth = new RegistryAuth(this.transport, this.ctx, opts.credentials, opts.log);
+    this.log = opts.log;
+    this.push = opts.push ?? false;
+    this.retry = { attempts: opts.retry?.attempts ?? 5, baseDelayMs: opts.retry?.baseDelayMs ?? 500 };
+  }
+
+  close(): void {
+    this.transport.close();
+  }
+
+  private scopes(repository: string, extra: string[] = []): string[] {
+    return [`repository:${repository}:${this.push ? 'pull,push' : 'pull'}`, ...extra];
+  }
+
+  private url(path: string): URL {
+    return new URL(path, this.base);
+  }
+
+  private retried<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return withRetry(fn, { ...this.retry, isTransient: isRetryable, log: this.log, what: `${this.ctx.operation} ${this.ctx.subject}: ${what}` });
+  }
+
+  /** `GET /v2/` once: reachability, and which auth scheme the registry wants. */
+  private ensurePing(): Promise<void> {
+    this.ping ??= this.retried('ping', async () => {
+      const res = await this.raw({ method: 'GET', url: this.url('/v2/') });
+      await drain(res);
+      if (res.status !== 200 && res.status !== 401) {
+        throw registryError(this.ctx, res.status, undefined, 'the API check /v2/ (is this an OCI registry?)');
+      }
+      this.auth.learn(res);
+    }).catch((err) => {
+      this.ping = undefined;
+      throw err;
+    });
+    return this.ping;
+  }
+
+  private async raw(req: HttpRequest): Promise<HttpResponse> {
+    try {
+      return await this.transport.request(req);
+    } catch (err) {
+      throw networkError(this.ctx, err, req.url.host === this.base.host ? this.registry : req.url.host);
+    }
+  }
+
+  /**
+   * One request with auth (one retry with a fresh token on 401) and redirects for GET/HEAD
+   * (Authorization is dropped when the redirect leaves the registry host).
+   */
+  private async send(req: HttpRequest, scopes: string[]): Promise<HttpResponse> {
+    await this.ensurePing();
+    for (let attempt = 0; ; attempt++) {
+      const headers = { ...req.headers };
+      const authorization = await this.auth.authorization(scopes);
+      if (authorization) headers.authorization = authorization;
+      let res = await this.raw({ ...req, headers });
+      if (res.status === 401 && attempt === 0) {
+        await drain(res);
+        if (await this.auth.onUnauthorized(res, scopes)) continue;
+        return res;
+      }
+      for (let hops = 0; (req.method === 'GET' || req.method === 'HEAD') && [301, 302, 303, 307, 308].includes(res.status); hops++) {
+        const location = header(res, 'location');
+        await drain(res);
+        if (!location || hops >= MAX_REDIRECTS) throw registryError(this.ctx, res.status, undefined, `a redirect without usable Location for ${req.url.pathname}`);
+        const next = new URL(location, res.url);
+        const sameHost = next.host === this.base.host && next.protocol === this.base.protocol;
+        res = await this.raw({ method: req.method, url: next, headers: { ...req.headers, ...(sameHost && authorization ? { authorization } : {}) } });
+      }
+      return res;
+    }
+  }
+
+  /** send() that fails unless the status is one of `ok`, after reading the error body. */
+  private async expect(req: HttpRequest, scopes: string[], ok: number[], what: string): Promise<HttpResponse> {
+    const res = await this.send(req, scopes);
+    if (ok.includes(res.status)) return res;
+    const body = req.method === 'HEAD' ? undefined : await readBody(res, 64 * 1024).catch(() => undefined);
+    if (req.method === 'HEAD') await drain(res);
+    throw registryError(this.ctx, res.status, body, what, res.status === 401 || res.status === 403 ? this.auth.hint() : undefined);
+  }
+
+  // ---- manifests ---------------------------------------------------------------------------
+
+  /** GET a manifest or index by tag or digest; the digest is computed from the bytes and checked. */
+  getManifest(repository: string, reference: string): Promise<FetchedManifest> {
+    const what = `manifest ${reference}`;
+    return this.retried(what, async () => {
+      const res = await this.expect({ method: 'GET', url: this.url(`/v2/${repository}/manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT } }, this.scopes(repository), [200], what);
+      const bytes = await readBody(res, MAX_MANIFEST_BYTES);
+      const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
+      const expected = reference.startsWith('sha256:') ? reference : header(res, 'docker-content-digest');
+      if (expected && expected.startsWith('sha256:') && expected !== digest) {
+        throw new ModelSyncError('integrity', `cannot ${this.ctx.operation} ${this.ctx.subject}: registry ${this.registry} sent manifest ${reference} with digest ${digest}, expected ${expected}`);
+      }
+      let mediaType = (header(res, 'content-type') ?? '').split(';')[0]!.trim();
+      try {
+        const doc = JSON.parse(bytes.toString('utf8')) as { mediaType?: string };
+        if (doc.mediaType) mediaType = doc.mediaType;
+      } catch {
+        throw new ModelSyncError('integrity', `cannot ${this.ctx.operation} ${this.ctx.subject}: registry ${this.registry} sent manifest ${reference} that is not JSON`);
+      }
+      return { bytes, mediaType, digest };
+    });
+  }
+
+  /** HEAD a manifest: its digest, media type and size, or undefined when absent. */
+  headManifest(repository: string, reference: string): Promise<{ digest?: string; mediaType?: string; size?: number } | undefined> {
+    const what = `manifest ${reference}`;
+    return this.retried(what, async () => {
+      const res = await this.expect({ method: 'HEAD', url: this.url(`/v2/${repository}/manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT } }, this.scopes(repository), [200, 404], what);
+      await drain(res);
+      if (res.status === 404) return undefined;
+      const length = header(res, 'content-length');
+      return { digest: header(res, 'docker-content-digest'), mediaType: header(res, 'content-type')?.split(';')[0], size: length ? Number(length) : undefined };
+    });
+  }
+
+  /** PUT a manifest by tag or digest; verifies the registry's Docker-Content-Digest. Returns the digest. */
+  putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<string> {
+    const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
+    const what = `manifest ${reference}`;
+    return this.retried(what, async () => {
+      const res = await this.expect(
+        { method: 'PUT', url: this.url(`/v2/${repository}/manifests/${reference}`), headers: { 'content-type': mediaType }, body: bytes },
+        this.scopes(repository),
+        [200, 201, 202, 204],
+        what,
+      );
+      await drain(res);
+      const returned = header(res, 'docker-content-digest');
+      if (returned && returned !== digest) {
+        throw new ModelSyncError('integrity', `cannot ${this.ctx.operation} ${this.ctx.subject}: registry ${this.registry} stored manifest ${reference} as ${returned}, but its bytes hash to ${digest}`);
+      }
+      return digest;
+    });
+  }
+
+  // ---- blobs -------------------------------------------------------------------------------
+
+  /** Size of a blob in `repository`, or undefined when the registry does not have it there. */
+  headBlob(repository: string, digest: string): Promise<number | undefined> {
+    const what = `blob ${digest}`;
+    return this.retried(what, async () => {
+      const res = await this.expect({ method: 'HEAD', url: this.url(`/v2/${repository}/blobs/${digest}`) }, this.scopes(repository), [200, 404], what);
+      await drain(res);
+      if (res.status === 404) return undefined;
+      const length = header(res, 'content-length');
+      return length ? Number(length) : -1;
+    });
+  }
+
+  /** Opens a blob for reading (through redirects). The caller verifies the digest (see digestVerifier). */
+  openBlob(repository: string, digest: string): Promise<{ stream: Readable; size: number | undefined }> {
+    const what = `blob ${digest}`;
+    return this.retried(what, async () => {
+      const res = await this.expect({ method: 'GET', url: this.url(`/v2/${repository}/blobs/${digest}`) }, this.scopes(repository), [200], what);
+      const length = header(res, 'content-length');
+      return { stream: res.body, size: length ? Number(length) : undefined };
+    });
+  }
+
+  /** Reads a small blob (a config) fully, digest verified. */
+  async getBlobBytes(repository: string, digest: string, limit = MAX_MANIFEST_BYTES): Promise<Buffer> {
+    return this.retried(`blob ${digest}`, async () => {
+      const res = await this.expect({ method: 'GET', url: this.url(`/v2/${repository}/blobs/${digest}`) }, this.scopes(repository), [200], `blob ${digest}`);
+      const bytes = await readBody(res, limit);
+      const actual = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
+      if (actual !== digest) throw new ModelSyncError('integrity', `cannot ${this.ctx.operation} ${this.ctx.subject}: blob ${digest} from registry ${this.registry} hashes to ${actual}`);
+      return bytes;
+    });
+  }
+
+  /**
+   * Mounts a blob from another repository of the same registry. True when the registry mounted
+   * it (201); false when it started an upload instead (202), which is then cancelled.
+   */
+  mountBlob(repository: string, digest: string, fromRepository: string): Promise<boolean> {
+    const what = `mount of blob ${digest} from ${fromRepository}`;
+    return this.retried(what, async () => {
+      const url = this.url(`/v2/${repository}/blobs/uploads/`);
+      url.searchParams.set('mount', digest);
+      url.searchParams.set('from', fromRepository);
+      const res = await this.expect({ method: 'POST', url }, this.scopes(repository, [`repository:${fromRepository}:pull`]), [201, 202], what);
+      await drain(res);
+      if (res.status === 201) return true;
+      const location = header(res, 'location');
+      if (location) {
+        // Not mounted: the registry opened an upload session we do not need.
+        await this.send({ method: 'DELETE', url: new URL(location, res.url) }, this.scopes(repository))
+          .then(drain)
+          .catch(() => undefined);
+      }
+      return false;
+    });
+  }
+
+  /** Uploads a blob of known digest and size: one streamed PUT, or PATCH chunks above the threshold. */
+  async uploadBlob(repository: string, digest: string, size: number, open: BlobOpener, opts: UploadOptions = {}): Promise<void> {
+    const threshold = opts.chunkThreshold ?? DEFAULT_CHUNK_THRESHOLD;
+    const monolithicOnly = MONOLITHIC_ONLY.some((re) => re.test(this.base.hostname));
+    if (size > threshold && !monolithicOnly) await this.uploadChunked(repository, digest, size, open, opts.chunkSize ?? DEFAULT_CHUNK_SIZE, opts.onBytes);
+    else await this.uploadMonolithic(repository, digest, size, open, opts.onBytes);
+  }
+
+  private async startUpload(repository: string, what: string): Promise<{ location: URL; minChunk: number }> {
+    const res = await this.expect({ method: 'POST', url: this.url(`/v2/${repository}/blobs/uploads/`) }, this.scopes(repository), [202], what);
+    await drain(res);
+    const location = header(res, 'location');
+    if (!location) throw registryError(this.ctx, res.status, undefined, `${what} (no Location in the upload answer)`);
+    return { location: new URL(location, res.url), minChunk: Number(header(res, 'oci-chunk-min-length') ?? 0) || 0 };
+  }
+
+  private withDigest(location: URL, digest: string): URL {
+    const url = new URL(location);
+    url.searchParams.append('digest', digest); // keeps the Location's own query (_state, ...)
+    return url;
+  }
+
+  private checkStored(res: HttpResponse, digest: string, what: string): void {
+    const returned = header(res, 'docker-content-digest');
+    if (returned && returned !== digest) {
+      throw new ModelSyncError('integrity', `cannot ${this.ctx.operation} ${this.ctx.subject}: registry ${this.registry} stored ${what} as ${returned}`);
+    }
+  }
+
+  private counting(stream: Readable, onBytes: ((n: number) => void) | undefined, sent: { n: number }): Readable {
+    if (!onBytes) return stream;
+    const meter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        sent.n += chunk.length;
+        onBytes(chunk.length);
+        done(null, chunk);
+      },
+    });
+    stream.on('error', (err) => meter.destroy(err));
+    return stream.pipe(meter);
+  }
+
+  private uploadMonolithic(repository: string, digest: string, size: number, open: BlobOpener, onBytes?: (n: number) => void): Promise<void> {
+    const what = `blob ${digest}`;
+    return this.retried(`upload of ${what}`, async () => {
+      const sent = { n: 0 };
+      try {
+        const { location } = await this.startUpload(repository, what);
+        const body: RequestBody = { length: size, open: () => this.counting(open(), onBytes, sent) };
+        const res = await this.expect({ method: 'PUT', url: this.withDigest(location, digest), headers: { 'content-type': 'application/octet-stream' }, body }, this.scopes(repository), [201, 204], what);
+        await drain(res);
+        this.checkStored(res, digest, what);
+      } catch (err) {
+        onBytes?.(-sent.n);
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * POST, then PATCH chunks in order with `Content-Range: start-end`, each to the Location the
+   * previous answer gave, checking the returned Range; a failed chunk resumes from the Range the
+   * registry reports. Then an empty PUT with the digest.
+   */
+  private uploadChunked(repository: string, digest: string, size: number, open: BlobOpener, chunkSize: number, onBytes?: (n: number) => void): Promise<void> {
+    const what = `blob ${digest}`;
+    return this.retried(`chunked upload of ${what}`, async () => {
+      const session = await this.startUpload(repository, what);
+      let location = session.location;
+      const chunk = Math.max(chunkSize, session.minChunk);
+      let offset = 0;
+      let sentTotal = 0;
+      try {
+        while (offset < size) {
+          const end = Math.min(offset + chunk, size) - 1;
+          const state = await this.retried(`chunk ${offset}-${end} of ${what}`, async () => {
+            const sent = { n: 0 };
+            try {
+              const res = await this.send(
+                {
+                  method: 'PATCH',
+                  url: location,
+                  headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${end}` },
+                  body: { length: end - offset + 1, open: () => this.counting(open(offset, end), onBytes, sent) },
+                },
+                this.scopes(repository),
+              );
+              if (res.status !== 202) {
+                const body = await readBody(res, 64 * 1024).catch(() => undefined);
+                throw registryError(this.ctx, res.status, body, `${what} (chunk ${offset}-${end})`);
+              }
+              await drain(res);
+              sentTotal += sent.n;
+              return { location: header(res, 'location'), range: header(res, 'range'), url: res.url };
+            } catch (err) {
+              onBytes?.(-sent.n);
+              if (isRetryable(err)) {
+                // Ask the registry how far it got, and go on from there.
+                const status = await this.uploadStatus(location, repository).catch(() => undefined);
+                if (status) {
+                  location = status.location;
+                  if (status.next !== offset) throw new ChunkRestart(status.next, location);
+                }
+              }
+              throw err;
+            }
+          }).catch((err: unknown) => {
+            if (err instanceof ChunkRestart) return { restart: err };
+            throw err;
+          });
+          if ('restart' in state) {
+            offset = state.restart.offset;
+            location = state.restart.location;
+            continue;
+          }
+          const expectedRange = `0-${end}`;
+          if (state.range && state.range.replace(/^bytes=/, '') !== expectedRange) {
+            throw new ModelSyncError('integrity', `cannot ${this.ctx.operation} ${this.ctx.subject}: registry ${this.registry} holds range ${state.range} of ${what} after chunk ${offset}-${end}, expected ${expectedRange}`);
+          }
+          if (state.location) location = new URL(state.location, state.url);
+          offset = end + 1;
+        }
+        const res = await this.expect({ method: 'PUT', url: this.withDigest(location, digest) }, this.scopes(repository), [201, 204], what);
+        await drain(res);
+        this.checkStored(res, digest, what);
+      } catch (err) {
+        onBytes?.(-sentTotal);
+        throw err;
+      }
+    });
+  }
+
+  /** `GET <location>`: the upload's next offset (from `Range: 0-N`) and its current Location. */
+  private async uploadStatus(location: URL, repository: string): Promise<{ next: number; location: URL }> {
+    const res = await this.send({ method: 'GET', url: location }, this.scopes(repository));
+    await drain(res);
+    if (res.status !== 204 && res.status !== 202) throw new Error(`upload status ${res.status}`);
+    const range = header(res, 'range');
+    const m = range ? /^(?:bytes=)?0-(\d+)$/.exec(range) : null;
+    const next = m ? Number(m[1]) + 1 : 0;
+    const loc = header(res, 'location');
+    return { next, location: loc ? new URL(loc, res.url) : location };
+  }
+}
+
+/** Internal signal: the registry holds a different offset than the chunk loop assumed. */
+class ChunkRestart extends Error {
+  constructor(
+    readonly offset: number,
+    readonly location: URL,
+  ) {
+    super(`resume upload at ${offset}`);
+  }
+}
+
+/**
+ * A pass-through that hashes what flows and fails at the end when the digest (or size) differs:
+ * nothing downstream may treat the data as complete before this stream ends cleanly.
+ */
+export function digestVerifier(expected: { digest: string; size?: number }, label: string): Transform {
+  const hash = createHash('sha256');
+  let size = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      size += chunk.length;
+      done(null, chunk);
+    },
+    flush(done) {
+      const digest = 'sha256:' + hash.digest('hex');
+      if (digest !== expected.digest || (expected.size !== undefined && size !== expected.size)) {
+        done(new ModelSyncError('integrity', `${label}: received ${size} bytes hashing to ${digest}, expected ${expected.digest}${expected.size !== undefined ? ` (${expected.size} bytes)` : ''}`));
+      } else done();
+    },
+  });
+}

@@ -1,0 +1,107 @@
+// Registry answers and network faults become one-line ModelSyncErrors that name the registry and
+// the reference: 401/403 -> auth, 404 (NAME/MANIFEST/BLOB_UNKNOWN) -> notFound, connection
+// faults and 5xx/429 -> transient (retried by the client before they surface).
+import { ModelSyncError, type ErrorKind } from '../errors.js';
+import { isTransientNetworkError, TRANSIENT_HTTP_STATUS } from '../util/retry.js';
+
+export interface ErrorContext {
+  /** `127.0.0.1:5000`, `quay.io` */
+  registry: string;
+  /** The reference the user asked for, `quay.io/org/model:v1`. */
+  subject: string;
+  /** `pull`, `push`, `fetch`: the verb of the message. */
+  operation: string;
+}
+
+export interface RegistryErrorBody {
+  code?: string;
+  message?: string;
+}
+
+/** The first `{code, message}` of a registry error body, or a short text when it is not JSON. */
+export function parseErrorBody(body: Buffer | string | undefined): RegistryErrorBody | undefined {
+  if (!body || body.length === 0) return undefined;
+  const text = body.toString().trim();
+  try {
+    const parsed = JSON.parse(text) as { errors?: RegistryErrorBody[]; error?: string; details?: string };
+    const first = parsed.errors?.[0];
+    if (first) return { code: first.code, message: first.message };
+    if (typeof parsed.error === 'string') return { message: parsed.details ? `${parsed.error}: ${parsed.details}` : parsed.error };
+  } catch {
+    // not JSON: fall through
+  }
+  const line = text.replace(/\s+/g, ' ').slice(0, 200);
+  return line ? { message: line } : undefined;
+}
+
+function describeBody(status: number, body: RegistryErrorBody | undefined): string {
+  const parts = [`HTTP ${status}`];
+  if (body?.code) parts.push(body.code);
+  const detail = body?.message ? `: ${body.message}` : '';
+  return `${parts.join(' ')}${detail}`;
+}
+
+/** Turns a registry answer that is not a success into an error (what: "manifest", "blob sha256:..", ...). */
+export function registryError(ctx: ErrorContext, status: number, rawBody: Buffer | undefined, what: string, hint?: string): ModelSyncError {
+  const body = parseErrorBody(rawBody);
+  const code = body?.code ?? '';
+  const cause = describeBody(status, body);
+  const prefix = `cannot ${ctx.operation} ${ctx.subject}`;
+  let kind: ErrorKind;
+  let text: string;
+  if (status === 401) {
+    kind = 'auth';
+    text = `${prefix}: registry ${ctx.registry} refused the request for ${what} (${cause})${hint ? `; ${hint}` : ''}`;
+  } else if (status === 403) {
+    kind = 'auth';
+    text = `${prefix}: registry ${ctx.registry} denied access to ${what} (${cause})${hint ? `; ${hint}` : ''}`;
+  } else if (status === 404 || code === 'NAME_UNKNOWN' || code === 'MANIFEST_UNKNOWN' || code === 'BLOB_UNKNOWN') {
+    kind = 'notFound';
+    const noun = code === 'NAME_UNKNOWN' ? 'repository' : what;
+    text = `${prefix}: ${noun} not found on registry ${ctx.registry} (${cause})`;
+  } else if (TRANSIENT_HTTP_STATUS.has(status) || status >= 500) {
+    kind = 'transient';
+    text = `${prefix}: registry ${ctx.registry} failed on ${what} (${cause})`;
+  } else if (code === 'DIGEST_INVALID' || code === 'SIZE_INVALID') {
+    kind = 'integrity';
+    text = `${prefix}: registry ${ctx.registry} rejected ${what} (${cause})`;
+  } else if (code === 'NAME_INVALID' || code === 'TAG_INVALID') {
+    kind = 'config';
+    text = `${prefix}: registry ${ctx.registry} rejected the name (${cause})`;
+  } else {
+    kind = 'internal';
+    text = `${prefix}: registry ${ctx.registry} rejected ${what} (${cause})`;
+  }
+  return new RegistryError(kind, text, status, code);
+}
+
+export class RegistryError extends ModelSyncError {
+  constructor(
+    kind: ErrorKind,
+    message: string,
+    readonly status: number,
+    readonly code: string,
+  ) {
+    super(kind, message);
+    this.name = 'RegistryError';
+  }
+}
+
+/** A connection fault (refused, reset, timeout, DNS) as an error naming the registry. */
+export function networkError(ctx: ErrorContext, err: unknown, host: string): ModelSyncError {
+  const e = err as NodeJS.ErrnoException;
+  const detail = (e?.code ? `${e.code}: ` : '') + (e?.message ?? String(err)).replace(/\s+/g, ' ');
+  const isRegistry = host === ctx.registry || host.endsWith(`//${ctx.registry}`);
+  const where = isRegistry ? `registry ${ctx.registry}` : `${host} (for registry ${ctx.registry})`;
+  if (e?.code && /^(ERR_TLS|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED)/.test(e.code)) {
+    return new ModelSyncError('config', `cannot ${ctx.operation} ${ctx.subject}: TLS verification of ${where} failed (${detail}); install its CA or disable verification explicitly`, { cause: err });
+  }
+  const kind: ErrorKind = isTransientNetworkError(err) ? 'transient' : 'internal';
+  return new ModelSyncError(kind, `cannot ${ctx.operation} ${ctx.subject}: ${where} is unreachable (${detail})`, { cause: err });
+}
+
+/** Faults worth another try: transient registry answers and network faults. */
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof ModelSyncError) return err.kind === 'transient';
+  return isTransientNetworkError(err);
+}
