@@ -121,11 +121,12 @@ export interface RecordedRequest {
 }
 
 /** A pass-through proxy in front of the registry that records every request (Host is kept, so Locations point back at the proxy). */
-export async function startRecordingProxy(target: string): Promise<{ host: string; requests: RecordedRequest[]; stop(): Promise<void> }> {
+export async function startRecordingProxy(target: string, opts: { delayMs?: number } = {}): Promise<{ host: string; requests: RecordedRequest[]; stop(): Promise<void> }> {
   const targetUrl = new URL(target);
   const requests: RecordedRequest[] = [];
   const agent = new http.Agent({ keepAlive: true });
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(async (req, res) => {
+    if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs)); // a slow link, to make a push outlive a token
     let bodyBytes = 0;
     const upstream = http.request(
       { host: targetUrl.hostname, port: targetUrl.port, method: req.method, path: req.url, headers: req.headers, agent },

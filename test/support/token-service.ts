@@ -16,6 +16,8 @@ export interface TokenRequestRecord {
   scopes: string[];
   /** 'issued' | 'denied' (bad credentials) | 'poisoned' (a token the registry must reject) */
   outcome: 'issued' | 'denied' | 'poisoned';
+  /** The token handed out (issued or poisoned). */
+  token?: string;
 }
 
 export interface TokenService {
@@ -105,7 +107,7 @@ export async function startTokenService(opts: TokenServiceOptions): Promise<Toke
       { iss: issuer, sub: user ?? '', aud: service, exp: now + opts.lifetimeSeconds, nbf: now - 1, iat: now, jti: randomUUID(), access },
       bad,
     );
-    requests.push({ user, scopes, outcome: bad ? 'poisoned' : 'issued' });
+    requests.push({ user, scopes, outcome: bad ? 'poisoned' : 'issued', token });
     const field = opts.tokenField ?? 'token';
     const body: Record<string, unknown> = { issued_at: new Date(now * 1000).toISOString() };
     if (field === 'token' || field === 'both') body.token = token;
