@@ -68,6 +68,15 @@ export async function runStep(name: StepName, flags: Record<string, unknown>, en
     ...(format === 'json' || format === 'pretty' ? { format } : {}),
   });
   const started = Date.now();
+  // A step awaiting something that never settles would let Node run out of work and exit 0:
+  // report that as a failure instead.
+  const unfinished = () => {
+    const message = `${name} stopped before finishing (a transfer never completed)`;
+    log.error({ exitCode: EXIT.internal }, message);
+    writeTerminationMessage(message);
+    process.exit(EXIT.internal);
+  };
+  process.once('beforeExit', unfinished);
   try {
     const config = resolveConfig({ step: contract, flags, env });
     log.level = config.string('log-level') ?? 'info';
@@ -83,6 +92,7 @@ export async function runStep(name: StepName, flags: Record<string, unknown>, en
     writeTerminationMessage(outcome.termination ?? JSON.stringify(outcome.results));
     process.stdout.write(JSON.stringify(outcome.results) + '\n');
     log.info({ ...outcome.summary, seconds: (Date.now() - started) / 1000 }, `${name} finished`);
+    process.off('beforeExit', unfinished);
     return EXIT.ok;
   } catch (err) {
     const code = exitCodeOf(err);
@@ -90,6 +100,7 @@ export async function runStep(name: StepName, flags: Record<string, unknown>, en
     const message = err instanceof ModelSyncError ? cause : `unexpected error: ${cause}`;
     log.error({ exitCode: code, ...(err instanceof ModelSyncError ? {} : { err }) }, message);
     writeTerminationMessage(message);
+    process.off('beforeExit', unfinished);
     return code;
   }
 }

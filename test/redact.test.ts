@@ -19,3 +19,17 @@ test('registered secrets and credential-shaped text are masked', () => {
   }
   assert.ok(out.includes('registry.example.com'), 'the rest stays readable');
 });
+
+test('URLs in the debug configuration dump lose user info and query', async () => {
+  const { displayUrl } = await import('../src/config/redact.js');
+  assert.equal(displayUrl('https://u:p@example.com/m.tar?key=abcdefghijkl#x'), 'https://example.com/m.tar?[query hidden]');
+  assert.equal(displayUrl('/plain/path'), '/plain/path');
+  const { runCli, tempDir } = await import('./support/cli.js');
+  const ws = await tempDir();
+  const r = await runCli(['fetch', '--storage-path', ws, '--log-level', 'debug', '--source-type', 'uri', '--source-uri', 'http://127.0.0.1:9/m.bin?key=abcdefghijkl', '--fetch-concurrency', 'x']);
+  assert.equal(r.code, 2);
+  const d = await runCli(['fetch', '--storage-path', ws, '--log-level', 'debug', '--source-type', 'uri', '--source-uri', 'http://127.0.0.1:9/m.bin?key=abcdefghijkl']);
+  assert.notEqual(d.code, 0);
+  assert.match(d.stderr, /"configuration"/, 'the debug dump was written');
+  assert.equal(d.stderr.includes('abcdefghijkl'), false, d.stderr);
+});

@@ -8,7 +8,7 @@ import type { ParamSpec, StepContract } from '../contract/contract.js';
 import { ConfigError } from '../errors.js';
 import { readS3Folder, readUriFolder } from './credential-files.js';
 import { DockerConfig, repositoryPath, type RegistryCredentials } from './dockerconfig.js';
-import { addCredentialPair, addSecret } from './redact.js';
+import { addCredentialPair, addSecret, displayUrl } from './redact.js';
 
 export type Value = string | number | boolean;
 export type Origin = 'flag' | 'env' | 'file' | 'default';
@@ -129,7 +129,7 @@ export class Config {
   toLogObject(): Record<string, Value> {
     const out: Record<string, Value> = {};
     for (const [name, r] of this.values) {
-      out[name] = this.specs.get(name)?.secret ? '[REDACTED]' : r.value;
+      out[name] = this.specs.get(name)?.secret ? '[REDACTED]' : typeof r.value === 'string' ? displayUrl(r.value) : r.value;
     }
     return out;
   }
