@@ -94,16 +94,19 @@ export class RegistryClient {
     return withRetry(fn, { ...this.retry, isTransient: isRetryable, log: this.log, what: `${this.ctx.operation} ${this.ctx.subject}: ${what}` });
   }
 
-  /** `GET /v2/` once: reachability, and which auth scheme the registry wants. */
+  /**
+   * `GET /v2/` once: reachability, and which auth scheme the registry wants. Not retried here:
+   * it runs inside the retried operation that needs it.
+   */
   private ensurePing(): Promise<void> {
-    this.ping ??= this.retried('ping', async () => {
+    this.ping ??= (async () => {
       const res = await this.raw({ method: 'GET', url: this.url('/v2/') });
       await drain(res);
       if (res.status !== 200 && res.status !== 401) {
         throw registryError(this.ctx, res.status, undefined, 'the API check /v2/ (is this an OCI registry?)');
       }
       this.auth.learn(res);
-    }).catch((err) => {
+    })().catch((err) => {
       this.ping = undefined;
       throw err;
     });

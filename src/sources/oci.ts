@@ -1,8 +1,237 @@
-// Fetch source `oci`: an image (modelcar, files under models/) or a ModelPack-style artifact.
+// Fetch source `oci`: an image (a modelcar: files under models/) or a ModelPack-style artifact
+// (application/vnd.cncf.model.* or vnd.cnai.model.* layers), from a registry or a local
+// `oci:<dir>[:tag]` layout. Layers stream straight into model/ (no second copy on disk): each is
+// digest-verified before its files are renamed into place, and a re-run skips layers whose files
+// are all still complete.
+import type { Readable } from 'node:stream';
 import { ModelSyncError } from '../errors.js';
+import { digestVerifier, RegistryClient } from '../oci/client.js';
+import { parseManifestDocument, platformName } from '../oci/graph.js';
+import { artifactNames, commitLayer, discardLayer, extractRawLayer, extractTarLayer, modelcarNames, type PendingLayer } from '../oci/layer-extract.js';
+import { OciLayout, sha256Digest } from '../oci/layout.js';
+import { ANNOTATION, MT } from '../oci/media-types.js';
+import { formatReference, manifestReference, parseImageLocation } from '../oci/reference.js';
+import type { Descriptor, ImageIndex, ImageManifest } from '../oci/types.js';
 import type { StepContext } from '../steps/types.js';
 import type { Inventory } from '../workspace/workspace.js';
+import { ArchiveLinks } from './archive-links.js';
+import { forEachLimit } from './concurrency.js';
+import { withSession, type FetchSession } from './session.js';
 
-export async function fetchFromOci(_ctx: StepContext): Promise<Inventory> {
-  throw new ModelSyncError('internal', 'source-type oci is not implemented yet');
+/** Where manifests and blobs come from: a registry or a local image layout. */
+interface ImageSource {
+  label: string;
+  root(): Promise<{ descriptor: Descriptor; bytes: Buffer }>;
+  manifest(d: Descriptor): Promise<Buffer>;
+  blob(d: Descriptor): Promise<Readable>;
+  close(): void;
+}
+
+/** Which files each layer produced, so that a re-run can skip complete layers without downloading them. */
+interface LayerRecord {
+  source: string;
+  layers: Record<string, { files: Array<{ path: string; size: number }>; links: boolean }>;
+}
+
+const IMAGE_LAYER_TYPES = new Set<string>([MT.ociLayerTar, MT.ociLayerTarGzip, MT.dockerLayerTarGzip, 'application/vnd.docker.image.rootfs.diff.tar']);
+const MODELPACK_LAYER = /^application\/vnd\.(?:cncf|cnai)\.model\.[a-z.]+\.v1\.(raw|tar|tar\+gzip|tar\+zstd)$/;
+
+/** Node's process.arch as OCI platform architecture. */
+export function ociArchitecture(arch: string = process.arch): string {
+  const map: Record<string, string> = { x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64' };
+  return map[arch] ?? arch;
+}
+
+/** The machine's platform from an index (linux/<arch>); else the first runnable entry; else any. */
+export function pickPlatform(index: ImageIndex, arch = ociArchitecture()): Descriptor | undefined {
+  const entries = index.manifests ?? [];
+  const usable = entries.filter(
+    (d) => d.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest' && !(d.platform?.os === 'unknown' && d.platform?.architecture === 'unknown'),
+  );
+  return usable.find((d) => d.platform?.os === 'linux' && d.platform.architecture === arch) ?? usable[0] ?? entries[0];
+}
+
+export async function fetchFromOci(ctx: StepContext): Promise<Inventory> {
+  const { config } = ctx;
+  const reference = config.required('source-oci-uri', 'source-type is oci');
+  const source = openSource(ctx, reference);
+  try {
+    return await withSession(ctx, source.label, (session) => fetchImage(ctx, session, source));
+  } finally {
+    source.close();
+  }
+}
+
+function openSource(ctx: StepContext, reference: string): ImageSource {
+  const location = parseImageLocation(reference, ctx.config.describe('source-oci-uri'));
+  if (location.kind === 'layout') {
+    const layout = new OciLayout(location.dir);
+    const label = `oci:${location.dir}${location.tag ? `:${location.tag}` : ''}`;
+    const read = async (d: Descriptor) => {
+      const bytes = await layout.readBlob(d.digest).catch(() => {
+        throw new ModelSyncError('notFound', `cannot fetch ${label}: the layout lacks ${d.digest}`);
+      });
+      if (sha256Digest(bytes) !== d.digest) throw new ModelSyncError('integrity', `cannot fetch ${label}: ${d.digest} does not match its digest`);
+      return bytes;
+    };
+    return {
+      label,
+      async root() {
+        const tag = location.tag ?? 'latest';
+        const d = (await layout.resolveTag(tag)) ?? (location.tag ? undefined : await layout.resolveTag());
+        if (!d) throw new ModelSyncError('notFound', `cannot fetch ${label}: no image tagged "${tag}" in ${layout.dir}/index.json`);
+        return { descriptor: d, bytes: await read(d) };
+      },
+      manifest: read,
+      blob: async (d) => layout.readBlobStream(d.digest),
+      close: () => undefined,
+    };
+  }
+  const ref = location.ref;
+  const client = new RegistryClient(ref, {
+    credentials: ctx.config.ociCredentials('source', reference),
+    tlsVerify: ctx.config.boolean('source-oci-enable-tls-verify'),
+    log: ctx.log,
+    operation: 'fetch',
+  });
+  return {
+    label: formatReference(ref),
+    async root() {
+      const m = await client.getManifest(ref.repository, manifestReference(ref));
+      return { descriptor: { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length }, bytes: m.bytes };
+    },
+    manifest: async (d) => (await client.getManifest(ref.repository, d.digest)).bytes,
+    blob: async (d) => (await client.openBlob(ref.repository, d.digest)).stream,
+    close: () => client.close(),
+  };
+}
+
+/** Follows indexes down to one manifest, choosing the machine's platform. */
+async function resolveManifest(source: ImageSource, log: StepContext['log']): Promise<{ manifest: ImageManifest; digest: string }> {
+  let { descriptor, bytes } = await source.root();
+  for (let depth = 0; depth < 4; depth++) {
+    const parsed = parseManifestDocument(bytes, `${source.label} (${descriptor.digest})`);
+    if (parsed.kind === 'manifest') return { manifest: parsed.doc, digest: descriptor.digest };
+    const chosen = pickPlatform(parsed.doc);
+    if (!chosen) throw new ModelSyncError('notFound', `cannot fetch ${source.label}: its index lists no manifests`);
+    log.info({ platform: platformName(chosen), digest: chosen.digest, of: parsed.doc.manifests.length }, `fetching platform ${platformName(chosen)} of ${source.label}`);
+    descriptor = chosen;
+    bytes = await source.manifest(chosen);
+  }
+  throw new ModelSyncError('precondition', `cannot fetch ${source.label}: indexes nested too deeply`);
+}
+
+type LayerPlan = { layer: Descriptor; kind: 'modelcar' | 'tar' | 'raw' };
+
+function planLayers(manifest: ImageManifest, label: string): LayerPlan[] {
+  const layers = manifest.layers ?? [];
+  const isModelPack =
+    manifest.artifactType === MT.modelpackManifestArtifact ||
+    manifest.config?.mediaType === MT.modelpackConfig ||
+    /^application\/vnd\.cnai\.model\./.test(manifest.config?.mediaType ?? '') ||
+    layers.some((l) => MODELPACK_LAYER.test(l.mediaType));
+  const plan: LayerPlan[] = [];
+  for (const layer of layers) {
+    if (isModelPack) {
+      const m = MODELPACK_LAYER.exec(layer.mediaType);
+      if (!m) continue; // not a model file layer
+      if (m[1] === 'tar+zstd') throw new ModelSyncError('precondition', `cannot fetch ${label}: layer ${layer.digest} is zstd-compressed (${layer.mediaType}), which this Node version cannot read`);
+      plan.push({ layer, kind: m[1] === 'raw' ? 'raw' : 'tar' });
+    } else if (IMAGE_LAYER_TYPES.has(layer.mediaType)) {
+      plan.push({ layer, kind: 'modelcar' });
+    } else if (layer.mediaType.endsWith('+zstd')) {
+      throw new ModelSyncError('precondition', `cannot fetch ${label}: layer ${layer.digest} is zstd-compressed (${layer.mediaType}), which this Node version cannot read`);
+    } else if (layer.mediaType !== MT.ociEmpty) {
+      throw new ModelSyncError('precondition', `cannot fetch ${label}: layer ${layer.digest} has the unsupported media type ${layer.mediaType}`);
+    }
+  }
+  if (plan.length === 0) throw new ModelSyncError('notFound', `cannot fetch ${label}: the ${isModelPack ? 'artifact has no model layers' : 'image has no layers'}`);
+  return plan;
+}
+
+function rawFileName(layer: Descriptor, label: string): string {
+  const a = layer.annotations ?? {};
+  const name = a[ANNOTATION.modelpackFilepath] ?? a[ANNOTATION.modelpackFilepathLegacy] ?? a[ANNOTATION.title];
+  if (!name) throw new ModelSyncError('precondition', `cannot fetch ${label}: raw layer ${layer.digest} has no ${ANNOTATION.modelpackFilepath} or ${ANNOTATION.title} annotation naming its file`);
+  return name;
+}
+
+async function fetchImage(ctx: StepContext, session: FetchSession, source: ImageSource): Promise<void> {
+  const { manifest, digest } = await resolveManifest(source, ctx.log);
+  const plan = planLayers(manifest, source.label);
+  const previous = await ctx.workspace.readStepRecord<LayerRecord>('fetch-oci');
+  const record: LayerRecord = previous?.source === source.label ? previous : { source: source.label, layers: {} };
+
+  // Layers whose files are all still complete from an earlier run are not downloaded again.
+  const todo: LayerPlan[] = [];
+  for (const p of plan) {
+    const done = record.layers[p.layer.digest];
+    let complete = !!done && !done.links && done.files.length > 0;
+    for (const f of done?.files ?? []) {
+      if (!complete) break;
+      complete = (await session.completed(f.path, { size: f.size, etag: p.layer.digest })) !== undefined;
+    }
+    if (!complete) todo.push(p);
+  }
+  ctx.log.info({ manifest: digest, layers: plan.length, toDownload: todo.length }, `fetching ${todo.length} of ${plan.length} layers of ${source.label}`);
+
+  const progress = session.progress(`fetch ${source.label}`, todo.reduce((n, p) => n + p.layer.size, 0));
+  const links = new ArchiveLinks(session);
+  // Layers download in parallel but commit in manifest order, so a later layer's file wins.
+  const gates = todo.map(() => {
+    let open!: () => void;
+    const p = new Promise<void>((resolve) => (open = resolve));
+    return { p, open };
+  });
+  let aborted = false;
+  try {
+    await forEachLimit(todo, session.concurrency, async (p, i) => {
+      const what = `layer ${p.layer.digest} of ${source.label}`;
+      let pending: PendingLayer | undefined;
+      try {
+        pending = await withBrokenStreamRetry(() => extractOne(session, source, p, what, (n) => progress.add(n)));
+        if (i > 0) await gates[i - 1]!.p;
+        if (aborted) throw new ModelSyncError('internal', 'aborted');
+        const produced = { files: pending.files.map((f) => ({ path: f.rel, size: f.size })), links: pending.links.length > 0 };
+        await commitLayer(session, links, pending, p.layer.digest, what);
+        pending = undefined;
+        record.layers[p.layer.digest] = produced;
+        await ctx.workspace.writeStepRecord('fetch-oci', record);
+      } catch (err) {
+        aborted = true;
+        if (pending) await discardLayer(pending);
+        throw err;
+      } finally {
+        gates[i]!.open();
+      }
+    });
+  } finally {
+    progress.finish();
+  }
+  links.addToInventory();
+  if (session.entryCount() === 0) {
+    throw new ModelSyncError('notFound', `cannot fetch ${source.label}: no model files found (a modelcar keeps them under /models/)`);
+  }
+}
+
+async function extractOne(session: FetchSession, source: ImageSource, p: LayerPlan, what: string, onBytes: (n: number) => void): Promise<PendingLayer> {
+  const blob = await source.blob(p.layer);
+  const verified = blob.pipe(digestVerifier({ digest: p.layer.digest, size: p.layer.size }, `cannot fetch ${what}`));
+  blob.on('error', (err) => verified.destroy(err));
+  if (p.kind === 'raw') return extractRawLayer(session, verified, rawFileName(p.layer, source.label), what, onBytes);
+  return extractTarLayer(session, verified, p.kind === 'modelcar' ? modelcarNames : artifactNames, what, onBytes);
+}
+
+/** A layer whose download breaks off mid-stream is fetched again (its temp files were discarded). */
+async function withBrokenStreamRetry<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const broken = code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ETIMEDOUT';
+      if (!broken || attempt >= 3) throw err;
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+    }
+  }
 }

@@ -1,6 +1,94 @@
+// Step push: the modelcar image layout (written by package) to an OCI registry or a local layout,
+// or the model files to an S3 prefix. Re-running it uploads only what the destination lacks.
+import { pushToS3 } from '../destinations/s3.js';
 import { ModelSyncError } from '../errors.js';
-import type { StepRunner } from './types.js';
+import { OciLayout } from '../oci/layout.js';
+import { MT } from '../oci/media-types.js';
+import { parseImageLocation, parseImageReference } from '../oci/reference.js';
+import { pushLayout } from '../oci/transfer.js';
+import type { Descriptor } from '../oci/types.js';
+import type { StepContext, StepOutcome, StepRunner } from './types.js';
 
-export const runPush: StepRunner = async () => {
-  throw new ModelSyncError('internal', 'step push is not implemented yet');
+/** What package records in .model-sync/package.json (fields push reads; others are ignored). */
+interface PackageRecord {
+  indexDigest?: string;
+  mediaType?: string;
+  size?: number;
+  baseImage?: string;
+}
+
+export const runPush: StepRunner = async (ctx) => {
+  const type = ctx.config.required('destination-type');
+  if (type === 's3') {
+    const r = await pushToS3(ctx);
+    await ctx.workspace.writeStepRecord('push', { destination: 's3', uri: r.uri, files: r.files, bytes: r.bytes, skipped: r.skipped, finished: new Date().toISOString() });
+    return { results: { 'model-uri': r.uri, 'image-digest': '' }, summary: { uri: r.uri, files: r.files, bytes: r.bytes, skipped: r.skipped } };
+  }
+  return pushImage(ctx);
 };
+
+async function pushImage(ctx: StepContext): Promise<StepOutcome> {
+  const { config, workspace, log } = ctx;
+  const reference = config.required('destination-oci-uri', 'destination-type is oci');
+  const location = parseImageLocation(reference, config.describe('destination-oci-uri'));
+  const concurrency = config.integer('push-concurrency');
+  if (concurrency < 1) throw new ModelSyncError('config', `${config.describe('push-concurrency')} must be at least 1`);
+
+  const layout = new OciLayout(workspace.imageDir);
+  const root = await packagedRoot(ctx, layout);
+  const started = Date.now();
+  const result = await pushLayout({
+    layout,
+    root,
+    reference,
+    credentials: location.kind === 'registry' ? config.ociCredentials('destination', reference) : undefined,
+    tlsVerify: config.boolean('destination-oci-enable-tls-verify'),
+    concurrency,
+    log,
+    progressIntervalSeconds: config.integer('progress-interval'),
+    mountFrom: await mountSources(ctx, location),
+  });
+  const seconds = (Date.now() - started) / 1000;
+  await workspace.writeStepRecord('push', { destination: 'oci', ...result, finished: new Date().toISOString() });
+  return {
+    results: { 'model-uri': result.uri, 'image-digest': result.digest },
+    summary: {
+      uri: result.uri,
+      digest: result.digest,
+      blobsUploaded: result.blobsUploaded,
+      blobsSkipped: result.blobsSkipped,
+      bytesUploaded: result.bytesUploaded,
+      MBps: seconds > 0 ? Math.round((result.bytesUploaded / 1e6 / seconds) * 10) / 10 : undefined,
+    },
+  };
+}
+
+/** The image package built: from its record, else the layout's `latest` tag. */
+async function packagedRoot(ctx: StepContext, layout: OciLayout): Promise<Descriptor> {
+  const record = await ctx.workspace.readStepRecord<PackageRecord>('package');
+  if (record?.indexDigest) {
+    const size = record.size ?? (await layout.blobSize(record.indexDigest));
+    if (size === undefined) {
+      throw new ModelSyncError('precondition', `the image ${record.indexDigest} recorded by package is missing from ${layout.dir}: run package again (same --storage-path)`);
+    }
+    return { mediaType: record.mediaType ?? MT.ociIndex, digest: record.indexDigest, size };
+  }
+  const tagged = await layout.resolveTag('latest').catch(() => undefined);
+  if (!tagged) {
+    throw new ModelSyncError('precondition', `no packaged image in ${layout.dir} (index.json has no "latest"): run package first (same --storage-path)`);
+  }
+  return tagged;
+}
+
+/** When the base image lives in the destination registry, its layers are mounted instead of uploaded. */
+async function mountSources(ctx: StepContext, location: ReturnType<typeof parseImageLocation>): Promise<string[] | undefined> {
+  if (location.kind !== 'registry') return undefined;
+  const record = await ctx.workspace.readStepRecord<PackageRecord>('package');
+  if (!record?.baseImage) return undefined;
+  try {
+    const base = parseImageReference(record.baseImage);
+    return base.registry === location.ref.registry && base.repository !== location.ref.repository ? [base.repository] : undefined;
+  } catch {
+    return undefined;
+  }
+}

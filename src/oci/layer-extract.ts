@@ -1,0 +1,194 @@
+// Extracts the model files of one image or artifact layer into temp files of a fetch session.
+// Nothing reaches model/ until the whole layer has been received and its digest verified; then
+// commitLayer() renames the files into place (layers commit in manifest order, so a later layer
+// wins, as in a container's root filesystem).
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Parser, type ReadEntry } from 'tar';
+import { ModelSyncError } from '../errors.js';
+import type { ArchiveLinks } from '../sources/archive-links.js';
+import type { FetchSession } from '../sources/session.js';
+import { normaliseRelative, UnsafePathError } from '../workspace/safe-path.js';
+
+export interface PendingFile {
+  rel: string;
+  temp: string;
+  size: number;
+  sha256: string;
+}
+
+export interface PendingLink {
+  kind: 'symlink' | 'hardlink';
+  rel: string;
+  target: string;
+  what: string;
+}
+
+export interface PendingLayer {
+  files: PendingFile[];
+  links: PendingLink[];
+}
+
+/** Maps a tar entry name to a path under model/, or undefined to leave the entry out. */
+export type NameMapper = (name: string) => string | undefined;
+
+/** Modelcar layers: only entries under models/ (with or without a leading / or ./), prefix stripped. */
+export const modelcarNames: NameMapper = (name) => {
+  const n = name.replace(/\\/g, '/').replace(/^(?:\.\/|\/)+/, '');
+  if (!n.startsWith('models/')) return undefined;
+  const rest = n.slice('models/'.length);
+  return rest.replace(/\/+$/, '') === '' ? undefined : rest;
+};
+
+/** Artifact tar layers: every entry, as named. */
+export const artifactNames: NameMapper = (name) => (normaliseRelative(name) === '' ? undefined : name);
+
+async function writeTemp(session: FetchSession, rel: string, source: Readable | AsyncIterable<Buffer>, progress?: (n: number) => void): Promise<PendingFile> {
+  const temp = session.tempPath(rel);
+  const hash = createHash('sha256');
+  let size = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      size += chunk.length;
+      progress?.(chunk.length);
+      done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(source, meter, createWriteStream(temp));
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
+  return { rel: normaliseRelative(rel), temp, size, sha256: hash.digest('hex') };
+}
+
+export async function discardLayer(pending: PendingLayer): Promise<void> {
+  await Promise.all(pending.files.map((f) => rm(f.temp, { force: true })));
+}
+
+/** A `.raw` artifact layer: the whole (verified) blob is one file. */
+export async function extractRawLayer(session: FetchSession, blob: Readable, rel: string, what: string, progress?: (n: number) => void): Promise<PendingLayer> {
+  await session.target(rel, what); // refuse unsafe names before writing anything
+  return { files: [await writeTemp(session, rel, blob, progress)], links: [] };
+}
+
+/**
+ * A tar layer (plain or gzip, detected by node-tar). `blob` must fail at its end when the
+ * layer's digest is wrong (see digestVerifier); on any failure the temp files are removed.
+ */
+export async function extractTarLayer(session: FetchSession, blob: Readable, mapName: NameMapper, label: string, progress?: (n: number) => void): Promise<PendingLayer> {
+  const pending: PendingLayer = { files: [], links: [] };
+  const parser = new Parser({ strict: true });
+  let failure: { err: unknown } | undefined;
+  let chain = Promise.resolve();
+
+  const handle = async (entry: ReadEntry): Promise<void> => {
+    // A ".." anywhere marks a hostile layer, even outside the model files we would extract.
+    if (entry.path.replace(/\\/g, '/').split('/').includes('..')) {
+      entry.resume();
+      throw new UnsafePathError(`${label} entry "${entry.path}"`, 'it contains ".."');
+    }
+    const rel = mapName(entry.path);
+    if (rel === undefined) return void entry.resume();
+    const what = `${label} entry "${entry.path}"`;
+    if (path.posix.basename(rel).startsWith('.wh.')) {
+      entry.resume();
+      session.log.warn({ entry: entry.path }, 'ignoring a whiteout entry in a model layer');
+      return;
+    }
+    switch (entry.type) {
+      case 'File':
+      case 'OldFile':
+      case 'ContiguousFile':
+        await session.target(rel, what);
+        pending.files.push(await writeTemp(session, rel, entry as unknown as AsyncIterable<Buffer>, progress));
+        return;
+      case 'Directory':
+        entry.resume();
+        await session.target(rel, what);
+        return;
+      case 'SymbolicLink':
+        entry.resume();
+        await session.target(rel, what);
+        pending.links.push({ kind: 'symlink', rel, target: entry.linkpath ?? '', what });
+        return;
+      case 'Link': {
+        entry.resume();
+        await session.target(rel, what);
+        const target = mapName(entry.linkpath ?? '');
+        if (target === undefined) throw new UnsafePathError(what, `it is a hard link to "${entry.linkpath}", outside the model files`);
+        pending.links.push({ kind: 'hardlink', rel, target, what });
+        return;
+      }
+      case 'CharacterDevice':
+      case 'BlockDevice':
+      case 'FIFO':
+        entry.resume();
+        throw new UnsafePathError(what, `it is a ${entry.type} entry, not a file`);
+      default:
+        entry.resume();
+        session.log.warn({ entry: entry.path, type: entry.type }, 'skipping a layer entry of an unsupported type');
+    }
+  };
+
+  parser.on('entry', (entry: ReadEntry) => {
+    chain = chain
+      .then(() => (failure ? entry.resume() : handle(entry)))
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          failure ??= { err };
+          entry.resume();
+        },
+      );
+  });
+  const finished = new Promise<void>((resolve, reject) => {
+    parser.on('end', () => resolve());
+    parser.on('error', (err: Error) => reject(new ModelSyncError('integrity', `${label}: not a valid tar layer (${err.message})`, { cause: err })));
+  });
+  finished.catch(() => undefined);
+  try {
+    for await (const chunk of blob as AsyncIterable<Buffer>) {
+      if (failure) break;
+      if (!parser.write(chunk)) await Promise.race([new Promise((r) => parser.once('drain', r)), finished]);
+    }
+    if (!failure) {
+      parser.end();
+      await finished;
+    }
+  } catch (err) {
+    failure ??= { err };
+  }
+  await chain;
+  if (failure) {
+    blob.destroy();
+    await discardLayer(pending);
+    throw failure.err;
+  }
+  return pending;
+}
+
+/** Moves a verified layer's files into model/ and creates its links (checked to stay inside). */
+export async function commitLayer(session: FetchSession, links: ArchiveLinks, pending: PendingLayer, layerDigest: string, what: string): Promise<void> {
+  try {
+    for (const f of pending.files) {
+      const target = await session.target(f.rel, `${what} file "${f.rel}"`);
+      links.replaced(f.rel);
+      // The layer digest identifies this version of the file, so a re-run can skip it.
+      await session.commit(f.temp, target, { path: f.rel, size: f.size, sha256: f.sha256 }, { size: f.size, etag: layerDigest });
+    }
+    for (const l of pending.links) {
+      if (l.kind === 'symlink') await links.symlink(l.rel, l.target, l.what);
+      else await links.hardlink(l.rel, l.target, l.what);
+    }
+  } catch (err) {
+    await discardLayer(pending);
+    throw err;
+  }
+}
