@@ -166,7 +166,7 @@ async function fetchImage(ctx: StepContext, session: FetchSession, source: Image
   const todo: LayerPlan[] = [];
   for (const p of plan) {
     const done = record.layers[p.layer.digest];
-    let complete = !!done && !done.links && done.files.length > 0;
+    let complete = !!done && !done.links; // a base layer with no model files counts as done too
     for (const f of done?.files ?? []) {
       if (!complete) break;
       complete = (await session.completed(f.path, { size: f.size, etag: p.layer.digest })) !== undefined;
