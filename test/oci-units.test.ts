@@ -1,0 +1,158 @@
+// Pure parts of the OCI client: references, challenges, scopes, platform choice, layer names,
+// error bodies, and the TLS switch of the transport (against a local https server).
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFile, rm } from 'node:fs/promises';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { mergeScopes, parseChallenge } from '../src/oci/auth.js';
+import { HttpTransport } from '../src/oci/http.js';
+import { modelcarNames } from '../src/oci/layer-extract.js';
+import { formatReference, parseImageLocation, parseImageReference, registryScheme } from '../src/oci/reference.js';
+import { networkError, parseErrorBody, registryError } from '../src/oci/registry-errors.js';
+import { ociArchitecture, pickPlatform } from '../src/sources/oci.js';
+import { tempDir } from './support/cli.js';
+
+const run = promisify(execFile);
+
+describe('image references', () => {
+  it('parses host, port, repository, tag and digest', () => {
+    const d = 'sha256:' + 'a'.repeat(64);
+    assert.deepEqual(parseImageReference('quay.io/org/model:v1'), { registry: 'quay.io', apiHost: 'quay.io', repository: 'org/model', tag: 'v1' });
+    assert.deepEqual(parseImageReference(`127.0.0.1:5000/a/b/c@${d}`), { registry: '127.0.0.1:5000', apiHost: '127.0.0.1:5000', repository: 'a/b/c', digest: d });
+    assert.deepEqual(parseImageReference(`localhost:5000/m:t@${d}`), { registry: 'localhost:5000', apiHost: 'localhost:5000', repository: 'm', tag: 't', digest: d });
+    assert.deepEqual(parseImageReference('oci://quay.io/org/m'), { registry: 'quay.io', apiHost: 'quay.io', repository: 'org/m', tag: 'latest' });
+  });
+
+  it('applies Docker Hub aliases and library/ for official images', () => {
+    assert.deepEqual(parseImageReference('busybox'), { registry: 'docker.io', apiHost: 'registry-1.docker.io', repository: 'library/busybox', tag: 'latest' });
+    assert.deepEqual(parseImageReference('docker.io/busybox:1.36'), { registry: 'docker.io', apiHost: 'registry-1.docker.io', repository: 'library/busybox', tag: '1.36' });
+    assert.equal(parseImageReference('index.docker.io/user/img').repository, 'user/img');
+    assert.equal(formatReference(parseImageReference('user/img:x')), 'docker.io/user/img:x');
+  });
+
+  it('refuses malformed references with a config error naming the setting', () => {
+    for (const [text, why] of [
+      ['', /empty/],
+      ['quay.io/Org/Model:v1', /lowercase/],
+      ['quay.io/org/model:bad tag', /whitespace/],
+      ['quay.io/org/model@sha256:123', /sha256 digest/],
+      ['quay.io//model', /empty component/],
+      ['quay.io/org/model:-x', /not a valid tag/],
+    ] as Array<[string, RegExp]>) {
+      assert.throws(
+        () => parseImageReference(text, '--source-oci-uri / MODEL_SYNC_SOURCE_OCI_URI'),
+        (err: Error & { kind?: string }) => err.kind === 'config' && err.message.startsWith('--source-oci-uri / MODEL_SYNC_SOURCE_OCI_URI: invalid image reference') && why.test(err.message),
+        text,
+      );
+    }
+  });
+
+  it('reads local layouts oci:<dir>[:tag] and tells registries from layouts', () => {
+    assert.deepEqual(parseImageLocation('oci:/tmp/x:v1'), { kind: 'layout', dir: '/tmp/x', tag: 'v1' });
+    assert.deepEqual(parseImageLocation('oci:rel/dir'), { kind: 'layout', dir: 'rel/dir' });
+    assert.equal(parseImageLocation('oci://quay.io/a/b:c').kind, 'registry');
+    assert.throws(() => parseImageLocation('oci::v1'), /directory is missing/);
+  });
+
+  it('uses http only for loopback registries', () => {
+    assert.equal(registryScheme('localhost:5000'), 'http');
+    assert.equal(registryScheme('127.0.0.1:5000'), 'http');
+    assert.equal(registryScheme('[::1]:5000'), 'http');
+    assert.equal(registryScheme('quay.io'), 'https');
+    assert.equal(registryScheme('10.0.0.1:5000'), 'https');
+  });
+});
+
+describe('auth helpers', () => {
+  it('parses Bearer and Basic challenges', () => {
+    assert.deepEqual(parseChallenge('Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull"'), {
+      scheme: 'bearer',
+      params: { realm: 'https://auth.example/token', service: 'registry.example', scope: 'repository:a/b:pull' },
+    });
+    assert.deepEqual(parseChallenge('Basic realm="basic-realm"'), { scheme: 'basic', params: { realm: 'basic-realm' } });
+    assert.equal(parseChallenge('Negotiate abc'), undefined);
+  });
+
+  it('merges scopes per resource, actions sorted', () => {
+    assert.deepEqual(mergeScopes(['repository:a:push', 'repository:a:pull', 'repository:b:pull']), ['repository:a:pull,push', 'repository:b:pull']);
+  });
+});
+
+describe('platform choice and layer names', () => {
+  const index = {
+    schemaVersion: 2 as const,
+    manifests: [
+      { mediaType: 'x', digest: 'sha256:att', size: 1, platform: { os: 'unknown', architecture: 'unknown' } },
+      { mediaType: 'x', digest: 'sha256:amd', size: 1, platform: { os: 'linux', architecture: 'amd64' } },
+      { mediaType: 'x', digest: 'sha256:arm', size: 1, platform: { os: 'linux', architecture: 'arm64' } },
+    ],
+  };
+  it('picks linux/<this arch>, else the first runnable entry', () => {
+    assert.equal(pickPlatform(index, 'arm64')?.digest, 'sha256:arm');
+    assert.equal(pickPlatform(index, 'amd64')?.digest, 'sha256:amd');
+    assert.equal(pickPlatform(index, 's390x')?.digest, 'sha256:amd');
+    assert.equal(ociArchitecture('x64'), 'amd64');
+  });
+  it('keeps only models/ entries of a modelcar layer, prefix stripped', () => {
+    assert.equal(modelcarNames('models/a/b.bin'), 'a/b.bin');
+    assert.equal(modelcarNames('/models/a'), 'a');
+    assert.equal(modelcarNames('./models/a'), 'a');
+    assert.equal(modelcarNames('models/'), undefined);
+    assert.equal(modelcarNames('bin/sh'), undefined);
+  });
+});
+
+describe('registry errors', () => {
+  const ctx = { registry: 'quay.io', subject: 'quay.io/org/m:v1', operation: 'pull' };
+  it('turns error bodies into one-line messages of the right kind', () => {
+    const body = Buffer.from(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] }));
+    const nf = registryError(ctx, 404, body, 'manifest v1');
+    assert.equal(nf.kind, 'notFound');
+    assert.equal(nf.message, 'cannot pull quay.io/org/m:v1: manifest v1 not found on registry quay.io (HTTP 404 MANIFEST_UNKNOWN: manifest unknown)');
+    assert.equal(registryError(ctx, 401, undefined, 'x').kind, 'auth');
+    assert.equal(registryError(ctx, 403, undefined, 'x').kind, 'auth');
+    assert.equal(registryError(ctx, 503, Buffer.from('<html>\n busy \n</html>'), 'x').kind, 'transient');
+    assert.deepEqual(parseErrorBody(Buffer.from('<html>\n busy \n</html>')), { message: '<html> busy </html>' });
+    const refused = networkError(ctx, Object.assign(new Error('connect ECONNREFUSED 1.2.3.4:443'), { code: 'ECONNREFUSED' }), 'quay.io');
+    assert.equal(refused.kind, 'transient');
+    assert.equal(refused.message, 'cannot pull quay.io/org/m:v1: registry quay.io is unreachable (ECONNREFUSED: connect ECONNREFUSED 1.2.3.4:443)');
+  });
+});
+
+describe('TLS verification switch', () => {
+  it('refuses a self-signed certificate unless verification is off', async () => {
+    const dir = await tempDir('ms-tls-');
+    try {
+      await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-keyout', path.join(dir, 'k.pem'), '-out', path.join(dir, 'c.pem'), '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
+      const server = https.createServer({ key: await readFile(path.join(dir, 'k.pem')), cert: await readFile(path.join(dir, 'c.pem')) }, (_req, res) => res.end('{}'));
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const url = new URL(`https://127.0.0.1:${(server.address() as AddressInfo).port}/v2/`);
+      try {
+        const strict = new HttpTransport({ tlsVerify: true });
+        const err = await strict.request({ method: 'GET', url }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        strict.close();
+        assert.ok(err, 'verification must fail');
+        const mapped = networkError({ registry: url.host, subject: `${url.host}/a:b`, operation: 'pull' }, err, url.host);
+        assert.equal(mapped.kind, 'config');
+        assert.match(mapped.message, /TLS verification of registry 127\.0\.0\.1:\d+ failed/);
+        const lax = new HttpTransport({ tlsVerify: false });
+        const res = await lax.request({ method: 'GET', url });
+        assert.equal(res.status, 200);
+        res.body.resume();
+        lax.close();
+      } finally {
+        server.closeAllConnections();
+        server.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
