@@ -274,7 +274,7 @@ export function stepSchema(step: StepContract): Record<string, unknown> {
       });
     }
   }
-  return { type: 'object', properties, required, allOf, additionalProperties: false };
+  return { type: 'object', properties, required, ...(allOf.length > 0 ? { allOf } : {}), additionalProperties: false };
 }
 
 function validateRules(step: StepContract, values: Map<string, Resolved>): void {
