@@ -13,6 +13,8 @@
 #   --tag TAG          image tag (default: package.json version)
 #   --npm-ca FILE      CA bundle for npm behind a TLS-intercepting proxy (default: $NODE_EXTRA_CA_CERTS
 #                      when set); passed as the build secret `npm-ca`, never stored in the image
+#   --cache            podman/buildah: keep a layer per instruction to reuse in later builds (with
+#                      the vfs driver of --podman-dir every layer is a full copy: slower first build)
 #   --print-name       print the image name and exit
 # The image name is steps/image.yaml `repository` + ":" + the tag.
 set -euo pipefail
@@ -26,6 +28,7 @@ podman_dir=''
 tag=''
 npm_ca=${NODE_EXTRA_CA_CERTS:-}
 print_name=false
+layers=false
 while [ $# -gt 0 ]; do
   case $1 in
     --engine) engine=${2:?--engine needs a value}; shift 2 ;;
@@ -33,6 +36,7 @@ while [ $# -gt 0 ]; do
     --podman-dir) podman_dir=${2:?--podman-dir needs a directory}; shift 2 ;;
     --tag) tag=${2:?--tag needs a value}; shift 2 ;;
     --npm-ca) npm_ca=${2:?--npm-ca needs a file}; shift 2 ;;
+    --cache) layers=true; shift ;;
     --print-name) print_name=true; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-image: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -76,7 +80,7 @@ if $local_base; then
   build_args+=(--build-arg "NODE_IMAGE=$base")
   [ "$engine" = docker ] || engine_args+=(--pull=never)
 fi
-[ "$engine" = docker ] || engine_args+=(--network=host --layers)
+[ "$engine" = docker ] || engine_args+=(--network=host "--layers=$layers")
 if [ -n "$npm_ca" ] && [ -s "$npm_ca" ]; then
   engine_args+=(--secret "id=npm-ca,src=$npm_ca")
 fi

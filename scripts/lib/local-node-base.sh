@@ -27,6 +27,13 @@ model_sync_local_node_base() {
     return 1
   fi
 
+  # Reuse a stand-in already assembled from this same node (keeps later build caches valid).
+  if [ "$engine" != buildah ] &&
+     [ "$("$engine" image inspect --format '{{index .Config.Labels "io.model-sync.base.node"}}' "$image" 2>/dev/null)" = "$node_version" ]; then
+    echo "local base: reusing $image (host node $node_version)" >&2
+    return 0
+  fi
+
   local ctx
   ctx=$(mktemp -d "${TMPDIR:-/tmp}/model-sync-base.XXXXXX")
   # shellcheck disable=SC2064
@@ -62,7 +69,7 @@ model_sync_local_node_base() {
 FROM scratch
 COPY rootfs/ /
 ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin NODE_VERSION=${node_version#v}
-LABEL io.model-sync.base=local-stand-in
+LABEL io.model-sync.base=local-stand-in io.model-sync.base.node=${node_version}
 CMD ["node"]
 CONTAINERFILE
   echo "local base: assembling $image from host node $node_version" >&2
