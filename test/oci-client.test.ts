@@ -84,6 +84,30 @@ describe('OCI client against docker-registry (plain)', { skip }, () => {
     }
   });
 
+  it('recovers from a connection cut in the middle of a chunk and still stores the exact bytes', async () => {
+    const proxy = await startRecordingProxy(registry.url, { breakRequest: { method: 'PATCH', nth: 2, afterBytes: 100_000 } });
+    const c = new RegistryClient(parseImageReference(`${proxy.host}/client/cut:t`), { tlsVerify: true, log: memoryLogger().log, push: true, retry: { attempts: 4, baseDelayMs: 10 } });
+    try {
+      const data = randomBytes(900_000);
+      const digest = sha256Digest(data);
+      const file = path.join(work, 'cut.bin');
+      await writeFile(file, data);
+      let net = 0;
+      await c.uploadBlob('client/cut', digest, data.length, (start, end) => createReadStream(file, start === undefined ? {} : { start, end }), {
+        chunkThreshold: 100_000,
+        chunkSize: 300_000,
+        onBytes: (n) => (net += n),
+      });
+      assert.equal(net, data.length, 'progress counts each byte once after rollbacks');
+      assert.equal(proxy.requests.filter((r) => r.method === 'PATCH' && r.status === 0).length, 1, 'one chunk was cut');
+      assert.ok(proxy.requests.some((r) => r.method === 'GET' && r.url.includes('/blobs/uploads/')), 'asked the registry for the upload state');
+      assert.deepEqual(await c.getBlobBytes('client/cut', digest), data);
+    } finally {
+      c.close();
+      await proxy.stop();
+    }
+  });
+
   it('mounts a blob from another repository (201) and reports false when the source lacks it (202)', async () => {
     const c = client('client/mount-dst');
     try {

@@ -12,7 +12,7 @@ import { RegistryAuth } from './auth.js';
 import { drain, header, HttpTransport, readBody, type HttpRequest, type HttpResponse, type RequestBody } from './http.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
 import { formatReference, registryScheme, type ImageReference } from './reference.js';
-import { isRetryable, networkError, registryError, type ErrorContext } from './registry-errors.js';
+import { isRetryable, networkError, RegistryError, registryError, type ErrorContext } from './registry-errors.js';
 
 export interface RegistryClientOptions {
   credentials?: RegistryCredentials;
@@ -302,12 +302,15 @@ export class RegistryClient {
     }
   }
 
-  private counting(stream: Readable, onBytes: ((n: number) => void) | undefined, sent: { n: number }): Readable {
+  /** Counts bytes as they are sent; once an attempt is over (`sent.closed`), late bytes no longer count. */
+  private counting(stream: Readable, onBytes: ((n: number) => void) | undefined, sent: Sent): Readable {
     if (!onBytes) return stream;
     const meter = new Transform({
       transform(chunk: Buffer, _enc, done) {
-        sent.n += chunk.length;
-        onBytes(chunk.length);
+        if (!sent.closed) {
+          sent.n += chunk.length;
+          onBytes(chunk.length);
+        }
         done(null, chunk);
       },
     });
@@ -318,7 +321,7 @@ export class RegistryClient {
   private uploadMonolithic(repository: string, digest: string, size: number, open: BlobOpener, onBytes?: (n: number) => void): Promise<void> {
     const what = `blob ${digest}`;
     return this.retried(`upload of ${what}`, async () => {
-      const sent = { n: 0 };
+      const sent: Sent = { n: 0, closed: false };
       try {
         const { location } = await this.startUpload(repository, what);
         const body: RequestBody = { length: size, open: () => this.counting(open(), onBytes, sent) };
@@ -326,6 +329,7 @@ export class RegistryClient {
         await drain(res);
         this.checkStored(res, digest, what);
       } catch (err) {
+        sent.closed = true;
         onBytes?.(-sent.n);
         throw err;
       }
@@ -339,7 +343,11 @@ export class RegistryClient {
    */
   private uploadChunked(repository: string, digest: string, size: number, open: BlobOpener, chunkSize: number, onBytes?: (n: number) => void): Promise<void> {
     const what = `blob ${digest}`;
-    return this.retried(`chunked upload of ${what}`, async () => {
+    // A registry may drop an upload session after a chunk broke off (distribution cancels it when
+    // the stored size and the session's offset disagree): then the upload starts over.
+    const lostSession = (err: unknown) => err instanceof RegistryError && (err.code === 'BLOB_UPLOAD_INVALID' || err.code === 'BLOB_UPLOAD_UNKNOWN' || err.status === 416);
+    const retry = { ...this.retry, isTransient: (err: unknown) => isRetryable(err) || lostSession(err), log: this.log, what: `${this.ctx.operation} ${this.ctx.subject}: chunked upload of ${what}` };
+    return withRetry(async () => {
       const session = await this.startUpload(repository, what);
       let location = session.location;
       const chunk = Math.max(chunkSize, session.minChunk);
@@ -349,7 +357,7 @@ export class RegistryClient {
         while (offset < size) {
           const end = Math.min(offset + chunk, size) - 1;
           const state = await this.retried(`chunk ${offset}-${end} of ${what}`, async () => {
-            const sent = { n: 0 };
+            const sent: Sent = { n: 0, closed: false };
             try {
               const res = await this.send(
                 {
@@ -368,6 +376,7 @@ export class RegistryClient {
               sentTotal += sent.n;
               return { location: header(res, 'location'), range: header(res, 'range'), url: res.url };
             } catch (err) {
+              sent.closed = true;
               onBytes?.(-sent.n);
               if (isRetryable(err)) {
                 // Ask the registry how far it got, and go on from there.
@@ -402,7 +411,7 @@ export class RegistryClient {
         onBytes?.(-sentTotal);
         throw err;
       }
-    });
+    }, retry);
   }
 
   /** `GET <location>`: the upload's next offset (from `Range: 0-N`) and its current Location. */
@@ -416,6 +425,11 @@ export class RegistryClient {
     const loc = header(res, 'location');
     return { next, location: loc ? new URL(loc, res.url) : location };
   }
+}
+
+interface Sent {
+  n: number;
+  closed: boolean;
 }
 
 /** Internal signal: the registry holds a different offset than the chunk loop assumed. */

@@ -121,13 +121,23 @@ export interface RecordedRequest {
 }
 
 /** A pass-through proxy in front of the registry that records every request (Host is kept, so Locations point back at the proxy). */
-export async function startRecordingProxy(target: string, opts: { delayMs?: number } = {}): Promise<{ host: string; requests: RecordedRequest[]; stop(): Promise<void> }> {
+export async function startRecordingProxy(
+  target: string,
+  opts: {
+    delayMs?: number;
+    /** Cut the connection of the n-th (1-based) request of this method after this many body bytes. */
+    breakRequest?: { method: string; nth: number; afterBytes: number };
+  } = {},
+): Promise<{ host: string; requests: RecordedRequest[]; stop(): Promise<void> }> {
   const targetUrl = new URL(target);
   const requests: RecordedRequest[] = [];
+  let seen = 0;
   const agent = new http.Agent({ keepAlive: true });
   const server = http.createServer(async (req, res) => {
     if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs)); // a slow link, to make a push outlive a token
     let bodyBytes = 0;
+    const broken = opts.breakRequest;
+    const cut = broken && req.method === broken.method && ++seen === broken.nth;
     const upstream = http.request(
       { host: targetUrl.hostname, port: targetUrl.port, method: req.method, path: req.url, headers: req.headers, agent },
       (up) => {
@@ -137,6 +147,22 @@ export async function startRecordingProxy(target: string, opts: { delayMs?: numb
       },
     );
     upstream.on('error', () => res.destroy());
+    if (cut) {
+      requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, status: 0, bodyBytes: broken.afterBytes });
+      let sent = 0;
+      req.on('data', (c: Buffer) => {
+        if (sent >= broken.afterBytes) return;
+        const part = c.subarray(0, broken.afterBytes - sent);
+        sent += part.length;
+        upstream.write(part);
+        if (sent >= broken.afterBytes) {
+          // a network fault mid-chunk: the registry got part of the body, the client gets a reset
+          upstream.destroy();
+          req.socket.destroy();
+        }
+      });
+      return;
+    }
     req.on('data', (c: Buffer) => (bodyBytes += c.length));
     req.pipe(upstream);
   });
