@@ -82,6 +82,13 @@ describe('fetch --source-type oci through the CLI', { skip }, () => {
     assert.match(again.stderr, /fetching 0 of 3 layers/);
   });
 
+  it('fetches from a local image layout (oci:<dir>:<tag>) without a registry', async () => {
+    const storage = path.join(work, 'ws-local');
+    const r = await fetch(storage, `oci:${path.join(work, 'modelcar')}:latest`);
+    assert.equal(r.code, 0, r.stderr);
+    for (const [rel, data] of Object.entries(files)) assert.ok((await readFile(path.join(storage, 'model', rel))).equals(data), rel);
+  });
+
   it('fetches a ModelPack-style artifact: raw layers named by org.cncf.model.filepath, tar layers unpacked', async () => {
     const weights = randomBytes(200_000);
     const readme = Buffer.from('# A model\n');
