@@ -102,8 +102,9 @@ export class OciLayout {
     }
   }
 
-  readBlobStream(digest: string): Readable {
-    return createReadStream(this.blobPath(digest));
+  /** The blob's bytes, or the inclusive byte range [start, end] of them (chunked uploads). */
+  readBlobStream(digest: string, range?: { start: number; end: number }): Readable {
+    return createReadStream(this.blobPath(digest), range);
   }
 
   async readBlob(digest: string): Promise<Buffer> {

@@ -1,6 +1,5 @@
 // Copies images between a registry (or a local `oci:<dir>[:tag]` layout) and an OCI image layout.
 // The signatures are what package and push rely on.
-import { createReadStream } from 'node:fs';
 import { ConfigError, ModelSyncError } from '../errors.js';
 import type { RegistryCredentials } from '../config/dockerconfig.js';
 import type { Logger } from '../log.js';
@@ -178,7 +177,7 @@ export async function pushLayout(opts: PushOptions): Promise<PushResult> {
           return;
         }
       }
-      await client.uploadBlob(repo, blob.digest, blob.size, (start, end) => createReadStream(opts.layout.blobPath(blob.digest), start === undefined ? {} : { start, end }), {
+      await client.uploadBlob(repo, blob.digest, blob.size, (start, end) => opts.layout.readBlobStream(blob.digest, start === undefined ? undefined : { start, end: end ?? blob.size - 1 }), {
         chunkThreshold: opts.chunkThreshold,
         chunkSize: opts.chunkSize,
         onBytes: (n) => progress.add(n),
