@@ -463,3 +463,20 @@ export function digestVerifier(expected: { digest: string; size?: number }, labe
     },
   });
 }
+
+/**
+ * Runs a download again when its body broke off mid-stream (reset, premature close, idle timeout);
+ * `fn` must start from scratch each time (its partial output is discarded by the caller).
+ */
+export async function retryBrokenDownload<T>(fn: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const broken = code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ETIMEDOUT' || code === 'EPIPE';
+      if (!broken || attempt >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+    }
+  }
+}

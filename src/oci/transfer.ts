@@ -5,7 +5,7 @@ import type { RegistryCredentials } from '../config/dockerconfig.js';
 import type { Logger } from '../log.js';
 import { forEachLimit } from '../sources/concurrency.js';
 import { Progress } from '../util/progress.js';
-import { RegistryClient } from './client.js';
+import { RegistryClient, retryBrokenDownload } from './client.js';
 import { walkGraph, type ImageGraph } from './graph.js';
 import { OciLayout, sha256Digest } from './layout.js';
 import { MT } from './media-types.js';
@@ -64,7 +64,7 @@ export async function pullToLayout(opts: PullOptions): Promise<Descriptor> {
     for (const blob of graph.blobs) if (!(await opts.layout.hasBlob(blob.digest, blob.size))) missing.push(blob);
     const progress = new Progress(opts.log, `pull ${subject}`, missing.reduce((n, b) => n + b.size, 0), opts.progressIntervalSeconds ?? 0);
     await forEachLimit(missing, opts.concurrency ?? 4, async (blob) => {
-      await withBlobRetry(async () => {
+      await retryBrokenDownload(async () => {
         const { stream } = await client.openBlob(ref.repository, blob.digest);
         stream.on('data', (chunk: Buffer) => progress.add(chunk.length));
         await opts.layout.writeBlobStream(stream, { digest: blob.digest, size: blob.size }).catch((err: unknown) => {
@@ -80,20 +80,6 @@ export async function pullToLayout(opts: PullOptions): Promise<Descriptor> {
     return root;
   } finally {
     client.close();
-  }
-}
-
-/** A blob download that breaks off mid-stream is started again (the layout keeps no partial blob). */
-async function withBlobRetry(fn: () => Promise<void>): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      const broken = code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ETIMEDOUT';
-      if (!broken || attempt >= 3) throw err;
-      await new Promise((r) => setTimeout(r, 500 * attempt));
-    }
   }
 }
 

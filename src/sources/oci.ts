@@ -5,7 +5,7 @@
 // are all still complete.
 import type { Readable } from 'node:stream';
 import { ModelSyncError } from '../errors.js';
-import { digestVerifier, RegistryClient } from '../oci/client.js';
+import { digestVerifier, RegistryClient, retryBrokenDownload } from '../oci/client.js';
 import { parseManifestDocument, platformName } from '../oci/graph.js';
 import { artifactNames, commitLayer, discardLayer, extractRawLayer, extractTarLayer, modelcarNames, type PendingLayer } from '../oci/layer-extract.js';
 import { OciLayout, sha256Digest } from '../oci/layout.js';
@@ -189,7 +189,7 @@ async function fetchImage(ctx: StepContext, session: FetchSession, source: Image
       const what = `layer ${p.layer.digest} of ${source.label}`;
       let pending: PendingLayer | undefined;
       try {
-        pending = await withBrokenStreamRetry(() => extractOne(session, source, p, what, (n) => progress.add(n)));
+        pending = await retryBrokenDownload(() => extractOne(session, source, p, what, (n) => progress.add(n)));
         if (i > 0) await gates[i - 1]!.p;
         if (aborted) throw new ModelSyncError('internal', 'aborted');
         const produced = { files: pending.files.map((f) => ({ path: f.rel, size: f.size })), links: pending.links.length > 0 };
@@ -220,18 +220,4 @@ async function extractOne(session: FetchSession, source: ImageSource, p: LayerPl
   blob.on('error', (err) => verified.destroy(err));
   if (p.kind === 'raw') return extractRawLayer(session, verified, rawFileName(p.layer, source.label), what, onBytes);
   return extractTarLayer(session, verified, p.kind === 'modelcar' ? modelcarNames : artifactNames, what, onBytes);
-}
-
-/** A layer whose download breaks off mid-stream is fetched again (its temp files were discarded). */
-async function withBrokenStreamRetry<T>(fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      const broken = code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ETIMEDOUT';
-      if (!broken || attempt >= 3) throw err;
-      await new Promise((r) => setTimeout(r, 500 * attempt));
-    }
-  }
 }
