@@ -298,8 +298,8 @@ describe('image built with scripts/build-image.sh and run with podman', { skip: 
       const layout = path.join(work, 'busybox-oci');
       await buildBase!(layout);
       baseRef = `${registry.host}/library/busybox:latest`;
-      // --preserve-digests: skopeo would otherwise gzip the layer and change the digests.
-      await run('skopeo', ['copy', '--quiet', '--preserve-digests', '--dest-tls-verify=false', `oci:${layout}:latest`, `docker://${baseRef}`]);
+      // --all: every platform of the base index; --preserve-digests: skopeo would otherwise recompress.
+      await run('skopeo', ['copy', '--quiet', '--all', '--preserve-digests', '--dest-tls-verify=false', `oci:${layout}:latest`, `docker://${baseRef}`]);
     });
     after(async () => registry?.stop());
 

@@ -34,12 +34,14 @@ while IFS= read -r -d '' rel; do
   history=$(jq -c --arg t "$rel" '. + [{created: "1970-01-01T00:00:00Z", created_by: ("model file " + $t)}]' <<<"$history")
 done < <(cd "$model" && find . -type f -print0 | sort -z)
 
-write_blob() { # stdin -> blob; prints "digest size"
-  local tmp=$out/blob.tmp d
+write_blob() { # stdin -> blob; prints "digest size" once the blob is in place
+  local tmp d size
+  tmp=$(mktemp "$out/blob.XXXXXX")
   cat > "$tmp"
   d=$(sha256sum "$tmp" | cut -d' ' -f1)
-  echo "sha256:$d $(stat -c %s "$tmp")"
+  size=$(stat -c %s "$tmp")
   mv "$tmp" "$blobs/$d"
+  echo "sha256:$d $size"
 }
 read -r config_digest config_size < <(jq -c --argjson ids "$diff_ids" --argjson h "$history" \
   '.rootfs.diff_ids += $ids | .history = ((.history // []) + $h)' <<<"$base_config" | write_blob)
