@@ -1,6 +1,210 @@
+// Step package: the model in <storage>/model/ as a KServe modelcar in <storage>/image/ (an OCI
+// image layout): pull the base image (all platforms), hash one tar layer per model file, append
+// the layers to every platform, tag the new root `latest`. Model layers are not copied into
+// image/blobs (no second full copy of the model): the package record says how push makes them
+// from model/ (see src/oci/modelcar-layout.ts). A re-run with an unchanged model reuses the
+// recorded layer digests without reading the files again.
+import { lstat, readdir, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { ModelSyncError } from '../errors.js';
-import type { StepRunner } from './types.js';
+import { walkGraph } from '../oci/graph.js';
+import { OciLayout } from '../oci/layout.js';
+import { buildModelcar, type ModelLayer } from '../oci/modelcar.js';
+import type { ModelLayerRecord, PackageRecord } from '../oci/modelcar-layout.js';
+import { parseImageLocation } from '../oci/reference.js';
+import { hashTarLayer } from '../oci/tar-layer.js';
+import { pullToLayout } from '../oci/transfer.js';
+import type { Descriptor } from '../oci/types.js';
+import { Progress } from '../util/progress.js';
+import { normaliseRelative, safeJoin } from '../workspace/safe-path.js';
+import type { StepContext, StepRunner } from './types.js';
 
-export const runPackage: StepRunner = async () => {
-  throw new ModelSyncError('internal', 'step package is not implemented yet');
+interface ModelFile {
+  path: string;
+  file: string;
+  size: number;
+  mtimeMs: number;
+  /** From the inventory, when fetch wrote one. */
+  sha256?: string;
+}
+
+/** Lexicographic order of the UTF-8 bytes (as ModelPack and Go's sort.Strings order paths). */
+export function comparePaths(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+export const runPackage: StepRunner = async (ctx) => {
+  const { config, workspace, log } = ctx;
+  const started = Date.now();
+  const baseImage = config.string('destination-oci-base-image');
+  if (!baseImage) throw new ModelSyncError('config', `${config.describe('destination-oci-base-image')} is empty: the modelcar needs a base image with a shell`);
+  const location = parseImageLocation(baseImage, config.describe('destination-oci-base-image'));
+  const files = await modelFiles(ctx);
+
+  // The base first: a wrong base image fails in seconds, before minutes of hashing.
+  const layout = await new OciLayout(workspace.imageDir).init();
+  let base: Descriptor;
+  try {
+    base = await pullToLayout({
+      reference: baseImage,
+      layout,
+      credentials: location.kind === 'registry' ? config.ociCredentials('destination', baseImage) : undefined,
+      tlsVerify: config.boolean('destination-oci-enable-tls-verify'),
+      log,
+      progressIntervalSeconds: config.integer('progress-interval'),
+    });
+  } catch (err) {
+    if (err instanceof ModelSyncError) {
+      throw new ModelSyncError(err.kind, `cannot pull the base image ${baseImage} (${config.describe('destination-oci-base-image')}): ${err.message}`, { cause: err });
+    }
+    throw err;
+  }
+
+  const previous = await workspace.readStepRecord<PackageRecord>('package');
+  const layers = await layerDigests(ctx, files, previous);
+  const { root, platforms, attestations } = await buildModelcar({ layout, base, layers, log });
+  const removed = await removeUnreferencedBlobs(layout, [root, base]);
+
+  const record: PackageRecord = {
+    baseImage,
+    baseDigest: base.digest,
+    indexDigest: root.digest,
+    mediaType: root.mediaType,
+    size: root.size,
+    layerBlobs: 'model-files',
+    layers,
+    finished: new Date().toISOString(),
+  };
+  await workspace.writeStepRecord('package', record);
+  const bytes = layers.reduce((n, l) => n + l.fileSize, 0);
+  const seconds = (Date.now() - started) / 1000;
+  return {
+    results: { 'image-digest': root.digest },
+    summary: {
+      digest: root.digest,
+      base: baseImage,
+      baseDigest: base.digest,
+      platforms,
+      attestations,
+      layers: layers.length,
+      bytes,
+      staleBlobsRemoved: removed,
+      MBps: seconds > 0 ? Math.round((bytes / 1e6 / seconds) * 10) / 10 : undefined,
+    },
+  };
 };
+
+/** The model files, sorted: from the inventory fetch wrote, else by walking model/. */
+async function modelFiles(ctx: StepContext): Promise<ModelFile[]> {
+  const { workspace } = ctx;
+  const inventory = await workspace.readInventory();
+  let files: ModelFile[];
+  if (inventory) {
+    files = [];
+    for (const entry of inventory.files) {
+      const rel = normaliseRelative(entry.path);
+      const file = safeJoin(workspace.modelDir, rel, `inventory entry "${entry.path}"`);
+      const s = await lstat(file).catch(() => undefined);
+      if (!s?.isFile()) {
+        throw new ModelSyncError('precondition', `model file ${rel} listed in ${path.join(workspace.stateDir, 'inventory.json')} is missing from ${workspace.modelDir}${s ? ' (not a regular file)' : ''}: run fetch again`);
+      }
+      if (s.size !== entry.size) {
+        throw new ModelSyncError('integrity', `model file ${rel} has ${s.size} bytes but the inventory says ${entry.size}: run fetch again`);
+      }
+      files.push({ path: rel, file, size: s.size, mtimeMs: s.mtimeMs, sha256: entry.sha256 ? prefixed(entry.sha256) : undefined });
+    }
+  } else {
+    files = await walkModelDir(workspace.modelDir);
+  }
+  if (files.length === 0) {
+    throw new ModelSyncError('precondition', `no model files in ${workspace.modelDir}: run fetch first (KServe needs a non-empty /models)`);
+  }
+  files.sort((a, b) => comparePaths(a.path, b.path));
+  for (let i = 1; i < files.length; i++) {
+    if (files[i]!.path === files[i - 1]!.path) throw new ModelSyncError('precondition', `model file ${files[i]!.path} is listed twice in the inventory`);
+  }
+  return files;
+}
+
+function prefixed(sha256: string): string {
+  return sha256.startsWith('sha256:') ? sha256 : `sha256:${sha256}`;
+}
+
+/** Regular files under `root`; symbolic links and other special files are refused. */
+async function walkModelDir(root: string): Promise<ModelFile[]> {
+  const out: ModelFile[] = [];
+  const visit = async (dir: string, rel: string): Promise<void> => {
+    const entries = await readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' && rel === '') return [];
+      throw err;
+    });
+    for (const e of entries) {
+      const relPath = rel ? `${rel}/${e.name}` : e.name;
+      const full = path.join(dir, e.name);
+      if (e.isDirectory()) await visit(full, relPath);
+      else if (e.isFile()) {
+        const s = await stat(full);
+        out.push({ path: relPath, file: full, size: s.size, mtimeMs: s.mtimeMs });
+      } else {
+        throw new ModelSyncError('precondition', `model/${relPath} is not a regular file (a link or a special file): package only packs regular files`);
+      }
+    }
+  };
+  await visit(root, '');
+  return out;
+}
+
+/**
+ * The layer of each file: reused from the previous record while the file is unchanged (same
+ * size and mtime, and the same sha256 when the inventory has one), else hashed in one read.
+ */
+async function layerDigests(ctx: StepContext, files: ModelFile[], previous: PackageRecord | undefined): Promise<ModelLayerRecord[]> {
+  const known = new Map((previous?.layers ?? []).map((l) => [l.path, l]));
+  const reusable = (f: ModelFile): ModelLayerRecord | undefined => {
+    const p = known.get(f.path);
+    if (!p || p.fileSize !== f.size || p.fileMtimeMs !== f.mtimeMs) return undefined;
+    if (f.sha256 && f.sha256 !== p.fileSha256) return undefined;
+    return p;
+  };
+  const toHash = files.filter((f) => !reusable(f));
+  const progress = new Progress(ctx.log, 'package (hash layers)', toHash.reduce((n, f) => n + f.size, 0), ctx.config.integer('progress-interval'));
+  const layers: ModelLayerRecord[] = [];
+  try {
+    for (const f of files) {
+      const reused = reusable(f);
+      if (reused) {
+        layers.push(reused);
+        continue;
+      }
+      const info = await hashTarLayer(f.file, f.path, (n) => progress.add(n));
+      if (f.sha256 && f.sha256 !== info.fileSha256) {
+        throw new ModelSyncError('integrity', `model file ${f.path} has sha256 ${info.fileSha256} but the inventory says ${f.sha256}: it changed after fetch; run fetch again`);
+      }
+      layers.push({ path: f.path, digest: info.digest, size: info.size, fileSha256: info.fileSha256, fileSize: info.fileSize, fileMtimeMs: f.mtimeMs });
+    }
+  } finally {
+    const { bytes, seconds } = progress.finish();
+    ctx.log.info({ files: files.length, hashed: toHash.length, reused: files.length - toHash.length, bytes, seconds }, `package: ${toHash.length} layers hashed, ${files.length - toHash.length} reused from the previous run`);
+  }
+  return layers;
+}
+
+/**
+ * Deletes blob files no longer reachable from the modelcar or its base (an older model's
+ * configs, an older base), and temp files of an interrupted run: package is the only writer here.
+ */
+async function removeUnreferencedBlobs(layout: OciLayout, roots: Descriptor[]): Promise<number> {
+  const keep = new Set<string>();
+  for (const root of roots) {
+    const graph = await walkGraph(root, (d) => layout.readBlob(d.digest));
+    for (const m of graph.manifests) keep.add(m.descriptor.digest);
+    for (const b of graph.blobs) keep.add(b.digest);
+  }
+  let removed = 0;
+  for (const name of await readdir(layout.blobsDir)) {
+    if (keep.has(`sha256:${name}`)) continue;
+    await rm(path.join(layout.blobsDir, name), { force: true });
+    removed++;
+  }
+  return removed;
+}

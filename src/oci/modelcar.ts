@@ -1,0 +1,167 @@
+// The KServe modelcar: the base image with the model layers appended to EVERY platform manifest
+// (the same layer blobs, shared), each config's rootfs.diff_ids and history extended, Docker media
+// types converted to OCI (as olot does), attestation manifests kept unchanged. The new root is the
+// only entry of index.json, tagged `latest`. Nothing time-dependent goes in: the same model on the
+// same base always gives the same config, manifest and index digests.
+import { ModelSyncError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { parseManifestDocument } from './graph.js';
+import type { OciLayout } from './layout.js';
+import { ANNOTATION, DOCKER_TO_OCI, MT, isIndexType, isManifestType } from './media-types.js';
+import { MODEL_ROOT_IN_IMAGE } from './tar-layer.js';
+import type { Descriptor, HistoryEntry, ImageConfig, ImageIndex, ImageManifest } from './types.js';
+
+/** `created` of the history entries we add: fixed, for reproducible config digests. */
+export const MODEL_LAYER_CREATED = '1970-01-01T00:00:00Z';
+const IN_TOTO_LAYER = 'application/vnd.in-toto+json';
+const DOCKER_ATTESTATION_ARTIFACT = 'application/vnd.docker.attestation.manifest.v1+json';
+
+/** What buildModelcar needs of each model layer. */
+export interface ModelLayer {
+  /** Slash-separated path relative to the model folder. */
+  path: string;
+  digest: string;
+  size: number;
+  /** `sha256:<hex>` of the file. */
+  fileSha256: string;
+}
+
+export interface BuildModelcarOptions {
+  layout: OciLayout;
+  /** Root of the base image in the layout (an index or a manifest, OCI or Docker media types). */
+  base: Descriptor;
+  /** In the order they are appended (package sorts them by path). */
+  layers: readonly ModelLayer[];
+  /** Tag of the new root in index.json (default latest). */
+  tag?: string;
+  log?: Logger;
+}
+
+export interface ModelcarResult {
+  /** The new root (index, or manifest when the base was a single manifest), tagged in index.json. */
+  root: Descriptor;
+  /** Platform manifests that got the model layers. */
+  platforms: number;
+  /** Attestation manifests left unchanged. */
+  attestations: number;
+}
+
+/** The layer descriptor of one model file, with the upstream packer's annotations. */
+export function modelLayerDescriptor(layer: ModelLayer): Descriptor {
+  const name = layer.path.slice(layer.path.lastIndexOf('/') + 1);
+  return {
+    mediaType: MT.ociLayerTar,
+    digest: layer.digest,
+    size: layer.size,
+    annotations: {
+      [ANNOTATION.title]: name,
+      [ANNOTATION.olotDigest]: layer.fileSha256,
+      [ANNOTATION.olotType]: 'file',
+      [ANNOTATION.olotInLayerPath]: `/${MODEL_ROOT_IN_IMAGE}/${layer.path}`,
+      [ANNOTATION.olotName]: name,
+    },
+  };
+}
+
+export function modelHistoryEntry(layer: ModelLayer): HistoryEntry {
+  return { created: MODEL_LAYER_CREATED, created_by: `model-sync package /${MODEL_ROOT_IN_IMAGE}/${layer.path}` };
+}
+
+function toOci(mediaType: string | undefined, fallback: string): string {
+  if (!mediaType) return fallback;
+  return DOCKER_TO_OCI[mediaType] ?? mediaType;
+}
+
+function isAttestationEntry(d: Descriptor): boolean {
+  return d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' || d.artifactType === DOCKER_ATTESTATION_ARTIFACT;
+}
+
+function isAttestationManifest(m: ImageManifest): boolean {
+  return m.layers?.[0]?.mediaType === IN_TOTO_LAYER || m.artifactType === DOCKER_ATTESTATION_ARTIFACT;
+}
+
+export async function buildModelcar(opts: BuildModelcarOptions): Promise<ModelcarResult> {
+  const { layout } = opts;
+  if (opts.layers.length === 0) throw new ModelSyncError('precondition', 'the modelcar needs at least one model file (KServe requires a non-empty /models)');
+  const layerDescriptors = opts.layers.map(modelLayerDescriptor);
+  const history = opts.layers.map(modelHistoryEntry);
+  const stats = { platforms: 0, attestations: 0 };
+  // Several index entries may share a manifest: rewrite each once.
+  const rewritten = new Map<string, Descriptor>();
+
+  const readDocument = async (d: Descriptor) => {
+    let bytes: Buffer;
+    try {
+      bytes = await layout.readBlob(d.digest);
+    } catch {
+      throw new ModelSyncError('precondition', `image layout ${layout.dir} lacks ${d.digest} of the base image`);
+    }
+    return parseManifestDocument(bytes, `base image manifest ${d.digest}`);
+  };
+
+  const rewriteManifest = async (d: Descriptor, manifest: ImageManifest): Promise<Descriptor> => {
+    const configDoc = await layout.readJsonBlob<ImageConfig>(manifest.config.digest).catch(() => {
+      throw new ModelSyncError('precondition', `image layout ${layout.dir} lacks config ${manifest.config.digest} of the base image`);
+    });
+    if (!configDoc.rootfs || !Array.isArray(configDoc.rootfs.diff_ids)) {
+      throw new ModelSyncError('precondition', `base image config ${manifest.config.digest} has no rootfs.diff_ids`);
+    }
+    // Spreads keep every other field, in its place, so the base's settings survive unchanged.
+    const config: ImageConfig = {
+      ...configDoc,
+      rootfs: { ...configDoc.rootfs, diff_ids: [...configDoc.rootfs.diff_ids, ...opts.layers.map((l) => l.digest)] },
+      history: [...(configDoc.history ?? []), ...history],
+    };
+    const configDescriptor = await layout.writeJsonBlob(config, MT.ociConfig);
+    const next: ImageManifest = {
+      ...manifest,
+      schemaVersion: 2,
+      mediaType: MT.ociManifest,
+      config: { ...manifest.config, mediaType: toOci(manifest.config.mediaType, MT.ociConfig), digest: configDescriptor.digest, size: configDescriptor.size },
+      layers: [...manifest.layers.map((l) => ({ ...l, mediaType: toOci(l.mediaType, MT.ociLayerTarGzip) })), ...layerDescriptors],
+    };
+    stats.platforms++;
+    const written = await layout.writeJsonBlob(next, MT.ociManifest);
+    return { ...d, mediaType: MT.ociManifest, digest: written.digest, size: written.size };
+  };
+
+  const rewrite = async (d: Descriptor, depth: number): Promise<Descriptor> => {
+    const done = rewritten.get(d.digest);
+    if (done) return { ...d, mediaType: done.mediaType, digest: done.digest, size: done.size };
+    if (depth > 4) throw new ModelSyncError('precondition', `base image index nesting deeper than 4 levels at ${d.digest}`);
+    let result: Descriptor;
+    if (d.mediaType && !isIndexType(d.mediaType) && !isManifestType(d.mediaType)) {
+      result = d; // an artifact or a type we do not know: kept as it is
+    } else if (isAttestationEntry(d)) {
+      stats.attestations++;
+      result = d;
+    } else {
+      const parsed = await readDocument(d);
+      if (parsed.kind === 'index') {
+        const manifests: Descriptor[] = [];
+        for (const child of parsed.doc.manifests ?? []) manifests.push(await rewrite(child, depth + 1));
+        const index: ImageIndex = { ...parsed.doc, schemaVersion: 2, mediaType: MT.ociIndex, manifests };
+        const written = await layout.writeJsonBlob(index, MT.ociIndex);
+        result = { ...d, mediaType: MT.ociIndex, digest: written.digest, size: written.size };
+      } else if (isAttestationManifest(parsed.doc)) {
+        stats.attestations++;
+        result = d;
+      } else {
+        result = await rewriteManifest(d, parsed.doc);
+      }
+    }
+    rewritten.set(d.digest, result);
+    return result;
+  };
+
+  const newRoot = await rewrite(opts.base, 0);
+  if (stats.platforms === 0) throw new ModelSyncError('precondition', `the base image ${opts.base.digest} has no image manifest to add the model to`);
+  const root: Descriptor = { mediaType: newRoot.mediaType, digest: newRoot.digest, size: newRoot.size };
+  await layout.writeIndex({
+    schemaVersion: 2,
+    mediaType: MT.ociIndex,
+    manifests: [{ ...root, annotations: { [ANNOTATION.refName]: opts.tag ?? 'latest' } }],
+  });
+  opts.log?.info({ digest: root.digest, platforms: stats.platforms, attestations: stats.attestations, layers: opts.layers.length }, `modelcar ${root.digest}: ${opts.layers.length} model layers on ${stats.platforms} platform(s)`);
+  return { root, ...stats };
+}

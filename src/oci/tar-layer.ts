@@ -1,0 +1,213 @@
+// One model file as one uncompressed tar layer (the modelcar format): entry `models/<relpath>`, no
+// directory entries, uid/gid 0, empty uname/gname, mode 0664 and a FIXED mtime, so that the same
+// file always gives the same layer digest. GNU tar format, like the upstream packer (olot): names
+// longer than 100 bytes go in a GNU long-name record, and sizes of 8 GiB and more in the binary
+// (base-256) size field, which every tar reader we target understands (GNU tar, Go archive/tar as
+// in umoci/containerd, Python tarfile) while some layer indexers ignore a PAX `size=`.
+//
+// The layer bytes are a pure function of (relative path, file bytes): header + file + padding +
+// end-of-archive. So the package step only hashes them and never writes a second copy of the
+// model; push (and any tool that needs a blob file) streams them again from the model file.
+import { createReadStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { ModelSyncError } from '../errors.js';
+
+const BLOCK = 512;
+/** Fixed mtime of every entry (1970-01-01T00:00:00Z): reproducible layer digests. */
+export const TAR_LAYER_MTIME = 0;
+/** Mode of model files, readable by any UID the modelcar runs as (as upstream). */
+export const TAR_LAYER_FILE_MODE = 0o664;
+/** Folder inside the image that holds the model (KServe's modelcar convention). */
+export const MODEL_ROOT_IN_IMAGE = 'models';
+/** Largest size the octal size field holds (8 GiB - 1); larger sizes use base-256. */
+const MAX_OCTAL_SIZE = 0o77777777777;
+const READ_CHUNK = 4 * 1024 * 1024;
+
+export type TarEntryType = 'file' | 'dir' | 'symlink';
+
+export interface TarEntry {
+  /** Entry name as stored (no leading slash). */
+  name: string;
+  type: TarEntryType;
+  mode: number;
+  /** Content size for files; 0 otherwise. */
+  size?: number;
+  linkname?: string;
+  mtime?: number;
+}
+
+const TYPE_FLAG: Record<TarEntryType, string> = { file: '0', dir: '5', symlink: '2' };
+
+function writeOctal(block: Buffer, offset: number, width: number, value: number): void {
+  // width-1 octal digits and a NUL, as GNU tar writes them.
+  block.write(value.toString(8).padStart(width - 1, '0') + '\0', offset, width, 'ascii');
+}
+
+function writeSize(block: Buffer, value: number): void {
+  if (value <= MAX_OCTAL_SIZE) return writeOctal(block, 124, 12, value);
+  // GNU base-256: high bit of the first byte set, then the value big-endian in the other 11 bytes.
+  let v = BigInt(value);
+  for (let i = 11; i >= 1; i--) {
+    block[124 + i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  block[124] = 0x80;
+}
+
+function headerBlock(nameBytes: Buffer, type: string, mode: number, size: number, mtime: number, linkname = ''): Buffer {
+  const block = Buffer.alloc(BLOCK);
+  nameBytes.copy(block, 0, 0, Math.min(nameBytes.length, 100));
+  writeOctal(block, 100, 8, mode);
+  writeOctal(block, 108, 8, 0); // uid
+  writeOctal(block, 116, 8, 0); // gid
+  writeSize(block, size);
+  writeOctal(block, 136, 12, mtime);
+  block.write(type, 156, 1, 'ascii');
+  if (linkname) block.write(linkname, 157, 100, 'utf8');
+  block.write('ustar  \0', 257, 8, 'ascii'); // GNU magic + version; uname/gname stay empty
+  block.fill(0x20, 148, 156); // checksum is computed with its own field as spaces
+  let sum = 0;
+  for (const byte of block) sum += byte;
+  block.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
+  return block;
+}
+
+/** Header blocks of one entry: a GNU long-name record first when the name exceeds 100 bytes. */
+export function encodeTarHeader(entry: TarEntry): Buffer {
+  const name = Buffer.from(entry.name, 'utf8');
+  const linkname = entry.linkname ?? '';
+  if (Buffer.byteLength(linkname) > 100) throw new Error(`tar link target longer than 100 bytes: ${linkname}`);
+  const mtime = entry.mtime ?? TAR_LAYER_MTIME;
+  const size = entry.type === 'file' ? (entry.size ?? 0) : 0;
+  const main = headerBlock(name, TYPE_FLAG[entry.type], entry.mode, size, mtime, linkname);
+  if (name.length <= 100) return main;
+  const longData = Buffer.alloc(padded(name.length + 1)); // the name, NUL-terminated, block-padded
+  name.copy(longData);
+  const longHeader = headerBlock(Buffer.from('././@LongLink'), 'L', 0o644, name.length + 1, 0);
+  return Buffer.concat([longHeader, longData, main]);
+}
+
+/** Size rounded up to whole 512-byte blocks. */
+export function padded(size: number): number {
+  return Math.ceil(size / BLOCK) * BLOCK;
+}
+
+/** Entry name of a model file: `models/<relpath>` (no leading slash, as tar stores it). */
+export function modelEntryName(relPath: string): string {
+  return `${MODEL_ROOT_IN_IMAGE}/${relPath}`;
+}
+
+/** The parts of a one-file layer that are not the file itself. */
+export function tarLayerFraming(relPath: string, fileSize: number): { header: Buffer; trailer: Buffer; size: number } {
+  const header = encodeTarHeader({ name: modelEntryName(relPath), type: 'file', mode: TAR_LAYER_FILE_MODE, size: fileSize });
+  // Padding to the block boundary, then the two zero blocks that end the archive.
+  const trailer = Buffer.alloc(padded(fileSize) - fileSize + 2 * BLOCK);
+  return { header, trailer, size: header.length + fileSize + trailer.length };
+}
+
+export interface TarLayerInfo {
+  /** Slash-separated path relative to the model folder. */
+  path: string;
+  /** Layer digest (= diff_id: the layer is not compressed). */
+  digest: string;
+  /** Layer size in bytes. */
+  size: number;
+  fileSize: number;
+  /** `sha256:<hex>` of the file content (olot.layer.content.digest). */
+  fileSha256: string;
+}
+
+/**
+ * Digest and size of the layer of `file` (stored as `models/<relPath>`) and the sha256 of the
+ * file, in one read of the file and without writing anything.
+ */
+export async function hashTarLayer(file: string, relPath: string, onBytes?: (n: number) => void): Promise<TarLayerInfo> {
+  const fileSize = (await stat(file)).size;
+  const { header, trailer, size } = tarLayerFraming(relPath, fileSize);
+  const layerHash = createHash('sha256').update(header);
+  const fileHash = createHash('sha256');
+  let read = 0;
+  for await (const chunk of createReadStream(file, { highWaterMark: READ_CHUNK }) as AsyncIterable<Buffer>) {
+    layerHash.update(chunk);
+    fileHash.update(chunk);
+    read += chunk.length;
+    onBytes?.(chunk.length);
+  }
+  if (read !== fileSize) throw changedWhileReading(file, fileSize, read);
+  layerHash.update(trailer);
+  return { path: relPath, digest: 'sha256:' + layerHash.digest('hex'), size, fileSize, fileSha256: 'sha256:' + fileHash.digest('hex') };
+}
+
+function changedWhileReading(file: string, expected: number, actual: number): ModelSyncError {
+  return new ModelSyncError('integrity', `model file ${file} changed while it was read (${actual} bytes read, ${expected} expected): run fetch or package again`);
+}
+
+export interface TarLayerSource {
+  /** Absolute path of the model file. */
+  file: string;
+  path: string;
+  fileSize: number;
+  /** Layer digest, verified when the whole layer is read. */
+  digest: string;
+}
+
+/**
+ * A readable stream of the layer's bytes (or of the inclusive byte range start..end, as
+ * fs.createReadStream takes it), made on the fly from the model file. A whole read is verified
+ * against the digest; every read checks that the file still has its recorded size.
+ */
+export function openTarLayerStream(source: TarLayerSource, range?: { start: number; end: number }): Readable {
+  const { header, trailer, size } = tarLayerFraming(source.path, source.fileSize);
+  const start = range?.start ?? 0;
+  const end = Math.min(range?.end ?? size - 1, size - 1);
+  if (start < 0 || start > end + 1) throw new RangeError(`invalid layer range ${start}-${end} of ${size} bytes`);
+  const verify = start === 0 && end === size - 1;
+
+  async function* bytes(): AsyncGenerator<Buffer> {
+    const hash = verify ? createHash('sha256') : undefined;
+    const emit = (chunk: Buffer): Buffer => {
+      hash?.update(chunk);
+      return chunk;
+    };
+    const fileStart = header.length;
+    const fileEnd = fileStart + source.fileSize; // exclusive
+    // The header part of the range.
+    if (start < fileStart) yield emit(header.subarray(start, Math.min(fileStart, end + 1)));
+    // The file part, read from disk.
+    const from = Math.max(start, fileStart);
+    const to = Math.min(end + 1, fileEnd); // exclusive
+    if (from < to) {
+      const handle = await open(source.file, 'r');
+      try {
+        const actual = (await handle.stat()).size;
+        if (actual !== source.fileSize) {
+          throw new ModelSyncError('integrity', `model file ${source.file} has ${actual} bytes but ${source.fileSize} when it was packaged: run package again`);
+        }
+        let position = from - fileStart;
+        const stop = to - fileStart;
+        while (position < stop) {
+          const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, stop - position));
+          const { bytesRead } = await handle.read(buf, 0, buf.length, position);
+          if (bytesRead === 0) throw changedWhileReading(source.file, source.fileSize, position);
+          position += bytesRead;
+          yield emit(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
+        }
+      } finally {
+        await handle.close();
+      }
+    }
+    // Padding and end-of-archive blocks.
+    const tFrom = Math.max(start, fileEnd) - fileEnd;
+    const tTo = end + 1 - fileEnd;
+    if (tTo > tFrom) yield emit(trailer.subarray(tFrom, tTo));
+    if (hash) {
+      const digest = 'sha256:' + hash.digest('hex');
+      if (digest !== source.digest) {
+        throw new ModelSyncError('integrity', `model file ${source.file} no longer gives layer ${source.digest} (got ${digest}): it changed after package; run package again`);
+      }
+    }
+  }
+  return Readable.from(bytes(), { objectMode: false });
+}
