@@ -1,6 +1,70 @@
-import { ModelSyncError } from '../errors.js';
-import type { StepRunner } from './types.js';
+// Step all: preflight -> fetch -> package (OCI destination) -> push -> register in one process,
+// sharing one workspace, with each step's results written as if it had run on its own. After a
+// failure past preflight, the mark-failed logic runs and the error says which registry ids exist.
+import { loadStep, type StepName } from '../contract/contract.js';
+import { messageOf, ModelSyncError } from '../errors.js';
+import { markFailed } from './mark-failed.js';
+import { loadRunner } from './index.js';
+import type { StepContext, StepOutcome, StepRunner } from './types.js';
 
-export const runAll: StepRunner = async () => {
-  throw new ModelSyncError('internal', 'step all is not implemented yet');
+async function runStep(name: StepName, ctx: StepContext): Promise<StepOutcome> {
+  const run = await loadRunner(name);
+  const started = Date.now();
+  const outcome = await run({ ...ctx, log: ctx.log.child({ step: name }) });
+  for (const r of loadStep(name).results) await ctx.workspace.writeResult(r.name, outcome.results[r.name] ?? '');
+  ctx.log.info({ ...outcome.summary, seconds: (Date.now() - started) / 1000 }, `${name} finished`);
+  return outcome;
+}
+
+export const runAll: StepRunner = async (ctx) => {
+  const started = Date.now();
+  await runStep('preflight', ctx);
+  let fetched: StepOutcome;
+  let packaged: StepOutcome | undefined;
+  let pushed: StepOutcome;
+  let registered: StepOutcome;
+  try {
+    fetched = await runStep('fetch', ctx);
+    if (ctx.config.string('destination-type') === 'oci') packaged = await runStep('package', ctx);
+    pushed = await runStep('push', ctx);
+    registered = await runStep('register', ctx);
+  } catch (err) {
+    throw await afterFailure(ctx, err);
+  }
+  const results: Record<string, string> = {
+    'model-files': fetched.results['model-files'] ?? '',
+    'model-bytes': fetched.results['model-bytes'] ?? '',
+    'image-digest': pushed.results['image-digest'] ?? packaged?.results['image-digest'] ?? '',
+    'model-uri': registered.results['model-uri'] ?? '',
+    'registered-model-id': registered.results['registered-model-id'] ?? '',
+    'model-version-id': registered.results['model-version-id'] ?? '',
+    'model-artifact-id': registered.results['model-artifact-id'] ?? '',
+  };
+  return {
+    results,
+    ...(registered.termination ? { termination: registered.termination } : {}),
+    summary: {
+      bytes: Number(results['model-bytes']),
+      files: Number(results['model-files']),
+      seconds: (Date.now() - started) / 1000,
+      uri: results['model-uri'],
+      registeredModelId: results['registered-model-id'] || undefined,
+      modelVersionId: results['model-version-id'] || undefined,
+      modelArtifactId: results['model-artifact-id'] || undefined,
+    },
+  };
 };
+
+/** Settles the registry and returns the error to throw: same kind, message extended with the ids. */
+async function afterFailure(ctx: StepContext, err: unknown): Promise<Error> {
+  const cause = messageOf(err);
+  let account: string;
+  try {
+    account = (await markFailed(ctx, cause)).summary;
+  } catch (settleErr) {
+    ctx.log.error({ err: settleErr }, 'marking the job failed in Model Registry failed too');
+    account = `marking the failure in Model Registry failed too: ${messageOf(settleErr)}`;
+  }
+  const kind = err instanceof ModelSyncError ? err.kind : 'internal';
+  return new ModelSyncError(kind, `${cause}; ${account}`, { cause: err });
+}

@@ -1,6 +1,26 @@
-import { ModelSyncError } from '../errors.js';
+// Step register: record the pushed model in Model Registry by upload intent.
+import { ConfigError } from '../errors.js';
+import { Registrar } from '../registry/registrar.js';
+import { idResults, openRegistrySession, terminationMessage } from '../registry/session.js';
 import type { StepRunner } from './types.js';
 
-export const runRegister: StepRunner = async () => {
-  throw new ModelSyncError('internal', 'step register is not implemented yet');
+export const runRegister: StepRunner = async (ctx) => {
+  const session = await openRegistrySession(ctx);
+  try {
+    const uri = ctx.config.string('model-uri') ?? (await ctx.workspace.readResult('model-uri'))?.trim();
+    if (!uri) {
+      throw new ConfigError(
+        `no model URI to register: set ${ctx.config.describe('model-uri')}, or run push first (it records the URI in ${ctx.workspace.resultsDir}/model-uri)`,
+      );
+    }
+    const registrar = new Registrar(session.client, session.plan, session.writer('register'), session.known, ctx.log);
+    const ids = await registrar.register(uri);
+    return {
+      results: { ...idResults(ids), 'model-uri': uri },
+      termination: terminationMessage(session.plan.intent, ids),
+      summary: { intent: session.plan.intent, uri, ...ids },
+    };
+  } finally {
+    session.client.close();
+  }
 };

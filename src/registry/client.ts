@@ -1,0 +1,265 @@
+// Model Registry REST client (v1alpha3): the operations the upload intents need, typed, with
+// retries on transient faults (connection refused/reset, 502/503/504) and never on 4xx.
+import http from 'node:http';
+import https from 'node:https';
+import { ModelSyncError, type ErrorKind } from '../errors.js';
+import type { Logger } from '../log.js';
+import { isTransientNetworkError, withRetry } from '../util/retry.js';
+import type { RegistryConnection } from './connection.js';
+import {
+  MODEL_ARTIFACT_UPDATE_FIELDS,
+  type ApiErrorBody,
+  type ListResponse,
+  type ModelArtifact,
+  type ModelArtifactCreate,
+  type ModelArtifactUpdate,
+  type ModelVersion,
+  type ModelVersionCreate,
+  type ModelVersionUpdate,
+  type RegisteredModel,
+  type RegisteredModelCreate,
+  type RegisteredModelUpdate,
+} from './types.js';
+
+const RETRY_STATUS = new Set([502, 503, 504]);
+const REQUEST_TIMEOUT_MS = 60_000;
+
+/** A non-2xx answer of the API, with the server's own message. */
+export class RegistryApiError extends ModelSyncError {
+  constructor(
+    kind: ErrorKind,
+    message: string,
+    readonly status: number,
+    readonly serverMessage: string,
+  ) {
+    super(kind, message);
+    this.name = 'RegistryApiError';
+  }
+}
+
+export function kindOfStatus(status: number): ErrorKind {
+  if (status === 401 || status === 403) return 'auth';
+  if (status === 404) return 'notFound';
+  if (status === 409) return 'precondition';
+  if (status === 400 || status === 422) return 'config';
+  if (status >= 500) return 'transient';
+  return 'internal';
+}
+
+export function isRegistryStatus(err: unknown, status: number): err is RegistryApiError {
+  return err instanceof RegistryApiError && err.status === status;
+}
+
+export interface ClientOptions {
+  log?: Logger;
+  /** Attempts per request including the first (default 5). */
+  attempts?: number;
+  /** First backoff delay (default 500 ms, doubling). */
+  baseDelayMs?: number;
+}
+
+type Query = Record<string, string | undefined>;
+
+export class ModelRegistryClient {
+  private readonly agent: http.Agent;
+
+  constructor(
+    readonly connection: RegistryConnection,
+    private readonly options: ClientOptions = {},
+  ) {
+    this.agent = connection.baseUrl.startsWith('https:')
+      ? new https.Agent({ keepAlive: true, rejectUnauthorized: connection.verifyTls, ...(connection.ca ? { ca: connection.ca } : {}) })
+      : new http.Agent({ keepAlive: true });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  // --- RegisteredModel ------------------------------------------------------------------------
+
+  findRegisteredModel(name: string): Promise<RegisteredModel | undefined> {
+    return this.orUndefined(this.request<RegisteredModel>('GET', '/registered_model', { query: { name } }));
+  }
+
+  getRegisteredModel(id: string): Promise<RegisteredModel | undefined> {
+    return this.orUndefined(this.request<RegisteredModel>('GET', `/registered_models/${enc(id)}`));
+  }
+
+  createRegisteredModel(body: RegisteredModelCreate): Promise<RegisteredModel> {
+    return this.request<RegisteredModel>('POST', '/registered_models', { body: pick(body, ['name', 'description', 'owner', 'customProperties', 'state']) });
+  }
+
+  updateRegisteredModel(id: string, body: RegisteredModelUpdate): Promise<RegisteredModel> {
+    return this.request<RegisteredModel>('PATCH', `/registered_models/${enc(id)}`, { body: pick(body, ['description', 'owner', 'customProperties', 'state']) });
+  }
+
+  /** Versions of a model (first page only when `pageSize` is given). */
+  async listRegisteredModelVersions(modelId: string, pageSize?: number): Promise<ModelVersion[]> {
+    const items: ModelVersion[] = [];
+    let nextPageToken: string | undefined;
+    do {
+      const page = await this.request<ListResponse<ModelVersion>>('GET', `/registered_models/${enc(modelId)}/versions`, {
+        query: { pageSize: String(pageSize ?? 100), nextPageToken },
+      });
+      items.push(...page.items);
+      nextPageToken = pageSize ? undefined : page.nextPageToken || undefined;
+    } while (nextPageToken);
+    return items;
+  }
+
+  // --- ModelVersion ---------------------------------------------------------------------------
+
+  findModelVersion(name: string, registeredModelId: string): Promise<ModelVersion | undefined> {
+    return this.orUndefined(this.request<ModelVersion>('GET', '/model_version', { query: { name, parentResourceId: registeredModelId } }));
+  }
+
+  getModelVersion(id: string): Promise<ModelVersion | undefined> {
+    return this.orUndefined(this.request<ModelVersion>('GET', `/model_versions/${enc(id)}`));
+  }
+
+  createModelVersion(body: ModelVersionCreate): Promise<ModelVersion> {
+    return this.request<ModelVersion>('POST', '/model_versions', {
+      body: pick(body, ['name', 'registeredModelId', 'description', 'author', 'customProperties', 'state']),
+    });
+  }
+
+  updateModelVersion(id: string, body: ModelVersionUpdate): Promise<ModelVersion> {
+    return this.request<ModelVersion>('PATCH', `/model_versions/${enc(id)}`, { body: pick(body, ['description', 'author', 'customProperties', 'state']) });
+  }
+
+  // --- ModelArtifact --------------------------------------------------------------------------
+
+  /** The model artifacts of a version, all pages. */
+  async listModelVersionArtifacts(versionId: string): Promise<ModelArtifact[]> {
+    const items: ModelArtifact[] = [];
+    let nextPageToken: string | undefined;
+    do {
+      const page = await this.request<ListResponse<ModelArtifact>>('GET', `/model_versions/${enc(versionId)}/artifacts`, {
+        query: { artifactType: 'model-artifact', pageSize: '100', nextPageToken },
+      });
+      items.push(...page.items.filter((a) => a.artifactType === 'model-artifact'));
+      nextPageToken = page.nextPageToken || undefined;
+    } while (nextPageToken);
+    return items;
+  }
+
+  createModelVersionArtifact(versionId: string, body: ModelArtifactCreate): Promise<ModelArtifact> {
+    return this.request<ModelArtifact>('POST', `/model_versions/${enc(versionId)}/artifacts`, {
+      body: pick(body, ['artifactType', 'name', 'state', ...MODEL_ARTIFACT_UPDATE_FIELDS]),
+    });
+  }
+
+  getModelArtifact(id: string): Promise<ModelArtifact | undefined> {
+    return this.orUndefined(this.request<ModelArtifact>('GET', `/model_artifacts/${enc(id)}`));
+  }
+
+  /** PATCH with only ModelArtifactUpdate fields (the server rejects name, id and unknown keys). */
+  updateModelArtifact(id: string, body: ModelArtifactUpdate): Promise<ModelArtifact> {
+    return this.request<ModelArtifact>('PATCH', `/model_artifacts/${enc(id)}`, { body: pick(body, ['state', ...MODEL_ARTIFACT_UPDATE_FIELDS]) });
+  }
+
+  // --- transport ------------------------------------------------------------------------------
+
+  private async orUndefined<T>(p: Promise<T>): Promise<T | undefined> {
+    try {
+      return await p;
+    } catch (err) {
+      if (isRegistryStatus(err, 404)) return undefined;
+      throw err;
+    }
+  }
+
+  async request<T>(method: string, path: string, opts: { query?: Query; body?: unknown } = {}): Promise<T> {
+    const url = new URL(this.connection.baseUrl + path);
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
+    const body = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
+    const what = `Model Registry ${method} ${url.pathname}${url.search}`;
+    const log = this.options.log;
+    const answer = await withRetry(
+      async () => {
+        let res: { status: number; text: string };
+        try {
+          res = await this.send(method, url, body);
+        } catch (err) {
+          const transient = isTransientNetworkError(err);
+          const tls = /CERT|SSL|TLS|SELF_SIGNED/i.test((err as NodeJS.ErrnoException).code ?? '');
+          const hint = tls ? ' (check --registry-custom-ca / --registry-is-secure)' : '';
+          throw Object.assign(new ModelSyncError(transient ? 'transient' : tls ? 'config' : 'internal', `${what}: ${networkCause(err)}${hint}`, { cause: err }), {
+            network: transient,
+          });
+        }
+        if (RETRY_STATUS.has(res.status)) throw this.apiError(what, res.status, res.text);
+        return res;
+      },
+      {
+        attempts: this.options.attempts ?? 5,
+        baseDelayMs: this.options.baseDelayMs ?? 500,
+        isTransient: (err) => (err as { network?: boolean }).network === true || (err instanceof RegistryApiError && RETRY_STATUS.has(err.status)),
+        ...(log ? { log } : {}),
+        what,
+      },
+    );
+    log?.debug({ method, url: url.pathname + url.search, status: answer.status }, 'Model Registry call');
+    if (answer.status < 200 || answer.status > 299) throw this.apiError(what, answer.status, answer.text);
+    try {
+      return JSON.parse(answer.text) as T;
+    } catch {
+      throw new ModelSyncError('internal', `${what}: HTTP ${answer.status} with a body that is not JSON: ${answer.text.slice(0, 200)}`);
+    }
+  }
+
+  private apiError(what: string, status: number, text: string): RegistryApiError {
+    let serverMessage = text.trim().slice(0, 500);
+    try {
+      const parsed = JSON.parse(text) as Partial<ApiErrorBody>;
+      if (typeof parsed.message === 'string') serverMessage = parsed.message;
+    } catch {
+      // not the {code,message} shape: keep the raw text
+    }
+    const hint = status === 401 || status === 403 ? ' (check --registry-user-token or the token file)' : '';
+    return new RegistryApiError(kindOfStatus(status), `${what}: HTTP ${status}: ${serverMessage || '(empty body)'}${hint}`, status, serverMessage);
+  }
+
+  private send(method: string, url: URL, body: Buffer | undefined): Promise<{ status: number; text: string }> {
+    const headers: Record<string, string> = { Accept: 'application/json' };
+    if (body) {
+      headers['Content-Type'] = 'application/json';
+      headers['Content-Length'] = String(body.length);
+    }
+    if (this.connection.token) headers.Authorization = `Bearer ${this.connection.token}`;
+    const lib = url.protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      const req = lib.request(url, { method, headers, agent: this.agent, timeout: REQUEST_TIMEOUT_MS }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })));
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+}
+
+function networkCause(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  const message = (err as Error).message ?? String(err);
+  return code && !message.includes(code) ? `${code} ${message}` : message;
+}
+
+/** Ids go into paths; anything odd is escaped so the server answers 400 rather than a wrong route. */
+function enc(id: string): string {
+  return encodeURIComponent(id);
+}
+
+/** Copies only the listed keys with defined values: unknown keys make the server answer 400. */
+function pick<T extends object>(body: T, keys: readonly string[]): Partial<T> {
+  const out: Record<string, unknown> = {};
+  for (const k of keys) {
+    const v = (body as Record<string, unknown>)[k];
+    if (v !== undefined) out[k] = v;
+  }
+  return out as Partial<T>;
+}
