@@ -2,7 +2,8 @@
 // or the model files to an S3 prefix. Re-running it uploads only what the destination lacks.
 import { pushToS3 } from '../destinations/s3.js';
 import { ModelSyncError } from '../errors.js';
-import { OciLayout } from '../oci/layout.js';
+import type { OciLayout } from '../oci/layout.js';
+import { ModelcarLayout } from '../oci/modelcar-layout.js';
 import { MT } from '../oci/media-types.js';
 import { parseImageLocation, parseImageReference } from '../oci/reference.js';
 import { pushLayout } from '../oci/transfer.js';
@@ -34,7 +35,8 @@ async function pushImage(ctx: StepContext): Promise<StepOutcome> {
   const concurrency = config.integer('push-concurrency');
   if (concurrency < 1) throw new ModelSyncError('config', `${config.describe('push-concurrency')} must be at least 1`);
 
-  const layout = new OciLayout(workspace.imageDir);
+  // Model layers are made on the fly from model/ (package keeps no second copy of the model).
+  const layout = await ModelcarLayout.fromWorkspace(workspace);
   const root = await packagedRoot(ctx, layout);
   const started = Date.now();
   const result = await pushLayout({
