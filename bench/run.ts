@@ -1,7 +1,7 @@
 // `npm run bench`: model-sync's fetch, package and push beside peer tools on the same data and the
 // same local servers, in one run. Prints a table and writes bench/results/bench-<time>.json.
 // Ratios are printed, never asserted. Settings (environment):
-//   BENCH_SIZE_MB   data set size in MiB (default 512), split into BENCH_SHARDS large files (4)
+//   BENCH_SIZE_MB   data set size in MiB (default 1024), split into BENCH_SHARDS large files (4)
 //   BENCH_KEEP=1    keep the work directory (printed) for inspection
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
@@ -15,7 +15,7 @@ import { generateDataset, type Dataset } from './lib/dataset.js';
 import { CommandFailed, measure, runToEnd, type CommandSpec } from './lib/measure.js';
 import { addRatios, OURS, table, writeJson, type Row } from './lib/report.js';
 
-const SIZE_MIB = Number(process.env.BENCH_SIZE_MB ?? '512');
+const SIZE_MIB = Number(process.env.BENCH_SIZE_MB ?? '1024');
 const SHARDS = Number(process.env.BENCH_SHARDS ?? '4');
 const BUCKET = 'models';
 const PREFIX = 'bench-model';
