@@ -95,7 +95,7 @@ export async function planFromConfig(config: Config, opts: { lenient?: boolean; 
     ma.modelSourceKind && ma.modelSourceName
       ? { modelSourceKind: ma.modelSourceKind, modelSourceClass: ma.modelSourceClass, modelSourceGroup: ma.modelSourceGroup, modelSourceName: ma.modelSourceName }
       : undefined;
-  const author = mv.author ?? config.string('registry-author');
+  const author = mv.author ?? (config.has('registry-author') ? config.string('registry-author') : undefined);
   return {
     intent,
     metadata,
