@@ -138,6 +138,8 @@ describe('Dockerfile structure', () => {
 // ---------------------------------------------------------------- built and run with podman
 
 function whyNoBuild(): string | undefined {
+  // The sandboxed podman settings (runc, vfs, chroot) and the workspace chown are for root.
+  if (process.getuid?.() !== 0) return 'needs root (rootful podman in a private store; chown of the mounted workspaces)';
   for (const tool of ['podman', 'buildah', 'runc']) {
     if (spawnSync(tool, ['--version'], { stdio: 'ignore' }).status !== 0) return `${tool} is not installed (apt-get install podman buildah runc)`;
   }
