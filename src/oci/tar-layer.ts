@@ -23,7 +23,7 @@ export const TAR_LAYER_FILE_MODE = 0o664;
 export const MODEL_ROOT_IN_IMAGE = 'models';
 /** Largest size the octal size field holds (8 GiB - 1); larger sizes use base-256. */
 const MAX_OCTAL_SIZE = 0o77777777777;
-const READ_CHUNK = 4 * 1024 * 1024;
+const READ_CHUNK = 1024 * 1024;
 
 export type TarEntryType = 'file' | 'dir' | 'symlink';
 
