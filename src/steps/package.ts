@@ -4,7 +4,7 @@
 // image/blobs (no second full copy of the model): the package record says how push makes them
 // from model/ (see src/oci/modelcar-layout.ts). A re-run with an unchanged model reuses the
 // recorded layer digests without reading the files again.
-import { lstat, readdir, rm, stat } from 'node:fs/promises';
+import { readdir, realpath, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ModelSyncError } from '../errors.js';
 import { walkGraph } from '../oci/graph.js';
@@ -16,7 +16,7 @@ import { hashTarLayer } from '../oci/tar-layer.js';
 import { pullToLayout } from '../oci/transfer.js';
 import type { Descriptor } from '../oci/types.js';
 import { Progress } from '../util/progress.js';
-import { normaliseRelative, safeJoin } from '../workspace/safe-path.js';
+import { normaliseRelative, safeJoin, UnsafePathError } from '../workspace/safe-path.js';
 import type { StepContext, StepRunner } from './types.js';
 
 interface ModelFile {
@@ -104,17 +104,18 @@ async function modelFiles(ctx: StepContext): Promise<ModelFile[]> {
     for (const entry of inventory.files) {
       const rel = normaliseRelative(entry.path);
       const file = safeJoin(workspace.modelDir, rel, `inventory entry "${entry.path}"`);
-      const s = await lstat(file).catch(() => undefined);
+      const s = await stat(file).catch(() => undefined); // links inside model/ count as their target
       if (!s?.isFile()) {
         throw new ModelSyncError('precondition', `model file ${rel} listed in ${path.join(workspace.stateDir, 'inventory.json')} is missing from ${workspace.modelDir}${s ? ' (not a regular file)' : ''}: run fetch again`);
       }
+      await assertInsideModelDir(workspace.modelDir, file, rel);
       if (s.size !== entry.size) {
         throw new ModelSyncError('integrity', `model file ${rel} has ${s.size} bytes but the inventory says ${entry.size}: run fetch again`);
       }
       files.push({ path: rel, file, size: s.size, mtimeMs: s.mtimeMs, sha256: entry.sha256 ? prefixed(entry.sha256) : undefined });
     }
   } else {
-    files = await walkModelDir(workspace.modelDir);
+    files = await walkModelDir(workspace.modelDir, ctx.log);
   }
   if (files.length === 0) {
     throw new ModelSyncError('precondition', `no model files in ${workspace.modelDir}: run fetch first (KServe needs a non-empty /models)`);
@@ -130,8 +131,12 @@ function prefixed(sha256: string): string {
   return sha256.startsWith('sha256:') ? sha256 : `sha256:${sha256}`;
 }
 
-/** Regular files under `root`; symbolic links and other special files are refused. */
-async function walkModelDir(root: string): Promise<ModelFile[]> {
+/**
+ * Regular files under `root`. A symbolic link to a file inside `root` counts as that file (fetch
+ * keeps such links from archives); one leading out is refused; links to folders or to nothing are
+ * skipped, as fetch leaves them out of the inventory.
+ */
+async function walkModelDir(root: string, log: StepContext['log']): Promise<ModelFile[]> {
   const out: ModelFile[] = [];
   const visit = async (dir: string, rel: string): Promise<void> => {
     const entries = await readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
@@ -142,16 +147,31 @@ async function walkModelDir(root: string): Promise<ModelFile[]> {
       const relPath = rel ? `${rel}/${e.name}` : e.name;
       const full = path.join(dir, e.name);
       if (e.isDirectory()) await visit(full, relPath);
-      else if (e.isFile()) {
-        const s = await stat(full);
+      else if (e.isFile() || e.isSymbolicLink()) {
+        const s = await stat(full).catch(() => undefined);
+        if (e.isSymbolicLink()) {
+          await assertInsideModelDir(root, full, relPath);
+          if (!s?.isFile()) {
+            log.warn({ path: relPath }, `model/${relPath} is a link to a folder or to nothing: not packed`);
+            continue;
+          }
+        }
+        if (!s) throw new ModelSyncError('precondition', `model/${relPath} vanished while the model folder was listed`);
         out.push({ path: relPath, file: full, size: s.size, mtimeMs: s.mtimeMs });
       } else {
-        throw new ModelSyncError('precondition', `model/${relPath} is not a regular file (a link or a special file): package only packs regular files`);
+        throw new ModelSyncError('precondition', `model/${relPath} is not a regular file (a socket, FIFO or device): package only packs files`);
       }
     }
   };
   await visit(root, '');
   return out;
+}
+
+/** A model file reached through a link must still be inside model/. */
+async function assertInsideModelDir(modelDir: string, file: string, rel: string): Promise<void> {
+  const [realRoot, realFile] = await Promise.all([realpath(modelDir), realpath(file).catch(() => file)]);
+  const inside = path.relative(realRoot, realFile);
+  if (inside.startsWith('..') || path.isAbsolute(inside)) throw new UnsafePathError(`model file "${rel}"`, 'it is a link that leads out of the model folder');
 }
 
 /**
