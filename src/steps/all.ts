@@ -10,7 +10,7 @@ import type { StepContext, StepOutcome, StepRunner } from './types.js';
 async function runStep(name: StepName, ctx: StepContext): Promise<StepOutcome> {
   const run = await loadRunner(name);
   const started = Date.now();
-  const outcome = await run({ ...ctx, log: ctx.log.child({ step: name }) });
+  const outcome = await run({ ...ctx, log: ctx.log.child({ part: name }) });
   for (const r of loadStep(name).results) await ctx.workspace.writeResult(r.name, outcome.results[r.name] ?? '');
   ctx.log.info({ ...outcome.summary, seconds: (Date.now() - started) / 1000 }, `${name} finished`);
   return outcome;
