@@ -174,7 +174,7 @@ describe('tar layer of one model file', () => {
     assert.equal(await layout.hasBlob(info.digest), false, 'a model file of another size is no blob');
   });
 
-  it('hashes a 64 MiB file read in chunks to the digest of header + content + trailer', async () => {
+  it('hashes a 64 MiB file (file digest on a worker thread) to the digests of header + content + trailer and of the content', async () => {
     const file = path.join(work, 'model', 'big.bin');
     await pipeline(
       (async function* () {
@@ -189,5 +189,9 @@ describe('tar layer of one model file', () => {
     for (let i = 0; i < 64; i++) expected.update(chunk);
     expected.update(tarLayerFraming('big.bin', info.fileSize).trailer);
     assert.equal(info.digest, 'sha256:' + expected.digest('hex'));
+    const content = createHash('sha256');
+    for (let i = 0; i < 64; i++) content.update(chunk);
+    assert.equal(info.fileSha256, 'sha256:' + content.digest('hex'));
+    assert.equal(info.size, 512 + 64 * 1024 * 1024 + 1024);
   });
 });

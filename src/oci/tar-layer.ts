@@ -10,9 +10,10 @@
 // model; push (and any tool that needs a blob file) streams them again from the model file.
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ModelSyncError } from '../errors.js';
+import { WorkerSha256 } from './sha256-worker.js';
 
 const BLOCK = 512;
 /** Fixed mtime of every entry (1970-01-01T00:00:00Z): reproducible layer digests. */
@@ -119,6 +120,9 @@ export interface TarLayerInfo {
   fileSha256: string;
 }
 
+/** Files from this size on get their own sha256 on a second core (below it a thread costs more). */
+const WORKER_HASH_THRESHOLD = 64 * 1024 * 1024;
+
 /**
  * Digest and size of the layer of `file` (stored as `models/<relPath>`) and the sha256 of the
  * file, in one read of the file and without writing anything.
@@ -127,6 +131,12 @@ export async function hashTarLayer(file: string, relPath: string, onBytes?: (n: 
   const fileSize = (await stat(file)).size;
   const { header, trailer, size } = tarLayerFraming(relPath, fileSize);
   const layerHash = createHash('sha256').update(header);
+  const fileSha256 = fileSize >= WORKER_HASH_THRESHOLD ? await hashWithWorker(file, fileSize, layerHash, onBytes) : await hashInThread(file, fileSize, layerHash, onBytes);
+  layerHash.update(trailer);
+  return { path: relPath, digest: 'sha256:' + layerHash.digest('hex'), size, fileSize, fileSha256 };
+}
+
+async function hashInThread(file: string, fileSize: number, layerHash: Hash, onBytes?: (n: number) => void): Promise<string> {
   const fileHash = createHash('sha256');
   let read = 0;
   for await (const chunk of createReadStream(file, { highWaterMark: READ_CHUNK }) as AsyncIterable<Buffer>) {
@@ -136,8 +146,33 @@ export async function hashTarLayer(file: string, relPath: string, onBytes?: (n: 
     onBytes?.(chunk.length);
   }
   if (read !== fileSize) throw changedWhileReading(file, fileSize, read);
-  layerHash.update(trailer);
-  return { path: relPath, digest: 'sha256:' + layerHash.digest('hex'), size, fileSize, fileSha256: 'sha256:' + fileHash.digest('hex') };
+  return 'sha256:' + fileHash.digest('hex');
+}
+
+/** The layer hash here, the file hash on a worker thread, over the same buffers. */
+async function hashWithWorker(file: string, fileSize: number, layerHash: Hash, onBytes?: (n: number) => void): Promise<string> {
+  const fileHash = new WorkerSha256();
+  const handle = await open(file, 'r');
+  try {
+    let position = 0;
+    for (;;) {
+      // A fresh buffer per read: it is handed over to the worker afterwards.
+      const buf = Buffer.allocUnsafeSlow(READ_CHUNK);
+      const { bytesRead } = await handle.read(buf, 0, buf.length, position);
+      if (bytesRead === 0) break;
+      const chunk = bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
+      layerHash.update(chunk);
+      position += bytesRead;
+      onBytes?.(bytesRead);
+      if (position > fileSize) throw changedWhileReading(file, fileSize, position);
+      await fileHash.update(chunk);
+    }
+    if (position !== fileSize) throw changedWhileReading(file, fileSize, position);
+    return 'sha256:' + (await fileHash.digest());
+  } finally {
+    await handle.close();
+    await fileHash.close();
+  }
 }
 
 function changedWhileReading(file: string, expected: number, actual: number): ModelSyncError {
