@@ -2,7 +2,7 @@
 // workspace recorded earlier (for the same registry, intent and names), and the termination message.
 import { levelFromUpstream } from '../log.js';
 import type { StepContext } from '../steps/types.js';
-import { ModelRegistryClient, type ClientOptions } from './client.js';
+import { ModelRegistryClient } from './client.js';
 import { connectionFromConfig } from './connection.js';
 import { planFromConfig, type Intent, type RegistrationPlan } from './plan.js';
 import { readRegistryRecord, RecordWriter, type RecordingStep, type RegistryRecord } from './record.js';
@@ -16,9 +16,6 @@ export interface RegistrySession {
   writer(step: RecordingStep): RecordWriter;
 }
 
-/** Client retry settings; tests shorten the backoff through this hook. */
-export const clientDefaults: ClientOptions = {};
-
 export async function openRegistrySession(ctx: StepContext, opts: { lenient?: boolean } = {}): Promise<RegistrySession> {
   const plan = await planFromConfig(ctx.config, {
     ...opts,
@@ -26,7 +23,7 @@ export async function openRegistrySession(ctx: StepContext, opts: { lenient?: bo
   });
   const registryLog = ctx.log.child({ component: 'model-registry' }, { level: levelFromUpstream(ctx.config.string('registry-log-level')) });
   const connection = connectionFromConfig(ctx.config, { log: ctx.log });
-  const client = new ModelRegistryClient(connection, { ...clientDefaults, log: registryLog });
+  const client = new ModelRegistryClient(connection, { log: registryLog });
   const target = [connection.baseUrl, plan.intent, plan.model.name ?? plan.modelId ?? '', plan.version.name, plan.modelArtifactId ?? ''].join('|');
   const known = await readRegistryRecord(ctx.workspace, plan.intent, target);
   return {
