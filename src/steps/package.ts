@@ -63,8 +63,6 @@ export const runPackage: StepRunner = async (ctx) => {
   const previous = await workspace.readStepRecord<PackageRecord>('package');
   const layers = await layerDigests(ctx, files, previous);
   const { root, platforms, attestations } = await buildModelcar({ layout, base, layers, log });
-  const removed = await removeUnreferencedBlobs(layout, [root, base]);
-
   const record: PackageRecord = {
     baseImage,
     baseDigest: base.digest,
@@ -76,6 +74,8 @@ export const runPackage: StepRunner = async (ctx) => {
     finished: new Date().toISOString(),
   };
   await workspace.writeStepRecord('package', record);
+  // After the record: a crash in between leaves stale blobs, never a record naming removed ones.
+  const removed = await removeUnreferencedBlobs(layout, [root, base]);
   const bytes = layers.reduce((n, l) => n + l.fileSize, 0);
   const seconds = (Date.now() - started) / 1000;
   return {
