@@ -9,6 +9,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CLI, REPO_ROOT, tempDir } from './support/cli.js';
+import { startS3Server } from './support/s3-server.js';
+import { registryAvailable, startRegistry } from './support/registry.js';
+import { buildBusyboxBase } from '../src/dev/busybox-base.js';
+import { startStandin } from '../src/dev/model-registry-standin.js';
 import { parseAll } from './support/template-schemas.js';
 import { runArgoWorkflowTemplate, runTektonPipeline, type EngineRun, type PodRun, type WorkspaceBinding } from './support/template-runner.js';
 
@@ -102,42 +106,11 @@ interface Parts {
   stopStandin: () => Promise<void>;
 }
 
-async function importOptional(rel: string): Promise<Obj | string> {
-  const file = path.join(REPO_ROOT, rel);
-  if (!existsSync(file)) return `${rel} does not exist yet`;
-  try {
-    return (await import(file)) as Obj;
-  } catch (err) {
-    return `${rel} failed to load: ${(err as Error).message}`;
-  }
-}
-
-/** Finds the OCI layout folder among whatever the busybox-base builder returns. */
-async function layoutDirOf(value: unknown): Promise<string | undefined> {
-  const candidates: string[] = [];
-  const collect = (v: unknown) => {
-    if (typeof v === 'string') candidates.push(v);
-    else if (v && typeof v === 'object') Object.values(v).forEach(collect);
-  };
-  collect(value);
-  for (const c of candidates) if (existsSync(path.join(c, 'oci-layout'))) return c;
-  return undefined;
-}
-
 let parts: Parts | undefined;
 let skipReason: string | undefined;
 
 async function startParts(): Promise<void> {
-  const s3mod = await importOptional('test/support/s3-server.ts');
-  const regmod = await importOptional('test/support/registry.ts');
-  const basemod = await importOptional('src/dev/busybox-base.ts');
-  const standinmod = await importOptional('src/dev/model-registry-standin.ts');
-  const missing = [s3mod, regmod, basemod, standinmod].filter((m): m is string => typeof m === 'string');
-  if (missing.length) {
-    skipReason = missing.join('; ');
-    return;
-  }
-  if (!(regmod as Obj).registryAvailable()) {
+  if (!registryAvailable()) {
     skipReason = 'docker-registry is not installed';
     return;
   }
@@ -145,28 +118,15 @@ async function startParts(): Promise<void> {
     skipReason = 'skopeo is not installed';
     return;
   }
-  const build = Object.entries(basemod as Obj).find(([k, v]) => typeof v === 'function' && /busybox/i.test(k))?.[1] as ((dir: string) => Promise<unknown>) | undefined;
-  const startStandin = (standinmod as Obj).startStandin as (() => Promise<Obj>) | undefined;
-  if (!build || !startStandin) {
-    skipReason = `expected a busybox builder in src/dev/busybox-base.ts and startStandin in src/dev/model-registry-standin.ts; found ${Object.keys(basemod as Obj).join(', ')} / ${Object.keys(standinmod as Obj).join(', ')}`;
-    return;
-  }
-  const s3 = await (s3mod as Obj).startS3Server('models');
-  const registry = await (regmod as Obj).startRegistry({ mode: 'plain' });
-  const baseDir = path.join(root, 'busybox-base');
-  const built = await build(baseDir);
-  const layout = (await layoutDirOf(built)) ?? (await layoutDirOf(baseDir));
-  assert.ok(layout, `no OCI layout found in what the busybox builder returned: ${JSON.stringify(built)}`);
-  const index = JSON.parse(await readFile(path.join(layout, 'index.json'), 'utf8')) as Obj;
-  const tag = index.manifests?.[0]?.annotations?.['org.opencontainers.image.ref.name'];
-  const copy = spawnSync('skopeo', ['copy', '--preserve-digests', '--dest-tls-verify=false', `oci:${layout}${tag ? `:${tag}` : ''}`, `docker://${registry.host}/library/busybox:latest`], { encoding: 'utf8' });
+  const s3 = await startS3Server('models');
+  const registry = await startRegistry({ mode: 'plain' });
+  const base = await buildBusyboxBase(path.join(root, 'busybox-base'));
+  const copy = spawnSync('skopeo', ['copy', '--all', '--preserve-digests', '--dest-tls-verify=false', `oci:${base.dir}:latest`, `docker://${registry.host}/library/busybox:latest`], { encoding: 'utf8' });
   assert.equal(copy.status, 0, copy.stderr);
   const standin = await startStandin();
-  const standinUrl = Object.values(standin).find((v): v is string => typeof v === 'string' && v.startsWith('http'));
-  assert.ok(standinUrl, 'startStandin() returned no URL');
   await s3.put('models/tiny/config.json', '{"model_type": "tiny"}');
   await s3.put('models/tiny/weights/model.bin', Buffer.alloc(300_000, 7));
-  parts = { s3, registry, standinUrl, stopStandin: async () => (standin.stop ? standin.stop() : standin.close?.()) };
+  parts = { s3, registry, standinUrl: standin.url, stopStandin: () => standin.stop() };
 }
 
 async function stopParts(): Promise<void> {
@@ -231,7 +191,7 @@ async function assertLanded(run: EngineRun, repo: string, modelName: string): Pr
 test('end to end through the Argo WorkflowTemplate and the Tekton Pipeline: S3 -> registry -> Model Registry', async (t) => {
   await startParts();
   t.after(stopParts);
-  if (!parts) return t.skip(`end-to-end parts missing: ${skipReason}`);
+  if (!parts) return t.skip(`end-to-end run skipped: ${skipReason}`);
 
   await t.test('argo', async () => {
     const objects = e2eObjects('meta-argo', 'tiny-argo');
