@@ -6,7 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { S3Client, PutObjectCommand, CreateBucketCommand } from '@aws-sdk/client-s3';
+import { type S3Client, PutObjectCommand, CreateBucketCommand } from '@aws-sdk/client-s3';
+import { createS3Client } from '../../src/s3/client.js';
 import { REPO_ROOT } from './cli.js';
 
 export const S3RVER_KEY = 'S3RVER';
@@ -47,14 +48,8 @@ export async function startS3Server(bucket = 'models'): Promise<S3Server> {
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const endpoint = `http://127.0.0.1:${port}`;
   await waitUntilAnswering(port, child, () => stderr);
-  const client = new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: S3RVER_KEY, secretAccessKey: S3RVER_SECRET },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  // The product's own client factory: path-style, checksums only when required, SDK notice off.
+  const client = createS3Client({ bucket, key: '', region: 'us-east-1', endpoint, accessKeyId: S3RVER_KEY, secretAccessKey: S3RVER_SECRET }, 2);
   return {
     endpoint,
     bucket,
