@@ -6,6 +6,7 @@
 // binary, which is fine for tests). Deterministic: fixed mtimes, sorted entries, owner 0:0, gzip
 // without name or time, so the same busybox binary always gives the same digests.
 // Docker or OCI media types can be chosen, to exercise the Docker-to-OCI conversion of package.
+import { pathToFileURL } from 'node:url';
 import { readFile, rm } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
 import { OciLayout, sha256Digest } from '../oci/layout.js';
@@ -109,4 +110,15 @@ export async function buildBusyboxBase(dir: string, opts: BusyboxBaseOptions = {
   const index = await layout.writeJsonBlob({ schemaVersion: 2, mediaType: types.index, manifests }, types.index);
   await layout.tag(opts.tag ?? 'latest', index);
   return { dir, indexDigest: index.digest, index, manifests, configs, layer, diffId, config: shared, history };
+}
+
+// Run directly: node --import tsx src/dev/busybox-base.ts DIR [--docker]  (an offline base image)
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const dir = process.argv[2];
+  if (!dir) {
+    process.stderr.write('usage: node --import tsx src/dev/busybox-base.ts DIR [--docker]\n');
+    process.exit(2);
+  }
+  const base = await buildBusyboxBase(dir, { mediaTypes: process.argv.includes('--docker') ? 'docker' : 'oci' });
+  process.stdout.write(`busybox base image: oci:${base.dir}:latest (${base.indexDigest})\n`);
 }
