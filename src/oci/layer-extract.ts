@@ -8,11 +8,11 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Parser, type ReadEntry } from 'tar';
-import { ModelSyncError } from '../errors.js';
+import type { ReadEntry } from 'tar';
 import type { ArchiveLinks } from '../sources/archive-links.js';
 import type { FetchSession } from '../sources/session.js';
 import { normaliseRelative, UnsafePathError } from '../workspace/safe-path.js';
+import { walkTar } from '../util/tar-walk.js';
 
 export interface PendingFile {
   rel: string;
@@ -84,10 +84,6 @@ export async function extractRawLayer(session: FetchSession, blob: Readable, rel
  */
 export async function extractTarLayer(session: FetchSession, blob: Readable, mapName: NameMapper, label: string, progress?: (n: number) => void): Promise<PendingLayer> {
   const pending: PendingLayer = { files: [], links: [] };
-  const parser = new Parser({ strict: true });
-  let failure: { err: unknown } | undefined;
-  let chain = Promise.resolve();
-
   const handle = async (entry: ReadEntry): Promise<void> => {
     // A ".." anywhere marks a hostile layer, even outside the model files we would extract.
     if (entry.path.replace(/\\/g, '/').split('/').includes('..')) {
@@ -137,39 +133,12 @@ export async function extractTarLayer(session: FetchSession, blob: Readable, map
     }
   };
 
-  parser.on('entry', (entry: ReadEntry) => {
-    chain = chain
-      .then(() => (failure ? entry.resume() : handle(entry)))
-      .then(
-        () => undefined,
-        (err: unknown) => {
-          failure ??= { err };
-          entry.resume();
-        },
-      );
-  });
-  const finished = new Promise<void>((resolve, reject) => {
-    parser.on('end', () => resolve());
-    parser.on('error', (err: Error) => reject(new ModelSyncError('integrity', `${label}: not a valid tar layer (${err.message})`, { cause: err })));
-  });
-  finished.catch(() => undefined);
   try {
-    for await (const chunk of blob as AsyncIterable<Buffer>) {
-      if (failure) break;
-      if (!parser.write(chunk)) await Promise.race([new Promise((r) => parser.once('drain', r)), finished]);
-    }
-    if (!failure) {
-      parser.end();
-      await finished;
-    }
+    await walkTar(blob as AsyncIterable<Buffer>, `${label}: not a valid tar layer`, handle);
   } catch (err) {
-    failure ??= { err };
-  }
-  await chain;
-  if (failure) {
     blob.destroy();
     await discardLayer(pending);
-    throw failure.err;
+    throw err;
   }
   return pending;
 }

@@ -3,56 +3,15 @@
 // entries are refused with an `unsafe` error instead of being silently skipped or rewritten:
 // absolute paths, "..", links whose target leaves the workspace, device files and FIFOs.
 import { mkdir } from 'node:fs/promises';
-import { Parser, type ReadEntry } from 'tar';
-import { ModelSyncError } from '../errors.js';
+import type { ReadEntry } from 'tar';
+import { walkTar } from '../util/tar-walk.js';
 import { normaliseRelative, UnsafePathError } from '../workspace/safe-path.js';
 import { ArchiveLinks } from './archive-links.js';
 import type { FetchSession } from './session.js';
 
 export async function extractTar(source: AsyncIterable<Buffer>, session: FetchSession, label: string): Promise<void> {
-  const parser = new Parser({ strict: true });
   const links = new ArchiveLinks(session);
-  let failure: { err: unknown } | undefined;
-  let chain = Promise.resolve();
-  let current: ReadEntry | undefined;
-
-  parser.on('entry', (entry: ReadEntry) => {
-    chain = chain
-      .then(() => {
-        if (failure) return entry.resume();
-        current = entry;
-        return unpackEntry(entry, session, links, label);
-      })
-      .then(
-        () => undefined,
-        (err: unknown) => {
-          failure ??= { err };
-          entry.resume(); // let the parser move on; nothing more is written
-        },
-      );
-  });
-  const finished = new Promise<void>((resolve, reject) => {
-    parser.on('end', () => resolve());
-    parser.on('error', (err: Error) => reject(new ModelSyncError('integrity', `${label}: not a valid tar archive (${err.message})`, { cause: err })));
-  });
-  finished.catch(() => undefined); // observed below
-
-  try {
-    for await (const chunk of source) {
-      if (failure) break;
-      if (!parser.write(chunk)) await Promise.race([new Promise((r) => parser.once('drain', r)), finished]);
-    }
-    if (!failure) {
-      parser.end();
-      await finished;
-    }
-  } catch (err) {
-    failure ??= { err };
-    // The input ended early: the entry being written will get no more bytes.
-    current?.destroy(err instanceof Error ? err : new Error(String(err)));
-  }
-  await chain;
-  if (failure) throw failure.err;
+  await walkTar(source, `${label}: not a valid tar archive`, (entry) => unpackEntry(entry, session, links, label));
   links.addToInventory();
 }
 
