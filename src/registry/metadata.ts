@@ -8,6 +8,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { stepsDir } from '../contract/contract.js';
 import { ConfigError } from '../errors.js';
 import { parseJsonExact, type ExactJson } from './json-exact.js';
+import type { ModelArtifactFields } from './types.js';
 
 export type CustomPropertyValues = Record<string, ExactJson>;
 
@@ -27,22 +28,12 @@ export interface ModelVersionMetadata {
   customProperties?: CustomPropertyValues;
 }
 
-export interface ModelArtifactMetadata {
+/** ModelArtifact keys of the ConfigMap: the writable API fields (less uri, which push decides), plus name and id. */
+export type ModelArtifactMetadata = Omit<ModelArtifactFields, 'uri' | 'customProperties'> & {
   name?: string;
   id?: string;
-  description?: string;
-  modelFormatName?: string;
-  modelFormatVersion?: string;
-  storageKey?: string;
-  storagePath?: string;
-  serviceAccountName?: string;
-  modelSourceKind?: string;
-  modelSourceClass?: string;
-  modelSourceGroup?: string;
-  modelSourceId?: string;
-  modelSourceName?: string;
   customProperties?: CustomPropertyValues;
-}
+};
 
 export interface Metadata {
   /** The folder read, when there was one. */
