@@ -3,20 +3,15 @@
 import { pushToS3 } from '../destinations/s3.js';
 import { ModelSyncError } from '../errors.js';
 import type { OciLayout } from '../oci/layout.js';
-import { ModelcarLayout } from '../oci/modelcar-layout.js';
+import { ModelcarLayout, type PackageRecord } from '../oci/modelcar-layout.js';
 import { MT } from '../oci/media-types.js';
 import { parseImageLocation, parseImageReference } from '../oci/reference.js';
 import { pushLayout } from '../oci/transfer.js';
 import type { Descriptor } from '../oci/types.js';
 import type { StepContext, StepOutcome, StepRunner } from './types.js';
 
-/** What package records in .model-sync/package.json (fields push reads; others are ignored). */
-interface PackageRecord {
-  indexDigest?: string;
-  mediaType?: string;
-  size?: number;
-  baseImage?: string;
-}
+/** Read leniently: push accepts a record written by an older package run with fields missing. */
+type PackageRecordRead = Partial<PackageRecord>;
 
 export const runPush: StepRunner = async (ctx) => {
   const type = ctx.config.required('destination-type');
@@ -67,7 +62,7 @@ async function pushImage(ctx: StepContext): Promise<StepOutcome> {
 
 /** The image package built: from its record, else the layout's `latest` tag. */
 async function packagedRoot(ctx: StepContext, layout: OciLayout): Promise<Descriptor> {
-  const record = await ctx.workspace.readStepRecord<PackageRecord>('package');
+  const record = await ctx.workspace.readStepRecord<PackageRecordRead>('package');
   if (record?.indexDigest) {
     const size = record.size ?? (await layout.blobSize(record.indexDigest));
     if (size === undefined) {
@@ -85,7 +80,7 @@ async function packagedRoot(ctx: StepContext, layout: OciLayout): Promise<Descri
 /** When the base image lives in the destination registry, its layers are mounted instead of uploaded. */
 async function mountSources(ctx: StepContext, location: ReturnType<typeof parseImageLocation>): Promise<string[] | undefined> {
   if (location.kind !== 'registry') return undefined;
-  const record = await ctx.workspace.readStepRecord<PackageRecord>('package');
+  const record = await ctx.workspace.readStepRecord<PackageRecordRead>('package');
   if (!record?.baseImage) return undefined;
   try {
     const base = parseImageReference(record.baseImage);
