@@ -3,11 +3,12 @@
 // mount). Every call retries transient faults and answers with one-line errors that name the
 // registry and the reference.
 import { createHash } from 'node:crypto';
-import { Transform, type Readable } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { RegistryCredentials } from '../config/dockerconfig.js';
 import { ModelSyncError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { withRetry } from '../util/retry.js';
+import { Sha256Meter } from '../util/sha256-meter.js';
 import { RegistryAuth } from './auth.js';
 import { drain, header, HttpTransport, readBody, type HttpRequest, type HttpResponse, type RequestBody } from './http.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
@@ -447,21 +448,24 @@ class ChunkRestart extends Error {
  * nothing downstream may treat the data as complete before this stream ends cleanly.
  */
 export function digestVerifier(expected: { digest: string; size?: number }, label: string): Transform {
-  const hash = createHash('sha256');
-  let size = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      size += chunk.length;
-      done(null, chunk);
-    },
-    flush(done) {
-      const digest = 'sha256:' + hash.digest('hex');
-      if (digest !== expected.digest || (expected.size !== undefined && size !== expected.size)) {
-        done(new ModelSyncError('integrity', `${label}: received ${size} bytes hashing to ${digest}, expected ${expected.digest}${expected.size !== undefined ? ` (${expected.size} bytes)` : ''}`));
-      } else done();
-    },
-  });
+  return new DigestVerifier(expected, label);
+}
+
+class DigestVerifier extends Sha256Meter {
+  constructor(
+    private readonly expected: { digest: string; size?: number },
+    private readonly label: string,
+  ) {
+    super();
+  }
+
+  override _flush(done: TransformCallback): void {
+    const digest = 'sha256:' + this.digestHex();
+    const { expected } = this;
+    if (digest !== expected.digest || (expected.size !== undefined && this.bytes !== expected.size)) {
+      done(new ModelSyncError('integrity', `${this.label}: received ${this.bytes} bytes hashing to ${digest}, expected ${expected.digest}${expected.size !== undefined ? ` (${expected.size} bytes)` : ''}`));
+    } else done();
+  }
 }
 
 /**

@@ -2,16 +2,16 @@
 // Nothing reaches model/ until the whole layer has been received and its digest verified; then
 // commitLayer() renames the files into place (layers commit in manifest order, so a later layer
 // wins, as in a container's root filesystem).
-import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadEntry } from 'tar';
 import type { ArchiveLinks } from '../sources/archive-links.js';
 import type { FetchSession } from '../sources/session.js';
 import { normaliseRelative, UnsafePathError } from '../workspace/safe-path.js';
+import { Sha256Meter } from '../util/sha256-meter.js';
 import { walkTar } from '../util/tar-walk.js';
 
 export interface PendingFile {
@@ -49,23 +49,14 @@ export const artifactNames: NameMapper = (name) => (normaliseRelative(name) === 
 
 async function writeTemp(session: FetchSession, rel: string, source: Readable | AsyncIterable<Buffer>, progress?: (n: number) => void): Promise<PendingFile> {
   const temp = session.tempPath(rel);
-  const hash = createHash('sha256');
-  let size = 0;
-  const meter = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      size += chunk.length;
-      progress?.(chunk.length);
-      done(null, chunk);
-    },
-  });
+  const meter = new Sha256Meter(progress);
   try {
     await pipeline(source, meter, createWriteStream(temp));
   } catch (err) {
     await rm(temp, { force: true });
     throw err;
   }
-  return { rel: normaliseRelative(rel), temp, size, sha256: hash.digest('hex') };
+  return { rel: normaliseRelative(rel), temp, size: meter.bytes, sha256: meter.digestHex() };
 }
 
 export async function discardLayer(pending: PendingLayer): Promise<void> {

@@ -7,8 +7,9 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { ModelSyncError } from '../errors.js';
+import { Sha256Meter } from '../util/sha256-meter.js';
 import type { Descriptor, ImageIndex } from './types.js';
 import { MT } from './media-types.js';
 
@@ -79,18 +80,11 @@ export class OciLayout {
    */
   async writeBlobStream(source: Readable, expected?: { digest: string; size?: number }): Promise<{ digest: string; size: number }> {
     const tmp = path.join(this.blobsDir, `.tmp-${randomBytes(6).toString('hex')}`);
-    const hash = createHash('sha256');
-    let size = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        hash.update(chunk);
-        size += chunk.length;
-        cb(null, chunk);
-      },
-    });
+    const meter = new Sha256Meter();
     try {
       await pipeline(source, meter, createWriteStream(tmp));
-      const digest = 'sha256:' + hash.digest('hex');
+      const digest = 'sha256:' + meter.digestHex();
+      const size = meter.bytes;
       if (expected && (digest !== expected.digest || (expected.size !== undefined && size !== expected.size))) {
         throw new ModelSyncError('integrity', `blob digest mismatch: expected ${expected.digest} (${expected.size ?? '?'} bytes), got ${digest} (${size} bytes)`);
       }

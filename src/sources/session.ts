@@ -4,16 +4,16 @@
 // A file counts as complete on a re-run only when fetch.json recorded it with the same source
 // identity (size, and ETag / Content-Length / mtime where the source has one) AND model/<path>
 // still has that size. Its sha256 then comes from the record, so nothing is read twice.
-import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ModelSyncError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { StepContext } from '../steps/types.js';
 import { Progress } from '../util/progress.js';
+import { Sha256Meter } from '../util/sha256-meter.js';
 import { assertRealPathInside, normaliseRelative, safeJoin } from '../workspace/safe-path.js';
 import type { Inventory, InventoryEntry, Workspace } from '../workspace/workspace.js';
 
@@ -149,30 +149,21 @@ export class FetchSession {
   ): Promise<InventoryEntry> {
     const target = await this.target(relative, opts.what);
     const temp = this.tempPath(relative);
-    const hash = createHash('sha256');
-    let size = 0;
     const progress = opts.progress;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        hash.update(chunk);
-        size += chunk.length;
-        progress?.add(chunk.length);
-        done(null, chunk);
-      },
-    });
+    const meter = new Sha256Meter((n) => progress?.add(n));
     try {
       await pipeline(source, meter, createWriteStream(temp));
-      if (opts.expectedSize !== undefined && size !== opts.expectedSize) throw new SizeMismatchError(opts.what, size, opts.expectedSize);
+      if (opts.expectedSize !== undefined && meter.bytes !== opts.expectedSize) throw new SizeMismatchError(opts.what, meter.bytes, opts.expectedSize);
     } catch (err) {
       await rm(temp, { force: true });
       throw err;
     }
-    const entry = { path: normaliseRelative(relative), size, sha256: hash.digest('hex') };
+    const entry = { path: normaliseRelative(relative), size: meter.bytes, sha256: meter.digestHex() };
     if (opts.expectedSha256 && opts.expectedSha256 !== entry.sha256) {
       await rm(temp, { force: true });
       throw new ModelSyncError('integrity', `${opts.what}: sha256 ${entry.sha256} differs from the expected ${opts.expectedSha256}`);
     }
-    await this.commit(temp, target, entry, { size, ...opts.identity });
+    await this.commit(temp, target, entry, { size: entry.size, ...opts.identity });
     return entry;
   }
 
