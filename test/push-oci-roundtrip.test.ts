@@ -13,12 +13,13 @@ import { OciLayout } from '../src/oci/layout.js';
 import { pushLayout } from '../src/oci/transfer.js';
 import type { ImageIndex, ImageManifest } from '../src/oci/types.js';
 import { runCli, tempDir } from './support/cli.js';
-import { busyboxAvailable, writeBusyboxBase } from './support/busybox-image.js';
+import { existsSync } from 'node:fs';
+import { buildBusyboxBase } from '../src/dev/busybox-base.js';
 import { memoryLogger } from './support/oci-images.js';
 import { registryAvailable, startRegistry, type TestRegistry } from './support/registry.js';
 
 const run = promisify(execFile);
-const skip = !registryAvailable() ? 'docker-registry is not installed' : !busyboxAvailable() ? 'busybox-static is not installed' : false;
+const skip = !registryAvailable() ? 'docker-registry is not installed' : !existsSync('/bin/busybox') ? 'busybox-static is not installed' : false;
 
 describe('fetch -> package -> push -> fetch --source-type oci', { skip }, () => {
   let registry: TestRegistry;
@@ -34,7 +35,7 @@ describe('fetch -> package -> push -> fetch --source-type oci', { skip }, () => 
     registry = await startRegistry({ mode: 'plain' });
     work = await tempDir('ms-roundtrip-');
     const baseLayout = new OciLayout(path.join(work, 'base'));
-    const root = await writeBusyboxBase(baseLayout);
+    const root = (await buildBusyboxBase(baseLayout.dir)).index;
     base = `${registry.host}/base/busybox:latest`;
     await pushLayout({ layout: baseLayout, root, reference: base, tlsVerify: true, concurrency: 2, log: memoryLogger().log });
     for (const [rel, data] of Object.entries(files)) {
