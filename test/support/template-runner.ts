@@ -22,17 +22,12 @@ export interface RunnerOptions {
   timeoutMs?: number;
 }
 
-export interface PodRun {
+/** One step's pod as run: what its container did, plus where it sat in the run. */
+export interface PodRun extends ContainerResult {
   /** Step or pipeline-task name. */
   name: string;
   template: string;
   attempt: number;
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-  termination: string;
-  args: string[];
-  env: Record<string, string>;
   outputs: Record<string, string>;
 }
 
@@ -100,7 +95,7 @@ function rewriter(mounts: Mount[]): (value: string) => string {
   };
 }
 
-interface ContainerResult {
+export interface ContainerResult {
   exitCode: number;
   stdout: string;
   stderr: string;
