@@ -14,11 +14,11 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildBusyboxBase } from '../src/dev/busybox-base.js';
-import { buildMinimalBase } from '../src/dev/minimal-base.js';
-import { startStandin } from '../src/dev/model-registry-standin.js';
-import { startRegistry, registryAvailable, type TestRegistry } from '../test/support/registry.js';
-import { startS3Server, S3RVER_KEY, S3RVER_SECRET } from '../test/support/s3-server.js';
+import { buildBusyboxBase } from '../dev/busybox-base.js';
+import { buildMinimalBase } from '../dev/minimal-base.js';
+import { startStandin } from '../dev/model-registry-standin.js';
+import { startRegistry, registryAvailable, type TestRegistry } from '../dev/registry.js';
+import { startS3Server, S3RVER_KEY, S3RVER_SECRET } from '../dev/s3-server.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'dist/src/cli.js');

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { allSteps, loadStep, stepsDir, type ParamSpec, type StepContract, type StepName } from './contract/contract.js';
 import { resolveConfig } from './config/config.js';
-import { redact } from './config/redact.js';
+import { redact } from './util/redact.js';
 import { EXIT, exitCodeOf, messageOf, ModelSyncError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 import { loadRunner } from './steps/index.js';

@@ -2,7 +2,7 @@
 // is a terminal. Every line passes through redact() before it is written.
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import pretty from 'pino-pretty';
-import { redact } from './config/redact.js';
+import { redact } from './util/redact.js';
 
 export type { Logger };
 

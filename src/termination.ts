@@ -1,7 +1,7 @@
 // The Kubernetes termination message: the result on success, a one-line cause on failure.
 // Tekton owns /tekton/termination (it carries the results), so we never write there.
 import { writeFileSync } from 'node:fs';
-import { redact } from './config/redact.js';
+import { redact } from './util/redact.js';
 
 const DEFAULT_PATH = '/dev/termination-log';
 /** Kubernetes keeps at most 4096 bytes of a termination message. */

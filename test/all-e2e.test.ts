@@ -9,14 +9,14 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { buildBusyboxBase } from '../src/dev/busybox-base.js';
-import { startStandin, type Standin } from '../src/dev/model-registry-standin.js';
+import { buildBusyboxBase } from '../dev/busybox-base.js';
+import { startStandin, type Standin } from '../dev/model-registry-standin.js';
 import { EXIT } from '../src/errors.js';
-import { ModelRegistryClient } from '../src/registry/client.js';
-import { runCli, tempDir } from './support/cli.js';
+import { ModelRegistryClient } from '../src/model-registry/client.js';
+import { runCli, tempDir } from '../dev/cli.js';
 import { metadataFolder, registryEnv, SAMPLE_CREATE_MODEL } from './support/model-registry.js';
-import { registryAvailable, startRegistry, type TestRegistry } from './support/registry.js';
-import { startS3Server, S3RVER_KEY, S3RVER_SECRET, type S3Server } from './support/s3-server.js';
+import { registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
+import { startS3Server, S3RVER_KEY, S3RVER_SECRET, type S3Server } from '../dev/s3-server.js';
 
 const run = promisify(execFile);
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { loadStep } from '../src/contract/contract.js';
 import { resolveConfig, parseBoolean } from '../src/config/config.js';
 import { ConfigError } from '../src/errors.js';
-import { runCli, tempDir } from './support/cli.js';
+import { runCli, tempDir } from '../dev/cli.js';
 
 const fetchStep = loadStep('fetch');
 const pushStep = loadStep('push');

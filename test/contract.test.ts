@@ -5,7 +5,7 @@ import path from 'node:path';
 import { allSteps, envNameOf, parameterCatalog } from '../src/contract/contract.js';
 import { buildProgram } from '../src/cli.js';
 import { configurationTable, extractSection, resultsTable } from '../scripts/lib/readme.js';
-import { REPO_ROOT, runCli } from './support/cli.js';
+import { REPO_ROOT, runCli } from '../dev/cli.js';
 
 const UPSTREAM_ENV = [
   'SOURCE_TYPE', 'SOURCE_S3_CREDENTIALS_PATH', 'SOURCE_OCI_CREDENTIALS_PATH', 'SOURCE_URI_CREDENTIALS_PATH', 'SOURCE_URI',

@@ -5,8 +5,8 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
-import { REPO_ROOT } from './support/cli.js';
-import { registryAvailable } from './support/registry.js';
+import { REPO_ROOT } from '../dev/cli.js';
+import { registryAvailable } from '../dev/registry.js';
 
 const run = promisify(execFile);
 

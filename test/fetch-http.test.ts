@@ -7,7 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { EXIT } from '../src/errors.js';
-import { runCli, tempDir } from './support/cli.js';
+import { runCli, tempDir } from '../dev/cli.js';
 import { startHttpServer, type TestHttpServer } from './support/http-server.js';
 import { tar, zip } from './support/archives.js';
 import { listAll, logLines, readInventory, readTree, sha256 } from './support/fetch-helpers.js';

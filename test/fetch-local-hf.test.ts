@@ -6,7 +6,7 @@ import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { EXIT } from '../src/errors.js';
-import { runCli, tempDir } from './support/cli.js';
+import { runCli, tempDir } from '../dev/cli.js';
 import { serveHfRepo, startHttpServer, type TestHttpServer } from './support/http-server.js';
 import { listAll, logLines, readInventory, readTree, sha256 } from './support/fetch-helpers.js';
 

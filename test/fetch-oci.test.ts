@@ -10,9 +10,9 @@ import { promisify } from 'node:util';
 import { OciLayout } from '../src/oci/layout.js';
 import { MT } from '../src/oci/media-types.js';
 import { pushLayout } from '../src/oci/transfer.js';
-import { runCli, tempDir } from './support/cli.js';
+import { runCli, tempDir } from '../dev/cli.js';
 import { memoryLogger, tarball, writeImage, type TarEntry } from './support/oci-images.js';
-import { freePort, registryAvailable, startRegistry, type TestRegistry } from './support/registry.js';
+import { freePort, registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
 
 const run = promisify(execFile);
 const skip = registryAvailable() ? false : 'docker-registry is not installed (apt-get install docker-registry)';

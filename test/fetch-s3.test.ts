@@ -5,8 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EXIT } from '../src/errors.js';
-import { runCli, tempDir } from './support/cli.js';
-import { startS3Server, S3RVER_KEY, S3RVER_SECRET, freePort, type S3Server } from './support/s3-server.js';
+import { runCli, tempDir } from '../dev/cli.js';
+import { startS3Server, S3RVER_KEY, S3RVER_SECRET, freePort, type S3Server } from '../dev/s3-server.js';
 import { listAll, logLines, readInventory, readTree, sha256 } from './support/fetch-helpers.js';
 
 let s3: S3Server;

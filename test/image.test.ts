@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { REPO_ROOT, tempDir } from './support/cli.js';
+import { REPO_ROOT, tempDir } from '../dev/cli.js';
 
 const run = promisify(execFile);
 
@@ -220,10 +220,10 @@ describe('image built with scripts/build-image.sh and run with podman', { skip: 
     let noS3: string | undefined;
 
     before(async () => {
-      const mod = await optionalModule('test/support/s3-server.ts');
+      const mod = await optionalModule('dev/s3-server.ts');
       const start = mod?.startS3Server as ((bucket?: string) => Promise<NonNullable<typeof s3>>) | undefined;
       if (!start) {
-        noS3 = 'test/support/s3-server.ts (startS3Server) does not exist yet';
+        noS3 = 'dev/s3-server.ts (startS3Server) does not exist yet';
         return;
       }
       s3 = await start('models');
@@ -287,14 +287,14 @@ describe('image built with scripts/build-image.sh and run with podman', { skip: 
     let baseRef = '';
 
     before(async () => {
-      const regMod = await optionalModule('test/support/registry.ts');
-      const baseMod = await optionalModule('src/dev/busybox-base.ts');
-      const s3Mod = await optionalModule('test/support/s3-server.ts');
+      const regMod = await optionalModule('dev/registry.ts');
+      const baseMod = await optionalModule('dev/busybox-base.ts');
+      const s3Mod = await optionalModule('dev/s3-server.ts');
       const startRegistry = regMod?.startRegistry as ((o?: { mode?: string }) => Promise<{ host: string; stop(): Promise<void> }>) | undefined;
       const buildBase = baseMod?.buildBusyboxBase as ((dir: string) => Promise<unknown>) | undefined;
-      if (!startRegistry) skip = 'test/support/registry.ts (startRegistry) does not exist yet';
-      else if (!buildBase) skip = 'src/dev/busybox-base.ts (buildBusyboxBase) does not exist yet';
-      else if (!s3Mod) skip = 'test/support/s3-server.ts does not exist yet (the workspace is fetched first)';
+      if (!startRegistry) skip = 'dev/registry.ts (startRegistry) does not exist yet';
+      else if (!buildBase) skip = 'dev/busybox-base.ts (buildBusyboxBase) does not exist yet';
+      else if (!s3Mod) skip = 'dev/s3-server.ts does not exist yet (the workspace is fetched first)';
       if (skip) return;
       registry = await startRegistry!({ mode: 'plain' });
       const layout = path.join(work, 'busybox-oci');

@@ -7,7 +7,7 @@ import { mkdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { buildBusyboxBase, type BusyboxBase } from '../src/dev/busybox-base.js';
+import { buildBusyboxBase, type BusyboxBase } from '../dev/busybox-base.js';
 import { OciLayout } from '../src/oci/layout.js';
 import { MT } from '../src/oci/media-types.js';
 import { buildModelcar, MODEL_LAYER_CREATED } from '../src/oci/modelcar.js';
@@ -15,7 +15,7 @@ import { ModelcarLayout, type ModelLayerRecord } from '../src/oci/modelcar-layou
 import { hashTarLayer } from '../src/oci/tar-layer.js';
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest } from '../src/oci/types.js';
 import { comparePaths } from '../src/steps/package.js';
-import { tempDir } from './support/cli.js';
+import { tempDir } from '../dev/cli.js';
 import { writeImage } from './support/oci-images.js';
 
 const run = promisify(execFile);

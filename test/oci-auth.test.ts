@@ -6,14 +6,14 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { redact } from '../src/config/redact.js';
-import { RegistryClient } from '../src/oci/client.js';
+import { redact } from '../src/util/redact.js';
+import { RegistryClient } from '../src/oci/registry-client.js';
 import { OciLayout, sha256Digest } from '../src/oci/layout.js';
 import { parseImageReference } from '../src/oci/reference.js';
 import { pullToLayout, pushLayout } from '../src/oci/transfer.js';
-import { tempDir } from './support/cli.js';
+import { tempDir } from '../dev/cli.js';
 import { memoryLogger, startRecordingProxy, writeRandomImage } from './support/oci-images.js';
-import { REGISTRY_PASSWORD, REGISTRY_USER, registryAvailable, startRegistry, type TestRegistry } from './support/registry.js';
+import { REGISTRY_PASSWORD, REGISTRY_USER, registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
 
 const skip = registryAvailable() ? false : 'docker-registry is not installed (apt-get install docker-registry)';
 const good = { username: REGISTRY_USER, password: REGISTRY_PASSWORD };

@@ -8,15 +8,15 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { RegistryClient } from '../src/oci/client.js';
+import { RegistryClient } from '../src/oci/registry-client.js';
 import { OciLayout, sha256Digest } from '../src/oci/layout.js';
 import { MT } from '../src/oci/media-types.js';
 import { parseImageReference } from '../src/oci/reference.js';
 import { pullToLayout, pushLayout } from '../src/oci/transfer.js';
 import type { ImageIndex } from '../src/oci/types.js';
-import { tempDir } from './support/cli.js';
+import { tempDir } from '../dev/cli.js';
 import { memoryLogger, startRecordingProxy, writeImage, writeRandomImage } from './support/oci-images.js';
-import { registryAvailable, startRegistry, type TestRegistry } from './support/registry.js';
+import { registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
 
 const run = promisify(execFile);
 const skip = registryAvailable() ? false : 'docker-registry is not installed (apt-get install docker-registry)';
@@ -266,7 +266,7 @@ describe('OCI client against docker-registry (plain)', { skip }, () => {
   });
 
   it('names the registry when it is down (transient, after retries)', async () => {
-    const { freePort } = await import('./support/registry.js');
+    const { freePort } = await import('../dev/registry.js');
     const port = await freePort();
     await assert.rejects(
       pullToLayout({ reference: `127.0.0.1:${port}/x/y:v1`, layout: new OciLayout(path.join(work, 'down')), tlsVerify: true, log: memoryLogger().log, retry: { attempts: 2, baseDelayMs: 10 } }),

@@ -10,11 +10,11 @@ import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { mergeScopes, parseChallenge } from '../src/oci/auth.js';
 import { HttpTransport } from '../src/oci/http.js';
-import { modelcarNames } from '../src/oci/layer-extract.js';
+import { modelcarNames } from '../src/sources/oci-layers.js';
 import { formatReference, parseImageLocation, parseImageReference, registryScheme } from '../src/oci/reference.js';
 import { networkError, parseErrorBody, registryError } from '../src/oci/registry-errors.js';
 import { ociArchitecture, pickPlatform } from '../src/sources/oci.js';
-import { tempDir } from './support/cli.js';
+import { tempDir } from '../dev/cli.js';
 
 const run = promisify(execFile);
 

@@ -7,16 +7,16 @@ import { mkdir, readdir, readFile, rm, stat, symlink, utimes, writeFile } from '
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { buildBusyboxBase, type BusyboxBase } from '../src/dev/busybox-base.js';
+import { buildBusyboxBase, type BusyboxBase } from '../dev/busybox-base.js';
 import { OciLayout, sha256Digest } from '../src/oci/layout.js';
 import { MT } from '../src/oci/media-types.js';
 import { ModelcarLayout, type PackageRecord } from '../src/oci/modelcar-layout.js';
 import { pushLayout } from '../src/oci/transfer.js';
 import type { ImageIndex, ImageManifest } from '../src/oci/types.js';
 import { Workspace } from '../src/workspace/workspace.js';
-import { runCli, tempDir } from './support/cli.js';
+import { runCli, tempDir } from '../dev/cli.js';
 import { memoryLogger } from './support/oci-images.js';
-import { registryAvailable, startRegistry, type TestRegistry } from './support/registry.js';
+import { registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
 
 const run = promisify(execFile);
 const has = (cmd: string, arg = '--version') => spawnSync(cmd, [arg], { stdio: 'ignore' }).status === 0;

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { Header } from 'tar';
 import { ModelcarLayout } from '../src/oci/modelcar-layout.js';
 import { encodeTarHeader, hashTarLayer, openTarLayerStream, tarLayerFraming, TAR_LAYER_FILE_MODE } from '../src/oci/tar-layer.js';
-import { tempDir } from './support/cli.js';
+import { tempDir } from '../dev/cli.js';
 
 const run = promisify(execFile);
 const gnuTar = spawnSync('tar', ['--version'], { encoding: 'utf8' }).stdout?.includes('GNU tar') ? false : 'GNU tar is not installed';

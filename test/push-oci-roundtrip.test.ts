@@ -12,11 +12,11 @@ import { promisify } from 'node:util';
 import { OciLayout } from '../src/oci/layout.js';
 import { pushLayout } from '../src/oci/transfer.js';
 import type { ImageIndex, ImageManifest } from '../src/oci/types.js';
-import { runCli, tempDir } from './support/cli.js';
+import { runCli, tempDir } from '../dev/cli.js';
 import { existsSync } from 'node:fs';
-import { buildBusyboxBase } from '../src/dev/busybox-base.js';
+import { buildBusyboxBase } from '../dev/busybox-base.js';
 import { memoryLogger } from './support/oci-images.js';
-import { registryAvailable, startRegistry, type TestRegistry } from './support/registry.js';
+import { registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
 
 const run = promisify(execFile);
 const skip = !registryAvailable() ? 'docker-registry is not installed' : !existsSync('/bin/busybox') ? 'busybox-static is not installed' : false;

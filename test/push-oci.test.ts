@@ -7,9 +7,9 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { OciLayout, sha256Digest } from '../src/oci/layout.js';
 import type { ImageIndex } from '../src/oci/types.js';
-import { runCli, tempDir } from './support/cli.js';
+import { runCli, tempDir } from '../dev/cli.js';
 import { writeRandomImage } from './support/oci-images.js';
-import { freePort, REGISTRY_PASSWORD, REGISTRY_USER, registryAvailable, startRegistry, type TestRegistry } from './support/registry.js';
+import { freePort, REGISTRY_PASSWORD, REGISTRY_USER, registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
 
 const run = promisify(execFile);
 const skip = registryAvailable() ? false : 'docker-registry is not installed (apt-get install docker-registry)';

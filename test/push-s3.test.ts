@@ -12,8 +12,8 @@ import { resolveConfig } from '../src/config/config.js';
 import { pushToS3 } from '../src/destinations/s3.js';
 import { EXIT, ModelSyncError } from '../src/errors.js';
 import { Workspace } from '../src/workspace/workspace.js';
-import { runCli, tempDir } from './support/cli.js';
-import { startS3Server, S3RVER_KEY, S3RVER_SECRET, type S3Server } from './support/s3-server.js';
+import { runCli, tempDir } from '../dev/cli.js';
+import { startS3Server, S3RVER_KEY, S3RVER_SECRET, type S3Server } from '../dev/s3-server.js';
 
 let s3: S3Server;
 let dir: string;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addSecret, addCredentialPair, redact } from '../src/config/redact.js';
+import { addSecret, addCredentialPair, redact } from '../src/util/redact.js';
 
 test('registered secrets and credential-shaped text are masked', () => {
   addSecret('s3cr3t-value-123');
@@ -21,10 +21,10 @@ test('registered secrets and credential-shaped text are masked', () => {
 });
 
 test('URLs in the debug configuration dump lose user info and query', async () => {
-  const { displayUrl } = await import('../src/config/redact.js');
+  const { displayUrl } = await import('../src/util/redact.js');
   assert.equal(displayUrl('https://u:p@example.com/m.tar?key=abcdefghijkl#x'), 'https://example.com/m.tar?[query hidden]');
   assert.equal(displayUrl('/plain/path'), '/plain/path');
-  const { runCli, tempDir } = await import('./support/cli.js');
+  const { runCli, tempDir } = await import('../dev/cli.js');
   const ws = await tempDir();
   const r = await runCli(['fetch', '--storage-path', ws, '--log-level', 'debug', '--source-type', 'uri', '--source-uri', 'http://127.0.0.1:9/m.bin?key=abcdefghijkl', '--fetch-concurrency', 'x']);
   assert.equal(r.code, 2);

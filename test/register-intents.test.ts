@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startStandin, type Standin } from '../src/dev/model-registry-standin.js';
+import { startStandin, type Standin } from '../dev/model-registry-standin.js';
 import { EXIT } from '../src/errors.js';
-import { ModelRegistryClient } from '../src/registry/client.js';
-import type { ModelArtifact } from '../src/registry/types.js';
-import { runCli, tempDir } from './support/cli.js';
+import { ModelRegistryClient } from '../src/model-registry/client.js';
+import type { ModelArtifact } from '../src/model-registry/types.js';
+import { runCli, tempDir } from '../dev/cli.js';
 import { metadataFolder, registryEnv, SAMPLE_CREATE_MODEL } from './support/model-registry.js';
 
 let standin: Standin;

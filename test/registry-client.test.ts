@@ -5,14 +5,14 @@ import { rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startStandin, type Standin } from '../src/dev/model-registry-standin.js';
-import { ModelRegistryClient, RegistryApiError } from '../src/registry/client.js';
-import { registryBaseUrl, resolveToken } from '../src/registry/connection.js';
-import { decodeValue, encodeCustomProperties, writableCustomProperties } from '../src/registry/custom-properties.js';
-import { parseJsonExact } from '../src/registry/json-exact.js';
-import { redact } from '../src/config/redact.js';
+import { startStandin, type Standin } from '../dev/model-registry-standin.js';
+import { ModelRegistryClient, RegistryApiError } from '../src/model-registry/client.js';
+import { registryBaseUrl, resolveToken } from '../src/model-registry/connection.js';
+import { decodeValue, encodeCustomProperties, writableCustomProperties } from '../src/model-registry/custom-properties.js';
+import { parseJsonExact } from '../src/model-registry/json-exact.js';
+import { redact } from '../src/util/redact.js';
 import { ModelSyncError } from '../src/errors.js';
-import { tempDir } from './support/cli.js';
+import { tempDir } from '../dev/cli.js';
 
 describe('registry base URL', () => {
   const base = '/api/model_registry/v1alpha3';

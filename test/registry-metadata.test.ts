@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { after, describe, it } from 'node:test';
 import { ModelSyncError } from '../src/errors.js';
-import { encodeCustomProperties } from '../src/registry/custom-properties.js';
-import { loadMetadata } from '../src/registry/metadata.js';
+import { encodeCustomProperties } from '../src/model-registry/custom-properties.js';
+import { loadMetadata } from '../src/model-registry/metadata.js';
 import { metadataFolder, SAMPLE_CREATE_MODEL } from './support/model-registry.js';
 
 const WHERE = '--metadata-configmap-path / MODEL_SYNC_METADATA_CONFIGMAP_PATH';

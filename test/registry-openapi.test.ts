@@ -8,9 +8,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
-import { startStandin, type Exchange, type Standin } from '../src/dev/model-registry-standin.js';
-import { ModelRegistryClient } from '../src/registry/client.js';
-import { REPO_ROOT, runCli, tempDir } from './support/cli.js';
+import { startStandin, type Exchange, type Standin } from '../dev/model-registry-standin.js';
+import { ModelRegistryClient } from '../src/model-registry/client.js';
+import { REPO_ROOT, runCli, tempDir } from '../dev/cli.js';
 import { metadataFolder, registryEnv, SAMPLE_CREATE_MODEL } from './support/model-registry.js';
 
 const SPEC = path.join(REPO_ROOT, '..', 'shared', 'specs', 'model-registry-openapi.yaml');

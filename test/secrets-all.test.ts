@@ -8,13 +8,13 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { buildBusyboxBase } from '../src/dev/busybox-base.js';
-import { startStandin, type Standin } from '../src/dev/model-registry-standin.js';
+import { buildBusyboxBase } from '../dev/busybox-base.js';
+import { startStandin, type Standin } from '../dev/model-registry-standin.js';
 import { EXIT } from '../src/errors.js';
-import { runCli, tempDir, type CliResult } from './support/cli.js';
+import { runCli, tempDir, type CliResult } from '../dev/cli.js';
 import { metadataFolder, registryEnv } from './support/model-registry.js';
-import { registryAvailable, startRegistry, type TestRegistry } from './support/registry.js';
-import { startS3Server, S3RVER_KEY, type S3Server } from './support/s3-server.js';
+import { registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
+import { startS3Server, S3RVER_KEY, type S3Server } from '../dev/s3-server.js';
 
 const run = promisify(execFile);
 const S3_SECRET = 's3-Secret-Value-4455'; // s3rver checks the key id, not the secret

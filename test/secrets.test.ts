@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EXIT } from '../src/errors.js';
-import { runCli, tempDir, type CliResult } from './support/cli.js';
-import { startS3Server, S3RVER_KEY, type S3Server } from './support/s3-server.js';
+import { runCli, tempDir, type CliResult } from '../dev/cli.js';
+import { startS3Server, S3RVER_KEY, type S3Server } from '../dev/s3-server.js';
 import { serveHfRepo, startHttpServer, type TestHttpServer } from './support/http-server.js';
 
 const SECRET_KEY_ENV = 'envSECRETaccessKEY/0123456789+abcdefghij';

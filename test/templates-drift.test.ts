@@ -7,7 +7,7 @@ import path from 'node:path';
 import { allSteps, parameterCatalog, type StepName } from '../src/contract/contract.js';
 import { generateTemplates } from '../scripts/lib/templates/index.js';
 import { imageRef, packageVersion } from '../scripts/lib/templates/common.js';
-import { REPO_ROOT } from './support/cli.js';
+import { REPO_ROOT } from '../dev/cli.js';
 import { parseAll } from './support/template-schemas.js';
 
 const generated = generateTemplates();

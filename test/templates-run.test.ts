@@ -8,11 +8,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { CLI, REPO_ROOT, tempDir } from './support/cli.js';
-import { startS3Server } from './support/s3-server.js';
-import { registryAvailable, startRegistry } from './support/registry.js';
-import { buildBusyboxBase } from '../src/dev/busybox-base.js';
-import { startStandin } from '../src/dev/model-registry-standin.js';
+import { CLI, REPO_ROOT, tempDir } from '../dev/cli.js';
+import { startS3Server } from '../dev/s3-server.js';
+import { registryAvailable, startRegistry } from '../dev/registry.js';
+import { buildBusyboxBase } from '../dev/busybox-base.js';
+import { startStandin } from '../dev/model-registry-standin.js';
 import { parseAll } from './support/template-schemas.js';
 import { runArgoWorkflowTemplate, runTektonPipeline, type EngineRun, type PodRun, type WorkspaceBinding } from './support/template-runner.js';
 

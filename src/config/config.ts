@@ -8,7 +8,7 @@ import type { ParamSpec, StepContract } from '../contract/contract.js';
 import { ConfigError } from '../errors.js';
 import { readS3Folder, readUriFolder } from './credential-files.js';
 import { DockerConfig, repositoryPath, type RegistryCredentials } from './dockerconfig.js';
-import { addCredentialPair, addSecret, displayUrl } from './redact.js';
+import { addCredentialPair, addSecret, displayUrl } from '../util/redact.js';
 
 export type Value = string | number | boolean;
 export type Origin = 'flag' | 'env' | 'file' | 'default';

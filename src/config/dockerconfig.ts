@@ -3,7 +3,7 @@
 // quay.io), then keys normalised to a host (https:// stripped, cut at the first /).
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
-import { addCredentialPair, addSecret } from './redact.js';
+import { addCredentialPair, addSecret } from '../util/redact.js';
 
 export interface RegistryCredentials {
   username?: string;

@@ -2,7 +2,7 @@
 // challenge's realm (distribution token flavour, or OAuth2 with an identity token), and a
 // registry token used as is. Tokens are cached per scope set and refreshed before they expire;
 // Basic credentials go only to the realm host that asked for them.
-import { addSecret } from '../config/redact.js';
+import { addSecret } from '../util/redact.js';
 import type { RegistryCredentials } from '../config/dockerconfig.js';
 import type { Logger } from '../log.js';
 import { header, readBody, type HttpResponse, type HttpTransport } from './http.js';

@@ -86,7 +86,7 @@ export function encodeTarHeader(entry: TarEntry): Buffer {
   if (name.length <= 100) return main;
   const longData = Buffer.alloc(padded(name.length + 1)); // the name, NUL-terminated, block-padded
   name.copy(longData);
-  const longHeader = headerBlock(Buffer.from('././@LongLink'), 'L', 0o644, name.length + 1, 0);
+  const longHeader = headerBlock(Buffer.from('./@LongLink'), 'L', 0o644, name.length + 1, 0);
   return Buffer.concat([longHeader, longData, main]);
 }
 

@@ -3,9 +3,9 @@
 import { ConfigError, ModelSyncError } from '../errors.js';
 import type { RegistryCredentials } from '../config/dockerconfig.js';
 import type { Logger } from '../log.js';
-import { forEachLimit } from '../sources/concurrency.js';
+import { forEachLimit } from '../util/concurrency.js';
 import { Progress } from '../util/progress.js';
-import { RegistryClient, retryBrokenDownload } from './client.js';
+import { RegistryClient, retryBrokenDownload } from './registry-client.js';
 import { walkGraph, type ImageGraph } from './graph.js';
 import { OciLayout, sha256Digest } from './layout.js';
 import { MT } from './media-types.js';

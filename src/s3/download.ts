@@ -13,7 +13,7 @@ import { ModelSyncError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Progress } from '../util/progress.js';
 import { withRetry } from '../util/retry.js';
-import type { Limiter } from '../sources/concurrency.js';
+import type { Limiter } from '../util/concurrency.js';
 import { isTransientS3Error, s3Error, s3Uri } from './errors.js';
 
 const MiB = 1024 * 1024;

@@ -8,7 +8,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import type { Logger } from '../log.js';
 import type { Progress } from '../util/progress.js';
 import { withRetry } from '../util/retry.js';
-import { forEachLimit } from '../sources/concurrency.js';
+import { forEachLimit } from '../util/concurrency.js';
 import { isTransientS3Error, s3Error } from './errors.js';
 
 const MiB = 1024 * 1024;

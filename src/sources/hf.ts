@@ -4,12 +4,12 @@
 // {endpoint}/{repo}/resolve/{commit}/{path}; the endpoint is $HF_ENDPOINT (default
 // https://huggingface.co) and the token $HF_TOKEN (sent as Bearer to the Hub only, never to the
 // CDN a download redirects to). LFS files are checked against their listed sha256.
-import { addSecret } from '../config/redact.js';
+import { addSecret } from '../util/redact.js';
 import { ConfigError, ModelSyncError } from '../errors.js';
 import type { StepContext } from '../steps/types.js';
 import { withRetry } from '../util/retry.js';
 import type { Inventory } from '../workspace/workspace.js';
-import { forEachLimit } from './concurrency.js';
+import { forEachLimit } from '../util/concurrency.js';
 import { contentLength, httpGet, isTransientHttpError, networkError, statusError } from './http-client.js';
 import { withSession, type SourceIdentity } from './session.js';
 

@@ -3,7 +3,7 @@
 // URLs are logged and reported without user info and without query (tokens live there).
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import { addCredentialPair, addSecret } from '../config/redact.js';
+import { addCredentialPair, addSecret } from '../util/redact.js';
 import { ModelSyncError } from '../errors.js';
 import { isTransientNetworkError, TRANSIENT_HTTP_STATUS } from '../util/retry.js';
 

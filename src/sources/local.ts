@@ -11,7 +11,7 @@ import { ConfigError, ModelSyncError } from '../errors.js';
 import type { StepContext } from '../steps/types.js';
 import type { Inventory } from '../workspace/workspace.js';
 import { safeJoin, UnsafePathError } from '../workspace/safe-path.js';
-import { forEachLimit } from './concurrency.js';
+import { forEachLimit } from '../util/concurrency.js';
 import { withSession } from './session.js';
 
 export interface LocalSource {

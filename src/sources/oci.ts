@@ -5,9 +5,9 @@
 // are all still complete.
 import type { Readable } from 'node:stream';
 import { ModelSyncError } from '../errors.js';
-import { digestVerifier, RegistryClient, retryBrokenDownload } from '../oci/client.js';
+import { digestVerifier, RegistryClient, retryBrokenDownload } from '../oci/registry-client.js';
 import { parseManifestDocument, platformName } from '../oci/graph.js';
-import { artifactNames, commitLayer, discardLayer, extractRawLayer, extractTarLayer, modelcarNames, type PendingLayer } from '../oci/layer-extract.js';
+import { artifactNames, commitLayer, discardLayer, extractRawLayer, extractTarLayer, modelcarNames, type PendingLayer } from './oci-layers.js';
 import { OciLayout, sha256Digest } from '../oci/layout.js';
 import { ANNOTATION, MT } from '../oci/media-types.js';
 import { formatReference, manifestReference, parseImageLocation } from '../oci/reference.js';
@@ -15,7 +15,7 @@ import type { Descriptor, ImageIndex, ImageManifest } from '../oci/types.js';
 import type { StepContext } from '../steps/types.js';
 import type { Inventory } from '../workspace/workspace.js';
 import { ArchiveLinks } from './archive-links.js';
-import { forEachLimit } from './concurrency.js';
+import { forEachLimit } from '../util/concurrency.js';
 import { withSession, type FetchSession } from './session.js';
 
 /** Where manifests and blobs come from: a registry or a local image layout. */

@@ -6,7 +6,7 @@ import { createS3Client, s3Settings } from '../s3/client.js';
 import { downloadObject, rangedTuning } from '../s3/download.js';
 import { s3Uri } from '../s3/errors.js';
 import { listS3Source } from '../s3/list.js';
-import { forEachLimit, Limiter } from './concurrency.js';
+import { forEachLimit, Limiter } from '../util/concurrency.js';
 import { withSession } from './session.js';
 
 export async function fetchFromS3(ctx: StepContext): Promise<Inventory> {

@@ -3,12 +3,25 @@
 // failure past preflight, the mark-failed logic runs and the error says which registry ids exist.
 import { loadStep, type StepName } from '../contract/contract.js';
 import { messageOf, ModelSyncError } from '../errors.js';
+import { runFetch } from './fetch.js';
 import { markFailed } from './mark-failed.js';
-import { loadRunner } from './index.js';
+import { runPackage } from './package.js';
+import { runPreflight } from './preflight.js';
+import { runPush } from './push.js';
+import { runRegister } from './register.js';
 import type { StepContext, StepOutcome, StepRunner } from './types.js';
 
-async function runStep(name: StepName, ctx: StepContext): Promise<StepOutcome> {
-  const run = await loadRunner(name);
+// Imported statically (not through index.ts, which loads this module): no import cycle.
+const parts: Record<Exclude<StepName, 'all' | 'mark-failed'>, StepRunner> = {
+  preflight: runPreflight,
+  fetch: runFetch,
+  package: runPackage,
+  push: runPush,
+  register: runRegister,
+};
+
+async function runStep(name: keyof typeof parts, ctx: StepContext): Promise<StepOutcome> {
+  const run = parts[name];
   const started = Date.now();
   const outcome = await run({ ...ctx, log: ctx.log.child({ part: name }) });
   for (const r of loadStep(name).results) await ctx.workspace.writeResult(r.name, outcome.results[r.name] ?? '');

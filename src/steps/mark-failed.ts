@@ -1,7 +1,7 @@
 // Step mark-failed: after a failed transfer, settle what preflight/register left (no artifact
 // stays PENDING; what this job half-created is archived) and say which ids exist.
-import { openRegistrySession } from '../registry/session.js';
-import { settleFailure, type SettleReport } from '../registry/settle.js';
+import { openRegistrySession } from '../model-registry/session.js';
+import { settleFailure, type SettleReport } from '../model-registry/settle.js';
 import type { StepContext, StepRunner } from './types.js';
 
 export const runMarkFailed: StepRunner = async (ctx) => {

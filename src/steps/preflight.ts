@@ -1,7 +1,7 @@
 // Step preflight: the whole configuration and the intent's preconditions, before any byte moves.
 import { parseImageLocation } from '../oci/reference.js';
-import { Registrar } from '../registry/registrar.js';
-import { idResults, openRegistrySession, terminationMessage } from '../registry/session.js';
+import { Registrar } from '../model-registry/registrar.js';
+import { idResults, openRegistrySession, terminationMessage } from '../model-registry/session.js';
 import type { StepContext, StepRunner } from './types.js';
 
 export const runPreflight: StepRunner = async (ctx) => {

@@ -1,7 +1,7 @@
 // Step register: record the pushed model in Model Registry by upload intent.
 import { ConfigError } from '../errors.js';
-import { Registrar } from '../registry/registrar.js';
-import { idResults, openRegistrySession, terminationMessage } from '../registry/session.js';
+import { Registrar } from '../model-registry/registrar.js';
+import { idResults, openRegistrySession, terminationMessage } from '../model-registry/session.js';
 import type { StepRunner } from './types.js';
 
 export const runRegister: StepRunner = async (ctx) => {

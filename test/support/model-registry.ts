@@ -2,8 +2,8 @@
 // out as a mounted ConfigMap volume) and the environment of a CLI run.
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { tempDir } from './cli.js';
-import type { Standin } from '../../src/dev/model-registry-standin.js';
+import { tempDir } from '../../dev/cli.js';
+import type { Standin } from '../../dev/model-registry-standin.js';
 
 /** A metadata folder with one file per key; `volume` lays it out as kubelet does (..data symlinks). */
 export async function metadataFolder(files: Record<string, string>, opts: { volume?: boolean } = {}): Promise<string> {

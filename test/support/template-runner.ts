@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { CLI, cleanEnv } from './cli.js';
+import { CLI, cleanEnv } from '../../dev/cli.js';
 
 type Obj = Record<string, any>;
 

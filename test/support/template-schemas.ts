@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import YAML from 'yaml';
-import { REPO_ROOT } from './cli.js';
+import { REPO_ROOT } from '../../dev/cli.js';
 
 export const SPECS_DIR = path.resolve(REPO_ROOT, '../shared/specs');
 export const TEMPLATE_FOLDERS = ['workflows', 'tekton', 'samples'];

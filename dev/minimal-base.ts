@@ -1,9 +1,9 @@
 // DEV UTILITY, not part of the product: the smallest base image model-sync can package on, for the
 // demo on machines without /bin/busybox. One empty layer (an empty tar), linux/amd64, no shell: the
 // modelcar is valid OCI but KServe, which runs a shell in it, needs a real base such as busybox.
-import { OciLayout, sha256Digest } from '../oci/layout.js';
-import { MT } from '../oci/media-types.js';
-import type { ImageConfig, ImageIndex, ImageManifest } from '../oci/types.js';
+import { OciLayout, sha256Digest } from '../src/oci/layout.js';
+import { MT } from '../src/oci/media-types.js';
+import type { ImageConfig, ImageIndex, ImageManifest } from '../src/oci/types.js';
 
 export async function buildMinimalBase(dir: string, tag = 'latest'): Promise<{ dir: string; reference: string }> {
   const layout = await new OciLayout(dir).init();

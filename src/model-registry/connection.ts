@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import type { Config } from '../config/config.js';
-import { addSecret } from '../config/redact.js';
+import { addSecret } from '../util/redact.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 

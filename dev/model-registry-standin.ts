@@ -5,7 +5,7 @@
 // update bodies refuse unknown fields (400), a PATCH without state resets it to the default,
 // int_value must be an int32 string, and struct values come back as plain JSON text.
 //
-//   node --import tsx src/dev/model-registry-standin.ts --port 8080
+//   node --import tsx dev/model-registry-standin.ts --port 8080
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -413,7 +413,7 @@ export async function startStandin(opts: { port?: number; host?: string } = {}):
   };
 }
 
-// Run directly: node --import tsx src/dev/model-registry-standin.ts [--port N] [--host H]
+// Run directly: node --import tsx dev/model-registry-standin.ts [--port N] [--host H]
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const arg = (name: string) => {
     const i = process.argv.indexOf(name);

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type S3Client, PutObjectCommand, CreateBucketCommand } from '@aws-sdk/client-s3';
-import { createS3Client } from '../../src/s3/client.js';
+import { createS3Client } from '../src/s3/client.js';
 import { REPO_ROOT } from './cli.js';
 
 export const S3RVER_KEY = 'S3RVER';

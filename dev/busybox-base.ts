@@ -9,10 +9,10 @@
 import { pathToFileURL } from 'node:url';
 import { readFile, rm } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
-import { OciLayout, sha256Digest } from '../oci/layout.js';
-import { MT } from '../oci/media-types.js';
-import { encodeTarHeader, padded, type TarEntry } from '../oci/tar-layer.js';
-import type { Descriptor, ImageConfig, ImageManifest, Platform } from '../oci/types.js';
+import { OciLayout, sha256Digest } from '../src/oci/layout.js';
+import { MT } from '../src/oci/media-types.js';
+import { encodeTarHeader, padded, type TarEntry } from '../src/oci/tar-layer.js';
+import type { Descriptor, ImageConfig, ImageManifest, Platform } from '../src/oci/types.js';
 
 export const BUSYBOX_APPLETS = ['sh', 'ln', 'sleep', 'ls', 'echo', 'mkdir', '[', 'cat', 'test'] as const;
 export const BUSYBOX_PLATFORMS: readonly Platform[] = [
@@ -112,11 +112,11 @@ export async function buildBusyboxBase(dir: string, opts: BusyboxBaseOptions = {
   return { dir, indexDigest: index.digest, index, manifests, configs, layer, diffId, config: shared, history };
 }
 
-// Run directly: node --import tsx src/dev/busybox-base.ts DIR [--docker]  (an offline base image)
+// Run directly: node --import tsx dev/busybox-base.ts DIR [--docker]  (an offline base image)
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const dir = process.argv[2];
   if (!dir) {
-    process.stderr.write('usage: node --import tsx src/dev/busybox-base.ts DIR [--docker]\n');
+    process.stderr.write('usage: node --import tsx dev/busybox-base.ts DIR [--docker]\n');
     process.exit(2);
   }
   const base = await buildBusyboxBase(dir, { mediaTypes: process.argv.includes('--docker') ? 'docker' : 'oci' });

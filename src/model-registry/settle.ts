@@ -6,7 +6,7 @@
 //   RegisteredModel created by this job that has no LIVE artifact of this job -> ARCHIVED
 // Everything touched gets the custom property model_sync_failure_reason when a reason is known.
 // A re-run of the same job revives what it archived (ownership.ts recognises it).
-import { redact } from '../config/redact.js';
+import { redact } from '../util/redact.js';
 import type { Logger } from '../log.js';
 import type { ModelRegistryClient } from './client.js';
 import { writableCustomProperties } from './custom-properties.js';
