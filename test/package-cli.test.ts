@@ -10,9 +10,10 @@ import { promisify } from 'node:util';
 import { buildBusyboxBase, type BusyboxBase } from '../dev/busybox-base.js';
 import { OciLayout, sha256Digest } from '../src/oci/layout.js';
 import { MT } from '../src/oci/media-types.js';
-import { ModelcarLayout, type PackageRecord } from '../src/oci/modelcar-layout.js';
+import { ModelcarLayout } from '../src/oci/modelcar-layout.js';
 import { pushLayout } from '../src/oci/transfer.js';
 import type { ImageIndex, ImageManifest } from '../src/oci/types.js';
+import { readRecord, writeRecord } from '../src/workspace/records.js';
 import { Workspace } from '../src/workspace/workspace.js';
 import { runCli, tempDir } from '../dev/cli.js';
 import { memoryLogger } from './support/oci-images.js';
@@ -38,7 +39,7 @@ async function workspaceWithModel(storage: string, withInventory: boolean): Prom
   }
   if (withInventory) {
     const files = Object.entries(MODEL).map(([p, d]) => ({ path: p, size: Buffer.byteLength(d), sha256: sha256Digest(d).slice(7) }));
-    await ws.writeInventory({ source: 'test', files, totalBytes: files.reduce((n, f) => n + f.size, 0) });
+    await writeRecord(ws, 'inventory', { source: 'test', files, totalBytes: files.reduce((n, f) => n + f.size, 0) });
   }
   return ws;
 }
@@ -65,7 +66,7 @@ describe('package through the CLI', { skip: busyboxSkip }, () => {
     const r = await runCli(['package', '--storage-path', ws.root, '--destination-oci-base-image', `oci:${dockerBase.dir}:latest`]);
     if (notImplemented(r)) return t.skip('pullToLayout is still a stub');
     assert.equal(r.code, 0, r.stderr);
-    const record = (await ws.readStepRecord<PackageRecord>('package'))!;
+    const record = (await readRecord(ws, 'package'))!;
     assert.deepEqual(JSON.parse(r.stdout), { 'image-digest': record.indexDigest });
     assert.equal(await ws.readResult('image-digest'), record.indexDigest);
     assert.equal(record.baseImage, `oci:${dockerBase.dir}:latest`);
@@ -141,7 +142,7 @@ describe('package through the CLI', { skip: busyboxSkip }, () => {
     if (notImplemented(r)) return t.skip('pullToLayout is still a stub');
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /model\/dangling is a link to a folder or to nothing: not packed/);
-    const record = (await ws.readStepRecord<PackageRecord>('package'))!;
+    const record = (await readRecord(ws, 'package'))!;
     const alias = record.layers.find((l) => l.path === 'nested/alias.safetensors');
     assert.equal(alias?.fileSha256, sha256Digest(MODEL['model.safetensors']!));
     assert.equal(record.layers.length, 4);
@@ -187,7 +188,7 @@ describe('package with a base image in a registry', { skip: registrySkip }, () =
     const r = await runCli(['package', '--storage-path', ws.root], env(`${registry.host}/busybox:latest`));
     if (notImplemented(r)) return t.skip('pullToLayout is still a stub');
     assert.equal(r.code, 0, r.stderr);
-    const record = (await ws.readStepRecord<PackageRecord>('package'))!;
+    const record = (await readRecord(ws, 'package'))!;
     assert.equal(record.baseDigest, ociBase.indexDigest, 'the registry served our digests');
 
     const local = await workspaceWithModel(path.join(work, 'ws-reg-local'), true);
@@ -207,7 +208,7 @@ describe('package with a base image in a registry', { skip: registrySkip }, () =
     const r = await runCli(['package', '--storage-path', ws.root], env(`${registry.host}/library/busybox-docker:1`));
     if (notImplemented(r)) return t.skip('pullToLayout (or pushLayout for the Docker base) is still a stub');
     assert.equal(r.code, 0, r.stderr);
-    const record = (await ws.readStepRecord<PackageRecord>('package'))!;
+    const record = (await readRecord(ws, 'package'))!;
     assert.equal(record.baseDigest, dockerBase.indexDigest);
     const index = await new OciLayout(ws.imageDir).readJsonBlob<ImageIndex>(record.indexDigest);
     assert.equal(index.mediaType, MT.ociIndex);

@@ -21,8 +21,10 @@ async function packagedWorkspace(root: string, withRecord = true): Promise<{ sto
   const desc = await writeRandomImage(layout, 3, 4096);
   if (withRecord) {
     const { Workspace } = await import('../src/workspace/workspace.js');
+    const { writeRecord } = await import('../src/workspace/records.js');
     const ws = await new Workspace(storage).init();
-    await ws.writeStepRecord('package', { indexDigest: desc.digest, mediaType: desc.mediaType, size: desc.size });
+    // A package record with no model layers: every blob of this image is a file in image/.
+    await writeRecord(ws, 'package', { baseImage: 'test', baseDigest: desc.digest, indexDigest: desc.digest, mediaType: desc.mediaType, size: desc.size, layerBlobs: 'model-files', layers: [] });
   }
   return { storage, digest: desc.digest };
 }

@@ -4,6 +4,7 @@ import type { StepContext } from '../steps/types.js';
 import { createS3Client, s3Settings } from '../s3/client.js';
 import { uploadFiles } from '../s3/upload.js';
 import { Progress } from '../util/progress.js';
+import { readRecord } from '../workspace/records.js';
 import { safeJoin } from '../workspace/safe-path.js';
 
 export interface S3PushResult {
@@ -15,7 +16,7 @@ export interface S3PushResult {
 
 export async function pushToS3(ctx: StepContext): Promise<S3PushResult> {
   const settings = s3Settings(ctx.config, 'destination');
-  const inventory = await ctx.workspace.readInventory();
+  const inventory = await readRecord(ctx.workspace, 'inventory');
   if (!inventory) {
     throw new ModelSyncError('precondition', `no inventory in ${ctx.workspace.stateDir}: run fetch first (same --storage-path)`);
   }

@@ -6,7 +6,9 @@ import { encodeCustomProperties } from './custom-properties.js';
 import { EMPTY_METADATA, loadMetadata, type Metadata } from './metadata.js';
 import type { CustomProperties, ModelArtifactFields } from './types.js';
 
-export type Intent = 'update_artifact' | 'create_model' | 'create_version';
+import type { UploadIntent } from '../workspace/records.js';
+
+export type Intent = UploadIntent;
 
 /** Upstream's defaults when the ConfigMap names no version. */
 export const DEFAULT_VERSION_NAME = '1.0.0';

@@ -11,38 +11,10 @@ import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ModelSyncError } from '../errors.js';
 import { safeJoin } from '../workspace/safe-path.js';
+import { readRecord, type ModelLayerRecord, type PackageRecord } from '../workspace/records.js';
 import type { Workspace } from '../workspace/workspace.js';
 import { OciLayout } from './layout.js';
 import { openTarLayerStream, tarLayerFraming, type TarLayerSource } from './tar-layer.js';
-
-/** One model layer as package records it: enough to make its bytes again from model/. */
-export interface ModelLayerRecord {
-  /** Slash-separated path relative to model/ (the entry is `models/<path>`). */
-  path: string;
-  /** Layer digest (= diff_id). */
-  digest: string;
-  /** Layer size in bytes (tar framing included). */
-  size: number;
-  /** `sha256:<hex>` of the file. */
-  fileSha256: string;
-  fileSize: number;
-  /** The file's mtime when it was hashed: a re-run reuses the digest only while it is unchanged. */
-  fileMtimeMs?: number;
-}
-
-/** `.model-sync/package.json`. */
-export interface PackageRecord {
-  baseImage: string;
-  baseDigest: string;
-  /** Digest of the modelcar's root (an index, or a manifest for a single-manifest base). */
-  indexDigest: string;
-  mediaType: string;
-  size: number;
-  /** How the model layer blobs are stored: `model-files` = made on the fly from model/. */
-  layerBlobs: 'model-files';
-  layers: ModelLayerRecord[];
-  finished?: string;
-}
 
 export type ByteRange = { start: number; end: number };
 
@@ -112,7 +84,7 @@ export class ModelcarLayout extends OciLayout {
 
   /** Builds the layout of a workspace from its package record. */
   static async fromWorkspace(workspace: Workspace): Promise<ModelcarLayout> {
-    const record = await workspace.readStepRecord<PackageRecord>('package');
+    const record = await readRecord(workspace, 'package');
     return ModelcarLayout.fromRecord(workspace.imageDir, workspace.modelDir, record);
   }
 
@@ -126,7 +98,7 @@ export class ModelcarLayout extends OciLayout {
  * from model/. Throws when package has not run.
  */
 export async function openPackagedLayout(workspace: Workspace): Promise<{ layout: ModelcarLayout; record: PackageRecord }> {
-  const record = await workspace.readStepRecord<PackageRecord>('package');
+  const record = await readRecord(workspace, 'package');
   if (!record?.indexDigest) {
     throw new ModelSyncError('precondition', `no package record in ${workspace.stateDir}: run package first (same --storage-path)`);
   }

@@ -8,7 +8,7 @@ import { addSecret } from '../util/redact.js';
 import { ConfigError, ModelSyncError } from '../errors.js';
 import type { StepContext } from '../steps/types.js';
 import { withRetry } from '../util/retry.js';
-import type { Inventory } from '../workspace/workspace.js';
+import type { Inventory } from '../workspace/records.js';
 import { forEachLimit } from '../util/concurrency.js';
 import { contentLength, httpGet, isTransientHttpError, networkError, statusError } from './http-client.js';
 import { withSession, type SourceIdentity } from './session.js';

@@ -11,7 +11,7 @@ import { ModelSyncError } from '../errors.js';
 import type { StepContext } from '../steps/types.js';
 import { withRetry } from '../util/retry.js';
 import type { Progress } from '../util/progress.js';
-import type { Inventory } from '../workspace/workspace.js';
+import type { Inventory } from '../workspace/records.js';
 import { archiveKind } from './archive-kind.js';
 import { contentLength, displayUrl, httpGet, isTransientHttpError, networkError, splitUrlCredentials, statusError, type HttpResponse } from './http-client.js';
 import { sameIdentity, SizeMismatchError, withSession, type FetchSession, type SourceIdentity } from './session.js';

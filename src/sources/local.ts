@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, ModelSyncError } from '../errors.js';
 import type { StepContext } from '../steps/types.js';
-import type { Inventory } from '../workspace/workspace.js';
+import type { Inventory } from '../workspace/records.js';
 import { safeJoin, UnsafePathError } from '../workspace/safe-path.js';
 import { forEachLimit } from '../util/concurrency.js';
 import { withSession } from './session.js';

@@ -13,7 +13,7 @@ import { ANNOTATION, MT } from '../oci/media-types.js';
 import { formatReference, manifestReference, parseImageLocation } from '../oci/reference.js';
 import type { Descriptor, ImageIndex, ImageManifest } from '../oci/types.js';
 import type { StepContext } from '../steps/types.js';
-import type { Inventory } from '../workspace/workspace.js';
+import { readRecord, writeRecord, type Inventory, type OciLayersRecord } from '../workspace/records.js';
 import { ArchiveLinks } from './archive-links.js';
 import { forEachLimit } from '../util/concurrency.js';
 import { withSession, type FetchSession } from './session.js';
@@ -27,11 +27,6 @@ interface ImageSource {
   close(): void;
 }
 
-/** Which files each layer produced, so that a re-run can skip complete layers without downloading them. */
-interface LayerRecord {
-  source: string;
-  layers: Record<string, { files: Array<{ path: string; size: number }>; links: boolean }>;
-}
 
 const IMAGE_LAYER_TYPES = new Set<string>([MT.ociLayerTar, MT.ociLayerTarGzip, MT.dockerLayerTarGzip, 'application/vnd.docker.image.rootfs.diff.tar']);
 const MODELPACK_LAYER = /^application\/vnd\.(?:cncf|cnai)\.model\.[a-z.]+\.v1\.(raw|tar|tar\+gzip|tar\+zstd)$/;
@@ -159,8 +154,8 @@ function rawFileName(layer: Descriptor, label: string): string {
 async function fetchImage(ctx: StepContext, session: FetchSession, source: ImageSource): Promise<void> {
   const { manifest, digest } = await resolveManifest(source, ctx.log);
   const plan = planLayers(manifest, source.label);
-  const previous = await ctx.workspace.readStepRecord<LayerRecord>('fetch-oci');
-  const record: LayerRecord = previous?.source === source.label ? previous : { source: source.label, layers: {} };
+  const previous = await readRecord(ctx.workspace, 'fetch-oci');
+  const record: OciLayersRecord = previous?.source === source.label ? previous : { source: source.label, layers: {} };
 
   // Layers whose files are all still complete from an earlier run are not downloaded again.
   const todo: LayerPlan[] = [];
@@ -196,7 +191,7 @@ async function fetchImage(ctx: StepContext, session: FetchSession, source: Image
         await commitLayer(session, links, pending, p.layer.digest, what);
         pending = undefined;
         record.layers[p.layer.digest] = produced;
-        await ctx.workspace.writeStepRecord('fetch-oci', record);
+        await writeRecord(ctx.workspace, 'fetch-oci', record);
       } catch (err) {
         aborted = true;
         if (pending) await discardLayer(pending);

@@ -1,7 +1,7 @@
 // Fetch source `s3`: a key prefix (a folder, all objects below it) or a single object.
 import { rm } from 'node:fs/promises';
 import type { StepContext } from '../steps/types.js';
-import type { Inventory } from '../workspace/workspace.js';
+import type { Inventory } from '../workspace/records.js';
 import { createS3Client, s3Settings } from '../s3/client.js';
 import { downloadObject, rangedTuning } from '../s3/download.js';
 import { s3Uri } from '../s3/errors.js';

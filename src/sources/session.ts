@@ -15,29 +15,10 @@ import type { StepContext } from '../steps/types.js';
 import { Progress } from '../util/progress.js';
 import { Sha256Meter } from '../util/sha256-meter.js';
 import { assertRealPathInside, normaliseRelative, safeJoin } from '../workspace/safe-path.js';
-import type { Inventory, InventoryEntry, Workspace } from '../workspace/workspace.js';
+import { readRecord, recordExists, writeRecord, type FetchRecord, type Inventory, type InventoryEntry, type SourceIdentity } from '../workspace/records.js';
+import type { Workspace } from '../workspace/workspace.js';
 
-/** What identifies one version of a source file; compared field by field on a re-run. */
-export interface SourceIdentity {
-  size: number;
-  etag?: string;
-  contentLength?: number;
-  mtimeMs?: number;
-}
-
-export interface RecordedFile extends SourceIdentity {
-  sha256: string;
-}
-
-export interface FetchRecord {
-  version: 1;
-  source: string;
-  complete: boolean;
-  /** Identity of a downloaded archive, when the source was one. */
-  archive?: SourceIdentity & { extracted: boolean };
-  files: Record<string, RecordedFile>;
-  updated: string;
-}
+export type { SourceIdentity };
 
 /** Raised when the bytes received differ from the announced length (a cut connection). */
 export class SizeMismatchError extends ModelSyncError {
@@ -78,7 +59,7 @@ export class FetchSession {
     this.concurrency = ctx.config.integer('fetch-concurrency');
     this.progressInterval = ctx.config.integer('progress-interval');
     this.tmpDir = path.join(ctx.workspace.tmpDir, 'fetch');
-    this.record = previous ?? { version: 1, source, complete: false, files: {}, updated: new Date().toISOString() };
+    this.record = previous ?? { source, complete: false, files: {}, updated: new Date().toISOString() };
     this.record.complete = false;
   }
 
@@ -87,10 +68,10 @@ export class FetchSession {
     if (ctx.config.integer('fetch-concurrency') < 1) {
       throw new ModelSyncError('config', `${ctx.config.describe('fetch-concurrency')} must be at least 1`);
     }
-    let previous = await ctx.workspace.readStepRecord<FetchRecord>('fetch');
-    if (previous && (previous.version !== 1 || previous.source !== source)) {
+    let previous = await readRecord(ctx.workspace, 'fetch');
+    if (previous ? previous.source !== source : await recordExists(ctx.workspace, 'fetch')) {
       // The workspace held another model: its files must not be mixed into this one.
-      ctx.log.warn({ previous: previous.source, source }, 'workspace holds files of another source; clearing model/');
+      ctx.log.warn({ previous: previous?.source, source }, 'workspace holds files of another source; clearing model/');
       await rm(ctx.workspace.modelDir, { recursive: true, force: true });
       await mkdir(ctx.workspace.modelDir, { recursive: true });
       previous = undefined;
@@ -231,7 +212,7 @@ export class FetchSession {
     this.saving = this.saving.then(async () => {
       this.dirty = false;
       this.record.updated = new Date().toISOString();
-      await this.workspace.writeStepRecord('fetch', this.record);
+      await writeRecord(this.workspace, 'fetch', this.record);
     });
   }
 

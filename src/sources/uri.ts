@@ -1,7 +1,7 @@
 // Fetch source `uri`: dispatch on the scheme.
 import { ConfigError } from '../errors.js';
 import type { StepContext } from '../steps/types.js';
-import type { Inventory } from '../workspace/workspace.js';
+import type { Inventory } from '../workspace/records.js';
 import { fetchFromHuggingFace } from './hf.js';
 import { fetchFromHttp } from './http.js';
 import { fetchFromLocal } from './local.js';

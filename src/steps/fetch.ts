@@ -2,7 +2,7 @@
 import { fetchFromOci } from '../sources/oci.js';
 import { fetchFromS3 } from '../sources/s3.js';
 import { fetchFromUri } from '../sources/uri.js';
-import type { Inventory } from '../workspace/workspace.js';
+import { writeRecord, type Inventory } from '../workspace/records.js';
 import type { StepRunner } from './types.js';
 
 export const runFetch: StepRunner = async (ctx) => {
@@ -12,7 +12,7 @@ export const runFetch: StepRunner = async (ctx) => {
   if (type === 's3') inventory = await fetchFromS3(ctx);
   else if (type === 'oci') inventory = await fetchFromOci(ctx);
   else inventory = await fetchFromUri(ctx);
-  await ctx.workspace.writeInventory(inventory);
+  await writeRecord(ctx.workspace, 'inventory', inventory);
   const seconds = (Date.now() - started) / 1000;
   return {
     results: { 'model-files': String(inventory.files.length), 'model-bytes': String(inventory.totalBytes) },

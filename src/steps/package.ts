@@ -10,12 +10,12 @@ import { ModelSyncError } from '../errors.js';
 import { walkGraph } from '../oci/graph.js';
 import { OciLayout } from '../oci/layout.js';
 import { buildModelcar, type ModelLayer } from '../oci/modelcar.js';
-import type { ModelLayerRecord, PackageRecord } from '../oci/modelcar-layout.js';
 import { parseImageLocation } from '../oci/reference.js';
 import { hashTarLayer } from '../oci/tar-layer.js';
 import { pullToLayout } from '../oci/transfer.js';
 import type { Descriptor } from '../oci/types.js';
 import { Progress } from '../util/progress.js';
+import { readRecord, writeRecord, type ModelLayerRecord, type PackageRecord } from '../workspace/records.js';
 import { normaliseRelative, safeJoin, UnsafePathError } from '../workspace/safe-path.js';
 import type { StepContext, StepRunner } from './types.js';
 
@@ -60,7 +60,7 @@ export const runPackage: StepRunner = async (ctx) => {
     throw err;
   }
 
-  const previous = await workspace.readStepRecord<PackageRecord>('package');
+  const previous = await readRecord(workspace, 'package');
   const layers = await layerDigests(ctx, files, previous);
   const { root, platforms, attestations } = await buildModelcar({ layout, base, layers, log });
   const record: PackageRecord = {
@@ -73,7 +73,7 @@ export const runPackage: StepRunner = async (ctx) => {
     layers,
     finished: new Date().toISOString(),
   };
-  await workspace.writeStepRecord('package', record);
+  await writeRecord(workspace, 'package', record);
   // After the record: a crash in between leaves stale blobs, never a record naming removed ones.
   const removed = await removeUnreferencedBlobs(layout, [root, base]);
   const bytes = layers.reduce((n, l) => n + l.fileSize, 0);
@@ -97,7 +97,7 @@ export const runPackage: StepRunner = async (ctx) => {
 /** The model files, sorted: from the inventory fetch wrote, else by walking model/. */
 async function modelFiles(ctx: StepContext): Promise<ModelFile[]> {
   const { workspace } = ctx;
-  const inventory = await workspace.readInventory();
+  const inventory = await readRecord(workspace, 'inventory');
   let files: ModelFile[];
   if (inventory) {
     files = [];

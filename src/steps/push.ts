@@ -3,11 +3,12 @@
 import { pushToS3 } from '../destinations/s3.js';
 import { ModelSyncError } from '../errors.js';
 import type { OciLayout } from '../oci/layout.js';
-import { ModelcarLayout, type PackageRecord } from '../oci/modelcar-layout.js';
+import { ModelcarLayout } from '../oci/modelcar-layout.js';
 import { MT } from '../oci/media-types.js';
 import { parseImageLocation, parseImageReference } from '../oci/reference.js';
 import { pushLayout } from '../oci/transfer.js';
 import type { Descriptor } from '../oci/types.js';
+import { readRecord, writeRecord, type PackageRecord } from '../workspace/records.js';
 import type { StepContext, StepOutcome, StepRunner } from './types.js';
 
 /** Read leniently: push accepts a record written by an older package run with fields missing. */
@@ -17,7 +18,7 @@ export const runPush: StepRunner = async (ctx) => {
   const type = ctx.config.required('destination-type');
   if (type === 's3') {
     const r = await pushToS3(ctx);
-    await ctx.workspace.writeStepRecord('push', { destination: 's3', uri: r.uri, files: r.files, bytes: r.bytes, skipped: r.skipped, finished: new Date().toISOString() });
+    await writeRecord(ctx.workspace, 'push', { destination: 's3', uri: r.uri, files: r.files, bytes: r.bytes, skipped: r.skipped, finished: new Date().toISOString() });
     return { results: { 'model-uri': r.uri, 'image-digest': '' }, summary: { uri: r.uri, files: r.files, bytes: r.bytes, skipped: r.skipped } };
   }
   return pushImage(ctx);
@@ -46,7 +47,7 @@ async function pushImage(ctx: StepContext): Promise<StepOutcome> {
     mountFrom: await mountSources(ctx, location),
   });
   const seconds = (Date.now() - started) / 1000;
-  await workspace.writeStepRecord('push', { destination: 'oci', ...result, finished: new Date().toISOString() });
+  await writeRecord(workspace, 'push', { destination: 'oci', ...result, finished: new Date().toISOString() });
   return {
     results: { 'model-uri': result.uri, 'image-digest': result.digest },
     summary: {
@@ -62,7 +63,7 @@ async function pushImage(ctx: StepContext): Promise<StepOutcome> {
 
 /** The image package built: from its record, else the layout's `latest` tag. */
 async function packagedRoot(ctx: StepContext, layout: OciLayout): Promise<Descriptor> {
-  const record = await ctx.workspace.readStepRecord<PackageRecordRead>('package');
+  const record: PackageRecordRead | undefined = await readRecord(ctx.workspace, 'package');
   if (record?.indexDigest) {
     const size = record.size ?? (await layout.blobSize(record.indexDigest));
     if (size === undefined) {
@@ -80,7 +81,7 @@ async function packagedRoot(ctx: StepContext, layout: OciLayout): Promise<Descri
 /** When the base image lives in the destination registry, its layers are mounted instead of uploaded. */
 async function mountSources(ctx: StepContext, location: ReturnType<typeof parseImageLocation>): Promise<string[] | undefined> {
   if (location.kind !== 'registry') return undefined;
-  const record = await ctx.workspace.readStepRecord<PackageRecordRead>('package');
+  const record = await readRecord(ctx.workspace, 'package');
   if (!record?.baseImage) return undefined;
   try {
     const base = parseImageReference(record.baseImage);

@@ -1,23 +1,10 @@
 // The on-volume contract between steps (see DESIGN.md):
 //   <storage>/model/        model files, only complete ones
 //   <storage>/image/        OCI image layout of the modelcar
-//   <storage>/.model-sync/  step records (<step>.json), results/<name>, inventory.json, tmp/
+//   <storage>/.model-sync/  step records (<name>.json, typed in records.ts), results/<name>, tmp/
 import { mkdir, readFile, rename, writeFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-
-export interface InventoryEntry {
-  /** Slash-separated path relative to model/ */
-  path: string;
-  size: number;
-  sha256: string;
-}
-
-export interface Inventory {
-  source: string;
-  files: InventoryEntry[];
-  totalBytes: number;
-}
 
 export class Workspace {
   readonly root: string;
@@ -68,23 +55,6 @@ export class Workspace {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
-  }
-
-  /** A step's record, `.model-sync/<step>.json`. */
-  writeStepRecord(step: string, data: unknown): Promise<void> {
-    return this.writeJson(`${step}.json`, data);
-  }
-
-  readStepRecord<T>(step: string): Promise<T | undefined> {
-    return this.readJson<T>(`${step}.json`);
-  }
-
-  writeInventory(inventory: Inventory): Promise<void> {
-    return this.writeJson('inventory.json', inventory);
-  }
-
-  readInventory(): Promise<Inventory | undefined> {
-    return this.readJson<Inventory>('inventory.json');
   }
 
   /** One small result as a plain file (Argo reads it with valueFrom.path). */

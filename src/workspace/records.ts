@@ -1,0 +1,170 @@
+// The on-volume contract between steps: every `.model-sync/<name>.json` file, its type and its
+// format version. Steps read their inputs and write their results only through readRecord and
+// writeRecord, so a record of another format is never misread: it reads as absent.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Workspace } from './workspace.js';
+
+/** Bumped when a record's shape changes incompatibly; every record carries it as `format`. */
+export const RECORD_FORMAT = 1;
+
+/** The settings a result was made with (secrets masked), so a later step can tell a stale one. */
+export type SettingsSnapshot = Record<string, string | number | boolean>;
+
+// --- fetch ------------------------------------------------------------------------------------
+
+export interface InventoryEntry {
+  /** Slash-separated path relative to model/ */
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+/** `inventory.json`: the model files fetch left complete in model/. */
+export interface Inventory {
+  source: string;
+  files: InventoryEntry[];
+  totalBytes: number;
+  settings?: SettingsSnapshot;
+}
+
+/** What identifies one version of a source file; compared field by field on a re-run. */
+export interface SourceIdentity {
+  size: number;
+  etag?: string;
+  contentLength?: number;
+  mtimeMs?: number;
+}
+
+export interface RecordedFile extends SourceIdentity {
+  sha256: string;
+}
+
+/** `fetch.json`: progress of a fetch, file by file, so that a re-run resumes. */
+export interface FetchRecord {
+  source: string;
+  complete: boolean;
+  /** Identity of a downloaded archive, when the source was one. */
+  archive?: SourceIdentity & { extracted: boolean };
+  files: Record<string, RecordedFile>;
+  updated: string;
+}
+
+/** `fetch-oci.json`: which files each image layer produced, so a re-run skips complete layers. */
+export interface OciLayersRecord {
+  source: string;
+  layers: Record<string, { files: Array<{ path: string; size: number }>; links: boolean }>;
+}
+
+// --- package ----------------------------------------------------------------------------------
+
+/** One model layer as package records it: enough to make its bytes again from model/. */
+export interface ModelLayerRecord {
+  /** Slash-separated path relative to model/ (the entry is `models/<path>`). */
+  path: string;
+  /** Layer digest (= diff_id). */
+  digest: string;
+  /** Layer size in bytes (tar framing included). */
+  size: number;
+  /** `sha256:<hex>` of the file. */
+  fileSha256: string;
+  fileSize: number;
+  /** The file's mtime when it was hashed: a re-run reuses the digest only while it is unchanged. */
+  fileMtimeMs?: number;
+}
+
+/** `package.json`: the modelcar package built in image/. */
+export interface PackageRecord {
+  baseImage: string;
+  baseDigest: string;
+  /** Digest of the modelcar's root (an index, or a manifest for a single-manifest base). */
+  indexDigest: string;
+  mediaType: string;
+  size: number;
+  /** How the model layer blobs are stored: `model-files` = made on the fly from model/. */
+  layerBlobs: 'model-files';
+  layers: ModelLayerRecord[];
+  finished?: string;
+  settings?: SettingsSnapshot;
+}
+
+// --- push -------------------------------------------------------------------------------------
+
+/** `push.json`: where push put the model. */
+export type PushRecord =
+  | { destination: 's3'; uri: string; files: number; bytes: number; skipped: number; finished: string; settings?: SettingsSnapshot }
+  | {
+      destination: 'oci';
+      uri: string;
+      digest: string;
+      blobsUploaded: number;
+      blobsSkipped: number;
+      bytesUploaded: number;
+      finished: string;
+      settings?: SettingsSnapshot;
+    };
+
+// --- Model Registry ---------------------------------------------------------------------------
+
+export type UploadIntent = 'update_artifact' | 'create_model' | 'create_version';
+
+export interface EntityRef {
+  id: string;
+  /** True when this job created it (only those are archived or abandoned by mark-failed). */
+  created: boolean;
+}
+
+/**
+ * `preflight.json` and `register.json`: which entities exist and which this job created, written
+ * as soon as each exists so that a crash leaves a true account for the re-run and for mark-failed.
+ */
+export interface RegistryRecord {
+  intent: UploadIntent;
+  /** Registry URL and the names/ids of the plan: a record of another job is ignored. */
+  target: string;
+  registeredModel?: EntityRef;
+  modelVersion?: EntityRef;
+  modelArtifact?: EntityRef & { previousState?: string; pendingSetByPreflight?: boolean };
+  uri?: string;
+  /** register: 'registering' until the artifact is LIVE, then 'registered'. */
+  phase: 'preflight-done' | 'registering' | 'registered';
+  settings?: SettingsSnapshot;
+}
+
+/** Every record by file name (without .json). */
+export interface Records {
+  inventory: Inventory;
+  fetch: FetchRecord;
+  'fetch-oci': OciLayersRecord;
+  package: PackageRecord;
+  push: PushRecord;
+  preflight: RegistryRecord;
+  register: RegistryRecord;
+}
+
+export type RecordName = keyof Records;
+
+function recordFile(workspace: Workspace, name: RecordName): string {
+  return path.join(workspace.stateDir, `${name}.json`);
+}
+
+/** The record, or undefined when it is missing or of another format. */
+export async function readRecord<K extends RecordName>(workspace: Workspace, name: K): Promise<Records[K] | undefined> {
+  const data = await workspace.readJson<Records[K] & { format?: number }>(`${name}.json`);
+  if (!data || data.format !== RECORD_FORMAT) return undefined;
+  const { format: _format, ...record } = data;
+  return record as unknown as Records[K];
+}
+
+/** True when a file of that name exists, whatever its format (fetch clears model/ for a foreign one). */
+export async function recordExists(workspace: Workspace, name: RecordName): Promise<boolean> {
+  return readFile(recordFile(workspace, name)).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Writes the record atomically (temp file + rename) with the current format. */
+export function writeRecord<K extends RecordName>(workspace: Workspace, name: K, record: Records[K]): Promise<void> {
+  return workspace.writeJson(`${name}.json`, { format: RECORD_FORMAT, ...record });
+}
