@@ -5,6 +5,8 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { allSteps, loadStep, stepsDir, type ParamSpec, type StepContract, type StepName } from './contract/contract.js';
 import { resolveConfig } from './config/config.js';
+import { earlyLogOptions, quietSdkNotices, terminationMessagePath } from './config/process-env.js';
+import { StepSettings } from './config/settings.js';
 import { redact } from './util/redact.js';
 import { EXIT, exitCodeOf, messageOf, ModelSyncError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
@@ -60,36 +62,35 @@ function addStepCommand(program: Command, contract: StepContract): void {
 }
 
 /** Runs one step and returns the exit code. */
-export async function runStep(name: StepName, flags: Record<string, unknown>, env = process.env): Promise<number> {
+export async function runStep(name: StepName, flags: Record<string, unknown>, env?: NodeJS.ProcessEnv): Promise<number> {
   const contract = loadStep(name);
-  const format = (flags.logFormat ?? env.MODEL_SYNC_LOG_FORMAT) as string | undefined;
-  let log: Logger = createLogger({
-    level: (flags.logLevel ?? env.MODEL_SYNC_LOG_LEVEL ?? 'info') as string,
-    ...(format === 'json' || format === 'pretty' ? { format } : {}),
-  });
+  let log: Logger = createLogger(earlyLogOptions(flags, env));
+  const termination = terminationMessagePath(env);
+  quietSdkNotices(env);
   const started = Date.now();
   // A step awaiting something that never settles would let Node run out of work and exit 0:
   // report that as a failure instead.
   const unfinished = () => {
     const message = `${name} stopped before finishing (a transfer never completed)`;
     log.error({ exitCode: EXIT.internal }, message);
-    writeTerminationMessage(message);
+    writeTerminationMessage(termination, message);
     process.exit(EXIT.internal);
   };
   process.once('beforeExit', unfinished);
   try {
     const config = resolveConfig({ step: contract, flags, env });
-    log.level = config.string('log-level') ?? 'info';
+    const settings = new StepSettings(config, env ? { env } : undefined);
+    log.level = settings.logLevel;
     log = log.child({ step: name });
     log.debug({ config: config.toLogObject() }, 'configuration');
-    const workspace = await new Workspace(config.required('storage-path')).init();
+    const workspace = await new Workspace(settings.storagePath).init();
     const run = await loadRunner(name);
-    const outcome = await run({ config, workspace, log });
-    const resultsDir = config.has('results-dir') ? config.string('results-dir') : undefined;
+    const outcome = await run({ settings, workspace, log });
+    const resultsDir = settings.resultsDir;
     for (const r of contract.results) {
       await workspace.writeResult(r.name, outcome.results[r.name] ?? '', resultsDir);
     }
-    writeTerminationMessage(outcome.termination ?? JSON.stringify(outcome.results));
+    writeTerminationMessage(termination, outcome.termination ?? JSON.stringify(outcome.results));
     process.stdout.write(JSON.stringify(outcome.results) + '\n');
     log.info({ ...outcome.summary, seconds: (Date.now() - started) / 1000 }, `${name} finished`);
     process.off('beforeExit', unfinished);
@@ -99,7 +100,7 @@ export async function runStep(name: StepName, flags: Record<string, unknown>, en
     const cause = oneLine(redact(messageOf(err)));
     const message = err instanceof ModelSyncError ? cause : `unexpected error: ${cause}`;
     log.error({ exitCode: code, ...(err instanceof ModelSyncError ? {} : { err }) }, message);
-    writeTerminationMessage(message);
+    writeTerminationMessage(termination, message);
     process.off('beforeExit', unfinished);
     return code;
   }

@@ -3,19 +3,14 @@
 import { writeFileSync } from 'node:fs';
 import { redact } from './util/redact.js';
 
-const DEFAULT_PATH = '/dev/termination-log';
 /** Kubernetes keeps at most 4096 bytes of a termination message. */
 const MAX_BYTES = 4096;
 
-export function terminationMessagePath(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const file = env.TERMINATION_MESSAGE_PATH || DEFAULT_PATH;
-  if (file.startsWith('/tekton/')) return undefined;
-  return file;
-}
-
-/** Writes the message; skips quietly when the file cannot be written (not in a pod, for example). */
-export function writeTerminationMessage(message: string, env: NodeJS.ProcessEnv = process.env): void {
-  const file = terminationMessagePath(env);
+/**
+ * Writes the message to `file` (config/process-env.ts says where; undefined: nowhere); skips
+ * quietly when the file cannot be written (not in a pod, for example).
+ */
+export function writeTerminationMessage(file: string | undefined, message: string): void {
   if (!file) return;
   let text = redact(message);
   if (Buffer.byteLength(text) > MAX_BYTES) text = Buffer.from(text).subarray(0, MAX_BYTES - 3).toString('utf8') + '...';

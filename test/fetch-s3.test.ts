@@ -87,7 +87,7 @@ test('a key naming a single object lands as model/<basename>; a trailing slash m
 
 test('an object above the ranged threshold is fetched as parallel ranged GETs into one file', async () => {
   const ws = await storage();
-  const r = await runCli(['fetch', '--log-level', 'debug'], env(ws, 'large/blob.bin', { MODEL_SYNC_S3_PART_SIZE: String(1024 * 1024), MODEL_SYNC_FETCH_CONCURRENCY: '3' }));
+  const r = await runCli(['fetch', '--log-level', 'debug'], env(ws, 'large/blob.bin', { MODEL_SYNC_S3_PART_SIZE: String(1024 * 1024), MODEL_SYNC_S3_RANGED_THRESHOLD: String(1024 * 1024), MODEL_SYNC_FETCH_CONCURRENCY: '3' }));
   assert.equal(r.code, 0, r.stderr);
   const ranged = logLines(r.stderr).find((l) => l.msg === 'ranged download');
   assert.equal(ranged?.parts, 6, 'the object was split into 1 MiB parts');

@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { loadStep } from '../src/contract/contract.js';
 import { resolveConfig } from '../src/config/config.js';
+import { StepSettings } from '../src/config/settings.js';
 import { pushToS3 } from '../src/destinations/s3.js';
 import { EXIT, ModelSyncError } from '../src/errors.js';
 import { Workspace } from '../src/workspace/workspace.js';
@@ -50,7 +51,15 @@ function pushContext(ws: string, env: Record<string, string>) {
       ...env,
     },
   });
-  return { config, workspace: new Workspace(ws), log: silent };
+  const settings = new StepSettings(config);
+  return { ctx: { workspace: new Workspace(ws), log: silent, concurrency: settings.pushConcurrency(), progressIntervalSeconds: 0 }, s3: settings.destination() };
+}
+
+/** pushToS3 with the settings a push step would resolve from `env`. */
+function push(context: ReturnType<typeof pushContext>) {
+  const { ctx, s3: destination } = context;
+  if (destination.type !== 's3') throw new Error('not an S3 destination');
+  return pushToS3(ctx, destination.s3);
 }
 
 async function objectsUnder(prefix: string): Promise<Map<string, Buffer>> {
@@ -76,27 +85,27 @@ test('fetch from one prefix, push to another: same objects byte for byte; a re-r
   assert.equal(fetched.code, 0, fetched.stderr);
 
   const ctx = pushContext(ws, { MODEL_SYNC_DESTINATION_AWS_KEY: 'copies/v1/' });
-  const first = await pushToS3(ctx);
+  const first = await push(ctx);
   const bytes = [...files.values()].reduce((n, b) => n + b.length, 0);
   assert.deepEqual(first, { uri: `s3://${s3.bucket}/copies/v1`, files: files.size, bytes, skipped: 0 });
   const pushed = await objectsUnder('copies/v1');
   assert.deepEqual([...pushed.keys()].sort(), [...files.keys()].sort());
   for (const [rel, body] of files) assert.ok(pushed.get(rel)!.equals(body), rel);
 
-  const second = await pushToS3(ctx);
+  const second = await push(ctx);
   assert.deepEqual(second, { uri: `s3://${s3.bucket}/copies/v1`, files: files.size, bytes: 0, skipped: files.size });
 });
 
 test('push without an inventory, to a missing bucket, or with a wrong key fails with its own kind', async () => {
   const empty = path.join(dir, 'empty-ws');
-  await assert.rejects(pushToS3(pushContext(empty, { MODEL_SYNC_DESTINATION_AWS_KEY: 'x' })), (e: unknown) => e instanceof ModelSyncError && e.kind === 'precondition');
+  await assert.rejects(push(pushContext(empty, { MODEL_SYNC_DESTINATION_AWS_KEY: 'x' })), (e: unknown) => e instanceof ModelSyncError && e.kind === 'precondition');
   const ws = path.join(dir, 'ws');
   await assert.rejects(
-    pushToS3(pushContext(ws, { MODEL_SYNC_DESTINATION_AWS_KEY: 'x', MODEL_SYNC_DESTINATION_AWS_BUCKET: 'no-such-bucket' })),
+    push(pushContext(ws, { MODEL_SYNC_DESTINATION_AWS_KEY: 'x', MODEL_SYNC_DESTINATION_AWS_BUCKET: 'no-such-bucket' })),
     (e: unknown) => e instanceof ModelSyncError && e.kind === 'notFound' && /no-such-bucket/.test(e.message),
   );
   await assert.rejects(
-    pushToS3(pushContext(ws, { MODEL_SYNC_DESTINATION_AWS_KEY: 'x', MODEL_SYNC_DESTINATION_AWS_ACCESS_KEY_ID: 'AKIAWRONGWRONG' })),
+    push(pushContext(ws, { MODEL_SYNC_DESTINATION_AWS_KEY: 'x', MODEL_SYNC_DESTINATION_AWS_ACCESS_KEY_ID: 'AKIAWRONGWRONG' })),
     (e: unknown) => e instanceof ModelSyncError && e.kind === 'auth',
   );
 });

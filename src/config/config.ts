@@ -118,13 +118,6 @@ export class Config {
     return this.dockerConfig(side)?.lookup(reference, sameHost ? explicitKey : undefined);
   }
 
-  /** The metadata ConfigMap folder: the setting, else /etc/model-metadata when it exists. */
-  metadataFolder(): string | undefined {
-    const explicit = this.has('metadata-configmap-path') ? this.string('metadata-configmap-path') : undefined;
-    if (explicit) return explicit;
-    return existsSync(DEFAULT_METADATA_FOLDER) ? DEFAULT_METADATA_FOLDER : undefined;
-  }
-
   /** Values for a debug log line, secrets masked. */
   toLogObject(): Record<string, Value> {
     const out: Record<string, Value> = {};
@@ -143,10 +136,11 @@ export interface ResolveInput {
   step: StepContract;
   /** Raw option values from the command line, keyed by parameter name. */
   flags: Record<string, unknown>;
-  env: NodeJS.ProcessEnv;
+  /** Default: the process environment. */
+  env?: NodeJS.ProcessEnv;
 }
 
-export function resolveConfig({ step, flags, env }: ResolveInput): Config {
+export function resolveConfig({ step, flags, env = process.env }: ResolveInput): Config {
   const specs = new Map(step.parameters.map((p) => [p.name, p]));
   const raw = new Map<string, { text: string; origin: Origin; file?: string }>();
 

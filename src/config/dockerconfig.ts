@@ -3,16 +3,10 @@
 // quay.io), then keys normalised to a host (https:// stripped, cut at the first /).
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
+import type { RegistryCredentials } from '../oci/credentials.js';
 import { addCredentialPair, addSecret } from '../util/redact.js';
 
-export interface RegistryCredentials {
-  username?: string;
-  password?: string;
-  /** A bearer token to send as is (registrytoken) */
-  registryToken?: string;
-  /** An OAuth2 refresh token (identitytoken) */
-  identityToken?: string;
-}
+export type { RegistryCredentials } from '../oci/credentials.js';
 
 interface AuthEntry {
   auth?: string;

@@ -1,6 +1,5 @@
 // What an upload intent will write to Model Registry, worked out from the settings and the
 // metadata ConfigMap before any call is made (so that a missing name fails before bytes move).
-import type { Config } from '../config/config.js';
 import { ConfigError } from '../errors.js';
 import { encodeCustomProperties } from './custom-properties.js';
 import { EMPTY_METADATA, loadMetadata, type Metadata } from './metadata.js';
@@ -35,16 +34,30 @@ export interface RegistrationPlan {
   identity?: JobIdentity;
 }
 
+/** The settings a plan is made from (config/settings.ts reads them). */
+export interface PlanInputs {
+  intent: Intent;
+  metadataFolder: string | undefined;
+  /** How the metadata folder setting is named in messages. */
+  metadataSetting: string;
+  modelId?: string;
+  modelVersionId?: string;
+  modelArtifactId?: string;
+  author?: string;
+  modelIdSetting: string;
+  modelArtifactIdSetting: string;
+}
+
 /**
  * `lenient` (mark-failed): a broken or incomplete ConfigMap must not stop the clean-up, so
  * metadata errors and missing names are tolerated; the ids recorded in the workspace still count.
  */
-export async function planFromConfig(config: Config, opts: { lenient?: boolean; onLenientError?: (err: Error) => void } = {}): Promise<RegistrationPlan> {
-  const intent = config.required('model-upload-intent') as Intent;
-  const folderSetting = config.describe('metadata-configmap-path');
+export async function planFromInputs(inputs: PlanInputs, opts: { lenient?: boolean; onLenientError?: (err: Error) => void } = {}): Promise<RegistrationPlan> {
+  const intent = inputs.intent;
+  const folderSetting = inputs.metadataSetting;
   let metadata: Metadata;
   try {
-    metadata = await loadMetadata(config.metadataFolder(), `${folderSetting}, default /etc/model-metadata`);
+    metadata = await loadMetadata(inputs.metadataFolder, `${folderSetting}, default /etc/model-metadata`);
   } catch (err) {
     if (!opts.lenient || !(err instanceof ConfigError)) throw err;
     opts.onLenientError?.(err);
@@ -53,9 +66,9 @@ export async function planFromConfig(config: Config, opts: { lenient?: boolean; 
   const where = metadata.folder ? ` in ${metadata.folder} (${folderSetting})` : ` (no metadata ConfigMap: set ${folderSetting})`;
   const { registeredModel: rm, modelVersion: mv, modelArtifact: ma } = metadata;
 
-  const modelId = config.string('model-id') ?? rm.id;
-  const modelVersionId = config.string('model-version-id') ?? mv.id;
-  const modelArtifactId = config.string('model-artifact-id') ?? ma.id;
+  const modelId = inputs.modelId ?? rm.id;
+  const modelVersionId = inputs.modelVersionId ?? mv.id;
+  const modelArtifactId = inputs.modelArtifactId ?? ma.id;
 
   const check = (fn: () => void) => {
     try {
@@ -72,10 +85,10 @@ export async function planFromConfig(config: Config, opts: { lenient?: boolean; 
       if (!rm.name) throw new ConfigError(`create_model needs the metadata ConfigMap key RegisteredModel.name${where}`);
     }
     if (intent === 'create_version' && !modelId) {
-      throw new ConfigError(`create_version needs ${config.describe('model-id')} (or the ConfigMap key RegisteredModel.id${where})`);
+      throw new ConfigError(`create_version needs ${inputs.modelIdSetting} (or the ConfigMap key RegisteredModel.id${where})`);
     }
     if (intent === 'update_artifact' && !modelArtifactId) {
-      throw new ConfigError(`update_artifact needs ${config.describe('model-artifact-id')} (or the ConfigMap key ModelArtifact.id${where})`);
+      throw new ConfigError(`update_artifact needs ${inputs.modelArtifactIdSetting} (or the ConfigMap key ModelArtifact.id${where})`);
     }
   }
 
@@ -97,7 +110,7 @@ export async function planFromConfig(config: Config, opts: { lenient?: boolean; 
     ma.modelSourceKind && ma.modelSourceName
       ? { modelSourceKind: ma.modelSourceKind, modelSourceClass: ma.modelSourceClass, modelSourceGroup: ma.modelSourceGroup, modelSourceName: ma.modelSourceName }
       : undefined;
-  const author = mv.author ?? (config.has('registry-author') ? config.string('registry-author') : undefined);
+  const author = mv.author ?? inputs.author;
   return {
     intent,
     metadata,

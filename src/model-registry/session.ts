@@ -1,10 +1,10 @@
 // Everything a registry step needs, built from its context: the plan, the client, what this
 // workspace recorded earlier (for the same registry, intent and names), and the termination message.
-import { levelFromUpstream } from '../log.js';
-import type { StepContext } from '../steps/types.js';
+import type { Logger } from '../log.js';
+import type { Workspace } from '../workspace/workspace.js';
 import { ModelRegistryClient } from './client.js';
-import { connectionFromConfig } from './connection.js';
-import { planFromConfig, type Intent, type RegistrationPlan } from './plan.js';
+import type { RegistryConnection } from './connection.js';
+import { planFromInputs, type Intent, type PlanInputs, type RegistrationPlan } from './plan.js';
 import { readRegistryRecord, RecordWriter, type RecordingStep, type RegistryRecord } from './record.js';
 import type { RegistrationIds } from './registrar.js';
 
@@ -16,13 +16,23 @@ export interface RegistrySession {
   writer(step: RecordingStep): RecordWriter;
 }
 
-export async function openRegistrySession(ctx: StepContext, opts: { lenient?: boolean } = {}): Promise<RegistrySession> {
-  const plan = await planFromConfig(ctx.config, {
+/** What a registry step hands over: the workspace, its log, and the settings config/ resolved. */
+export interface RegistrySessionContext {
+  workspace: Workspace;
+  log: Logger;
+  connection: RegistryConnection;
+  /** Level of the client's own log lines. */
+  logLevel: string;
+  plan: PlanInputs;
+}
+
+export async function openRegistrySession(ctx: RegistrySessionContext, opts: { lenient?: boolean } = {}): Promise<RegistrySession> {
+  const plan = await planFromInputs(ctx.plan, {
     ...opts,
     onLenientError: (err) => ctx.log.warn(`metadata problem ignored while marking the job failed: ${err.message}`),
   });
-  const registryLog = ctx.log.child({ component: 'model-registry' }, { level: levelFromUpstream(ctx.config.string('registry-log-level')) });
-  const connection = connectionFromConfig(ctx.config, { log: ctx.log });
+  const registryLog = ctx.log.child({ component: 'model-registry' }, { level: ctx.logLevel });
+  const connection = ctx.connection;
   const client = new ModelRegistryClient(connection, { log: registryLog });
   const target = [connection.baseUrl, plan.intent, plan.model.name ?? plan.modelId ?? '', plan.version.name, plan.modelArtifactId ?? ''].join('|');
   const known = await readRegistryRecord(ctx.workspace, plan.intent, target);

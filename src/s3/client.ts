@@ -4,8 +4,6 @@
 import http from 'node:http';
 import https from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
-import { ConfigError } from '../errors.js';
-import type { Config } from '../config/config.js';
 
 export const DEFAULT_REGION = 'us-east-1';
 
@@ -16,37 +14,6 @@ export interface S3Settings {
   endpoint?: string;
   accessKeyId?: string;
   secretAccessKey?: string;
-}
-
-/** Reads the `<side>-aws-*` settings (credential folders are already merged by the config layer). */
-export function s3Settings(config: Config, side: 'source' | 'destination'): S3Settings {
-  const p = (name: string) => `${side}-aws-${name}`;
-  const accessKeyId = config.string(p('access-key-id'));
-  const secretAccessKey = config.string(p('secret-access-key'));
-  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
-    const missing = accessKeyId === undefined ? p('access-key-id') : p('secret-access-key');
-    throw new ConfigError(`${config.describe(missing)} is required together with its access key pair`);
-  }
-  const endpoint = config.string(p('endpoint'));
-  if (endpoint !== undefined) {
-    let url: URL | undefined;
-    try {
-      url = new URL(endpoint);
-    } catch {
-      url = undefined;
-    }
-    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-      throw new ConfigError(`${config.describe(p('endpoint'))}: "${endpoint}" is not an http(s) URL`);
-    }
-  }
-  return {
-    bucket: config.required(p('bucket')),
-    key: config.required(p('key')),
-    region: config.string(p('region')) ?? DEFAULT_REGION,
-    ...(endpoint !== undefined ? { endpoint } : {}),
-    ...(accessKeyId !== undefined ? { accessKeyId } : {}),
-    ...(secretAccessKey !== undefined ? { secretAccessKey } : {}),
-  };
 }
 
 export function createS3Client(settings: S3Settings, connections: number): S3Client {

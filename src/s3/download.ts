@@ -18,26 +18,10 @@ import { isTransientS3Error, s3Error, s3Uri } from './errors.js';
 
 const MiB = 1024 * 1024;
 
-/** Part size of ranged GETs; objects larger than the threshold are split into parts of this size. */
-export const DEFAULT_PART_SIZE = 8 * MiB;
-export const DEFAULT_RANGED_THRESHOLD = 64 * MiB;
-
+/** How objects are split: those above `threshold` bytes go as ranged GETs of `partSize` (s3-part-size, s3-ranged-threshold). */
 export interface RangedTuning {
   partSize: number;
   threshold: number;
-}
-
-/**
- * MODEL_SYNC_S3_PART_SIZE (bytes, internal tuning, documented in docs/fetch.md) sets the part size
- * and makes every object larger than one part use ranged GETs.
- */
-export function rangedTuning(env: NodeJS.ProcessEnv = process.env): RangedTuning {
-  const raw = env.MODEL_SYNC_S3_PART_SIZE;
-  if (raw && /^\d+$/.test(raw.trim()) && Number(raw) >= 64 * 1024) {
-    const partSize = Number(raw);
-    return { partSize, threshold: partSize };
-  }
-  return { partSize: DEFAULT_PART_SIZE, threshold: DEFAULT_RANGED_THRESHOLD };
 }
 
 export interface DownloadRequest {

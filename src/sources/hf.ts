@@ -1,19 +1,15 @@
 // Fetch source `uri` with hf://<org>/<model>[:<revision>]: every file of a Hugging Face model
 // repository at one commit. Files are listed with the Hub API
 // (GET {endpoint}/api/models/{repo}/revision/{revision}?blobs=true) and downloaded from
-// {endpoint}/{repo}/resolve/{commit}/{path}; the endpoint is $HF_ENDPOINT (default
-// https://huggingface.co) and the token $HF_TOKEN (sent as Bearer to the Hub only, never to the
+// {endpoint}/{repo}/resolve/{commit}/{path}; the endpoint ($HF_ENDPOINT, default
+// https://huggingface.co) and the token ($HF_TOKEN) come from config/ (sent as Bearer to the Hub only, never to the
 // CDN a download redirects to). LFS files are checked against their listed sha256.
-import { addSecret } from '../util/redact.js';
 import { ConfigError, ModelSyncError } from '../errors.js';
-import type { StepContext } from '../steps/types.js';
 import { withRetry } from '../util/retry.js';
 import type { Inventory } from '../workspace/records.js';
 import { forEachLimit } from '../util/concurrency.js';
 import { contentLength, httpGet, isTransientHttpError, networkError, statusError } from './http-client.js';
-import { withSession, type SourceIdentity } from './session.js';
-
-export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co';
+import { withSession, type FetchContext, type SourceIdentity } from './session.js';
 
 export interface HfReference {
   repo: string;
@@ -44,11 +40,9 @@ export function parseHfUri(uri: string, describe: string): HfReference {
   return { repo, revision };
 }
 
-export async function fetchFromHuggingFace(ctx: StepContext, uri: string): Promise<Inventory> {
-  const ref = parseHfUri(uri, ctx.config.describe('source-uri'));
-  const endpoint = (process.env.HF_ENDPOINT || DEFAULT_HF_ENDPOINT).replace(/\/+$/, '');
-  const token = process.env.HF_TOKEN || process.env.HUGGING_FACE_HUB_TOKEN;
-  addSecret(token);
+export async function fetchFromHuggingFace(ctx: FetchContext, uri: string, setting: string, hub: { endpoint: string; token?: string }): Promise<Inventory> {
+  const ref = parseHfUri(uri, setting);
+  const { endpoint, token } = hub;
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   const source = `hf://${ref.repo}:${ref.revision}`;
   const repoPath = ref.repo.split('/').map(encodeURIComponent).join('/');
@@ -115,7 +109,7 @@ export async function fetchFromHuggingFace(ctx: StepContext, uri: string): Promi
   });
 }
 
-function retrying<T>(ctx: StepContext, what: string, fn: () => Promise<T>): Promise<T> {
+function retrying<T>(ctx: FetchContext, what: string, fn: () => Promise<T>): Promise<T> {
   return withRetry(fn, { isTransient: isTransientHttpError, log: ctx.log, what }).catch((err: unknown) => {
     throw networkError(err, what);
   });

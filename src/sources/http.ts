@@ -8,22 +8,21 @@ import path from 'node:path';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { ModelSyncError } from '../errors.js';
-import type { StepContext } from '../steps/types.js';
 import { withRetry } from '../util/retry.js';
 import type { Progress } from '../util/progress.js';
 import type { Inventory } from '../workspace/records.js';
 import { archiveKind } from './archive-kind.js';
 import { contentLength, displayUrl, httpGet, isTransientHttpError, networkError, splitUrlCredentials, statusError, type HttpResponse } from './http-client.js';
-import { sameIdentity, SizeMismatchError, withSession, type FetchSession, type SourceIdentity } from './session.js';
+import { sameIdentity, SizeMismatchError, withSession, type FetchContext, type FetchSession, type SourceIdentity } from './session.js';
 import { extractTar } from './tar.js';
 import { extractZip } from './zip.js';
 
-export async function fetchFromHttp(ctx: StepContext, uri: string): Promise<Inventory> {
+export async function fetchFromHttp(ctx: FetchContext, uri: string, setting: string): Promise<Inventory> {
   const { url, headers } = splitUrlCredentials(new URL(uri));
   const shown = displayUrl(url);
   const name = decodeURIComponent(path.posix.basename(url.pathname));
   if (name === '' || name === '.' || name === '..') {
-    throw new ModelSyncError('config', `${ctx.config.describe('source-uri')}: ${shown} names no file (the last path segment is the file name)`);
+    throw new ModelSyncError('config', `${setting}: ${shown} names no file (the last path segment is the file name)`);
   }
   const queryNames = [...url.searchParams.values()].map((v) => path.posix.basename(v));
   return withSession(ctx, shown, async (session) => {

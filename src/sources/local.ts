@@ -8,11 +8,10 @@ import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, ModelSyncError } from '../errors.js';
-import type { StepContext } from '../steps/types.js';
 import type { Inventory } from '../workspace/records.js';
 import { safeJoin, UnsafePathError } from '../workspace/safe-path.js';
 import { forEachLimit } from '../util/concurrency.js';
-import { withSession } from './session.js';
+import { withSession, type FetchContext } from './session.js';
 
 export interface LocalSource {
   /** The file or folder to copy. */
@@ -53,8 +52,8 @@ interface PlannedFile {
   mtimeMs: number;
 }
 
-export async function fetchFromLocal(ctx: StepContext, uri: string): Promise<Inventory> {
-  const src = resolveLocalSource(uri, ctx.config.string('pvc-mount-root') ?? '/mnt/pvc', ctx.config.describe('source-uri'));
+export async function fetchFromLocal(ctx: FetchContext, uri: string, pvcMountRoot: string, setting: string): Promise<Inventory> {
+  const src = resolveLocalSource(uri, pvcMountRoot, setting);
   const top = await stat(src.path).catch((err: NodeJS.ErrnoException) => {
     throw new ModelSyncError('notFound', `${src.display}: ${err.code === 'ENOENT' ? 'no such file or folder' : err.message} (${src.path})`);
   });
@@ -95,7 +94,7 @@ export async function fetchFromLocal(ctx: StepContext, uri: string): Promise<Inv
   });
 }
 
-async function walk(dir: string, relDir: string, realRoot: string, src: LocalSource, out: PlannedFile[], ctx: StepContext): Promise<void> {
+async function walk(dir: string, relDir: string, realRoot: string, src: LocalSource, out: PlannedFile[], ctx: FetchContext): Promise<void> {
   const entries = await readdir(dir, { withFileTypes: true });
   entries.sort((a, b) => (a.name < b.name ? -1 : 1));
   for (const e of entries) {

@@ -9,14 +9,14 @@ import { digestVerifier, RegistryClient, retryBrokenDownload } from '../oci/regi
 import { parseManifestDocument, platformName } from '../oci/graph.js';
 import { artifactNames, commitLayer, discardLayer, extractRawLayer, extractTarLayer, modelcarNames, type PendingLayer } from './oci-layers.js';
 import { OciLayout, sha256Digest } from '../oci/layout.js';
+import type { ImageEndpoint } from '../oci/credentials.js';
 import { ANNOTATION, MT } from '../oci/media-types.js';
 import { formatReference, manifestReference, parseImageLocation } from '../oci/reference.js';
 import type { Descriptor, ImageIndex, ImageManifest } from '../oci/types.js';
-import type { StepContext } from '../steps/types.js';
 import { readRecord, writeRecord, type Inventory, type OciLayersRecord } from '../workspace/records.js';
 import { ArchiveLinks } from './archive-links.js';
 import { forEachLimit } from '../util/concurrency.js';
-import { withSession, type FetchSession } from './session.js';
+import { withSession, type FetchContext, type FetchSession } from './session.js';
 
 /** Where manifests and blobs come from: a registry or a local image layout. */
 interface ImageSource {
@@ -46,10 +46,8 @@ export function pickPlatform(index: ImageIndex, arch = ociArchitecture()): Descr
   return usable.find((d) => d.platform?.os === 'linux' && d.platform.architecture === arch) ?? usable[0] ?? entries[0];
 }
 
-export async function fetchFromOci(ctx: StepContext): Promise<Inventory> {
-  const { config } = ctx;
-  const reference = config.required('source-oci-uri', 'source-type is oci');
-  const source = openSource(ctx, reference);
+export async function fetchFromOci(ctx: FetchContext, image: ImageEndpoint): Promise<Inventory> {
+  const source = openSource(ctx, image);
   try {
     return await withSession(ctx, source.label, (session) => fetchImage(ctx, session, source));
   } finally {
@@ -57,8 +55,8 @@ export async function fetchFromOci(ctx: StepContext): Promise<Inventory> {
   }
 }
 
-function openSource(ctx: StepContext, reference: string): ImageSource {
-  const location = parseImageLocation(reference, ctx.config.describe('source-oci-uri'));
+function openSource(ctx: FetchContext, image: ImageEndpoint): ImageSource {
+  const location = parseImageLocation(image.reference, image.setting);
   if (location.kind === 'layout') {
     const layout = new OciLayout(location.dir);
     const label = `oci:${location.dir}${location.tag ? `:${location.tag}` : ''}`;
@@ -84,8 +82,8 @@ function openSource(ctx: StepContext, reference: string): ImageSource {
   }
   const ref = location.ref;
   const client = new RegistryClient(ref, {
-    credentials: ctx.config.ociCredentials('source', reference),
-    tlsVerify: ctx.config.boolean('source-oci-enable-tls-verify'),
+    credentials: image.credentials,
+    tlsVerify: image.tlsVerify,
     log: ctx.log,
     operation: 'fetch',
   });
@@ -102,7 +100,7 @@ function openSource(ctx: StepContext, reference: string): ImageSource {
 }
 
 /** Follows indexes down to one manifest, choosing the machine's platform. */
-async function resolveManifest(source: ImageSource, log: StepContext['log']): Promise<{ manifest: ImageManifest; digest: string }> {
+async function resolveManifest(source: ImageSource, log: FetchContext['log']): Promise<{ manifest: ImageManifest; digest: string }> {
   let { descriptor, bytes } = await source.root();
   for (let depth = 0; depth < 4; depth++) {
     const parsed = parseManifestDocument(bytes, `${source.label} (${descriptor.digest})`);
@@ -151,7 +149,7 @@ function rawFileName(layer: Descriptor, label: string): string {
   return name;
 }
 
-async function fetchImage(ctx: StepContext, session: FetchSession, source: ImageSource): Promise<void> {
+async function fetchImage(ctx: FetchContext, session: FetchSession, source: ImageSource): Promise<void> {
   const { manifest, digest } = await resolveManifest(source, ctx.log);
   const plan = planLayers(manifest, source.label);
   const previous = await readRecord(ctx.workspace, 'fetch-oci');

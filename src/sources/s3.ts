@@ -1,16 +1,14 @@
 // Fetch source `s3`: a key prefix (a folder, all objects below it) or a single object.
 import { rm } from 'node:fs/promises';
-import type { StepContext } from '../steps/types.js';
 import type { Inventory } from '../workspace/records.js';
-import { createS3Client, s3Settings } from '../s3/client.js';
-import { downloadObject, rangedTuning } from '../s3/download.js';
+import { createS3Client, type S3Settings } from '../s3/client.js';
+import { downloadObject, type RangedTuning } from '../s3/download.js';
 import { s3Uri } from '../s3/errors.js';
 import { listS3Source } from '../s3/list.js';
 import { forEachLimit, Limiter } from '../util/concurrency.js';
-import { withSession } from './session.js';
+import { withSession, type FetchContext } from './session.js';
 
-export async function fetchFromS3(ctx: StepContext): Promise<Inventory> {
-  const settings = s3Settings(ctx.config, 'source');
+export async function fetchFromS3(ctx: FetchContext, settings: S3Settings, tuning: RangedTuning): Promise<Inventory> {
   const source = s3Uri(settings.bucket, settings.key);
   return withSession(ctx, source, async (session) => {
     const client = createS3Client(settings, session.concurrency);
@@ -21,7 +19,6 @@ export async function fetchFromS3(ctx: StepContext): Promise<Inventory> {
       ctx.log.info({ kind: listing.kind, files: listing.objects.length, bytes: total }, `found ${listing.objects.length} object(s)`);
       const progress = session.progress(`fetch ${source}`, total);
       const requests = new Limiter(session.concurrency);
-      const tuning = rangedTuning();
       try {
         await forEachLimit(listing.objects, session.concurrency, async (o) => {
           const identity = { size: o.size, ...(o.etag ? { etag: o.etag } : {}) };

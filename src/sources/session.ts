@@ -11,7 +11,6 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ModelSyncError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { StepContext } from '../steps/types.js';
 import { Progress } from '../util/progress.js';
 import { Sha256Meter } from '../util/sha256-meter.js';
 import { assertRealPathInside, normaliseRelative, safeJoin } from '../workspace/safe-path.js';
@@ -40,6 +39,15 @@ export function sameIdentity(a: SourceIdentity, b: SourceIdentity): boolean {
   return compared > 0; // size alone never proves a file is the same
 }
 
+/** What a fetch needs from its step: where to write, how to log, and its tuning. */
+export interface FetchContext {
+  workspace: Workspace;
+  log: Logger;
+  /** Files (and ranged parts) at once; at least 1 (config/ checks). */
+  concurrency: number;
+  progressIntervalSeconds: number;
+}
+
 export class FetchSession {
   readonly log: Logger;
   readonly workspace: Workspace;
@@ -53,21 +61,18 @@ export class FetchSession {
   private dirty = false;
   skipped = 0;
 
-  private constructor(ctx: StepContext, source: string, previous: FetchRecord | undefined) {
+  private constructor(ctx: FetchContext, source: string, previous: FetchRecord | undefined) {
     this.log = ctx.log;
     this.workspace = ctx.workspace;
-    this.concurrency = ctx.config.integer('fetch-concurrency');
-    this.progressInterval = ctx.config.integer('progress-interval');
+    this.concurrency = ctx.concurrency;
+    this.progressInterval = ctx.progressIntervalSeconds;
     this.tmpDir = path.join(ctx.workspace.tmpDir, 'fetch');
     this.record = previous ?? { source, complete: false, files: {}, updated: new Date().toISOString() };
     this.record.complete = false;
   }
 
   /** Opens the run for `source` (a display form without credentials or query). */
-  static async start(ctx: StepContext, source: string): Promise<FetchSession> {
-    if (ctx.config.integer('fetch-concurrency') < 1) {
-      throw new ModelSyncError('config', `${ctx.config.describe('fetch-concurrency')} must be at least 1`);
-    }
+  static async start(ctx: FetchContext, source: string): Promise<FetchSession> {
     let previous = await readRecord(ctx.workspace, 'fetch');
     if (previous ? previous.source !== source : await recordExists(ctx.workspace, 'fetch')) {
       // The workspace held another model: its files must not be mixed into this one.
@@ -232,7 +237,7 @@ export class FetchSession {
 }
 
 /** Runs one source's fetch in a session; on failure the record of completed files is still saved. */
-export async function withSession(ctx: StepContext, source: string, fn: (session: FetchSession) => Promise<void>): Promise<Inventory> {
+export async function withSession(ctx: FetchContext, source: string, fn: (session: FetchSession) => Promise<void>): Promise<Inventory> {
   const session = await FetchSession.start(ctx, source);
   try {
     await fn(session);

@@ -1,27 +1,37 @@
 // Fetch source `uri`: dispatch on the scheme.
 import { ConfigError } from '../errors.js';
-import type { StepContext } from '../steps/types.js';
 import type { Inventory } from '../workspace/records.js';
 import { fetchFromHuggingFace } from './hf.js';
 import { fetchFromHttp } from './http.js';
 import { fetchFromLocal } from './local.js';
+import type { FetchContext } from './session.js';
 
-export async function fetchFromUri(ctx: StepContext): Promise<Inventory> {
-  const uri = ctx.config.required('source-uri', 'when --source-type is uri').trim();
+/** A `uri` source as config/ resolves it. */
+export interface UriSource {
+  uri: string;
+  /** The flag and env var that set it, for messages. */
+  setting: string;
+  pvcMountRoot: string;
+  /** $HF_ENDPOINT and $HF_TOKEN (or $HUGGING_FACE_HUB_TOKEN), for hf:// */
+  hf: { endpoint: string; token?: string };
+}
+
+export async function fetchFromUri(ctx: FetchContext, source: UriSource): Promise<Inventory> {
+  const uri = source.uri;
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(uri)?.[1]?.toLowerCase();
   switch (scheme) {
     case 'http':
     case 'https':
-      return fetchFromHttp(ctx, uri);
+      return fetchFromHttp(ctx, uri, source.setting);
     case 'hf':
-      return fetchFromHuggingFace(ctx, uri);
+      return fetchFromHuggingFace(ctx, uri, source.setting, source.hf);
     case 'file':
     case 'pvc':
     case undefined:
-      return fetchFromLocal(ctx, uri);
+      return fetchFromLocal(ctx, uri, source.pvcMountRoot, source.setting);
     default:
       throw new ConfigError(
-        `${ctx.config.describe('source-uri')}: unsupported scheme "${scheme}://" (use http(s)://, hf://, file://, pvc:// or a path; for S3 or OCI set --source-type)`,
+        `${source.setting}: unsupported scheme "${scheme}://" (use http(s)://, hf://, file://, pvc:// or a path; for S3 or OCI set --source-type)`,
       );
   }
 }

@@ -38,7 +38,7 @@ export const runAll: StepRunner = async (ctx) => {
   let registered: StepOutcome;
   try {
     fetched = await runStep('fetch', ctx);
-    if (ctx.config.string('destination-type') === 'oci') packaged = await runStep('package', ctx);
+    if (ctx.settings.destinationType() === 'oci') packaged = await runStep('package', ctx);
     pushed = await runStep('push', ctx);
     registered = await runStep('register', ctx);
   } catch (err) {

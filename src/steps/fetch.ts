@@ -6,12 +6,15 @@ import { writeRecord, type Inventory } from '../workspace/records.js';
 import type { StepRunner } from './types.js';
 
 export const runFetch: StepRunner = async (ctx) => {
-  const type = ctx.config.required('source-type');
+  const { settings } = ctx;
+  const source = settings.source();
+  const fetchCtx = { workspace: ctx.workspace, log: ctx.log, concurrency: settings.fetchConcurrency(), progressIntervalSeconds: settings.progressIntervalSeconds };
   const started = Date.now();
   let inventory: Inventory;
-  if (type === 's3') inventory = await fetchFromS3(ctx);
-  else if (type === 'oci') inventory = await fetchFromOci(ctx);
-  else inventory = await fetchFromUri(ctx);
+  if (source.type === 's3') inventory = await fetchFromS3(fetchCtx, source.s3, settings.rangedTuning());
+  else if (source.type === 'oci') inventory = await fetchFromOci(fetchCtx, source.image);
+  else inventory = await fetchFromUri(fetchCtx, source.uri);
+  inventory = { ...inventory, settings: settings.snapshot() };
   await writeRecord(ctx.workspace, 'inventory', inventory);
   const seconds = (Date.now() - started) / 1000;
   return {

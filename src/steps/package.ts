@@ -10,7 +10,6 @@ import { ModelSyncError } from '../errors.js';
 import { walkGraph } from '../oci/graph.js';
 import { OciLayout } from '../oci/layout.js';
 import { buildModelcar, type ModelLayer } from '../oci/modelcar.js';
-import { parseImageLocation } from '../oci/reference.js';
 import { hashTarLayer } from '../oci/tar-layer.js';
 import { pullToLayout } from '../oci/transfer.js';
 import type { Descriptor } from '../oci/types.js';
@@ -34,11 +33,10 @@ export function comparePaths(a: string, b: string): number {
 }
 
 export const runPackage: StepRunner = async (ctx) => {
-  const { config, workspace, log } = ctx;
+  const { settings, workspace, log } = ctx;
   const started = Date.now();
-  const baseImage = config.string('destination-oci-base-image');
-  if (!baseImage) throw new ModelSyncError('config', `${config.describe('destination-oci-base-image')} is empty: the modelcar needs a base image with a shell`);
-  const location = parseImageLocation(baseImage, config.describe('destination-oci-base-image'));
+  const baseEndpoint = settings.baseImage();
+  const baseImage = baseEndpoint.reference;
   const files = await modelFiles(ctx);
 
   // The base first: a wrong base image fails in seconds, before minutes of hashing.
@@ -48,14 +46,14 @@ export const runPackage: StepRunner = async (ctx) => {
     base = await pullToLayout({
       reference: baseImage,
       layout,
-      credentials: location.kind === 'registry' ? config.ociCredentials('destination', baseImage) : undefined,
-      tlsVerify: config.boolean('destination-oci-enable-tls-verify'),
+      credentials: baseEndpoint.credentials,
+      tlsVerify: baseEndpoint.tlsVerify,
       log,
-      progressIntervalSeconds: config.integer('progress-interval'),
+      progressIntervalSeconds: settings.progressIntervalSeconds,
     });
   } catch (err) {
     if (err instanceof ModelSyncError) {
-      throw new ModelSyncError(err.kind, `cannot pull the base image ${baseImage} (${config.describe('destination-oci-base-image')}): ${err.message}`, { cause: err });
+      throw new ModelSyncError(err.kind, `cannot pull the base image ${baseImage} (${baseEndpoint.setting}): ${err.message}`, { cause: err });
     }
     throw err;
   }
@@ -72,6 +70,7 @@ export const runPackage: StepRunner = async (ctx) => {
     layerBlobs: 'model-files',
     layers,
     finished: new Date().toISOString(),
+    settings: settings.snapshot(),
   };
   await writeRecord(workspace, 'package', record);
   // After the record: a crash in between leaves stale blobs, never a record naming removed ones.
@@ -187,7 +186,7 @@ async function layerDigests(ctx: StepContext, files: ModelFile[], previous: Pack
     return p;
   };
   const toHash = files.filter((f) => !reusable(f));
-  const progress = new Progress(ctx.log, 'package (hash layers)', toHash.reduce((n, f) => n + f.size, 0), ctx.config.integer('progress-interval'));
+  const progress = new Progress(ctx.log, 'package (hash layers)', toHash.reduce((n, f) => n + f.size, 0), ctx.settings.progressIntervalSeconds);
   const layers: ModelLayerRecord[] = [];
   try {
     for (const f of files) {

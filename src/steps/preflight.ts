@@ -2,11 +2,12 @@
 import { parseImageLocation } from '../oci/reference.js';
 import { Registrar } from '../model-registry/registrar.js';
 import { idResults, openRegistrySession, terminationMessage } from '../model-registry/session.js';
+import { registryContext } from './registry-context.js';
 import type { StepContext, StepRunner } from './types.js';
 
 export const runPreflight: StepRunner = async (ctx) => {
   checkTransferSettings(ctx);
-  const session = await openRegistrySession(ctx);
+  const session = await openRegistrySession(registryContext(ctx));
   try {
     const registrar = new Registrar(session.client, session.plan, session.writer('preflight'), session.known, ctx.log);
     const ids = await registrar.preflight();
@@ -22,15 +23,5 @@ export const runPreflight: StepRunner = async (ctx) => {
 
 /** What the config resolution cannot see: the syntax of the image references. */
 function checkTransferSettings(ctx: StepContext): void {
-  const { config } = ctx;
-  if (config.has('destination-type') && config.string('destination-type') === 'oci') {
-    const uri = config.string('destination-oci-uri');
-    if (uri) parseImageLocation(uri, config.describe('destination-oci-uri'));
-    const base = config.has('destination-oci-base-image') ? config.string('destination-oci-base-image') : undefined;
-    if (base) parseImageLocation(base, config.describe('destination-oci-base-image'));
-  }
-  if (config.has('source-type') && config.string('source-type') === 'oci') {
-    const uri = config.string('source-oci-uri');
-    if (uri) parseImageLocation(uri, config.describe('source-oci-uri'));
-  }
+  for (const { reference, setting } of ctx.settings.imageReferences()) parseImageLocation(reference, setting);
 }

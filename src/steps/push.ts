@@ -7,6 +7,7 @@ import { ModelcarLayout } from '../oci/modelcar-layout.js';
 import { MT } from '../oci/media-types.js';
 import { parseImageLocation, parseImageReference } from '../oci/reference.js';
 import { pushLayout } from '../oci/transfer.js';
+import type { ImageEndpoint } from '../oci/credentials.js';
 import type { Descriptor } from '../oci/types.js';
 import { readRecord, writeRecord, type PackageRecord } from '../workspace/records.js';
 import type { StepContext, StepOutcome, StepRunner } from './types.js';
@@ -15,21 +16,30 @@ import type { StepContext, StepOutcome, StepRunner } from './types.js';
 type PackageRecordRead = Partial<PackageRecord>;
 
 export const runPush: StepRunner = async (ctx) => {
-  const type = ctx.config.required('destination-type');
-  if (type === 's3') {
-    const r = await pushToS3(ctx);
-    await writeRecord(ctx.workspace, 'push', { destination: 's3', uri: r.uri, files: r.files, bytes: r.bytes, skipped: r.skipped, finished: new Date().toISOString() });
+  const { settings } = ctx;
+  const destination = settings.destination();
+  if (destination.type === 's3') {
+    const pushCtx = { workspace: ctx.workspace, log: ctx.log, concurrency: settings.pushConcurrency(), progressIntervalSeconds: settings.progressIntervalSeconds };
+    const r = await pushToS3(pushCtx, destination.s3);
+    await writeRecord(ctx.workspace, 'push', {
+      destination: 's3',
+      uri: r.uri,
+      files: r.files,
+      bytes: r.bytes,
+      skipped: r.skipped,
+      finished: new Date().toISOString(),
+      settings: settings.snapshot(),
+    });
     return { results: { 'model-uri': r.uri, 'image-digest': '' }, summary: { uri: r.uri, files: r.files, bytes: r.bytes, skipped: r.skipped } };
   }
-  return pushImage(ctx);
+  return pushImage(ctx, destination.image);
 };
 
-async function pushImage(ctx: StepContext): Promise<StepOutcome> {
-  const { config, workspace, log } = ctx;
-  const reference = config.required('destination-oci-uri', 'destination-type is oci');
-  const location = parseImageLocation(reference, config.describe('destination-oci-uri'));
-  const concurrency = config.integer('push-concurrency');
-  if (concurrency < 1) throw new ModelSyncError('config', `${config.describe('push-concurrency')} must be at least 1`);
+async function pushImage(ctx: StepContext, image: ImageEndpoint): Promise<StepOutcome> {
+  const { settings, workspace, log } = ctx;
+  const reference = image.reference;
+  const location = parseImageLocation(reference, image.setting);
+  const concurrency = settings.pushConcurrency();
 
   // Model layers are made on the fly from model/ (package keeps no second copy of the model).
   const layout = await ModelcarLayout.fromWorkspace(workspace);
@@ -39,15 +49,15 @@ async function pushImage(ctx: StepContext): Promise<StepOutcome> {
     layout,
     root,
     reference,
-    credentials: location.kind === 'registry' ? config.ociCredentials('destination', reference) : undefined,
-    tlsVerify: config.boolean('destination-oci-enable-tls-verify'),
+    credentials: image.credentials,
+    tlsVerify: image.tlsVerify,
     concurrency,
     log,
-    progressIntervalSeconds: config.integer('progress-interval'),
+    progressIntervalSeconds: settings.progressIntervalSeconds,
     mountFrom: await mountSources(ctx, location),
   });
   const seconds = (Date.now() - started) / 1000;
-  await writeRecord(workspace, 'push', { destination: 'oci', ...result, finished: new Date().toISOString() });
+  await writeRecord(workspace, 'push', { destination: 'oci', ...result, finished: new Date().toISOString(), settings: settings.snapshot() });
   return {
     results: { 'model-uri': result.uri, 'image-digest': result.digest },
     summary: {

@@ -2,15 +2,17 @@
 import { ConfigError } from '../errors.js';
 import { Registrar } from '../model-registry/registrar.js';
 import { idResults, openRegistrySession, terminationMessage } from '../model-registry/session.js';
+import { registryContext } from './registry-context.js';
 import type { StepRunner } from './types.js';
 
 export const runRegister: StepRunner = async (ctx) => {
-  const session = await openRegistrySession(ctx);
+  const session = await openRegistrySession(registryContext(ctx));
   try {
-    const uri = ctx.config.string('model-uri') ?? (await ctx.workspace.readResult('model-uri'))?.trim();
+    const given = ctx.settings.modelUri();
+    const uri = given.value ?? (await ctx.workspace.readResult('model-uri'))?.trim();
     if (!uri) {
       throw new ConfigError(
-        `no model URI to register: set ${ctx.config.describe('model-uri')}, or run push first (it records the URI in ${ctx.workspace.resultsDir}/model-uri)`,
+        `no model URI to register: set ${given.setting}, or run push first (it records the URI in ${ctx.workspace.resultsDir}/model-uri)`,
       );
     }
     const registrar = new Registrar(session.client, session.plan, session.writer('register'), session.known, ctx.log);

@@ -1,9 +1,10 @@
-import type { Config } from '../config/config.js';
+import type { StepSettings } from '../config/settings.js';
 import type { Logger } from '../log.js';
 import type { Workspace } from '../workspace/workspace.js';
 
 export interface StepContext {
-  config: Config;
+  /** Typed settings of this run; runners never read parameters by name. */
+  settings: StepSettings;
   workspace: Workspace;
   log: Logger;
 }

@@ -1,0 +1,27 @@
+// The process environment outside the parameter catalog: what the CLI needs before (or besides)
+// the step's settings. Kept here so that config/ stays the only reader of the environment.
+
+/** Log level and format for the lines written before the settings are resolved. */
+export function earlyLogOptions(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): { level: string; format?: 'json' | 'pretty' } {
+  const format = (flags.logFormat ?? env.MODEL_SYNC_LOG_FORMAT) as string | undefined;
+  return {
+    level: String(flags.logLevel ?? env.MODEL_SYNC_LOG_LEVEL ?? 'info'),
+    ...(format === 'json' || format === 'pretty' ? { format } : {}),
+  };
+}
+
+const DEFAULT_TERMINATION_PATH = '/dev/termination-log';
+
+/** Where the Kubernetes termination message goes; none under /tekton/ (Tekton owns that file). */
+export function terminationMessagePath(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const file = env.TERMINATION_MESSAGE_PATH || DEFAULT_TERMINATION_PATH;
+  return file.startsWith('/tekton/') ? undefined : file;
+}
+
+/**
+ * The S3 SDK is pinned on purpose while on Node 20; its notice about future releases would be a
+ * non-JSON line in the middle of the JSON log on stderr.
+ */
+export function quietSdkNotices(env: NodeJS.ProcessEnv = process.env): void {
+  env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+}

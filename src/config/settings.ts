@@ -1,0 +1,305 @@
+// One typed settings object per step run, made from the resolved parameters. This is the only
+// place that knows parameter names besides config.ts: the step runners ask for typed sections
+// (source, destination, Model Registry connection, tuning) and hand plain options to the library
+// modules. Sections are built when asked for, so a step fails on what it uses, in the order it
+// uses it, and names the flag and env var of the setting at fault.
+import { existsSync, readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+import { ConfigError } from '../errors.js';
+import { levelFromUpstream } from '../log.js';
+import { registryBaseUrl, SERVICE_ACCOUNT_TOKEN_PATH, type RegistryConnection } from '../model-registry/connection.js';
+import type { Intent, PlanInputs } from '../model-registry/plan.js';
+import type { ImageEndpoint } from '../oci/credentials.js';
+import { parseImageLocation } from '../oci/reference.js';
+import { DEFAULT_REGION, type S3Settings } from '../s3/client.js';
+import type { RangedTuning } from '../s3/download.js';
+import type { UriSource } from '../sources/uri.js';
+import { addSecret, redact } from '../util/redact.js';
+import type { SettingsSnapshot } from '../workspace/records.js';
+import { DEFAULT_METADATA_FOLDER, type Config } from './config.js';
+
+export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co';
+
+
+export type SourceSettings = { type: 's3'; s3: S3Settings } | { type: 'oci'; image: ImageEndpoint } | { type: 'uri'; uri: UriSource };
+export type DestinationSettings = { type: 's3'; s3: S3Settings } | { type: 'oci'; image: ImageEndpoint };
+
+
+/** What the Model Registry steps need: where the server is, and the inputs of the plan. */
+export interface ModelRegistrySettings {
+  connection: RegistryConnection;
+  /** pino level of the client's own log lines (upstream's numeric levels translated). */
+  logLevel: string;
+  plan: PlanInputs;
+}
+
+
+/** Environment variables with their own meaning outside MODEL_SYNC_* (upstream and Hugging Face conventions). */
+export interface ForeignEnv {
+  env: NodeJS.ProcessEnv;
+  /** The pod's service-account token path (tests point it elsewhere). */
+  serviceAccountTokenPath?: string;
+}
+
+export class StepSettings {
+  constructor(
+    private readonly config: Config,
+    private readonly foreign: ForeignEnv = { env: process.env },
+  ) {}
+
+  get step(): string {
+    return this.config.step.name;
+  }
+
+  get storagePath(): string {
+    return this.config.required('storage-path');
+  }
+
+  get resultsDir(): string | undefined {
+    return this.config.has('results-dir') ? this.config.string('results-dir') : undefined;
+  }
+
+  get logLevel(): string {
+    return this.config.string('log-level') ?? 'info';
+  }
+
+  get progressIntervalSeconds(): number {
+    return this.config.has('progress-interval') ? this.config.integer('progress-interval') : 0;
+  }
+
+  fetchConcurrency(): number {
+    return this.atLeastOne('fetch-concurrency');
+  }
+
+  pushConcurrency(): number {
+    return this.atLeastOne('push-concurrency');
+  }
+
+  rangedTuning(): RangedTuning {
+    const partSize = this.config.integer('s3-part-size');
+    if (partSize < 64 * 1024) throw new ConfigError(`${this.config.describe('s3-part-size')} must be at least 65536 bytes, got ${partSize}`);
+    const threshold = this.config.integer('s3-ranged-threshold');
+    if (threshold < 0) throw new ConfigError(`${this.config.describe('s3-ranged-threshold')} must not be negative, got ${threshold}`);
+    return { partSize, threshold };
+  }
+
+  /** The destination type when this step takes one (`all` packages only for oci). */
+  destinationType(): 'oci' | 's3' | undefined {
+    return this.config.has('destination-type') ? (this.config.string('destination-type') as 'oci' | 's3' | undefined) : undefined;
+  }
+
+  source(): SourceSettings {
+    const type = this.config.required('source-type');
+    if (type === 's3') return { type, s3: this.s3('source') };
+    if (type === 'oci') return { type, image: this.image('source', 'source-oci-uri', this.config.required('source-oci-uri', 'source-type is oci')) };
+    const hfToken = this.foreign.env.HF_TOKEN || this.foreign.env.HUGGING_FACE_HUB_TOKEN || undefined;
+    addSecret(hfToken);
+    return {
+      type: 'uri',
+      uri: {
+        uri: this.config.required('source-uri', 'when --source-type is uri').trim(),
+        setting: this.config.describe('source-uri'),
+        pvcMountRoot: this.config.string('pvc-mount-root') ?? '/mnt/pvc',
+        hf: { endpoint: (this.foreign.env.HF_ENDPOINT || DEFAULT_HF_ENDPOINT).replace(/\/+$/, ''), ...(hfToken ? { token: hfToken } : {}) },
+      },
+    };
+  }
+
+  destination(): DestinationSettings {
+    const type = this.config.required('destination-type');
+    if (type === 's3') return { type, s3: this.s3('destination') };
+    return { type: 'oci', image: this.image('destination', 'destination-oci-uri', this.config.required('destination-oci-uri', 'destination-type is oci')) };
+  }
+
+  /** The modelcar's base image, reached with the destination's credentials. */
+  baseImage(): ImageEndpoint {
+    const reference = this.config.string('destination-oci-base-image');
+    if (!reference) throw new ConfigError(`${this.config.describe('destination-oci-base-image')} is empty: the modelcar needs a base image with a shell`);
+    return this.image('destination', 'destination-oci-base-image', reference);
+  }
+
+  /** Image references this step will use, whose syntax preflight checks before any byte moves. */
+  imageReferences(): Array<{ reference: string; setting: string }> {
+    const out: Array<{ reference: string; setting: string }> = [];
+    const add = (name: string) => {
+      const reference = this.config.has(name) ? this.config.string(name) : undefined;
+      if (reference) out.push({ reference, setting: this.config.describe(name) });
+    };
+    if (this.destinationType() === 'oci') {
+      add('destination-oci-uri');
+      add('destination-oci-base-image');
+    }
+    if (this.config.has('source-type') && this.config.string('source-type') === 'oci') add('source-oci-uri');
+    return out;
+  }
+
+  /** The URI register records: the setting, else what push wrote. */
+  modelUri(): { value: string | undefined; setting: string } {
+    return { value: this.config.string('model-uri'), setting: this.config.describe('model-uri') };
+  }
+
+  failureReason(): string | undefined {
+    return this.config.string('failure-reason');
+  }
+
+  modelRegistry(log?: { warn: (msg: string) => void }): ModelRegistrySettings {
+    return { connection: this.connection(log), logLevel: levelFromUpstream(this.config.string('registry-log-level')), plan: this.planInputs() };
+  }
+
+  /** The values this step ran with, secrets masked: stored beside a result. */
+  snapshot(): SettingsSnapshot {
+    const out: SettingsSnapshot = {};
+    for (const [name, value] of Object.entries(this.config.toLogObject())) out[name] = typeof value === 'string' ? redact(value) : value;
+    return out;
+  }
+
+  // --- sections -------------------------------------------------------------------------------
+
+  private atLeastOne(name: string): number {
+    const n = this.config.integer(name);
+    if (n < 1) throw new ConfigError(`${this.config.describe(name)} must be at least 1`);
+    return n;
+  }
+
+  private image(side: 'source' | 'destination', name: string, reference: string): ImageEndpoint {
+    const setting = this.config.describe(name);
+    const isLayout = parseImageLocation(reference, setting).kind === 'layout';
+    return {
+      reference,
+      setting,
+      credentials: isLayout ? undefined : this.config.ociCredentials(side, reference),
+      tlsVerify: this.config.boolean(`${side}-oci-enable-tls-verify`),
+    };
+  }
+
+  /** The `<side>-aws-*` settings (credential folders are already merged by resolveConfig). */
+  private s3(side: 'source' | 'destination'): S3Settings {
+    const config = this.config;
+    const p = (name: string) => `${side}-aws-${name}`;
+    const accessKeyId = config.string(p('access-key-id'));
+    const secretAccessKey = config.string(p('secret-access-key'));
+    if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+      const missing = accessKeyId === undefined ? p('access-key-id') : p('secret-access-key');
+      throw new ConfigError(`${config.describe(missing)} is required together with its access key pair`);
+    }
+    const endpoint = config.string(p('endpoint'));
+    if (endpoint !== undefined && !isHttpUrl(endpoint)) {
+      throw new ConfigError(`${config.describe(p('endpoint'))}: "${endpoint}" is not an http(s) URL`);
+    }
+    return {
+      bucket: config.required(p('bucket')),
+      key: config.required(p('key')),
+      region: config.string(p('region')) ?? DEFAULT_REGION,
+      ...(endpoint !== undefined ? { endpoint } : {}),
+      ...(accessKeyId !== undefined ? { accessKeyId } : {}),
+      ...(secretAccessKey !== undefined ? { secretAccessKey } : {}),
+    };
+  }
+
+  private planInputs(): PlanInputs {
+    const config = this.config;
+    const explicitFolder = config.has('metadata-configmap-path') ? config.string('metadata-configmap-path') : undefined;
+    // The setting, else /etc/model-metadata when it exists (where the UI's Jobs mount it).
+    const metadataFolder = explicitFolder || (existsSync(DEFAULT_METADATA_FOLDER) ? DEFAULT_METADATA_FOLDER : undefined);
+    const optional = (name: string) => (config.has(name) ? config.string(name) : undefined);
+    const modelId = optional('model-id');
+    const modelVersionId = optional('model-version-id');
+    const modelArtifactId = optional('model-artifact-id');
+    const author = optional('registry-author');
+    return {
+      intent: config.required('model-upload-intent') as Intent,
+      metadataFolder,
+      metadataSetting: config.describe('metadata-configmap-path'),
+      ...(modelId ? { modelId } : {}),
+      ...(modelVersionId ? { modelVersionId } : {}),
+      ...(modelArtifactId ? { modelArtifactId } : {}),
+      ...(author ? { author } : {}),
+      modelIdSetting: config.describe('model-id'),
+      modelArtifactIdSetting: config.describe('model-artifact-id'),
+    };
+  }
+
+  /** Base URL, Bearer token and TLS trust, resolved as the upstream Python client does. */
+  private connection(log?: { warn: (msg: string) => void }): RegistryConnection {
+    const config = this.config;
+    const env = this.foreign.env;
+    const secure = config.boolean('registry-is-secure');
+    const baseUrl = registryBaseUrl(config.required('registry-server-address'), config.integer('registry-port'), secure);
+    const { token, source } = resolveToken({
+      token: config.string('registry-user-token'),
+      tokenEnvVar: config.string('registry-user-token-envvar'),
+      env,
+      ...(this.foreign.serviceAccountTokenPath ? { serviceAccountTokenPath: this.foreign.serviceAccountTokenPath } : {}),
+      describeToken: config.describe('registry-user-token'),
+      describeEnvVar: config.describe('registry-user-token-envvar'),
+      ...(log ? { log } : {}),
+    });
+    let ca: string[] | undefined;
+    const caVar = config.string('registry-custom-ca-envvar');
+    const caFile = config.string('registry-custom-ca') ?? (caVar ? env[caVar] : undefined);
+    if (caFile) {
+      const where = config.string('registry-custom-ca') ? config.describe('registry-custom-ca') : `$${caVar} (${config.describe('registry-custom-ca-envvar')})`;
+      try {
+        ca = [...rootCertificates, readFileSync(caFile, 'utf8')];
+      } catch (err) {
+        throw new ConfigError(`Model Registry CA bundle ${caFile} (${where}) cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+    } else if (caVar && !env[caVar]) {
+      log?.warn(`${config.describe('registry-custom-ca-envvar')} names $${caVar}, which is not set; using the system CAs`);
+    }
+    if (secure && !token) log?.warn('no Model Registry token found; sending requests without Authorization');
+    return { baseUrl, ...(token ? { token, tokenSource: source } : {}), ...(ca ? { ca } : {}), verifyTls: secure };
+  }
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+export interface TokenLookup {
+  token?: string;
+  tokenEnvVar?: string;
+  env: NodeJS.ProcessEnv;
+  /** The pod's service-account token path (tests point it elsewhere). */
+  serviceAccountTokenPath?: string;
+  describeToken: string;
+  describeEnvVar: string;
+  log?: { warn: (msg: string) => void };
+}
+
+/** The Bearer token: the value, else the file named by $<envvar>, else $KF_PIPELINES_SA_TOKEN_PATH, else the SA token. */
+export function resolveToken(o: TokenLookup): { token?: string; source?: string } {
+  if (o.token) return remember({ token: o.token.trim(), source: o.describeToken });
+  if (o.tokenEnvVar) {
+    const file = o.env[o.tokenEnvVar];
+    if (file) return remember({ token: readToken(file, `the file named by $${o.tokenEnvVar} (${o.describeEnvVar})`), source: `$${o.tokenEnvVar}` });
+    o.log?.warn(`${o.describeEnvVar} names $${o.tokenEnvVar}, which is not set; looking further for a token`);
+  }
+  const kfp = o.env.KF_PIPELINES_SA_TOKEN_PATH;
+  if (kfp) return remember({ token: readToken(kfp, 'the file named by $KF_PIPELINES_SA_TOKEN_PATH'), source: '$KF_PIPELINES_SA_TOKEN_PATH' });
+  const sa = o.serviceAccountTokenPath ?? SERVICE_ACCOUNT_TOKEN_PATH;
+  if (existsSync(sa)) return remember({ token: readToken(sa, 'the service-account token'), source: sa });
+  return {};
+}
+
+function remember(found: { token?: string; source?: string }): { token?: string; source?: string } {
+  addSecret(found.token);
+  return found.token ? found : {};
+}
+
+function readToken(file: string, what: string): string {
+  try {
+    const token = readFileSync(file, 'utf8').trim();
+    addSecret(token);
+    if (!token) throw new ConfigError(`Model Registry token file ${file} (${what}) is empty`);
+    return token;
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`Model Registry token file ${file} (${what}) cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}

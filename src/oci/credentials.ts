@@ -1,0 +1,21 @@
+// What it takes to reach one image: the reference, the setting that named it (for messages), the
+// credentials for its registry and the TLS switch. Made by config/, used by oci/ and sources/.
+
+export interface RegistryCredentials {
+  username?: string;
+  password?: string;
+  /** A bearer token to send as is (registrytoken) */
+  registryToken?: string;
+  /** An OAuth2 refresh token (identitytoken) */
+  identityToken?: string;
+}
+
+export interface ImageEndpoint {
+  /** `registry/repo[:tag][@digest]` or `oci:<dir>[:tag]` */
+  reference: string;
+  /** The flag and env var that set `reference`, for error messages. */
+  setting: string;
+  /** Only for a registry reference (undefined for a layout or anonymous access). */
+  credentials: RegistryCredentials | undefined;
+  tlsVerify: boolean;
+}
