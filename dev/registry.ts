@@ -4,11 +4,11 @@
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startTokenService, type TokenService, type TokenServiceOptions } from './token-service.js';
+import { freePort } from './ports.js';
 
 const run = promisify(execFile);
 
@@ -50,16 +50,7 @@ export function registryAvailable(): boolean {
   return spawnSync('docker-registry', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 function v2Status(url: string): Promise<number> {
   return new Promise((resolve) => {

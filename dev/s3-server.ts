@@ -3,26 +3,17 @@
 // It checks the access key id (S3RVER) but not SigV4 signatures, so a wrong secret goes unnoticed.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type S3Client, PutObjectCommand, CreateBucketCommand } from '@aws-sdk/client-s3';
 import { createS3Client } from '../src/s3/client.js';
 import { REPO_ROOT } from './cli.js';
+import { freePort } from './ports.js';
 
 export const S3RVER_KEY = 'S3RVER';
 export const S3RVER_SECRET = 'S3RVER';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface S3Server {
   endpoint: string;
