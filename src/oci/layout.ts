@@ -141,8 +141,15 @@ export class OciLayout {
         .catch((err: unknown) => out.destroy(err as Error));
       return out;
     }
-    // One stat, so that a missing blob fails as notFound rather than as a raw ENOENT.
-    if (!existsSync(file)) return new Readable({ read() {} }).destroy(this.missing(digest));
+    // A missing blob fails as notFound (not a raw ENOENT), on the first read: the consumer listens by then.
+    if (!existsSync(file)) {
+      const err = this.missing(digest);
+      return new Readable({
+        read() {
+          this.destroy(err);
+        },
+      });
+    }
     return createReadStream(file, range);
   }
 
