@@ -31,25 +31,21 @@ describe('copy between image layouts: one error kind per fault', () => {
   }
   const pull = (dir: string, into: string) => pullToLayout({ reference: `oci:${dir}`, layout: new OciLayout(path.join(work, into)), tlsVerify: true, log: memoryLogger().log });
 
-  it('a child manifest missing from the source layout is notFound (as a registry 404), not precondition', async () => {
-    const { layout, manifest } = await image('no-manifest');
-    await rm(layout.blobPath(manifest.digest));
-    await assert.rejects(pull(layout.dir, 'no-manifest-dst'), (err: Kinded) => {
-      assert.equal(err.kind, 'notFound');
-      assert.match(err.message, new RegExp(`lacks manifest ${manifest.digest}`));
-      return true;
+  for (const [what, pick, was] of [
+    ['manifest', (i: Awaited<ReturnType<typeof image>>) => i.manifest, 'a precondition'],
+    ['blob', (i: Awaited<ReturnType<typeof image>>) => i.layer, 'an internal ENOENT'],
+  ] as const) {
+    it(`a ${what} missing from the source layout is notFound (as a registry 404), not ${was}`, async () => {
+      const img = await image(`no-${what}`);
+      const { digest } = pick(img);
+      await rm(img.layout.blobPath(digest));
+      await assert.rejects(pull(img.layout.dir, `no-${what}-dst`), (err: Kinded) => {
+        assert.equal(err.kind, 'notFound');
+        assert.match(err.message, new RegExp(`lacks ${what} ${digest}`));
+        return true;
+      });
     });
-  });
-
-  it('a layer missing from the source layout is notFound, not an internal ENOENT', async () => {
-    const { layout, layer } = await image('no-layer');
-    await rm(layout.blobPath(layer.digest));
-    await assert.rejects(pull(layout.dir, 'no-layer-dst'), (err: Kinded) => {
-      assert.equal(err.kind, 'notFound');
-      assert.match(err.message, new RegExp(`lacks blob ${layer.digest}`));
-      return true;
-    });
-  });
+  }
 
   it('a layer whose bytes do not match its digest is integrity', async () => {
     const { layout, layer } = await image('bad-layer');
