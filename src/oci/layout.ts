@@ -34,8 +34,10 @@ export type ByteRange = { start: number; end: number };
 
 /** Blobs made on demand instead of stored as files; a blob file of the same digest wins. */
 export interface BlobSource {
-  /** Digests this source can make. */
-  readonly digests: readonly string[];
+  /** Whether this source makes the blob `digest`. */
+  has(digest: string): boolean;
+  /** Every digest it makes. */
+  digests(): Iterable<string>;
   /** Size of the blob while its material is intact, else undefined (also for foreign digests). */
   size(digest: string): Promise<number | undefined>;
   /** The blob's bytes (or a range of them); a whole read is digest-verified by the source. */
@@ -78,7 +80,7 @@ export class OciLayout {
   }
 
   private makes(digest: string): boolean {
-    return this.blobSource?.digests.includes(digest) ?? false;
+    return this.blobSource?.has(digest) ?? false;
   }
 
   private missing(digest: string): ModelSyncError {

@@ -53,8 +53,12 @@ export class ModelLayerSource implements BlobSource {
     }
   }
 
-  get digests(): string[] {
-    return [...this.layers.keys()];
+  has(digest: string): boolean {
+    return this.layers.has(digest);
+  }
+
+  digests(): Iterable<string> {
+    return this.layers.keys();
   }
 
   /** A model layer counts as present while its model file has its recorded size. */
@@ -83,7 +87,7 @@ export class ModelcarLayout extends OciLayout {
 
   /** True when `digest` is a model layer made from model/. */
   isModelLayer(digest: string): boolean {
-    return this.blobSource.digests.includes(digest);
+    return this.blobSource.has(digest);
   }
 
   /**
@@ -93,7 +97,7 @@ export class ModelcarLayout extends OciLayout {
    */
   async materializeModelLayers(): Promise<number> {
     let written = 0;
-    for (const digest of this.blobSource.digests) {
+    for (const digest of this.blobSource.digests()) {
       if ((await this.fileSize(digest)) !== undefined) continue;
       await this.writeBlobStream(this.blobSource.open(digest), { digest });
       written++;
