@@ -163,11 +163,11 @@ export class StepSettings {
 
   private image(side: 'source' | 'destination', name: string, reference: string): ImageEndpoint {
     const setting = this.config.describe(name);
-    const isLayout = parseImageLocation(reference, setting).kind === 'layout';
+    parseImageLocation(reference, setting); // a syntax error names the setting now, before any work
     return {
       reference,
       setting,
-      credentials: isLayout ? undefined : this.config.ociCredentials(side, reference),
+      credentials: () => this.config.ociCredentials(side, reference),
       tlsVerify: this.config.boolean(`${side}-oci-enable-tls-verify`),
     };
   }

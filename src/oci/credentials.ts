@@ -15,7 +15,7 @@ export interface ImageEndpoint {
   reference: string;
   /** The flag and env var that set `reference`, for error messages. */
   setting: string;
-  /** Only for a registry reference (undefined for a layout or anonymous access). */
-  credentials: RegistryCredentials | undefined;
+  /** Looked up only when the reference names a registry (undefined: anonymous access). */
+  credentials: () => RegistryCredentials | undefined;
   tlsVerify: boolean;
 }

@@ -1,13 +1,14 @@
 // An OCI image layout on disk (oci-layout, index.json, blobs/sha256/): the hand-over between
 // package and push, and the place where pulled base images land. Blobs are written to a
 // temporary name and renamed once their digest is known, so a crash never leaves a blob whose
-// name lies about its content.
-import { createReadStream, createWriteStream } from 'node:fs';
+// name lies about its content. A layout may also serve blobs it has no file for from a
+// BlobSource (the modelcar's model layers, made from model/).
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { ModelSyncError } from '../errors.js';
 import { Sha256Meter } from '../util/sha256-meter.js';
 import type { Descriptor, ImageIndex } from './types.js';
@@ -28,10 +29,29 @@ export function jsonBytes(doc: unknown): Buffer {
   return Buffer.from(JSON.stringify(doc));
 }
 
+/** An inclusive byte range, as fs.createReadStream takes it. */
+export type ByteRange = { start: number; end: number };
+
+/** Blobs made on demand instead of stored as files; a blob file of the same digest wins. */
+export interface BlobSource {
+  /** Whether this source makes the blob `digest`. */
+  has(digest: string): boolean;
+  /** Every digest it makes. */
+  digests(): Iterable<string>;
+  /** Size of the blob while its material is intact, else undefined (also for foreign digests). */
+  size(digest: string): Promise<number | undefined>;
+  /** The blob's bytes (or a range of them); a whole read is digest-verified by the source. */
+  open(digest: string, range?: ByteRange): Readable;
+}
+
 export class OciLayout {
   readonly blobsDir: string;
 
-  constructor(readonly dir: string) {
+  constructor(
+    readonly dir: string,
+    /** Blobs served without a file in blobs/sha256/. */
+    readonly blobSource?: BlobSource,
+  ) {
     this.blobsDir = path.join(dir, 'blobs', 'sha256');
   }
 
@@ -45,13 +65,26 @@ export class OciLayout {
     return path.join(this.blobsDir, parseDigest(digest).hex);
   }
 
-  /** Size of a blob when present, else undefined. */
-  async blobSize(digest: string): Promise<number | undefined> {
+  /** Size of the blob file when there is one, else undefined. */
+  async fileSize(digest: string): Promise<number | undefined> {
     try {
       return (await stat(this.blobPath(digest))).size;
     } catch {
       return undefined;
     }
+  }
+
+  /** Size of a blob when present (a file, else made by the blob source), else undefined. */
+  async blobSize(digest: string): Promise<number | undefined> {
+    return (await this.fileSize(digest)) ?? this.blobSource?.size(digest);
+  }
+
+  private makes(digest: string): boolean {
+    return this.blobSource?.has(digest) ?? false;
+  }
+
+  private missing(digest: string): ModelSyncError {
+    return new ModelSyncError('notFound', `image layout ${this.dir} lacks blob ${digest}`);
   }
 
   async hasBlob(digest: string, size?: number): Promise<boolean> {
@@ -78,9 +111,9 @@ export class OciLayout {
    * Streams a blob in; when `expected` is given the digest (and size) must match, else the blob
    * is refused. Returns the digest and size written.
    */
-  async writeBlobStream(source: Readable, expected?: { digest: string; size?: number }): Promise<{ digest: string; size: number }> {
+  async writeBlobStream(source: Readable, expected?: { digest: string; size?: number }, onBytes?: (n: number) => void): Promise<{ digest: string; size: number }> {
     const tmp = path.join(this.blobsDir, `.tmp-${randomBytes(6).toString('hex')}`);
-    const meter = new Sha256Meter();
+    const meter = new Sha256Meter(onBytes);
     try {
       await pipeline(source, meter, createWriteStream(tmp));
       const digest = 'sha256:' + meter.digestHex();
@@ -96,13 +129,41 @@ export class OciLayout {
     }
   }
 
-  /** The blob's bytes, or the inclusive byte range [start, end] of them (chunked uploads). */
-  readBlobStream(digest: string, range?: { start: number; end: number }): Readable {
-    return createReadStream(this.blobPath(digest), range);
+  /**
+   * The blob's bytes, or the inclusive byte range [start, end] of them (chunked uploads): the
+   * blob file when there is one, else what the blob source makes. A missing blob is notFound.
+   */
+  readBlobStream(digest: string, range?: ByteRange): Readable {
+    const file = this.blobPath(digest);
+    if (this.makes(digest)) {
+      // Deciding between the two needs an async stat; the caller gets a stream at once.
+      const out = new PassThrough();
+      void this.fileSize(digest)
+        .then((onDisk) => pipeline(onDisk !== undefined ? createReadStream(file, range) : this.blobSource!.open(digest, range), out))
+        .catch((err: unknown) => out.destroy(err as Error));
+      return out;
+    }
+    // A missing blob fails as notFound (not a raw ENOENT), on the first read: the consumer listens by then.
+    if (!existsSync(file)) {
+      const err = this.missing(digest);
+      return new Readable({
+        read() {
+          this.destroy(err);
+        },
+      });
+    }
+    return createReadStream(file, range);
   }
 
   async readBlob(digest: string): Promise<Buffer> {
-    return readFile(this.blobPath(digest));
+    if (this.makes(digest) && (await this.fileSize(digest)) === undefined) {
+      const chunks: Buffer[] = [];
+      for await (const c of this.readBlobStream(digest) as AsyncIterable<Buffer>) chunks.push(c);
+      return Buffer.concat(chunks);
+    }
+    return readFile(this.blobPath(digest)).catch((err: NodeJS.ErrnoException) => {
+      throw err.code === 'ENOENT' ? this.missing(digest) : err;
+    });
   }
 
   async readJsonBlob<T>(digest: string): Promise<T> {

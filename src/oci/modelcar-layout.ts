@@ -1,70 +1,64 @@
 // The workspace's image layout as package leaves it: configs, manifests, the index and the base
 // image's layers are blob files in image/blobs/sha256/; the model layers are NOT (that would be a
 // second full copy of the model). Their bytes are made on the fly from model/ (see tar-layer.ts),
-// following the package step record. This class serves both kinds through the OciLayout surface
-// (blobSize, hasBlob, readBlobStream), so push and layout-to-layout copies read the image as if
-// every blob were on disk; materializeModelLayers() writes real blob files for tools that read
-// the directory themselves (skopeo, umoci).
-import { createReadStream } from 'node:fs';
+// following the package step record: ModelLayerSource is the layout's blob source, so push and
+// layout-to-layout copies read the image as if every blob were on disk; materializeModelLayers()
+// writes real blob files for tools that read the directory themselves (skopeo, umoci).
 import { stat } from 'node:fs/promises';
-import { PassThrough, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { ModelSyncError } from '../errors.js';
 import { safeJoin } from '../workspace/safe-path.js';
-import { readRecord, type ModelLayerRecord, type PackageRecord } from '../workspace/records.js';
-import type { Workspace } from '../workspace/workspace.js';
-import { OciLayout } from './layout.js';
+import type { ModelLayerRecord, PackageRecord } from '../workspace/records.js';
+import { OciLayout, type BlobSource, type ByteRange } from './layout.js';
 import { openTarLayerStream, tarLayerFraming, type TarLayerSource } from './tar-layer.js';
 
-export type ByteRange = { start: number; end: number };
+/** The blob source of the model layers: each made from its model file (see tar-layer.ts). */
+export class ModelLayerSource implements BlobSource {
+  private readonly layers = new Map<string, TarLayerSource & { size: number }>();
 
-export class ModelcarLayout extends OciLayout {
-  private readonly sources = new Map<string, TarLayerSource & { size: number }>();
-
-  constructor(dir: string, readonly modelDir: string, layers: readonly ModelLayerRecord[]) {
-    super(dir);
-    for (const l of layers) {
+  constructor(readonly modelDir: string, records: readonly ModelLayerRecord[]) {
+    for (const l of records) {
       const file = safeJoin(modelDir, l.path, `model file "${l.path}"`);
       // The size follows from path and file size; the recorded one is not trusted.
-      this.sources.set(l.digest, { file, path: l.path, fileSize: l.fileSize, digest: l.digest, size: tarLayerFraming(l.path, l.fileSize).size });
+      this.layers.set(l.digest, { file, path: l.path, fileSize: l.fileSize, digest: l.digest, size: tarLayerFraming(l.path, l.fileSize).size });
     }
+  }
+
+  has(digest: string): boolean {
+    return this.layers.has(digest);
+  }
+
+  digests(): Iterable<string> {
+    return this.layers.keys();
+  }
+
+  /** A model layer counts as present while its model file has its recorded size. */
+  async size(digest: string): Promise<number | undefined> {
+    const layer = this.layers.get(digest);
+    if (!layer) return undefined;
+    const fileSize = await stat(layer.file).then((s) => (s.isFile() ? s.size : undefined), () => undefined);
+    return fileSize === layer.fileSize ? layer.size : undefined;
+  }
+
+  /** The layer's bytes (or an inclusive byte range); a whole read is digest-verified. */
+  open(digest: string, range?: ByteRange): Readable {
+    const layer = this.layers.get(digest);
+    if (!layer) throw new ModelSyncError('internal', `no model layer ${digest}`);
+    return openTarLayerStream(layer, range);
+  }
+}
+
+/** The workspace's image layout: blob files plus the model layers made from model/. */
+export class ModelcarLayout extends OciLayout {
+  declare readonly blobSource: ModelLayerSource;
+
+  constructor(dir: string, readonly modelDir: string, layers: readonly ModelLayerRecord[]) {
+    super(dir, new ModelLayerSource(modelDir, layers));
   }
 
   /** True when `digest` is a model layer made from model/. */
   isModelLayer(digest: string): boolean {
-    return this.sources.has(digest);
-  }
-
-  /** Blob files first; a model layer counts as present while its model file has its recorded size. */
-  override async blobSize(digest: string): Promise<number | undefined> {
-    const onDisk = await super.blobSize(digest);
-    if (onDisk !== undefined) return onDisk;
-    const source = this.sources.get(digest);
-    if (!source) return undefined;
-    const fileSize = await stat(source.file).then((s) => (s.isFile() ? s.size : undefined), () => undefined);
-    return fileSize === source.fileSize ? source.size : undefined;
-  }
-
-  /**
-   * The blob's bytes (or an inclusive byte range): a blob file when there is one, else the model
-   * layer made from its model file (a whole read is digest-verified).
-   */
-  override readBlobStream(digest: string, range?: ByteRange): Readable {
-    const source = this.sources.get(digest);
-    if (!source) return createReadStream(this.blobPath(digest), range);
-    // Deciding between the two needs an async stat; the caller gets a stream at once.
-    const out = new PassThrough();
-    void super.blobSize(digest).then(
-      (onDisk) => pipeline(onDisk !== undefined ? createReadStream(this.blobPath(digest), range) : openTarLayerStream(source, range), out),
-    ).catch((err: unknown) => out.destroy(err as Error));
-    return out;
-  }
-
-  override async readBlob(digest: string): Promise<Buffer> {
-    if (!this.sources.has(digest)) return super.readBlob(digest);
-    const chunks: Buffer[] = [];
-    for await (const c of this.readBlobStream(digest) as AsyncIterable<Buffer>) chunks.push(c);
-    return Buffer.concat(chunks);
+    return this.blobSource.has(digest);
   }
 
   /**
@@ -74,33 +68,15 @@ export class ModelcarLayout extends OciLayout {
    */
   async materializeModelLayers(): Promise<number> {
     let written = 0;
-    for (const source of this.sources.values()) {
-      if ((await super.blobSize(source.digest)) !== undefined) continue;
-      await this.writeBlobStream(openTarLayerStream(source), { digest: source.digest });
+    for (const digest of this.blobSource.digests()) {
+      if ((await this.fileSize(digest)) !== undefined) continue;
+      await this.writeBlobStream(this.blobSource.open(digest), { digest });
       written++;
     }
     return written;
   }
 
-  /** Builds the layout of a workspace from its package record. */
-  static async fromWorkspace(workspace: Workspace): Promise<ModelcarLayout> {
-    const record = await readRecord(workspace, 'package');
-    return ModelcarLayout.fromRecord(workspace.imageDir, workspace.modelDir, record);
-  }
-
   static fromRecord(imageDir: string, modelDir: string, record: Pick<PackageRecord, 'layers'> | undefined): ModelcarLayout {
     return new ModelcarLayout(imageDir, modelDir, record?.layers ?? []);
   }
-}
-
-/**
- * The packaged image layout of a workspace, ready for push: blob files plus the model layers made
- * from model/. Throws when package has not run.
- */
-export async function openPackagedLayout(workspace: Workspace): Promise<{ layout: ModelcarLayout; record: PackageRecord }> {
-  const record = await readRecord(workspace, 'package');
-  if (!record?.indexDigest) {
-    throw new ModelSyncError('precondition', `no package record in ${workspace.stateDir}: run package first (same --storage-path)`);
-  }
-  return { layout: ModelcarLayout.fromRecord(workspace.imageDir, workspace.modelDir, record), record };
 }

@@ -3,11 +3,14 @@
 // types converted to OCI (as olot does), attestation manifests kept unchanged. The new root is the
 // only entry of index.json, tagged `latest`. Nothing time-dependent goes in: the same model on the
 // same base always gives the same config, manifest and index digests.
+import { Readable } from 'node:stream';
 import { ModelSyncError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { parseManifestDocument } from './graph.js';
-import type { OciLayout } from './layout.js';
+import { jsonBytes, sha256Digest, type OciLayout } from './layout.js';
 import { ANNOTATION, DOCKER_TO_OCI, MT, isIndexType, isManifestType } from './media-types.js';
+import { isManifestDescriptor } from './target.js';
+import { LayoutTarget } from './target-layout.js';
 import { MODEL_ROOT_IN_IMAGE } from './tar-layer.js';
 import type { Descriptor, HistoryEntry, ImageConfig, ImageIndex, ImageManifest } from './types.js';
 
@@ -80,8 +83,18 @@ function isAttestationManifest(m: ImageManifest): boolean {
   return m.layers?.[0]?.mediaType === IN_TOTO_LAYER || m.artifactType === DOCKER_ATTESTATION_ARTIFACT;
 }
 
+/** Stores a document we made through the layout's target: manifests and indexes as manifests, configs as blobs. */
+async function writeDocument(target: LayoutTarget, doc: unknown, mediaType: string): Promise<Descriptor> {
+  const bytes = jsonBytes(doc);
+  const d: Descriptor = { mediaType, digest: sha256Digest(bytes), size: bytes.length };
+  if (isManifestDescriptor(d)) await target.pushManifest(d, bytes);
+  else if (!(await target.exists(d))) await target.pushBlob(d, () => Readable.from([bytes]));
+  return d;
+}
+
 export async function buildModelcar(opts: BuildModelcarOptions): Promise<ModelcarResult> {
   const { layout } = opts;
+  const target = new LayoutTarget(layout);
   if (opts.layers.length === 0) throw new ModelSyncError('precondition', 'the modelcar needs at least one model file (KServe requires a non-empty /models)');
   const layerDescriptors = opts.layers.map(modelLayerDescriptor);
   const history = opts.layers.map(modelHistoryEntry);
@@ -112,7 +125,7 @@ export async function buildModelcar(opts: BuildModelcarOptions): Promise<Modelca
       rootfs: { ...configDoc.rootfs, diff_ids: [...configDoc.rootfs.diff_ids, ...opts.layers.map((l) => l.digest)] },
       history: [...(configDoc.history ?? []), ...history],
     };
-    const configDescriptor = await layout.writeJsonBlob(config, MT.ociConfig);
+    const configDescriptor = await writeDocument(target, config, MT.ociConfig);
     const next: ImageManifest = {
       ...manifest,
       schemaVersion: 2,
@@ -121,7 +134,7 @@ export async function buildModelcar(opts: BuildModelcarOptions): Promise<Modelca
       layers: [...manifest.layers.map((l) => ({ ...l, mediaType: toOci(l.mediaType, MT.ociLayerTarGzip) })), ...layerDescriptors],
     };
     stats.platforms++;
-    const written = await layout.writeJsonBlob(next, MT.ociManifest);
+    const written = await writeDocument(target, next, MT.ociManifest);
     return { ...d, mediaType: MT.ociManifest, digest: written.digest, size: written.size };
   };
 
@@ -141,7 +154,7 @@ export async function buildModelcar(opts: BuildModelcarOptions): Promise<Modelca
         const manifests: Descriptor[] = [];
         for (const child of parsed.doc.manifests ?? []) manifests.push(await rewrite(child, depth + 1));
         const index: ImageIndex = { ...parsed.doc, schemaVersion: 2, mediaType: MT.ociIndex, manifests };
-        const written = await layout.writeJsonBlob(index, MT.ociIndex);
+        const written = await writeDocument(target, index, MT.ociIndex);
         result = { ...d, mediaType: MT.ociIndex, digest: written.digest, size: written.size };
       } else if (isAttestationManifest(parsed.doc)) {
         stats.attestations++;

@@ -16,7 +16,6 @@ import { withRetry } from '../util/retry.js';
 import type { Limiter } from '../util/concurrency.js';
 import { isTransientS3Error, s3Error, s3Uri } from './errors.js';
 
-const MiB = 1024 * 1024;
 
 /** How objects are split: those above `threshold` bytes go as ranged GETs of `partSize` (s3-part-size, s3-ranged-threshold). */
 export interface RangedTuning {

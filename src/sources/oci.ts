@@ -3,29 +3,19 @@
 // `oci:<dir>[:tag]` layout. Layers stream straight into model/ (no second copy on disk): each is
 // digest-verified before its files are renamed into place, and a re-run skips layers whose files
 // are all still complete.
-import type { Readable } from 'node:stream';
 import { ModelSyncError } from '../errors.js';
-import { digestVerifier, RegistryClient, retryBrokenDownload } from '../oci/registry-client.js';
+import { digestVerifier, retryBrokenDownload } from '../oci/registry-client.js';
 import { parseManifestDocument, platformName } from '../oci/graph.js';
 import { artifactNames, commitLayer, discardLayer, extractRawLayer, extractTarLayer, modelcarNames, type PendingLayer } from './oci-layers.js';
-import { OciLayout, sha256Digest } from '../oci/layout.js';
 import type { ImageEndpoint } from '../oci/credentials.js';
 import { ANNOTATION, MT } from '../oci/media-types.js';
-import { formatReference, manifestReference, parseImageLocation } from '../oci/reference.js';
+import { openTarget } from '../oci/open-target.js';
+import type { OciTarget } from '../oci/target.js';
 import type { Descriptor, ImageIndex, ImageManifest } from '../oci/types.js';
 import { readRecord, writeRecord, type Inventory, type OciLayersRecord } from '../workspace/records.js';
 import { ArchiveLinks } from './archive-links.js';
 import { forEachLimit } from '../util/concurrency.js';
 import { withSession, type FetchContext, type FetchSession } from './session.js';
-
-/** Where manifests and blobs come from: a registry or a local image layout. */
-interface ImageSource {
-  label: string;
-  root(): Promise<{ descriptor: Descriptor; bytes: Buffer }>;
-  manifest(d: Descriptor): Promise<Buffer>;
-  blob(d: Descriptor): Promise<Readable>;
-  close(): void;
-}
 
 
 const IMAGE_LAYER_TYPES = new Set<string>([MT.ociLayerTar, MT.ociLayerTarGzip, MT.dockerLayerTarGzip, 'application/vnd.docker.image.rootfs.diff.tar']);
@@ -55,53 +45,21 @@ export async function fetchFromOci(ctx: FetchContext, image: ImageEndpoint): Pro
   }
 }
 
-function openSource(ctx: FetchContext, image: ImageEndpoint): ImageSource {
-  const location = parseImageLocation(image.reference, image.setting);
-  if (location.kind === 'layout') {
-    const layout = new OciLayout(location.dir);
-    const label = `oci:${location.dir}${location.tag ? `:${location.tag}` : ''}`;
-    const read = async (d: Descriptor) => {
-      const bytes = await layout.readBlob(d.digest).catch(() => {
-        throw new ModelSyncError('notFound', `cannot fetch ${label}: the layout lacks ${d.digest}`);
-      });
-      if (sha256Digest(bytes) !== d.digest) throw new ModelSyncError('integrity', `cannot fetch ${label}: ${d.digest} does not match its digest`);
-      return bytes;
-    };
-    return {
-      label,
-      async root() {
-        const tag = location.tag ?? 'latest';
-        const d = (await layout.resolveTag(tag)) ?? (location.tag ? undefined : await layout.resolveTag());
-        if (!d) throw new ModelSyncError('notFound', `cannot fetch ${label}: no image tagged "${tag}" in ${layout.dir}/index.json`);
-        return { descriptor: d, bytes: await read(d) };
-      },
-      manifest: read,
-      blob: async (d) => layout.readBlobStream(d.digest),
-      close: () => undefined,
-    };
-  }
-  const ref = location.ref;
-  const client = new RegistryClient(ref, {
+/** Where manifests and blobs come from: a registry or a local image layout. */
+function openSource(ctx: FetchContext, image: ImageEndpoint): OciTarget {
+  return openTarget(image.reference, {
+    what: image.setting,
     credentials: image.credentials,
     tlsVerify: image.tlsVerify,
     log: ctx.log,
     operation: 'fetch',
   });
-  return {
-    label: formatReference(ref),
-    async root() {
-      const m = await client.getManifest(ref.repository, manifestReference(ref));
-      return { descriptor: { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length }, bytes: m.bytes };
-    },
-    manifest: async (d) => (await client.getManifest(ref.repository, d.digest)).bytes,
-    blob: async (d) => (await client.openBlob(ref.repository, d.digest)).stream,
-    close: () => client.close(),
-  };
 }
 
 /** Follows indexes down to one manifest, choosing the machine's platform. */
-async function resolveManifest(source: ImageSource, log: FetchContext['log']): Promise<{ manifest: ImageManifest; digest: string }> {
-  let { descriptor, bytes } = await source.root();
+async function resolveManifest(source: OciTarget, log: FetchContext['log']): Promise<{ manifest: ImageManifest; digest: string }> {
+  let descriptor = await source.resolve();
+  let bytes = await source.fetchManifest(descriptor);
   for (let depth = 0; depth < 4; depth++) {
     const parsed = parseManifestDocument(bytes, `${source.label} (${descriptor.digest})`);
     if (parsed.kind === 'manifest') return { manifest: parsed.doc, digest: descriptor.digest };
@@ -109,7 +67,7 @@ async function resolveManifest(source: ImageSource, log: FetchContext['log']): P
     if (!chosen) throw new ModelSyncError('notFound', `cannot fetch ${source.label}: its index lists no manifests`);
     log.info({ platform: platformName(chosen), digest: chosen.digest, of: parsed.doc.manifests.length }, `fetching platform ${platformName(chosen)} of ${source.label}`);
     descriptor = chosen;
-    bytes = await source.manifest(chosen);
+    bytes = await source.fetchManifest(chosen);
   }
   throw new ModelSyncError('precondition', `cannot fetch ${source.label}: indexes nested too deeply`);
 }
@@ -149,7 +107,7 @@ function rawFileName(layer: Descriptor, label: string): string {
   return name;
 }
 
-async function fetchImage(ctx: FetchContext, session: FetchSession, source: ImageSource): Promise<void> {
+async function fetchImage(ctx: FetchContext, session: FetchSession, source: OciTarget): Promise<void> {
   const { manifest, digest } = await resolveManifest(source, ctx.log);
   const plan = planLayers(manifest, source.label);
   const previous = await readRecord(ctx.workspace, 'fetch-oci');
@@ -207,8 +165,8 @@ async function fetchImage(ctx: FetchContext, session: FetchSession, source: Imag
   }
 }
 
-async function extractOne(session: FetchSession, source: ImageSource, p: LayerPlan, what: string, onBytes: (n: number) => void): Promise<PendingLayer> {
-  const blob = await source.blob(p.layer);
+async function extractOne(session: FetchSession, source: OciTarget, p: LayerPlan, what: string, onBytes: (n: number) => void): Promise<PendingLayer> {
+  const blob = await source.openBlob(p.layer);
   const verified = blob.pipe(digestVerifier({ digest: p.layer.digest, size: p.layer.size }, `cannot fetch ${what}`));
   blob.on('error', (err) => verified.destroy(err));
   if (p.kind === 'raw') return extractRawLayer(session, verified, rawFileName(p.layer, source.label), what, onBytes);

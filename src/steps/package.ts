@@ -9,7 +9,7 @@ import path from 'node:path';
 import { ModelSyncError } from '../errors.js';
 import { walkGraph } from '../oci/graph.js';
 import { OciLayout } from '../oci/layout.js';
-import { buildModelcar, type ModelLayer } from '../oci/modelcar.js';
+import { buildModelcar } from '../oci/modelcar.js';
 import { hashTarLayer } from '../oci/tar-layer.js';
 import { pullToLayout } from '../oci/transfer.js';
 import type { Descriptor } from '../oci/types.js';

@@ -2,18 +2,13 @@
 // or the model files to an S3 prefix. Re-running it uploads only what the destination lacks.
 import { pushToS3 } from '../destinations/s3.js';
 import { ModelSyncError } from '../errors.js';
+import type { ImageEndpoint } from '../oci/credentials.js';
 import type { OciLayout } from '../oci/layout.js';
 import { ModelcarLayout } from '../oci/modelcar-layout.js';
-import { MT } from '../oci/media-types.js';
-import { parseImageLocation, parseImageReference } from '../oci/reference.js';
 import { pushLayout } from '../oci/transfer.js';
-import type { ImageEndpoint } from '../oci/credentials.js';
 import type { Descriptor } from '../oci/types.js';
 import { readRecord, writeRecord, type PackageRecord } from '../workspace/records.js';
 import type { StepContext, StepOutcome, StepRunner } from './types.js';
-
-/** Read leniently: push accepts a record written by an older package run with fields missing. */
-type PackageRecordRead = Partial<PackageRecord>;
 
 export const runPush: StepRunner = async (ctx) => {
   const { settings } = ctx;
@@ -38,12 +33,12 @@ export const runPush: StepRunner = async (ctx) => {
 async function pushImage(ctx: StepContext, image: ImageEndpoint): Promise<StepOutcome> {
   const { settings, workspace, log } = ctx;
   const reference = image.reference;
-  const location = parseImageLocation(reference, image.setting);
   const concurrency = settings.pushConcurrency();
 
   // Model layers are made on the fly from model/ (package keeps no second copy of the model).
-  const layout = await ModelcarLayout.fromWorkspace(workspace);
-  const root = await packagedRoot(ctx, layout);
+  const record = await readRecord(workspace, 'package');
+  const layout = ModelcarLayout.fromRecord(workspace.imageDir, workspace.modelDir, record);
+  const root = await packagedRoot(record, layout);
   const started = Date.now();
   const result = await pushLayout({
     layout,
@@ -54,7 +49,7 @@ async function pushImage(ctx: StepContext, image: ImageEndpoint): Promise<StepOu
     concurrency,
     log,
     progressIntervalSeconds: settings.progressIntervalSeconds,
-    mountFrom: await mountSources(ctx, location),
+    mountFromImage: record?.baseImage,
   });
   const seconds = (Date.now() - started) / 1000;
   await writeRecord(workspace, 'push', { destination: 'oci', ...result, finished: new Date().toISOString(), settings: settings.snapshot() });
@@ -72,31 +67,11 @@ async function pushImage(ctx: StepContext, image: ImageEndpoint): Promise<StepOu
 }
 
 /** The image package built: from its record, else the layout's `latest` tag. */
-async function packagedRoot(ctx: StepContext, layout: OciLayout): Promise<Descriptor> {
-  const record: PackageRecordRead | undefined = await readRecord(ctx.workspace, 'package');
-  if (record?.indexDigest) {
-    const size = record.size ?? (await layout.blobSize(record.indexDigest));
-    if (size === undefined) {
-      throw new ModelSyncError('precondition', `the image ${record.indexDigest} recorded by package is missing from ${layout.dir}: run package again (same --storage-path)`);
-    }
-    return { mediaType: record.mediaType ?? MT.ociIndex, digest: record.indexDigest, size };
-  }
+async function packagedRoot(record: PackageRecord | undefined, layout: OciLayout): Promise<Descriptor> {
+  if (record) return { mediaType: record.mediaType, digest: record.indexDigest, size: record.size };
   const tagged = await layout.resolveTag('latest').catch(() => undefined);
   if (!tagged) {
     throw new ModelSyncError('precondition', `no packaged image in ${layout.dir} (index.json has no "latest"): run package first (same --storage-path)`);
   }
   return tagged;
-}
-
-/** When the base image lives in the destination registry, its layers are mounted instead of uploaded. */
-async function mountSources(ctx: StepContext, location: ReturnType<typeof parseImageLocation>): Promise<string[] | undefined> {
-  if (location.kind !== 'registry') return undefined;
-  const record = await readRecord(ctx.workspace, 'package');
-  if (!record?.baseImage) return undefined;
-  try {
-    const base = parseImageReference(record.baseImage);
-    return base.registry === location.ref.registry && base.repository !== location.ref.repository ? [base.repository] : undefined;
-  } catch {
-    return undefined;
-  }
 }
