@@ -7,10 +7,11 @@
 import { addSecret } from '../util/redact.js';
 import { ConfigError, ModelSyncError } from '../errors.js';
 import type { StepContext } from '../steps/types.js';
-import { withRetry } from '../util/retry.js';
+import { withRetry } from '../net/retry.js';
 import type { Inventory } from '../workspace/workspace.js';
 import { forEachLimit } from '../util/concurrency.js';
-import { contentLength, httpGet, isTransientHttpError, networkError, statusError } from './http-client.js';
+import { contentLength, MAX_REDIRECTS, send } from '../net/request.js';
+import { isTransientHttpError, networkError, statusError } from './http-errors.js';
 import { withSession, type SourceIdentity } from './session.js';
 
 export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co';
@@ -55,7 +56,7 @@ export async function fetchFromHuggingFace(ctx: StepContext, uri: string): Promi
 
   const info = await retrying(ctx, `list ${source}`, async () => {
     const url = new URL(`${endpoint}/api/models/${repoPath}/revision/${encodeURIComponent(ref.revision)}?blobs=true`);
-    const res = await httpGet(url, { headers });
+    const res = await send({ method: 'GET', url, headers, maxRedirects: MAX_REDIRECTS });
     const text = await readText(res.body);
     if (res.status !== 200) {
       if (res.status === 401 || res.status === 403 || res.status === 404) {
@@ -63,7 +64,7 @@ export async function fetchFromHuggingFace(ctx: StepContext, uri: string): Promi
         const kind = res.status === 404 ? 'notFound' : token ? 'auth' : 'notFound';
         throw new ModelSyncError(kind, `Hugging Face model ${ref.repo} revision ${ref.revision} at ${endpoint}: ${res.status === 404 ? 'not found' : `access refused (HTTP ${res.status})${token ? '' : '; set HF_TOKEN for private or gated models'}`}`);
       }
-      throw statusError(res.status, `Hugging Face model ${ref.repo} at ${endpoint}`);
+      throw statusError(res.status, `Hugging Face model ${ref.repo} at ${endpoint}`, res.headers);
     }
     try {
       return JSON.parse(text) as HfModelInfo;
@@ -94,10 +95,10 @@ export async function fetchFromHuggingFace(ctx: StepContext, uri: string): Promi
         const filePath = s.rfilename.split('/').map(encodeURIComponent).join('/');
         const url = new URL(`${endpoint}/${repoPath}/resolve/${encodeURIComponent(commit)}/${filePath}`);
         await retrying(ctx, what, async () => {
-          const res = await httpGet(url, { headers });
+          const res = await send({ method: 'GET', url, headers, maxRedirects: MAX_REDIRECTS });
           if (res.status !== 200) {
             res.body.resume();
-            throw statusError(res.status, what);
+            throw statusError(res.status, what, res.headers);
           }
           const length = contentLength(res.headers) ?? size;
           return session.writeStream(s.rfilename, res.body, {
