@@ -126,7 +126,7 @@ export class RegistryClient {
   }
 
   /**
-   * One request with auth (one retry with a fresh token on 401 from the registry) and redirects
+   * One request with auth (one retry with a fresh token on 401) and redirects
    * for GET/HEAD (net drops Authorization when a redirect leaves the registry's origin).
    */
   private async send(req: HttpRequest, scopes: string[]): Promise<HttpResponse> {
@@ -136,7 +136,8 @@ export class RegistryClient {
       const authorization = await this.auth.authorization(scopes);
       if (authorization) headers.authorization = authorization;
       const res = await this.raw({ ...req, headers, maxRedirects: MAX_REDIRECTS });
-      if (res.status === 401 && attempt === 0 && res.url.origin === this.base.origin) {
+      // A 401 after a redirect comes from storage, not from the registry's auth: no token fixes it.
+      if (res.status === 401 && attempt === 0 && res.url.href === req.url.href) {
         await drain(res);
         if (await this.auth.onUnauthorized(res, scopes)) continue;
       }
