@@ -339,8 +339,12 @@ export class RegistryClient {
     // A registry may drop an upload session after a chunk broke off (distribution cancels it when
     // the stored size and the session's offset disagree): then the upload starts over.
     const lostSession = (err: unknown) => err instanceof RegistryError && (err.code === 'BLOB_UPLOAD_INVALID' || err.code === 'BLOB_UPLOAD_UNKNOWN' || err.status === 416);
-    const retry = { ...this.retry, isTransient: (err: unknown) => isTransient(err) || lostSession(err), log: this.log, what: `${this.ctx.operation} ${this.ctx.subject}: chunked upload of ${what}` };
+    // A chunk has its own retries; when they are used up the upload does not start over for the
+    // same fault (that would be attempts x attempts), only for a lost session.
+    let chunkGaveUp = false;
+    const retry = { ...this.retry, isTransient: (err: unknown) => lostSession(err) || (!chunkGaveUp && isTransient(err)), log: this.log, what: `${this.ctx.operation} ${this.ctx.subject}: chunked upload of ${what}` };
     return withRetry(async () => {
+      chunkGaveUp = false;
       const session = await this.startUpload(repository, what);
       let location = session.location;
       const chunk = Math.max(chunkSize, session.minChunk);
@@ -383,6 +387,7 @@ export class RegistryClient {
             }
           }).catch((err: unknown) => {
             if (err instanceof ChunkRestart) return { restart: err };
+            chunkGaveUp = true;
             throw err;
           });
           if ('restart' in state) {
