@@ -5,7 +5,7 @@ import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { ConfigError } from '../errors.js';
 import type { Config } from '../config/config.js';
 import { AgentPool } from '../net/policy.js';
-import { RETRY_DEFAULTS, retryDelay, type RetryPolicy } from '../net/retry.js';
+import { RETRY_DEFAULTS, retryDelay } from '../net/retry.js';
 import { isTransientS3Error } from './errors.js';
 
 export const DEFAULT_REGION = 'us-east-1';
@@ -82,14 +82,14 @@ type SdkRetryStrategy = Extract<NonNullable<S3ClientConfig['retryStrategy']>, { 
  * download body cut mid-way is taken up again outside (download.ts), as the SDK has handed the
  * stream over by then.
  */
-function sdkRetryStrategy(policy: RetryPolicy = {}): SdkRetryStrategy {
+function sdkRetryStrategy(): SdkRetryStrategy {
   const token = (retries: number, delayMs: number) => ({ getRetryCount: () => retries, getRetryDelay: () => delayMs });
   return {
     acquireInitialRetryToken: async () => token(0, 0),
     refreshRetryTokenForRetry: async (previous, info) => {
       const failed = previous.getRetryCount() + 1;
       const retryAfterMs = info.retryAfterHint ? info.retryAfterHint.getTime() - Date.now() : undefined;
-      const delay = isTransientS3Error(info.error) ? retryDelay(policy, failed, retryAfterMs) : undefined;
+      const delay = isTransientS3Error(info.error) ? retryDelay(RETRY_DEFAULTS, failed, retryAfterMs) : undefined;
       // Refusing the token makes the SDK throw the request's own error.
       if (delay === undefined) throw new Error('no retry');
       return token(failed, delay);
