@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type S3Client, PutObjectCommand, CreateBucketCommand } from '@aws-sdk/client-s3';
+import { quietSdkNotices } from '../src/config/process-env.js';
 import { createS3Client } from '../src/s3/client.js';
 import { REPO_ROOT } from './cli.js';
 import { freePort } from './ports.js';
@@ -39,7 +40,8 @@ export async function startS3Server(bucket = 'models'): Promise<S3Server> {
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const endpoint = `http://127.0.0.1:${port}`;
   await waitUntilAnswering(port, child, () => stderr);
-  // The product's own client factory: path-style, checksums only when required, SDK notice off.
+  // The product's own client factory (path-style, checksums only when required), SDK notice off as in the CLI.
+  quietSdkNotices();
   const client = createS3Client({ bucket, key: '', region: 'us-east-1', endpoint, accessKeyId: S3RVER_KEY, secretAccessKey: S3RVER_SECRET }, 2);
   return {
     endpoint,

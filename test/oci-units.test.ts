@@ -9,7 +9,8 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { mergeScopes, parseChallenge } from '../src/oci/auth.js';
-import { HttpTransport } from '../src/oci/http.js';
+import { AgentPool } from '../src/net/policy.js';
+import { send } from '../src/net/request.js';
 import { modelcarNames } from '../src/sources/oci-layers.js';
 import { formatReference, parseImageLocation, parseImageReference, registryScheme } from '../src/oci/reference.js';
 import { networkError, parseErrorBody, registryError } from '../src/oci/registry-errors.js';
@@ -132,8 +133,8 @@ describe('TLS verification switch', () => {
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
       const url = new URL(`https://127.0.0.1:${(server.address() as AddressInfo).port}/v2/`);
       try {
-        const strict = new HttpTransport({ tlsVerify: true });
-        const err = await strict.request({ method: 'GET', url }).then(
+        const strict = new AgentPool({ tlsVerify: true });
+        const err = await send({ method: 'GET', url }, strict).then(
           () => undefined,
           (e: unknown) => e,
         );
@@ -142,8 +143,8 @@ describe('TLS verification switch', () => {
         const mapped = networkError({ registry: url.host, subject: `${url.host}/a:b`, operation: 'pull' }, err, url.host);
         assert.equal(mapped.kind, 'config');
         assert.match(mapped.message, /TLS verification of registry 127\.0\.0\.1:\d+ failed/);
-        const lax = new HttpTransport({ tlsVerify: false });
-        const res = await lax.request({ method: 'GET', url });
+        const lax = new AgentPool({ tlsVerify: false });
+        const res = await send({ method: 'GET', url }, lax);
         assert.equal(res.status, 200);
         res.body.resume();
         lax.close();

@@ -242,7 +242,7 @@ describe('re-runs and failures', () => {
     const ws = await dir('ms-ws-');
     const metadata = await meta(named(SAMPLE_CREATE_MODEL, 'crash1'));
     const e = env(ws, metadata, 'create_model', { MODEL_SYNC_MODEL_URI: 'oci://r.example/c1:1' });
-    standin.state.faults.push({ method: 'POST', path: '/model_versions', status: 500, times: 1 });
+    standin.state.faults.push({ method: 'POST', path: '/model_versions', status: 500, times: 5 });
     const first = await runCli(['register'], e);
     assert.equal(first.code, EXIT.transient, first.stderr);
     const record = JSON.parse(await readFile(path.join(ws, '.model-sync/register.json'), 'utf8')) as { registeredModel: { id: string } };
@@ -255,7 +255,7 @@ describe('re-runs and failures', () => {
 
   it('a retried pod (fresh workspace) recognises the version it created before the crash', async () => {
     const metadata = await meta(named(SAMPLE_CREATE_MODEL, 'crash2'));
-    standin.state.faults.push({ method: 'POST', path: /^\/model_versions\/\d+\/artifacts$/, status: 500, times: 1 });
+    standin.state.faults.push({ method: 'POST', path: /^\/model_versions\/\d+\/artifacts$/, status: 500, times: 5 });
     const first = await runCli(['register'], env(await dir('ms-ws-'), metadata, 'create_model', { MODEL_SYNC_MODEL_URI: 'oci://r.example/c2:1' }));
     assert.equal(first.code, EXIT.transient);
     assert.match(first.termination, /HTTP 500/);

@@ -158,7 +158,7 @@ describe('Model Registry traffic against the OpenAPI spec', { skip }, () => {
     const model = (await client.findRegisteredModel('sentiment'))!;
     // create_version, with a crash and a fresh-workspace re-run
     const cvMeta = await meta({ 'ModelVersion.name': '2.0.0', 'ModelVersion.customProperties': '{"n": 1, "big": 99999999999}' });
-    standin.state.faults.push({ method: 'POST', path: /^\/model_versions\/\d+\/artifacts$/, status: 500, times: 1 });
+    standin.state.faults.push({ method: 'POST', path: /^\/model_versions\/\d+\/artifacts$/, status: 500, times: 5 });
     const cv = (w: string) => base({ MODEL_SYNC_STORAGE_PATH: w, MODEL_SYNC_METADATA_CONFIGMAP_PATH: cvMeta, MODEL_SYNC_MODEL_UPLOAD_INTENT: 'create_version', MODEL_SYNC_MODEL_ID: model.id, MODEL_SYNC_MODEL_URI: 'oci://r/m:2' });
     const cvWs = await ws();
     assert.notEqual((await runCli(['register'], cv(cvWs))).code, 0);

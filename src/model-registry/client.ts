@@ -1,10 +1,11 @@
 // Model Registry REST client (v1alpha3): the operations the upload intents need, typed, with
-// retries on transient faults (connection refused/reset, 502/503/504) and never on 4xx.
-import http from 'node:http';
-import https from 'node:https';
+// net's retry policy on transient faults (connection refused/reset, 408/429/5xx of net's list,
+// after any Retry-After) and never on other 4xx.
 import { ModelSyncError, type ErrorKind } from '../errors.js';
 import type { Logger } from '../log.js';
-import { isTransientNetworkError, withRetry } from '../util/retry.js';
+import { AgentPool } from '../net/policy.js';
+import { readBody, send, type HttpMethod, type HttpResponse } from '../net/request.js';
+import { isTransientNetworkError, noteRetryAfter, TRANSIENT_HTTP_STATUS, withRetry } from '../net/retry.js';
 import type { RegistryConnection } from './connection.js';
 import {
   MODEL_ARTIFACT_UPDATE_FIELDS,
@@ -21,8 +22,8 @@ import {
   type RegisteredModelUpdate,
 } from './types.js';
 
-const RETRY_STATUS = new Set([502, 503, 504]);
 const REQUEST_TIMEOUT_MS = 60_000;
+const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 
 /** A non-2xx answer of the API, with the server's own message. */
 export class RegistryApiError extends ModelSyncError {
@@ -60,20 +61,24 @@ export interface ClientOptions {
 
 type Query = Record<string, string | undefined>;
 
+interface Answer {
+  status: number;
+  headers: HttpResponse['headers'];
+  text: string;
+}
+
 export class ModelRegistryClient {
-  private readonly agent: http.Agent;
+  private readonly pool: AgentPool;
 
   constructor(
     readonly connection: RegistryConnection,
     private readonly options: ClientOptions = {},
   ) {
-    this.agent = connection.baseUrl.startsWith('https:')
-      ? new https.Agent({ keepAlive: true, rejectUnauthorized: connection.verifyTls, ...(connection.ca ? { ca: connection.ca } : {}) })
-      : new http.Agent({ keepAlive: true });
+    this.pool = new AgentPool({ tlsVerify: connection.verifyTls, ...(connection.ca ? { ca: connection.ca } : {}), idleTimeoutMs: REQUEST_TIMEOUT_MS });
   }
 
   close(): void {
-    this.agent.destroy();
+    this.pool.close();
   }
 
   // --- RegisteredModel ------------------------------------------------------------------------
@@ -178,24 +183,21 @@ export class ModelRegistryClient {
     const log = this.options.log;
     const answer = await withRetry(
       async () => {
-        let res: { status: number; text: string };
+        let res: Answer;
         try {
-          res = await this.send(method, url, body);
+          res = await this.exchange(method as HttpMethod, url, body);
         } catch (err) {
           const transient = isTransientNetworkError(err);
           const tls = /CERT|SSL|TLS|SELF_SIGNED/i.test((err as NodeJS.ErrnoException).code ?? '');
           const hint = tls ? ' (check --registry-custom-ca / --registry-is-secure)' : '';
-          throw Object.assign(new ModelSyncError(transient ? 'transient' : tls ? 'config' : 'internal', `${what}: ${networkCause(err)}${hint}`, { cause: err }), {
-            network: transient,
-          });
+          throw new ModelSyncError(transient ? 'transient' : tls ? 'config' : 'internal', `${what}: ${networkCause(err)}${hint}`, { cause: err });
         }
-        if (RETRY_STATUS.has(res.status)) throw this.apiError(what, res.status, res.text);
+        if (TRANSIENT_HTTP_STATUS.has(res.status)) throw noteRetryAfter(this.apiError(what, res.status, res.text), res.headers);
         return res;
       },
       {
         attempts: this.options.attempts ?? 5,
         baseDelayMs: this.options.baseDelayMs ?? 500,
-        isTransient: (err) => (err as { network?: boolean }).network === true || (err instanceof RegistryApiError && RETRY_STATUS.has(err.status)),
         ...(log ? { log } : {}),
         what,
       },
@@ -221,25 +223,12 @@ export class ModelRegistryClient {
     return new RegistryApiError(kindOfStatus(status), `${what}: HTTP ${status}: ${serverMessage || '(empty body)'}${hint}`, status, serverMessage);
   }
 
-  private send(method: string, url: URL, body: Buffer | undefined): Promise<{ status: number; text: string }> {
-    const headers: Record<string, string> = { Accept: 'application/json' };
-    if (body) {
-      headers['Content-Type'] = 'application/json';
-      headers['Content-Length'] = String(body.length);
-    }
-    if (this.connection.token) headers.Authorization = `Bearer ${this.connection.token}`;
-    const lib = url.protocol === 'https:' ? https : http;
-    return new Promise((resolve, reject) => {
-      const req = lib.request(url, { method, headers, agent: this.agent, timeout: REQUEST_TIMEOUT_MS }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      });
-      req.on('timeout', () => req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })));
-      req.on('error', reject);
-      req.end(body);
-    });
+  private async exchange(method: HttpMethod, url: URL, body: Buffer | undefined): Promise<Answer> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (body) headers['content-type'] = 'application/json';
+    if (this.connection.token) headers.authorization = `Bearer ${this.connection.token}`;
+    const res = await send({ method, url, headers, ...(body ? { body } : {}) }, this.pool);
+    return { status: res.status, headers: res.headers, text: (await readBody(res, MAX_ANSWER_BYTES)).toString('utf8') };
   }
 }
 

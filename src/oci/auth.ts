@@ -3,9 +3,10 @@
 // registry token used as is. Tokens are cached per scope set and refreshed before they expire;
 // Basic credentials go only to the realm host that asked for them.
 import { addSecret } from '../util/redact.js';
-import type { RegistryCredentials } from '../config/dockerconfig.js';
+import type { RegistryCredentials } from './credentials.js';
 import type { Logger } from '../log.js';
-import { header, readBody, type HttpResponse, type HttpTransport } from './http.js';
+import type { AgentPool } from '../net/policy.js';
+import { header, readBody, send, type HttpResponse } from '../net/request.js';
 import { networkError, parseErrorBody, registryError, type ErrorContext } from './registry-errors.js';
 import { ModelSyncError } from '../errors.js';
 
@@ -66,7 +67,7 @@ export class RegistryAuth {
   tokensObtained = 0;
 
   constructor(
-    private readonly transport: HttpTransport,
+    private readonly pool: AgentPool,
     private readonly ctx: ErrorContext,
     private readonly credentials: RegistryCredentials | undefined,
     private readonly log: Logger,
@@ -205,18 +206,21 @@ export class RegistryAuth {
     const headers: Record<string, string> = { accept: 'application/json' };
     const basic = this.basicHeader();
     if (basic) headers.authorization = basic; // only to the realm that challenged us
-    return this.transport.request({ method: 'GET', url, headers });
+    return send({ method: 'GET', url, headers }, this.pool);
   }
 
   private oauth2Request(realm: URL, service: string | undefined, scopes: string[]): Promise<HttpResponse> {
     const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: this.credentials!.identityToken!, client_id: 'model-sync' });
     if (service) form.set('service', service);
     if (scopes.length) form.set('scope', scopes.join(' '));
-    return this.transport.request({
-      method: 'POST',
-      url: realm,
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-      body: Buffer.from(form.toString()),
-    });
+    return send(
+      {
+        method: 'POST',
+        url: realm,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        body: Buffer.from(form.toString()),
+      },
+      this.pool,
+    );
   }
 }

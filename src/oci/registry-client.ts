@@ -4,16 +4,17 @@
 // registry and the reference.
 import { createHash } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import type { RegistryCredentials } from '../config/dockerconfig.js';
+import type { RegistryCredentials } from './credentials.js';
 import { ModelSyncError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { withRetry } from '../util/retry.js';
 import { Sha256Meter } from '../util/sha256-meter.js';
+import { AgentPool } from '../net/policy.js';
+import { contentLength, drain, header, readBody, send, type HttpRequest, type HttpResponse, type RequestBody } from '../net/request.js';
+import { isTransient, isTransientNetworkError, noteRetryAfter, withRetry } from '../net/retry.js';
 import { RegistryAuth } from './auth.js';
-import { drain, header, HttpTransport, readBody, type HttpRequest, type HttpResponse, type RequestBody } from './http.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
 import { formatReference, registryScheme, type ImageReference } from './reference.js';
-import { isRetryable, networkError, RegistryError, registryError, type ErrorContext } from './registry-errors.js';
+import { networkError, RegistryError, registryError, type ErrorContext } from './registry-errors.js';
 
 export interface RegistryClientOptions {
   credentials?: RegistryCredentials;
@@ -57,7 +58,7 @@ export const DEFAULT_CHUNK_SIZE = 256 * 1024 * 1024;
 export class RegistryClient {
   readonly registry: string;
   readonly base: URL;
-  private readonly transport: HttpTransport;
+  private readonly pool: AgentPool;
   readonly auth: RegistryAuth;
   private readonly ctx: ErrorContext;
   private readonly log: Logger;
@@ -71,16 +72,16 @@ export class RegistryClient {
   ) {
     this.registry = ref.registry;
     this.base = new URL(`${registryScheme(ref.apiHost)}://${ref.apiHost}`);
-    this.transport = new HttpTransport({ tlsVerify: opts.tlsVerify, maxSockets: opts.maxSockets ?? 16 });
+    this.pool = new AgentPool({ tlsVerify: opts.tlsVerify, maxSockets: opts.maxSockets ?? 16 });
     this.ctx = { registry: ref.registry, subject: opts.subject ?? formatReference(ref), operation: opts.operation ?? (opts.push ? 'push' : 'pull') };
-    this.auth = new RegistryAuth(this.transport, this.ctx, opts.credentials, opts.log);
+    this.auth = new RegistryAuth(this.pool, this.ctx, opts.credentials, opts.log);
     this.log = opts.log;
     this.push = opts.push ?? false;
     this.retry = { attempts: opts.retry?.attempts ?? 5, baseDelayMs: opts.retry?.baseDelayMs ?? 500 };
   }
 
   close(): void {
-    this.transport.close();
+    this.pool.close();
   }
 
   private scopes(repository: string, extra: string[] = []): string[] {
@@ -92,7 +93,7 @@ export class RegistryClient {
   }
 
   private retried<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    return withRetry(fn, { ...this.retry, isTransient: isRetryable, log: this.log, what: `${this.ctx.operation} ${this.ctx.subject}: ${what}` });
+    return withRetry(fn, { ...this.retry, isTransient, log: this.log, what: `${this.ctx.operation} ${this.ctx.subject}: ${what}` });
   }
 
   /**
@@ -116,15 +117,17 @@ export class RegistryClient {
 
   private async raw(req: HttpRequest): Promise<HttpResponse> {
     try {
-      return await this.transport.request(req);
+      return await send(req, this.pool);
     } catch (err) {
+      // net's own refusals (a redirect loop, a redirect to another scheme) keep their kind.
+      if (err instanceof ModelSyncError) throw new ModelSyncError(err.kind, `cannot ${this.ctx.operation} ${this.ctx.subject}: ${err.message}`, { cause: err });
       throw networkError(this.ctx, err, req.url.host === this.base.host ? this.registry : req.url.host);
     }
   }
 
   /**
-   * One request with auth (one retry with a fresh token on 401) and redirects for GET/HEAD
-   * (Authorization is dropped when the redirect leaves the registry host).
+   * One request with auth (one retry with a fresh token on 401) and redirects
+   * for GET/HEAD (net drops Authorization when a redirect leaves the registry's origin).
    */
   private async send(req: HttpRequest, scopes: string[]): Promise<HttpResponse> {
     await this.ensurePing();
@@ -132,19 +135,11 @@ export class RegistryClient {
       const headers = { ...req.headers };
       const authorization = await this.auth.authorization(scopes);
       if (authorization) headers.authorization = authorization;
-      let res = await this.raw({ ...req, headers });
-      if (res.status === 401 && attempt === 0) {
+      const res = await this.raw({ ...req, headers, maxRedirects: MAX_REDIRECTS });
+      // A 401 after a redirect comes from storage, not from the registry's auth: no token fixes it.
+      if (res.status === 401 && attempt === 0 && res.url.href === req.url.href) {
         await drain(res);
         if (await this.auth.onUnauthorized(res, scopes)) continue;
-        return res;
-      }
-      for (let hops = 0; (req.method === 'GET' || req.method === 'HEAD') && [301, 302, 303, 307, 308].includes(res.status); hops++) {
-        const location = header(res, 'location');
-        await drain(res);
-        if (!location || hops >= MAX_REDIRECTS) throw registryError(this.ctx, res.status, undefined, `a redirect without usable Location for ${req.url.pathname}`);
-        const next = new URL(location, res.url);
-        const sameHost = next.host === this.base.host && next.protocol === this.base.protocol;
-        res = await this.raw({ method: req.method, url: next, headers: { ...req.headers, ...(sameHost && authorization ? { authorization } : {}) } });
       }
       return res;
     }
@@ -156,7 +151,7 @@ export class RegistryClient {
     if (ok.includes(res.status)) return res;
     const body = req.method === 'HEAD' ? undefined : await readBody(res, 64 * 1024).catch(() => undefined);
     if (req.method === 'HEAD') await drain(res);
-    throw registryError(this.ctx, res.status, body, what, res.status === 401 || res.status === 403 ? this.auth.hint() : undefined);
+    throw noteRetryAfter(registryError(this.ctx, res.status, body, what, res.status === 401 || res.status === 403 ? this.auth.hint() : undefined), res.headers);
   }
 
   // ---- manifests ---------------------------------------------------------------------------
@@ -190,8 +185,7 @@ export class RegistryClient {
       const res = await this.expect({ method: 'HEAD', url: this.url(`/v2/${repository}/manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT } }, this.scopes(repository), [200, 404], what);
       await drain(res);
       if (res.status === 404) return undefined;
-      const length = header(res, 'content-length');
-      return { digest: header(res, 'docker-content-digest'), mediaType: header(res, 'content-type')?.split(';')[0], size: length ? Number(length) : undefined };
+      return { digest: header(res, 'docker-content-digest'), mediaType: header(res, 'content-type')?.split(';')[0], size: contentLength(res.headers) };
     });
   }
 
@@ -224,8 +218,7 @@ export class RegistryClient {
       const res = await this.expect({ method: 'HEAD', url: this.url(`/v2/${repository}/blobs/${digest}`) }, this.scopes(repository), [200, 404], what);
       await drain(res);
       if (res.status === 404) return undefined;
-      const length = header(res, 'content-length');
-      return length ? Number(length) : -1;
+      return contentLength(res.headers) ?? -1;
     });
   }
 
@@ -234,8 +227,7 @@ export class RegistryClient {
     const what = `blob ${digest}`;
     return this.retried(what, async () => {
       const res = await this.expect({ method: 'GET', url: this.url(`/v2/${repository}/blobs/${digest}`) }, this.scopes(repository), [200], what);
-      const length = header(res, 'content-length');
-      return { stream: res.body, size: length ? Number(length) : undefined };
+      return { stream: res.body, size: contentLength(res.headers) };
     });
   }
 
@@ -347,8 +339,12 @@ export class RegistryClient {
     // A registry may drop an upload session after a chunk broke off (distribution cancels it when
     // the stored size and the session's offset disagree): then the upload starts over.
     const lostSession = (err: unknown) => err instanceof RegistryError && (err.code === 'BLOB_UPLOAD_INVALID' || err.code === 'BLOB_UPLOAD_UNKNOWN' || err.status === 416);
-    const retry = { ...this.retry, isTransient: (err: unknown) => isRetryable(err) || lostSession(err), log: this.log, what: `${this.ctx.operation} ${this.ctx.subject}: chunked upload of ${what}` };
+    // A chunk has its own retries; when they are used up the upload does not start over for the
+    // same fault (that would be attempts x attempts), only for a lost session.
+    let chunkGaveUp = false;
+    const retry = { ...this.retry, isTransient: (err: unknown) => lostSession(err) || (!chunkGaveUp && isTransient(err)), log: this.log, what: `${this.ctx.operation} ${this.ctx.subject}: chunked upload of ${what}` };
     return withRetry(async () => {
+      chunkGaveUp = false;
       const session = await this.startUpload(repository, what);
       let location = session.location;
       const chunk = Math.max(chunkSize, session.minChunk);
@@ -371,7 +367,7 @@ export class RegistryClient {
               );
               if (res.status !== 202) {
                 const body = await readBody(res, 64 * 1024).catch(() => undefined);
-                throw registryError(this.ctx, res.status, body, `${what} (chunk ${offset}-${end})`);
+                throw noteRetryAfter(registryError(this.ctx, res.status, body, `${what} (chunk ${offset}-${end})`), res.headers);
               }
               await drain(res);
               sentTotal += sent.n;
@@ -379,7 +375,7 @@ export class RegistryClient {
             } catch (err) {
               sent.closed = true;
               onBytes?.(-sent.n);
-              if (isRetryable(err)) {
+              if (isTransient(err)) {
                 // Ask the registry how far it got, and go on from there.
                 const status = await this.uploadStatus(location, repository).catch(() => undefined);
                 if (status) {
@@ -391,6 +387,7 @@ export class RegistryClient {
             }
           }).catch((err: unknown) => {
             if (err instanceof ChunkRestart) return { restart: err };
+            chunkGaveUp = true;
             throw err;
           });
           if ('restart' in state) {
@@ -469,18 +466,10 @@ class DigestVerifier extends Sha256Meter {
 }
 
 /**
- * Runs a download again when its body broke off mid-stream (reset, premature close, idle timeout);
- * `fn` must start from scratch each time (its partial output is discarded by the caller).
+ * Runs a download again, with the one retry policy, when its body broke off mid-stream (reset,
+ * premature close, idle timeout); `fn` must start from scratch each time (its partial output is
+ * discarded by the caller). ModelSyncErrors are not retried here: the client already retried those.
  */
-export async function retryBrokenDownload<T>(fn: () => Promise<T>, attempts = 3): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      const broken = code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ETIMEDOUT' || code === 'EPIPE';
-      if (!broken || attempt >= attempts) throw err;
-      await new Promise((r) => setTimeout(r, 500 * attempt));
-    }
-  }
+export function retryBrokenDownload<T>(fn: () => Promise<T>, attempts = 3): Promise<T> {
+  return withRetry(fn, { attempts, isTransient: (err) => !(err instanceof ModelSyncError) && isTransientNetworkError(err), what: 'blob download' });
 }

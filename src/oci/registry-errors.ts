@@ -2,7 +2,7 @@
 // the reference: 401/403 -> auth, 404 (NAME/MANIFEST/BLOB_UNKNOWN) -> notFound, connection
 // faults and 5xx/429 -> transient (retried by the client before they surface).
 import { ModelSyncError, type ErrorKind } from '../errors.js';
-import { isTransientNetworkError, TRANSIENT_HTTP_STATUS } from '../util/retry.js';
+import { isTransientNetworkError, TRANSIENT_HTTP_STATUS } from '../net/retry.js';
 
 export interface ErrorContext {
   /** `127.0.0.1:5000`, `quay.io` */
@@ -98,10 +98,4 @@ export function networkError(ctx: ErrorContext, err: unknown, host: string): Mod
   }
   const kind: ErrorKind = isTransientNetworkError(err) ? 'transient' : 'internal';
   return new ModelSyncError(kind, `cannot ${ctx.operation} ${ctx.subject}: ${where} is unreachable (${detail})`, { cause: err });
-}
-
-/** Faults worth another try: transient registry answers and network faults. */
-export function isRetryable(err: unknown): boolean {
-  if (err instanceof ModelSyncError) return err.kind === 'transient';
-  return isTransientNetworkError(err);
 }

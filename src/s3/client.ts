@@ -1,9 +1,10 @@
 // S3 clients for S3-compatible storage: path-style addressing when an endpoint is given (MinIO,
 // Ceph, s3rver), us-east-1 by default, keep-alive connections sized to the transfer concurrency,
 // and checksums only where S3 requires them (servers such as s3rver store aws-chunked bodies verbatim).
-import http from 'node:http';
-import https from 'node:https';
-import { S3Client } from '@aws-sdk/client-s3';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { AgentPool } from '../net/policy.js';
+import { RETRY_DEFAULTS, retryDelay } from '../net/retry.js';
+import { isTransientS3Error } from './errors.js';
 
 export const DEFAULT_REGION = 'us-east-1';
 
@@ -17,10 +18,8 @@ export interface S3Settings {
 }
 
 export function createS3Client(settings: S3Settings, connections: number): S3Client {
-  // The SDK is pinned on purpose while on Node 20; its notice about future releases would be a
-  // non-JSON line in the middle of the JSON log on stderr.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const agentOptions = { keepAlive: true, maxSockets: Math.max(4, connections * 2) };
+  // A silent socket fails after 120 s instead of hanging on a stalled body.
+  const pool = new AgentPool({ tlsVerify: true, maxSockets: Math.max(4, connections * 2), connectTimeoutMs: 15_000, idleTimeoutMs: 120_000 });
   return new S3Client({
     region: settings.region,
     ...(settings.endpoint ? { endpoint: settings.endpoint, forcePathStyle: true } : {}),
@@ -30,13 +29,35 @@ export function createS3Client(settings: S3Settings, connections: number): S3Cli
       : {}),
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    maxAttempts: 4,
-    requestHandler: {
-      httpAgent: new http.Agent(agentOptions),
-      httpsAgent: new https.Agent(agentOptions),
-      connectionTimeout: 15_000,
-      // idle socket: a stalled body fails instead of hanging forever
-      socketTimeout: 120_000,
-    },
+    // With a retry strategy given, the SDK uses maxAttempts only in its amz-sdk-request header.
+    maxAttempts: RETRY_DEFAULTS.attempts,
+    retryStrategy: sdkRetryStrategy(),
+    requestHandler: pool.s3Handler(),
   });
+}
+
+type SdkRetryStrategy = Extract<NonNullable<S3ClientConfig['retryStrategy']>, { acquireInitialRetryToken: unknown }>;
+
+/**
+ * S3 requests are retried by the SDK, one request at a time, with our policy (backoff, attempts,
+ * Retry-After, transient list): a failed part of a multipart upload is sent again alone, where a
+ * loop around lib-storage's Upload would restart the whole file. Nothing wraps these calls in a
+ * second loop, so a persistent fault costs the policy's attempts, not attempts x attempts; only a
+ * download body cut mid-way is taken up again outside (download.ts), as the SDK has handed the
+ * stream over by then.
+ */
+function sdkRetryStrategy(): SdkRetryStrategy {
+  const token = (retries: number, delayMs: number) => ({ getRetryCount: () => retries, getRetryDelay: () => delayMs });
+  return {
+    acquireInitialRetryToken: async () => token(0, 0),
+    refreshRetryTokenForRetry: async (previous, info) => {
+      const failed = previous.getRetryCount() + 1;
+      const retryAfterMs = info.retryAfterHint ? info.retryAfterHint.getTime() - Date.now() : undefined;
+      const delay = isTransientS3Error(info.error) ? retryDelay(RETRY_DEFAULTS, failed, retryAfterMs) : undefined;
+      // Refusing the token makes the SDK throw the request's own error.
+      if (delay === undefined) throw new Error('no retry');
+      return token(failed, delay);
+    },
+    recordSuccess: () => undefined,
+  };
 }

@@ -12,7 +12,7 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ModelSyncError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Progress } from '../util/progress.js';
-import { withRetry } from '../util/retry.js';
+import { withRetry } from '../net/retry.js';
 import type { Limiter } from '../util/concurrency.js';
 import { isTransientS3Error, s3Error, s3Uri } from './errors.js';
 
@@ -88,6 +88,9 @@ async function fetchPart(req: DownloadRequest, part: Part, fh: import('node:fs/p
     hasher.finish(part.index);
     return;
   }
+  // GetObject itself is retried by the SDK with the same policy (s3/client.ts); this loop takes
+  // up a body cut mid-way, from its last byte, and does not retry a request the SDK gave up on.
+  let sdkGaveUp = false;
   await withRetry(
     async () => {
       const from = part.start + received;
@@ -99,6 +102,7 @@ async function fetchPart(req: DownloadRequest, part: Part, fh: import('node:fs/p
           new GetObjectCommand({ Bucket: req.bucket, Key: req.key, ...(whole ? {} : { Range: `bytes=${from}-${to}` }) }),
         );
       } catch (err) {
+        sdkGaveUp = true;
         throw s3Error(err, 'downloading', req.bucket, req.key);
       }
       if (req.etag && res.ETag && res.ETag !== req.etag) {
@@ -124,7 +128,7 @@ async function fetchPart(req: DownloadRequest, part: Part, fh: import('node:fs/p
         throw new ModelSyncError('transient', `downloading ${where}: connection closed after ${received} of ${part.length} bytes (range from ${part.start})`);
       }
     },
-    { isTransient: isTransientS3Error, log: req.log, what: `GET ${where}${part.length === req.size ? '' : ` part ${part.index + 1}`}` },
+    { isTransient: (err) => !sdkGaveUp && isTransientS3Error(err), log: req.log, what: `GET ${where}${part.length === req.size ? '' : ` part ${part.index + 1}`}` },
   );
   hasher.finish(part.index);
 }

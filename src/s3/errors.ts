@@ -1,6 +1,6 @@
 // S3 SDK errors as ModelSyncErrors that name the bucket and key.
 import { ModelSyncError } from '../errors.js';
-import { isTransientNetworkError, TRANSIENT_HTTP_STATUS } from '../util/retry.js';
+import { isTransientNetworkError, TRANSIENT_HTTP_STATUS } from '../net/retry.js';
 
 interface SdkError {
   name?: string;
@@ -27,7 +27,7 @@ export function s3Uri(bucket: string, key: string): string {
   return `s3://${bucket}/${key}`;
 }
 
-/** A connection fault or a server-side error worth another try. */
+/** A connection fault or a server-side error worth another try: net's list, plus what the SDK marks retryable. */
 export function isTransientS3Error(err: unknown): boolean {
   if (err instanceof ModelSyncError) return err.kind === 'transient';
   const e = err as SdkError;
@@ -35,7 +35,7 @@ export function isTransientS3Error(err: unknown): boolean {
   if (e?.$retryable) return true;
   const status = e?.$metadata?.httpStatusCode;
   if (status !== undefined && TRANSIENT_HTTP_STATUS.has(status)) return true;
-  return e?.name === 'TimeoutError' || e?.name === 'RequestTimeout' || e?.code === 'ERR_STREAM_PREMATURE_CLOSE' || e?.message === 'aborted';
+  return e?.name === 'TimeoutError' || e?.name === 'RequestTimeout';
 }
 
 /** Maps an SDK error of `action` on s3://bucket/key to the error kind the CLI reports. */

@@ -7,9 +7,8 @@ import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Logger } from '../log.js';
 import type { Progress } from '../util/progress.js';
-import { withRetry } from '../util/retry.js';
 import { forEachLimit } from '../util/concurrency.js';
-import { isTransientS3Error, s3Error } from './errors.js';
+import { s3Error } from './errors.js';
 
 const MiB = 1024 * 1024;
 /** Multipart part size (S3's minimum is 5 MiB); files up to one part go as a single PUT. */
@@ -62,30 +61,29 @@ async function remoteSize(opts: UploadOptions, key: string): Promise<number | un
   }
 }
 
+/**
+ * One file as a single PUT or a multipart upload. Not wrapped in a retry loop: the SDK retries
+ * each request (the PUT, each part, create and complete) with our policy (s3/client.ts), so a
+ * failed part is sent again alone rather than the whole file.
+ */
 async function putFile(opts: UploadOptions, item: UploadItem, partConcurrency: number): Promise<void> {
-  await withRetry(
-    async () => {
-      let sent = 0;
-      const upload = new Upload({
-        client: opts.client,
-        params: { Bucket: opts.bucket, Key: item.key, Body: createReadStream(item.file), ContentLength: item.size },
-        partSize: UPLOAD_PART_SIZE,
-        queueSize: partConcurrency,
-        leavePartsOnError: false,
-      });
-      upload.on('httpUploadProgress', (p) => {
-        if (p.loaded !== undefined && p.loaded > sent) {
-          opts.progress?.add(p.loaded - sent);
-          sent = p.loaded;
-        }
-      });
-      try {
-        await upload.done();
-      } catch (err) {
-        opts.progress?.add(-sent); // a retry sends the file again
-        throw s3Error(err, 'uploading', opts.bucket, item.key);
-      }
-    },
-    { isTransient: isTransientS3Error, log: opts.log, what: `upload s3://${opts.bucket}/${item.key}` },
-  );
+  let sent = 0;
+  const upload = new Upload({
+    client: opts.client,
+    params: { Bucket: opts.bucket, Key: item.key, Body: createReadStream(item.file), ContentLength: item.size },
+    partSize: UPLOAD_PART_SIZE,
+    queueSize: partConcurrency,
+    leavePartsOnError: false,
+  });
+  upload.on('httpUploadProgress', (p) => {
+    if (p.loaded !== undefined && p.loaded > sent) {
+      opts.progress?.add(p.loaded - sent);
+      sent = p.loaded;
+    }
+  });
+  try {
+    await upload.done();
+  } catch (err) {
+    throw s3Error(err, 'uploading', opts.bucket, item.key);
+  }
 }

@@ -5,10 +5,11 @@
 // https://huggingface.co) and the token ($HF_TOKEN) come from config/ (sent as Bearer to the Hub only, never to the
 // CDN a download redirects to). LFS files are checked against their listed sha256.
 import { ConfigError, ModelSyncError } from '../errors.js';
-import { withRetry } from '../util/retry.js';
+import { withRetry } from '../net/retry.js';
 import type { Inventory } from '../workspace/records.js';
 import { forEachLimit } from '../util/concurrency.js';
-import { contentLength, httpGet, isTransientHttpError, networkError, statusError } from './http-client.js';
+import { contentLength, MAX_REDIRECTS, send } from '../net/request.js';
+import { isTransientHttpError, networkError, statusError } from './http-errors.js';
 import { withSession, type FetchContext, type SourceIdentity } from './session.js';
 
 export interface HfReference {
@@ -49,7 +50,7 @@ export async function fetchFromHuggingFace(ctx: FetchContext, uri: string, setti
 
   const info = await retrying(ctx, `list ${source}`, async () => {
     const url = new URL(`${endpoint}/api/models/${repoPath}/revision/${encodeURIComponent(ref.revision)}?blobs=true`);
-    const res = await httpGet(url, { headers });
+    const res = await send({ method: 'GET', url, headers, maxRedirects: MAX_REDIRECTS });
     const text = await readText(res.body);
     if (res.status !== 200) {
       if (res.status === 401 || res.status === 403 || res.status === 404) {
@@ -57,7 +58,7 @@ export async function fetchFromHuggingFace(ctx: FetchContext, uri: string, setti
         const kind = res.status === 404 ? 'notFound' : token ? 'auth' : 'notFound';
         throw new ModelSyncError(kind, `Hugging Face model ${ref.repo} revision ${ref.revision} at ${endpoint}: ${res.status === 404 ? 'not found' : `access refused (HTTP ${res.status})${token ? '' : '; set HF_TOKEN for private or gated models'}`}`);
       }
-      throw statusError(res.status, `Hugging Face model ${ref.repo} at ${endpoint}`);
+      throw statusError(res.status, `Hugging Face model ${ref.repo} at ${endpoint}`, res.headers);
     }
     try {
       return JSON.parse(text) as HfModelInfo;
@@ -88,10 +89,10 @@ export async function fetchFromHuggingFace(ctx: FetchContext, uri: string, setti
         const filePath = s.rfilename.split('/').map(encodeURIComponent).join('/');
         const url = new URL(`${endpoint}/${repoPath}/resolve/${encodeURIComponent(commit)}/${filePath}`);
         await retrying(ctx, what, async () => {
-          const res = await httpGet(url, { headers });
+          const res = await send({ method: 'GET', url, headers, maxRedirects: MAX_REDIRECTS });
           if (res.status !== 200) {
             res.body.resume();
-            throw statusError(res.status, what);
+            throw statusError(res.status, what, res.headers);
           }
           const length = contentLength(res.headers) ?? size;
           return session.writeStream(s.rfilename, res.body, {

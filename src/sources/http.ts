@@ -8,11 +8,13 @@ import path from 'node:path';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { ModelSyncError } from '../errors.js';
-import { withRetry } from '../util/retry.js';
+import { withRetry } from '../net/retry.js';
 import type { Progress } from '../util/progress.js';
 import type { Inventory } from '../workspace/records.js';
 import { archiveKind } from './archive-kind.js';
-import { contentLength, displayUrl, httpGet, isTransientHttpError, networkError, splitUrlCredentials, statusError, type HttpResponse } from './http-client.js';
+import { contentLength, MAX_REDIRECTS, send, type HttpResponse } from '../net/request.js';
+import { displayUrl, splitUrlCredentials } from '../net/url.js';
+import { isTransientHttpError, networkError, statusError } from './http-errors.js';
 import { sameIdentity, SizeMismatchError, withSession, type FetchContext, type FetchSession, type SourceIdentity } from './session.js';
 import { extractTar } from './tar.js';
 import { extractZip } from './zip.js';
@@ -38,10 +40,10 @@ export async function fetchFromHttp(ctx: FetchContext, uri: string, setting: str
 
 async function fetchOnce(session: FetchSession, url: URL, headers: Record<string, string>, name: string, queryNames: string[], shown: string): Promise<void> {
   const what = `GET ${shown}`;
-  const res = await httpGet(url, { headers });
+  const res = await send({ method: 'GET', url, headers, maxRedirects: MAX_REDIRECTS });
   if (res.status !== 200) {
     res.body.resume();
-    throw statusError(res.status, what);
+    throw statusError(res.status, what, res.headers);
   }
   const length = contentLength(res.headers);
   const etag = res.headers.etag;

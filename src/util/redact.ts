@@ -36,21 +36,8 @@ export function redact(text: string): string {
   return out;
 }
 
-/** A URL for display: no user info, no query or fragment (they often carry tokens). */
-export function displayUrl(text: string): string {
-  try {
-    const url = new URL(text);
-    if (!url.protocol || !url.host) return text;
-    url.username = '';
-    url.password = '';
-    const query = url.search ? '?[query hidden]' : '';
-    url.search = '';
-    url.hash = '';
-    return url.toString() + query;
-  } catch {
-    return text;
-  }
-}
+/** The one URL display rule lives in display-url.ts; re-exported for callers of redaction. */
+export { displayUrl } from './display-url.js';
 
 /** For tests: forget registered secrets. */
 export function clearSecrets(): void {
