@@ -147,6 +147,18 @@ test('redirects are followed; a connection cut mid-body is retried', async () =>
   }
 });
 
+test('--network-timeout and --retry-attempts reach the HTTP source: a stalled body fails after the set attempts', async () => {
+  web.routes.set('/stalled/model.bin', { body: weights, stallAfter: 1000, etag: false });
+  const ws = await storage();
+  const started = Date.now();
+  const r = await runCli(['fetch', '--network-timeout', '1'], env(ws, `${web.url}/stalled/model.bin`, { MODEL_SYNC_RETRY_ATTEMPTS: '2' }));
+  assert.equal(r.code, EXIT.transient, r.stderr);
+  assert.match(r.termination, /no data for 1 s/);
+  assert.equal(web.requests.filter((q) => q.path === '/stalled/model.bin').length, 2, 'two attempts in all');
+  assert.ok(Date.now() - started < 30_000, 'gave up within seconds, not the default two minutes');
+  assert.deepEqual(await readdir(path.join(ws, 'model')), [], 'nothing half-written in model/');
+});
+
 test('a re-run skips an unchanged file and an unchanged archive', async () => {
   for (const [p, expected] of [
     ['/files/model.safetensors', 'already complete, skipping'],

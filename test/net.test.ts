@@ -47,6 +47,7 @@ async function serve(handler: http.RequestListener): Promise<{ url: string; seen
 describe('send', () => {
   let cdn: Awaited<ReturnType<typeof serve>>;
   let origin: Awaited<ReturnType<typeof serve>>;
+  const pool = new AgentPool({ tlsVerify: true });
   before(async () => {
     cdn = await serve((_req, res) => res.end('payload'));
     origin = await serve((req, res) => {
@@ -60,12 +61,13 @@ describe('send', () => {
     });
   });
   after(async () => {
+    pool.close();
     await cdn.stop();
     await origin.stop();
   });
 
   it('follows redirects, keeps Authorization on the same origin and drops it on another', async () => {
-    const res = await send({ method: 'GET', url: new URL(`${origin.url}/here`), headers: { Authorization: 'Bearer secret-token' }, maxRedirects: 5 });
+    const res = await send({ method: 'GET', url: new URL(`${origin.url}/here`), headers: { Authorization: 'Bearer secret-token' }, maxRedirects: 5 }, pool);
     assert.equal(res.status, 200);
     assert.equal((await readBody(res)).toString(), 'payload');
     assert.equal(res.url.toString(), `${cdn.url}/file`);
@@ -74,11 +76,11 @@ describe('send', () => {
   });
 
   it('returns a redirect as it is unless asked to follow, and bounds and checks the hops', async () => {
-    const plain = await send({ method: 'GET', url: new URL(`${origin.url}/to-cdn`) });
+    const plain = await send({ method: 'GET', url: new URL(`${origin.url}/to-cdn`) }, pool);
     await drain(plain);
     assert.equal(plain.status, 302);
-    await assert.rejects(send({ method: 'GET', url: new URL(`${origin.url}/loop`), maxRedirects: 3 }), (err: Error) => err instanceof ModelSyncError && err.kind === 'notFound' && /more than 3 redirects/.test(err.message));
-    await assert.rejects(send({ method: 'GET', url: new URL(`${origin.url}/ftp`), maxRedirects: 3 }), (err: Error) => err instanceof ModelSyncError && err.kind === 'unsafe' && /ftp:/.test(err.message));
+    await assert.rejects(send({ method: 'GET', url: new URL(`${origin.url}/loop`), maxRedirects: 3 }, pool), (err: Error) => err instanceof ModelSyncError && err.kind === 'notFound' && /more than 3 redirects/.test(err.message));
+    await assert.rejects(send({ method: 'GET', url: new URL(`${origin.url}/ftp`), maxRedirects: 3 }, pool), (err: Error) => err instanceof ModelSyncError && err.kind === 'unsafe' && /ftp:/.test(err.message));
   });
 
   it('stops reading an upload body when an early error answer arrives', async () => {
@@ -88,7 +90,7 @@ describe('send', () => {
       body.on('close', () => (destroyed = true));
       return body;
     };
-    const res = await send({ method: 'PUT', url: new URL(`${origin.url}/early`), body: { length: 1024 * 1024 * 1024, open } });
+    const res = await send({ method: 'PUT', url: new URL(`${origin.url}/early`), body: { length: 1024 * 1024 * 1024, open } }, pool);
     await drain(res);
     assert.equal(res.status, 413);
     await new Promise((r) => setImmediate(r));

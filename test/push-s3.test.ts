@@ -52,7 +52,7 @@ function pushContext(ws: string, env: Record<string, string>) {
     },
   });
   const settings = new StepSettings(config);
-  return { ctx: { workspace: new Workspace(ws), log: silent, concurrency: settings.pushConcurrency(), progressIntervalSeconds: 0 }, s3: settings.destination() };
+  return { ctx: { workspace: new Workspace(ws), log: silent, concurrency: settings.pushConcurrency(), progressIntervalSeconds: 0, network: settings.network() }, s3: settings.destination() };
 }
 
 /** pushToS3 with the settings a push step would resolve from `env`. */

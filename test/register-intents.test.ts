@@ -269,6 +269,19 @@ describe('re-runs and failures', () => {
     assert.equal((await artifactOf(versions[0]!.id)).uri, 'oci://r.example/c2:1');
   });
 
+  it('--retry-attempts reaches the Model Registry client: each request is tried that many times in all', async () => {
+    const metadata = await meta(named(SAMPLE_CREATE_MODEL, 'attempts'));
+    const fault = { method: 'POST', path: '/registered_models', status: 503, times: 3 };
+    standin.state.faults.push(fault);
+    const e = env(await dir('ms-ws-'), metadata, 'create_model', { MODEL_SYNC_MODEL_URI: 'oci://r.example/at:1', MODEL_SYNC_RETRY_ATTEMPTS: '2' });
+    const first = await runCli(['register'], e);
+    assert.equal(first.code, EXIT.transient, first.stderr);
+    assert.equal(fault.times, 1, 'two attempts were made, not the default five');
+    const second = await runCli(['register', '--retry-attempts', '2'], e);
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(fault.times, 0);
+  });
+
   it('a POST whose answer was lost (connection dropped after the commit) is not created twice', async () => {
     const metadata = await meta(named(SAMPLE_CREATE_MODEL, 'drop'));
     standin.state.faults.push({ method: 'POST', path: '/registered_models', dropAfterCommit: true, times: 1 });

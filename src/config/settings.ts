@@ -9,6 +9,7 @@ import { ConfigError } from '../errors.js';
 import { levelFromUpstream } from '../log.js';
 import { registryBaseUrl, SERVICE_ACCOUNT_TOKEN_PATH, type RegistryConnection } from '../model-registry/connection.js';
 import type { Intent, PlanInputs } from '../model-registry/plan.js';
+import type { NetworkSettings } from '../net/policy.js';
 import type { ImageEndpoint } from '../oci/credentials.js';
 import { parseImageLocation } from '../oci/reference.js';
 import { DEFAULT_REGION, type S3Settings } from '../s3/client.js';
@@ -65,6 +66,15 @@ export class StepSettings {
 
   get progressIntervalSeconds(): number {
     return this.config.has('progress-interval') ? this.config.integer('progress-interval') : 0;
+  }
+
+  /** Timeouts and retries shared by every HTTP client of this step (net/policy.ts). */
+  network(): NetworkSettings {
+    const timeout = this.config.integer('network-timeout');
+    if (timeout < 1) throw new ConfigError(`${this.config.describe('network-timeout')} must be at least 1 second, got ${timeout}`);
+    const attempts = this.config.integer('retry-attempts');
+    if (attempts < 1) throw new ConfigError(`${this.config.describe('retry-attempts')} must be at least 1 (the first attempt), got ${attempts}`);
+    return { idleTimeoutMs: timeout * 1000, retryAttempts: attempts };
   }
 
   fetchConcurrency(): number {

@@ -1,6 +1,7 @@
 // Push destination `s3`: the files of model/ (as listed in the inventory) under a key prefix.
 import { ModelSyncError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { NetworkSettings } from '../net/policy.js';
 import { createS3Client, type S3Settings } from '../s3/client.js';
 import { uploadFiles } from '../s3/upload.js';
 import { Progress } from '../util/progress.js';
@@ -21,6 +22,7 @@ export interface S3PushContext {
   /** Files (or parts of one large file) uploaded at once; at least 1 (config/ checks). */
   concurrency: number;
   progressIntervalSeconds: number;
+  network: NetworkSettings;
 }
 
 export async function pushToS3(ctx: S3PushContext, settings: S3Settings): Promise<S3PushResult> {
@@ -36,7 +38,7 @@ export async function pushToS3(ctx: S3PushContext, settings: S3Settings): Promis
     key: prefix ? `${prefix}/${f.path}` : f.path,
     size: f.size,
   }));
-  const client = createS3Client(settings, concurrency);
+  const client = createS3Client(settings, concurrency, ctx.network);
   const progress = new Progress(ctx.log, `push ${uri}`, inventory.totalBytes, ctx.progressIntervalSeconds);
   try {
     ctx.log.info({ uri, files: items.length, bytes: inventory.totalBytes, endpoint: settings.endpoint }, 'uploading model files to S3');

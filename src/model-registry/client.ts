@@ -3,7 +3,7 @@
 // after any Retry-After) and never on other 4xx.
 import { ModelSyncError, type ErrorKind } from '../errors.js';
 import type { Logger } from '../log.js';
-import { AgentPool } from '../net/policy.js';
+import { AgentPool, type NetworkSettings } from '../net/policy.js';
 import { readBody, send, type HttpMethod, type HttpResponse } from '../net/request.js';
 import { isTransientNetworkError, noteRetryAfter, TRANSIENT_HTTP_STATUS, withRetry } from '../net/retry.js';
 import type { RegistryConnection } from './connection.js';
@@ -52,6 +52,8 @@ export function isRegistryStatus(err: unknown, status: number): err is RegistryA
 }
 
 export interface ClientOptions {
+  /** The step's timeouts and retry attempts (default: 60 s, 5 attempts). */
+  network?: NetworkSettings;
   log?: Logger;
   /** Attempts per request including the first (default 5). */
   attempts?: number;
@@ -74,7 +76,7 @@ export class ModelRegistryClient {
     readonly connection: RegistryConnection,
     private readonly options: ClientOptions = {},
   ) {
-    this.pool = new AgentPool({ tlsVerify: connection.verifyTls, ...(connection.ca ? { ca: connection.ca } : {}), idleTimeoutMs: REQUEST_TIMEOUT_MS });
+    this.pool = new AgentPool({ tlsVerify: connection.verifyTls, ...(connection.ca ? { ca: connection.ca } : {}), idleTimeoutMs: options.network?.idleTimeoutMs ?? REQUEST_TIMEOUT_MS });
   }
 
   close(): void {
@@ -196,7 +198,7 @@ export class ModelRegistryClient {
         return res;
       },
       {
-        attempts: this.options.attempts ?? 5,
+        attempts: this.options.attempts ?? this.options.network?.retryAttempts ?? 5,
         baseDelayMs: this.options.baseDelayMs ?? 500,
         ...(log ? { log } : {}),
         what,

@@ -1,6 +1,7 @@
 // Everything a registry step needs, built from its context: the plan, the client, what this
 // workspace recorded earlier (for the same registry, intent and names), and the termination message.
 import type { Logger } from '../log.js';
+import type { NetworkSettings } from '../net/policy.js';
 import type { Workspace } from '../workspace/workspace.js';
 import { ModelRegistryClient } from './client.js';
 import type { RegistryConnection } from './connection.js';
@@ -23,6 +24,7 @@ export interface RegistrySessionContext {
   connection: RegistryConnection;
   /** Level of the client's own log lines. */
   logLevel: string;
+  network: NetworkSettings;
   plan: PlanInputs;
 }
 
@@ -33,7 +35,7 @@ export async function openRegistrySession(ctx: RegistrySessionContext, opts: { l
   });
   const registryLog = ctx.log.child({ component: 'model-registry' }, { level: ctx.logLevel });
   const connection = ctx.connection;
-  const client = new ModelRegistryClient(connection, { log: registryLog });
+  const client = new ModelRegistryClient(connection, { log: registryLog, network: ctx.network });
   const target = [connection.baseUrl, plan.intent, plan.model.name ?? plan.modelId ?? '', plan.version.name, plan.modelArtifactId ?? ''].join('|');
   const known = await readRegistryRecord(ctx.workspace, plan.intent, target);
   return {

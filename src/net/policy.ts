@@ -26,6 +26,18 @@ export interface NetPolicy {
   agentFactory?: (protocol: 'http:' | 'https:', options: AgentOptions) => http.Agent;
 }
 
+/**
+ * What every HTTP client of one step shares, set once by config/ (--network-timeout,
+ * --retry-attempts): each client builds its pool and retry policy from it. Later network settings
+ * (a proxy, CA bundles) belong here too, so that they reach every client at once.
+ */
+export interface NetworkSettings {
+  /** A socket silent this long fails as ETIMEDOUT, and is retried (ms). */
+  idleTimeoutMs: number;
+  /** Attempts per request, the first included. */
+  retryAttempts: number;
+}
+
 /** Options of the S3 SDK's NodeHttpHandler, from the same policy as our own requests. */
 export interface S3HandlerOptions {
   httpAgent: http.Agent;

@@ -34,14 +34,8 @@ export interface HttpResponse {
 export const MAX_REDIRECTS = 10;
 const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
 
-let shared: AgentPool | undefined;
-
-/** For callers without a policy of their own (public web and Hub downloads): TLS verified, 60 s idle. */
-function sharedPool(): AgentPool {
-  return (shared ??= new AgentPool({ tlsVerify: true, maxSockets: 32, idleTimeoutMs: 60_000 }));
-}
-
-export async function send(req: HttpRequest, pool: AgentPool = sharedPool()): Promise<HttpResponse> {
+/** Sends `req` through `pool`, whose policy (TLS, timeouts) the caller made from its settings. */
+export async function send(req: HttpRequest, pool: AgentPool): Promise<HttpResponse> {
   let url = req.url;
   let headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers ?? {})) headers[name.toLowerCase()] = value;
@@ -79,8 +73,10 @@ function sendOnce(method: HttpMethod, url: URL, given: Record<string, string>, b
       reject(err);
     };
     let source: Readable | undefined;
+    let response: IncomingMessage | undefined;
     const request = lib.request(url, { method, headers, agent: pool.agent(url) }, (res) => {
       settled = true;
+      response = res;
       // An early error answer (401, 413, ...) ends the upload: stop reading the file.
       if (source && !source.readableEnded && (res.statusCode ?? 0) >= 300) {
         source.unpipe(request);
@@ -88,7 +84,12 @@ function sendOnce(method: HttpMethod, url: URL, given: Record<string, string>, b
       }
       resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url });
     });
-    request.setTimeout(pool.idleTimeoutMs, () => request.destroy(timeoutError(`no data for ${pool.idleTimeoutMs / 1000} s`)));
+    request.setTimeout(pool.idleTimeoutMs, () => {
+      // A body that stalls fails with the timeout as its cause, not as a bare "aborted".
+      const err = timeoutError(`no data for ${pool.idleTimeoutMs / 1000} s`);
+      response?.destroy(err);
+      request.destroy(err);
+    });
     const connectMs = pool.connectTimeoutMs;
     if (connectMs !== undefined) {
       request.once('socket', (socket) => {

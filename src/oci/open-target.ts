@@ -2,6 +2,7 @@
 // into a target: a registry target with its client options, or a layout target.
 import type { RegistryCredentials } from './credentials.js';
 import type { Logger } from '../log.js';
+import type { NetworkSettings } from '../net/policy.js';
 import { OciLayout } from './layout.js';
 import { parseImageLocation } from './reference.js';
 import type { OciTarget } from './target.js';
@@ -17,6 +18,8 @@ export interface TargetOptions {
   operation: 'pull' | 'push' | 'fetch';
   /** Names the flag in a parse error (`--source-oci-uri / MODEL_SYNC_SOURCE_OCI_URI`). */
   what?: string;
+  /** The step's timeouts and retry attempts, for a registry. */
+  network?: NetworkSettings;
   /** Retry policy of the registry client (tests shorten it). */
   retry?: { attempts?: number; baseDelayMs?: number };
   maxSockets?: number;
@@ -36,6 +39,7 @@ export function openTarget(location: string, opts: TargetOptions): OciTarget {
     operation: opts.operation,
     push: opts.operation === 'push',
     maxSockets: opts.maxSockets,
+    network: opts.network,
     retry: opts.retry,
     chunkThreshold: opts.chunkThreshold,
     chunkSize: opts.chunkSize,

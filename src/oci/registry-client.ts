@@ -8,7 +8,7 @@ import type { RegistryCredentials } from './credentials.js';
 import { ModelSyncError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { Sha256Meter } from '../util/sha256-meter.js';
-import { AgentPool } from '../net/policy.js';
+import { AgentPool, type NetworkSettings } from '../net/policy.js';
 import { contentLength, drain, header, readBody, send, type HttpRequest, type HttpResponse, type RequestBody } from '../net/request.js';
 import { isTransient, isTransientNetworkError, noteRetryAfter, withRetry } from '../net/retry.js';
 import { RegistryAuth } from './auth.js';
@@ -27,6 +27,9 @@ export interface RegistryClientOptions {
   /** Reference named in error messages (default: the reference the client was made for). */
   subject?: string;
   maxSockets?: number;
+  /** The step's timeouts and retry attempts (default: 120 s, 5 attempts). */
+  network?: NetworkSettings;
+  /** Overrides of the retry policy (tests shorten it). */
   retry?: { attempts?: number; baseDelayMs?: number };
 }
 
@@ -72,12 +75,12 @@ export class RegistryClient {
   ) {
     this.registry = ref.registry;
     this.base = new URL(`${registryScheme(ref.apiHost)}://${ref.apiHost}`);
-    this.pool = new AgentPool({ tlsVerify: opts.tlsVerify, maxSockets: opts.maxSockets ?? 16 });
+    this.pool = new AgentPool({ tlsVerify: opts.tlsVerify, maxSockets: opts.maxSockets ?? 16, ...(opts.network ? { idleTimeoutMs: opts.network.idleTimeoutMs } : {}) });
     this.ctx = { registry: ref.registry, subject: opts.subject ?? formatReference(ref), operation: opts.operation ?? (opts.push ? 'push' : 'pull') };
     this.auth = new RegistryAuth(this.pool, this.ctx, opts.credentials, opts.log);
     this.log = opts.log;
     this.push = opts.push ?? false;
-    this.retry = { attempts: opts.retry?.attempts ?? 5, baseDelayMs: opts.retry?.baseDelayMs ?? 500 };
+    this.retry = { attempts: opts.retry?.attempts ?? opts.network?.retryAttempts ?? 5, baseDelayMs: opts.retry?.baseDelayMs ?? 500 };
   }
 
   close(): void {

@@ -22,6 +22,8 @@ export interface PullOptions {
   progressIntervalSeconds?: number;
   /** Blobs downloaded at once (default 4). */
   concurrency?: number;
+  /** The step's timeouts and retry attempts, for a registry. */
+  network?: TargetOptions['network'];
   /** Retry policy of the registry client (tests shorten it). */
   retry?: { attempts?: number; baseDelayMs?: number };
 }
@@ -32,7 +34,7 @@ export interface PullOptions {
  * descriptor (an index or a manifest) as stored in the layout. Does not touch index.json.
  */
 export async function pullToLayout(opts: PullOptions): Promise<Descriptor> {
-  const src = openTarget(opts.reference, { credentials: opts.credentials, tlsVerify: opts.tlsVerify, log: opts.log, operation: 'pull', retry: opts.retry });
+  const src = openTarget(opts.reference, { credentials: opts.credentials, tlsVerify: opts.tlsVerify, log: opts.log, operation: 'pull', network: opts.network, retry: opts.retry });
   try {
     const root = await src.resolve();
     const r = await copy(src, new LayoutTarget(opts.layout), root, { log: opts.log, label: `pull ${src.label}`, concurrency: opts.concurrency, progressIntervalSeconds: opts.progressIntervalSeconds });
@@ -65,6 +67,8 @@ export interface PushOptions {
   /** Blobs above this size go up in PATCH chunks of chunkSize (defaults: 1 GiB, 256 MiB). */
   chunkThreshold?: number;
   chunkSize?: number;
+  /** The step's timeouts and retry attempts, for a registry. */
+  network?: TargetOptions['network'];
   /** Retry policy of the registry client (tests shorten it). */
   retry?: { attempts?: number; baseDelayMs?: number };
 }
@@ -87,6 +91,7 @@ export async function pushLayout(opts: PushOptions): Promise<PushResult> {
     log: opts.log,
     operation: 'push',
     maxSockets: Math.max(8, opts.concurrency * 2),
+    network: opts.network,
     retry: opts.retry,
     chunkThreshold: opts.chunkThreshold,
     chunkSize: opts.chunkSize,

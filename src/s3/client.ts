@@ -2,7 +2,7 @@
 // Ceph, s3rver), us-east-1 by default, keep-alive connections sized to the transfer concurrency,
 // and checksums only where S3 requires them (servers such as s3rver store aws-chunked bodies verbatim).
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { AgentPool } from '../net/policy.js';
+import { AgentPool, type NetworkSettings } from '../net/policy.js';
 import { RETRY_DEFAULTS, retryDelay } from '../net/retry.js';
 import { isTransientS3Error } from './errors.js';
 
@@ -17,9 +17,12 @@ export interface S3Settings {
   secretAccessKey?: string;
 }
 
-export function createS3Client(settings: S3Settings, connections: number): S3Client {
-  // A silent socket fails after 120 s instead of hanging on a stalled body.
-  const pool = new AgentPool({ tlsVerify: true, maxSockets: Math.max(4, connections * 2), connectTimeoutMs: 15_000, idleTimeoutMs: 120_000 });
+/** `network` defaults to 120 s of silence and the retry policy's attempts (the test servers' own clients). */
+export function createS3Client(settings: S3Settings, connections: number, network?: NetworkSettings): S3Client {
+  // A silent socket fails instead of hanging on a stalled body.
+  const idleTimeoutMs = network?.idleTimeoutMs ?? 120_000;
+  const attempts = network?.retryAttempts ?? RETRY_DEFAULTS.attempts;
+  const pool = new AgentPool({ tlsVerify: true, maxSockets: Math.max(4, connections * 2), connectTimeoutMs: 15_000, idleTimeoutMs });
   return new S3Client({
     region: settings.region,
     ...(settings.endpoint ? { endpoint: settings.endpoint, forcePathStyle: true } : {}),
@@ -30,8 +33,8 @@ export function createS3Client(settings: S3Settings, connections: number): S3Cli
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     // With a retry strategy given, the SDK uses maxAttempts only in its amz-sdk-request header.
-    maxAttempts: RETRY_DEFAULTS.attempts,
-    retryStrategy: sdkRetryStrategy(),
+    maxAttempts: attempts,
+    retryStrategy: sdkRetryStrategy(attempts),
     requestHandler: pool.s3Handler(),
   });
 }
@@ -46,14 +49,14 @@ type SdkRetryStrategy = Extract<NonNullable<S3ClientConfig['retryStrategy']>, { 
  * download body cut mid-way is taken up again outside (download.ts), as the SDK has handed the
  * stream over by then.
  */
-function sdkRetryStrategy(): SdkRetryStrategy {
+function sdkRetryStrategy(attempts: number): SdkRetryStrategy {
   const token = (retries: number, delayMs: number) => ({ getRetryCount: () => retries, getRetryDelay: () => delayMs });
   return {
     acquireInitialRetryToken: async () => token(0, 0),
     refreshRetryTokenForRetry: async (previous, info) => {
       const failed = previous.getRetryCount() + 1;
       const retryAfterMs = info.retryAfterHint ? info.retryAfterHint.getTime() - Date.now() : undefined;
-      const delay = isTransientS3Error(info.error) ? retryDelay(RETRY_DEFAULTS, failed, retryAfterMs) : undefined;
+      const delay = isTransientS3Error(info.error) ? retryDelay({ ...RETRY_DEFAULTS, attempts }, failed, retryAfterMs) : undefined;
       // Refusing the token makes the SDK throw the request's own error.
       if (delay === undefined) throw new Error('no retry');
       return token(failed, delay);

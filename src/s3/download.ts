@@ -35,6 +35,8 @@ export interface DownloadRequest {
   tuning: RangedTuning;
   progress?: Progress;
   log: Logger;
+  /** How often a body cut mid-way is taken up again (default: the retry policy's). */
+  attempts?: number;
 }
 
 interface Part {
@@ -128,7 +130,7 @@ async function fetchPart(req: DownloadRequest, part: Part, fh: import('node:fs/p
         throw new ModelSyncError('transient', `downloading ${where}: connection closed after ${received} of ${part.length} bytes (range from ${part.start})`);
       }
     },
-    { isTransient: (err) => !sdkGaveUp && isTransientS3Error(err), log: req.log, what: `GET ${where}${part.length === req.size ? '' : ` part ${part.index + 1}`}` },
+    { ...(req.attempts ? { attempts: req.attempts } : {}), isTransient: (err) => !sdkGaveUp && isTransientS3Error(err), log: req.log, what: `GET ${where}${part.length === req.size ? '' : ` part ${part.index + 1}`}` },
   );
   hasher.finish(part.index);
 }

@@ -5,6 +5,7 @@
 // https://huggingface.co) and the token ($HF_TOKEN) come from config/ (sent as Bearer to the Hub only, never to the
 // CDN a download redirects to). LFS files are checked against their listed sha256.
 import { ConfigError, ModelSyncError } from '../errors.js';
+import { AgentPool } from '../net/policy.js';
 import { withRetry } from '../net/retry.js';
 import type { Inventory } from '../workspace/records.js';
 import { forEachLimit } from '../util/concurrency.js';
@@ -47,10 +48,28 @@ export async function fetchFromHuggingFace(ctx: FetchContext, uri: string, setti
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   const source = `hf://${ref.repo}:${ref.revision}`;
   const repoPath = ref.repo.split('/').map(encodeURIComponent).join('/');
+  const pool = new AgentPool({ tlsVerify: true, maxSockets: 32, idleTimeoutMs: ctx.network.idleTimeoutMs });
+  try {
+    return await fetchRepository(ctx, pool, ref, source, repoPath, endpoint, token, headers);
+  } finally {
+    pool.close();
+  }
+}
+
+async function fetchRepository(
+  ctx: FetchContext,
+  pool: AgentPool,
+  ref: HfReference,
+  source: string,
+  repoPath: string,
+  endpoint: string,
+  token: string | undefined,
+  headers: Record<string, string>,
+): Promise<Inventory> {
 
   const info = await retrying(ctx, `list ${source}`, async () => {
     const url = new URL(`${endpoint}/api/models/${repoPath}/revision/${encodeURIComponent(ref.revision)}?blobs=true`);
-    const res = await send({ method: 'GET', url, headers, maxRedirects: MAX_REDIRECTS });
+    const res = await send({ method: 'GET', url, headers, maxRedirects: MAX_REDIRECTS }, pool);
     const text = await readText(res.body);
     if (res.status !== 200) {
       if (res.status === 401 || res.status === 403 || res.status === 404) {
@@ -89,7 +108,7 @@ export async function fetchFromHuggingFace(ctx: FetchContext, uri: string, setti
         const filePath = s.rfilename.split('/').map(encodeURIComponent).join('/');
         const url = new URL(`${endpoint}/${repoPath}/resolve/${encodeURIComponent(commit)}/${filePath}`);
         await retrying(ctx, what, async () => {
-          const res = await send({ method: 'GET', url, headers, maxRedirects: MAX_REDIRECTS });
+          const res = await send({ method: 'GET', url, headers, maxRedirects: MAX_REDIRECTS }, pool);
           if (res.status !== 200) {
             res.body.resume();
             throw statusError(res.status, what, res.headers);
@@ -111,7 +130,7 @@ export async function fetchFromHuggingFace(ctx: FetchContext, uri: string, setti
 }
 
 function retrying<T>(ctx: FetchContext, what: string, fn: () => Promise<T>): Promise<T> {
-  return withRetry(fn, { isTransient: isTransientHttpError, log: ctx.log, what }).catch((err: unknown) => {
+  return withRetry(fn, { attempts: ctx.network.retryAttempts, isTransient: isTransientHttpError, log: ctx.log, what }).catch((err: unknown) => {
     throw networkError(err, what);
   });
 }

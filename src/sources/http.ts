@@ -8,6 +8,7 @@ import path from 'node:path';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { ModelSyncError } from '../errors.js';
+import { AgentPool } from '../net/policy.js';
 import { withRetry } from '../net/retry.js';
 import type { Progress } from '../util/progress.js';
 import type { Inventory } from '../workspace/records.js';
@@ -27,20 +28,26 @@ export async function fetchFromHttp(ctx: FetchContext, uri: string, setting: str
     throw new ModelSyncError('config', `${setting}: ${shown} names no file (the last path segment is the file name)`);
   }
   const queryNames = [...url.searchParams.values()].map((v) => path.posix.basename(v));
-  return withSession(ctx, shown, async (session) => {
-    await withRetry(() => fetchOnce(session, url, headers, name, queryNames, shown), {
-      isTransient: isTransientHttpError,
-      log: ctx.log,
-      what: `GET ${shown}`,
-    }).catch((err: unknown) => {
-      throw networkError(err, `GET ${shown}`);
+  const pool = new AgentPool({ tlsVerify: true, maxSockets: 32, idleTimeoutMs: ctx.network.idleTimeoutMs });
+  try {
+    return await withSession(ctx, shown, async (session) => {
+      await withRetry(() => fetchOnce(session, pool, url, headers, name, queryNames, shown), {
+        attempts: ctx.network.retryAttempts,
+        isTransient: isTransientHttpError,
+        log: ctx.log,
+        what: `GET ${shown}`,
+      }).catch((err: unknown) => {
+        throw networkError(err, `GET ${shown}`);
+      });
     });
-  });
+  } finally {
+    pool.close();
+  }
 }
 
-async function fetchOnce(session: FetchSession, url: URL, headers: Record<string, string>, name: string, queryNames: string[], shown: string): Promise<void> {
+async function fetchOnce(session: FetchSession, pool: AgentPool, url: URL, headers: Record<string, string>, name: string, queryNames: string[], shown: string): Promise<void> {
   const what = `GET ${shown}`;
-  const res = await send({ method: 'GET', url, headers, maxRedirects: MAX_REDIRECTS });
+  const res = await send({ method: 'GET', url, headers, maxRedirects: MAX_REDIRECTS }, pool);
   if (res.status !== 200) {
     res.body.resume();
     throw statusError(res.status, what, res.headers);

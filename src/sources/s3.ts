@@ -11,7 +11,7 @@ import { withSession, type FetchContext } from './session.js';
 export async function fetchFromS3(ctx: FetchContext, settings: S3Settings, tuning: RangedTuning): Promise<Inventory> {
   const source = s3Uri(settings.bucket, settings.key);
   return withSession(ctx, source, async (session) => {
-    const client = createS3Client(settings, session.concurrency);
+    const client = createS3Client(settings, session.concurrency, ctx.network);
     try {
       ctx.log.info({ source, endpoint: settings.endpoint, region: settings.region }, 'listing S3 source');
       const listing = await listS3Source(client, settings.bucket, settings.key, ctx.workspace.modelDir);
@@ -41,6 +41,7 @@ export async function fetchFromS3(ctx: FetchContext, settings: S3Settings, tunin
               tuning,
               progress,
               log: ctx.log,
+              attempts: ctx.network.retryAttempts,
             });
             await session.commit(temp, target, { path: o.relative, size, sha256 }, identity);
             ctx.log.debug({ key: o.key, path: o.relative, size }, 'downloaded');

@@ -11,6 +11,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ModelSyncError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { NetworkSettings } from '../net/policy.js';
 import { Progress } from '../util/progress.js';
 import { Sha256Meter } from '../util/sha256-meter.js';
 import { assertRealPathInside, normaliseRelative, safeJoin } from '../workspace/safe-path.js';
@@ -46,6 +47,8 @@ export interface FetchContext {
   /** Files (and ranged parts) at once; at least 1 (config/ checks). */
   concurrency: number;
   progressIntervalSeconds: number;
+  /** Timeouts and retries of every request the source makes. */
+  network: NetworkSettings;
 }
 
 export class FetchSession {

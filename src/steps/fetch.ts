@@ -8,7 +8,13 @@ import type { StepRunner } from './types.js';
 export const runFetch: StepRunner = async (ctx) => {
   const { settings } = ctx;
   const source = settings.source();
-  const fetchCtx = { workspace: ctx.workspace, log: ctx.log, concurrency: settings.fetchConcurrency(), progressIntervalSeconds: settings.progressIntervalSeconds };
+  const fetchCtx = {
+    workspace: ctx.workspace,
+    log: ctx.log,
+    concurrency: settings.fetchConcurrency(),
+    progressIntervalSeconds: settings.progressIntervalSeconds,
+    network: settings.network(),
+  };
   const started = Date.now();
   let inventory: Inventory;
   if (source.type === 's3') inventory = await fetchFromS3(fetchCtx, source.s3, settings.rangedTuning());

@@ -48,6 +48,7 @@ export const runPackage: StepRunner = async (ctx) => {
       layout,
       credentials: baseEndpoint.credentials,
       tlsVerify: baseEndpoint.tlsVerify,
+      network: settings.network(),
       log,
       progressIntervalSeconds: settings.progressIntervalSeconds,
     });

@@ -14,7 +14,13 @@ export const runPush: StepRunner = async (ctx) => {
   const { settings } = ctx;
   const destination = settings.destination();
   if (destination.type === 's3') {
-    const pushCtx = { workspace: ctx.workspace, log: ctx.log, concurrency: settings.pushConcurrency(), progressIntervalSeconds: settings.progressIntervalSeconds };
+    const pushCtx = {
+      workspace: ctx.workspace,
+      log: ctx.log,
+      concurrency: settings.pushConcurrency(),
+      progressIntervalSeconds: settings.progressIntervalSeconds,
+      network: settings.network(),
+    };
     const r = await pushToS3(pushCtx, destination.s3);
     await writeRecord(ctx.workspace, 'push', {
       destination: 's3',
@@ -46,6 +52,7 @@ async function pushImage(ctx: StepContext, image: ImageEndpoint): Promise<StepOu
     reference,
     credentials: image.credentials,
     tlsVerify: image.tlsVerify,
+    network: settings.network(),
     concurrency,
     log,
     progressIntervalSeconds: settings.progressIntervalSeconds,

@@ -3,5 +3,5 @@ import type { RegistrySessionContext } from '../model-registry/session.js';
 import type { StepContext } from './types.js';
 
 export function registryContext(ctx: StepContext): RegistrySessionContext {
-  return { workspace: ctx.workspace, log: ctx.log, ...ctx.settings.modelRegistry(ctx.log) };
+  return { workspace: ctx.workspace, log: ctx.log, network: ctx.settings.network(), ...ctx.settings.modelRegistry(ctx.log) };
 }
