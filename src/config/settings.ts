@@ -12,7 +12,7 @@ import type { Intent, PlanInputs } from '../model-registry/plan.js';
 import type { NetworkSettings } from '../net/policy.js';
 import type { ImageEndpoint } from '../oci/credentials.js';
 import { parseImageLocation } from '../oci/reference.js';
-import { DEFAULT_REGION, type S3Settings } from '../s3/client.js';
+import type { S3Settings } from '../s3/client.js';
 import type { RangedTuning } from '../s3/download.js';
 import type { UriSource } from '../sources/uri.js';
 import { addSecret, redact } from '../util/redact.js';
@@ -20,6 +20,8 @@ import type { SettingsSnapshot } from '../workspace/records.js';
 import { DEFAULT_METADATA_FOLDER, type Config } from './config.js';
 
 export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co';
+/** The S3 region when neither a setting nor a credentials file names one. */
+export const DEFAULT_REGION = 'us-east-1';
 
 
 export type SourceSettings = { type: 's3'; s3: S3Settings } | { type: 'oci'; image: ImageEndpoint } | { type: 'uri'; uri: UriSource };

@@ -6,8 +6,6 @@ import { AgentPool, type NetworkSettings } from '../net/policy.js';
 import { RETRY_DEFAULTS, retryDelay } from '../net/retry.js';
 import { isTransientS3Error } from './errors.js';
 
-export const DEFAULT_REGION = 'us-east-1';
-
 export interface S3Settings {
   bucket: string;
   key: string;
