@@ -23,6 +23,7 @@ function optionHelp(p: ParamSpec): string {
   const facts = [`env ${p.env}`];
   if (p.default !== undefined) facts.push(`default ${JSON.stringify(p.default)}`);
   if (p.enum) facts.push(`one of ${p.enum.join('|')}`);
+  if (p.minimum !== undefined || p.maximum !== undefined) facts.push(`${p.minimum ?? '…'} to ${p.maximum ?? '…'}`);
   if (p.required) facts.push('required');
   if (p.requiredWhen) {
     facts.push('required when ' + Object.entries(p.requiredWhen).map(([k, v]) => `${k}=${v.join('|')}`).join(' and '));

@@ -232,7 +232,10 @@ function coerce(spec: ParamSpec, text: string): Value | { error: string } {
     }
     case 'integer': {
       if (!/^-?\d+$/.test(text.trim())) return { error: `"${text}" is not an integer` };
-      return Number.parseInt(text, 10);
+      const n = Number.parseInt(text, 10);
+      // Past 2^53 an integer is no longer exact: 99999999999999999999 must not pass as 1e20.
+      if (!Number.isSafeInteger(n)) return { error: `"${text.trim()}" is out of range` };
+      return n;
     }
     case 'enum': {
       const t = text.trim();
@@ -254,7 +257,10 @@ export function stepSchema(step: StepContract): Record<string, unknown> {
   const required: string[] = [];
   const allOf: unknown[] = [];
   for (const p of step.parameters) {
-    properties[p.name] = p.type === 'enum' ? { type: 'string', enum: p.enum } : { type: p.type };
+    properties[p.name] =
+      p.type === 'enum'
+        ? { type: 'string', enum: p.enum }
+        : { type: p.type, ...(p.minimum !== undefined ? { minimum: p.minimum } : {}), ...(p.maximum !== undefined ? { maximum: p.maximum } : {}) };
     if (p.required) required.push(p.name);
     if (p.requiredWhen) {
       const conditions = Object.entries(p.requiredWhen).filter(([k]) => names.has(k));
@@ -302,5 +308,10 @@ function explain(e: ErrorObject, specs: Map<string, ParamSpec>, data: Record<str
   }
   const name = e.instancePath.replace(/^\//, '');
   const spec = specs.get(name);
-  return `${spec ? describeParam(spec) : name}: ${e.message ?? 'invalid'}`;
+  const setting = spec ? describeParam(spec) : name;
+  if (e.keyword === 'minimum' || e.keyword === 'maximum') {
+    const limit = (e.params as { limit: number }).limit;
+    return `${setting}: must be ${e.keyword === 'minimum' ? 'at least' : 'at most'} ${limit}, got ${String(data[name])}`;
+  }
+  return `${setting}: ${e.message ?? 'invalid'}`;
 }

@@ -71,28 +71,23 @@ export class StepSettings {
   }
 
   /** Timeouts and retries shared by every HTTP client of this step (net/policy.ts). */
+  // Integer bounds (minimum, maximum) are declared in steps/parameters.yaml and checked by
+  // resolveConfig, so the values below are in range.
+
   network(): NetworkSettings {
-    const timeout = this.config.integer('network-timeout');
-    if (timeout < 1) throw new ConfigError(`${this.config.describe('network-timeout')} must be at least 1 second, got ${timeout}`);
-    const attempts = this.config.integer('retry-attempts');
-    if (attempts < 1) throw new ConfigError(`${this.config.describe('retry-attempts')} must be at least 1 (the first attempt), got ${attempts}`);
-    return { idleTimeoutMs: timeout * 1000, retryAttempts: attempts };
+    return { idleTimeoutMs: this.config.integer('network-timeout') * 1000, retryAttempts: this.config.integer('retry-attempts') };
   }
 
   fetchConcurrency(): number {
-    return this.atLeastOne('fetch-concurrency');
+    return this.config.integer('fetch-concurrency');
   }
 
   pushConcurrency(): number {
-    return this.atLeastOne('push-concurrency');
+    return this.config.integer('push-concurrency');
   }
 
   rangedTuning(): RangedTuning {
-    const partSize = this.config.integer('s3-part-size');
-    if (partSize < 64 * 1024) throw new ConfigError(`${this.config.describe('s3-part-size')} must be at least 65536 bytes, got ${partSize}`);
-    const threshold = this.config.integer('s3-ranged-threshold');
-    if (threshold < 0) throw new ConfigError(`${this.config.describe('s3-ranged-threshold')} must not be negative, got ${threshold}`);
-    return { partSize, threshold };
+    return { partSize: this.config.integer('s3-part-size'), threshold: this.config.integer('s3-ranged-threshold') };
   }
 
   /** The destination type when this step takes one (`all` packages only for oci). */
@@ -166,12 +161,6 @@ export class StepSettings {
   }
 
   // --- sections -------------------------------------------------------------------------------
-
-  private atLeastOne(name: string): number {
-    const n = this.config.integer(name);
-    if (n < 1) throw new ConfigError(`${this.config.describe(name)} must be at least 1`);
-    return n;
-  }
 
   private image(side: 'source' | 'destination', name: string, reference: string): ImageEndpoint {
     const setting = this.config.describe(name);

@@ -13,6 +13,9 @@ export interface ParamSpec {
   flag: string;
   type: ParamType;
   enum?: string[];
+  /** Bounds of an integer (inclusive). */
+  minimum?: number;
+  maximum?: number;
   default?: string | number | boolean;
   secret: boolean;
   required: boolean;
@@ -60,6 +63,8 @@ export function envNameOf(paramName: string): string {
 interface RawParam {
   type?: ParamType;
   enum?: string[];
+  minimum?: number;
+  maximum?: number;
   default?: string | number | boolean;
   secret?: boolean;
   required?: boolean;
@@ -90,6 +95,8 @@ export function parameterCatalog(): Map<string, ParamSpec> {
       flag: `--${name}`,
       type: p.type ?? 'string',
       ...(p.enum ? { enum: p.enum } : {}),
+      ...(p.minimum !== undefined ? { minimum: p.minimum } : {}),
+      ...(p.maximum !== undefined ? { maximum: p.maximum } : {}),
       ...(p.default !== undefined ? { default: p.default } : {}),
       secret: p.secret ?? false,
       required: p.required ?? false,
