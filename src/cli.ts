@@ -2,13 +2,13 @@
 // model-sync: one thin command per step. Options and --help come from steps/*.yaml.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Command, Option } from 'commander';
-import { allSteps, loadStep, stepsDir, type ParamSpec, type StepContract, type StepName } from './contract/contract.js';
+import { Command, CommanderError, Option } from 'commander';
+import { allSteps, loadStep, STEP_NAMES, stepsDir, type ParamSpec, type StepContract, type StepName } from './contract/contract.js';
 import { resolveConfig } from './config/config.js';
 import { earlyLogOptions, quietSdkNotices, terminationMessagePath } from './config/process-env.js';
 import { StepSettings } from './config/settings.js';
 import { redact } from './util/redact.js';
-import { EXIT, exitCodeOf, messageOf, ModelSyncError } from './errors.js';
+import { ConfigError, EXIT, exitCodeOf, messageOf, ModelSyncError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 import { loadRunner } from './steps/index.js';
 import { oneLine, writeTerminationMessage } from './termination.js';
@@ -84,7 +84,7 @@ export async function runStep(name: StepName, flags: Record<string, unknown>, en
     log.level = settings.logLevel;
     log = log.child({ step: name });
     log.debug({ config: config.toLogObject() }, 'configuration');
-    const workspace = await new Workspace(settings.storagePath).init();
+    const workspace = await openWorkspace(settings);
     const run = await loadRunner(name);
     const outcome = await run({ settings, workspace, log });
     const resultsDir = settings.resultsDir;
@@ -107,6 +107,17 @@ export async function runStep(name: StepName, flags: Record<string, unknown>, en
   }
 }
 
+/** The workspace, or a configuration error naming the setting when the path cannot be one. */
+async function openWorkspace(settings: StepSettings): Promise<Workspace> {
+  try {
+    return await new Workspace(settings.storagePath).init();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (!code || !['ENOTDIR', 'EEXIST', 'EACCES', 'EPERM', 'EROFS', 'ENAMETOOLONG'].includes(code)) throw err;
+    throw new ConfigError(`${settings.storagePathSetting}: ${settings.storagePath} cannot be the workspace (${code}): it must be a folder this user can write`);
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command('model-sync')
     .description(
@@ -115,9 +126,25 @@ export function buildProgram(): Command {
         'Each step runs on its own (sharing --storage-path) or all together with `all`.',
     )
     .version(packageVersion())
-    .showHelpAfterError();
+    // Usage errors end like every configuration error: one line, exit 2, a termination message,
+    // no help dump (the pod log stays readable). Set before the steps so they inherit it.
+    .exitOverride()
+    .configureOutput({ outputError: () => undefined });
   for (const contract of allSteps()) addStepCommand(program, contract);
   return program;
+}
+
+/** A commander failure (unknown option, missing value, unknown step) as the CLI reports it. */
+function usageError(err: CommanderError, argv: string[]): number {
+  if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT.ok;
+  if (err.code === 'commander.help') return err.exitCode; // no step named: the overview was shown
+  const step = argv.slice(2).find((a) => !a.startsWith('-'));
+  const known = step && (STEP_NAMES as readonly string[]).includes(step);
+  const hint = known ? `model-sync ${step} --help lists its settings` : `model-sync --help lists the steps`;
+  const message = `${redact(err.message.replace(/^error:\s*/, ''))} (${hint})`;
+  process.stderr.write(`model-sync: ${message}\n`);
+  writeTerminationMessage(terminationMessagePath(), message);
+  return EXIT.config;
 }
 
 const invokedDirectly = process.argv[1] && /cli\.(js|ts)$/.test(process.argv[1]);
@@ -125,6 +152,7 @@ if (invokedDirectly || process.argv[1]?.endsWith('model-sync')) {
   buildProgram()
     .parseAsync(process.argv)
     .catch((err: unknown) => {
+      if (err instanceof CommanderError) process.exit(usageError(err, process.argv));
       process.stderr.write(`model-sync: ${redact(messageOf(err))}\n`);
       process.exit(EXIT.internal);
     });

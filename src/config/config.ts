@@ -195,6 +195,7 @@ export function resolveConfig({ step, flags, env = process.env }: ResolveInput):
     }
     values.set(spec.name, { value: typed, origin: given.origin, ...(given.file ? { file: given.file } : {}) });
     if (spec.secret) addSecret(String(typed));
+    if (typeof typed === 'string') rememberUserInfo(typed);
   }
   if (errors.length) throw new ConfigError(errors.join('; '));
 
@@ -209,6 +210,24 @@ export function resolveConfig({ step, flags, env = process.env }: ResolveInput):
     addCredentialPair(user as string | undefined, password as string | undefined);
   }
   return new Config(step, values);
+}
+
+/**
+ * A password written into a URI or an image reference (`s3://user:pass@…`, `user:pass@host/repo`)
+ * is a secret from the moment it is read: the debug config line, messages and records mask it.
+ */
+function rememberUserInfo(value: string): void {
+  const m = /^(?:[a-z][a-z0-9+.-]*:\/\/)?([^\s/:@]+):([^\s/@]+)@[^\s/@]/i.exec(value.trim());
+  if (!m) return;
+  const decode = (s: string) => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      return s;
+    }
+  };
+  addCredentialPair(m[1], m[2]);
+  addCredentialPair(decode(m[1]!), decode(m[2]!));
 }
 
 function readOptional(file: string): string | undefined {

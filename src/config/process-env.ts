@@ -1,11 +1,17 @@
 // The process environment outside the parameter catalog: what the CLI needs before (or besides)
 // the step's settings. Kept here so that config/ stays the only reader of the environment.
 
-/** Log level and format for the lines written before the settings are resolved. */
+const LOG_LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
+
+/**
+ * Log level and format for the lines written before the settings are resolved. A level that is
+ * not one falls back to info here; resolveConfig then reports it as the configuration error it is.
+ */
 export function earlyLogOptions(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): { level: string; format?: 'json' | 'pretty' } {
   const format = (flags.logFormat ?? env.MODEL_SYNC_LOG_FORMAT) as string | undefined;
+  const level = String(flags.logLevel ?? env.MODEL_SYNC_LOG_LEVEL ?? 'info').trim();
   return {
-    level: String(flags.logLevel ?? env.MODEL_SYNC_LOG_LEVEL ?? 'info'),
+    level: LOG_LEVELS.has(level) ? level : 'info',
     ...(format === 'json' || format === 'pretty' ? { format } : {}),
   };
 }

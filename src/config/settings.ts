@@ -15,6 +15,7 @@ import { parseImageLocation } from '../oci/reference.js';
 import type { S3Settings } from '../s3/client.js';
 import type { RangedTuning } from '../s3/download.js';
 import type { UriSource } from '../sources/uri.js';
+import { displayUrl } from '../util/display-url.js';
 import { addSecret, redact } from '../util/redact.js';
 import type { SettingsSnapshot } from '../workspace/records.js';
 import { DEFAULT_METADATA_FOLDER, type Config } from './config.js';
@@ -56,6 +57,11 @@ export class StepSettings {
 
   get storagePath(): string {
     return this.config.required('storage-path');
+  }
+
+  /** How the storage path setting is named in messages. */
+  get storagePathSetting(): string {
+    return this.config.describe('storage-path');
   }
 
   get resultsDir(): string | undefined {
@@ -101,11 +107,14 @@ export class StepSettings {
     if (type === 'oci') return { type, image: this.image('source', 'source-oci-uri', this.config.required('source-oci-uri', 'source-type is oci')) };
     const hfToken = this.foreign.env.HF_TOKEN || this.foreign.env.HUGGING_FACE_HUB_TOKEN || undefined;
     addSecret(hfToken);
+    const uri = this.config.required('source-uri', 'when --source-type is uri').trim();
+    const setting = this.config.describe('source-uri');
+    checkWebUri(uri, setting);
     return {
       type: 'uri',
       uri: {
-        uri: this.config.required('source-uri', 'when --source-type is uri').trim(),
-        setting: this.config.describe('source-uri'),
+        uri,
+        setting,
         pvcMountRoot: this.config.string('pvc-mount-root') ?? '/mnt/pvc',
         hf: { endpoint: (this.foreign.env.HF_ENDPOINT || DEFAULT_HF_ENDPOINT).replace(/\/+$/, ''), ...(hfToken ? { token: hfToken } : {}) },
       },
@@ -116,6 +125,16 @@ export class StepSettings {
     const type = this.config.required('destination-type');
     if (type === 's3') return { type, s3: this.s3('destination') };
     return { type: 'oci', image: this.image('destination', 'destination-oci-uri', this.config.required('destination-oci-uri', 'destination-type is oci')) };
+  }
+
+  /**
+   * The destination as this step names it (an image reference, or s3://bucket/key), when it takes
+   * one: a push result is bound to it. Credentials in it are masked.
+   */
+  destinationTarget(): string | undefined {
+    if (!this.config.has('destination-type')) return undefined;
+    const d = this.destination();
+    return redact(d.type === 'oci' ? d.image.reference : `s3://${d.s3.bucket}/${d.s3.key}`);
   }
 
   /** The modelcar's base image, reached with the destination's credentials. */
@@ -142,7 +161,8 @@ export class StepSettings {
 
   /** The URI register records: the setting, else what push wrote. */
   modelUri(): { value: string | undefined; setting: string } {
-    return { value: this.config.string('model-uri'), setting: this.config.describe('model-uri') };
+    const given = this.config.string('model-uri');
+    return { value: given === undefined ? undefined : withoutUserInfo(given), setting: this.config.describe('model-uri') };
   }
 
   failureReason(): string | undefined {
@@ -250,6 +270,34 @@ export class StepSettings {
     }
     if (secure && !token) log?.warn('no Model Registry token found; sending requests without Authorization');
     return { baseUrl, ...(token ? { token, tokenSource: source } : {}), ...(ca ? { ca } : {}), verifyTls: secure };
+  }
+}
+
+/** The URI as Model Registry records it: never with user:password@ (resolveConfig made it a secret). */
+function withoutUserInfo(uri: string): string {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return uri;
+  }
+  if (!url.username && !url.password) return uri;
+  return uri.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1');
+}
+
+/** An http(s) source URI must parse, name a host, and have a decodable path (its last segment is the file name). */
+function checkWebUri(uri: string, setting: string): void {
+  if (!/^https?:\/\//i.test(uri)) return;
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    throw new ConfigError(`${setting}: "${displayUrl(uri)}" is not a valid URL`);
+  }
+  try {
+    decodeURIComponent(url.pathname);
+  } catch {
+    throw new ConfigError(`${setting}: ${displayUrl(uri)} has a malformed percent-escape in its path`);
   }
 }
 

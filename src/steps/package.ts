@@ -16,6 +16,7 @@ import type { Descriptor } from '../oci/types.js';
 import { Progress } from '../util/progress.js';
 import { readRecord, writeRecord, type ModelLayerRecord, type PackageRecord } from '../workspace/records.js';
 import { normaliseRelative, safeJoin, UnsafePathError } from '../workspace/safe-path.js';
+import { assertFetchComplete } from './inputs.js';
 import type { StepContext, StepRunner } from './types.js';
 
 interface ModelFile {
@@ -37,6 +38,7 @@ export const runPackage: StepRunner = async (ctx) => {
   const started = Date.now();
   const baseEndpoint = settings.baseImage();
   const baseImage = baseEndpoint.reference;
+  await assertFetchComplete(workspace);
   const files = await modelFiles(ctx);
 
   // The base first: a wrong base image fails in seconds, before minutes of hashing.

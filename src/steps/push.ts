@@ -7,12 +7,18 @@ import type { OciLayout } from '../oci/layout.js';
 import { ModelcarLayout } from '../oci/modelcar-layout.js';
 import { pushLayout } from '../oci/transfer.js';
 import type { Descriptor } from '../oci/types.js';
-import { readRecord, writeRecord, type PackageRecord } from '../workspace/records.js';
+import { readRecord, removeRecord, writeRecord, type PackageRecord } from '../workspace/records.js';
+import { assertFetchComplete } from './inputs.js';
 import type { StepContext, StepOutcome, StepRunner } from './types.js';
 
 export const runPush: StepRunner = async (ctx) => {
-  const { settings } = ctx;
+  const { settings, workspace } = ctx;
   const destination = settings.destination();
+  const target = settings.destinationTarget()!;
+  // An old result must not outlive a push that fails now (register would take it).
+  await removeRecord(workspace, 'push');
+  await workspace.clearResults(['model-uri', 'image-digest']);
+  await assertFetchComplete(workspace);
   if (destination.type === 's3') {
     const pushCtx = {
       workspace: ctx.workspace,
@@ -24,6 +30,7 @@ export const runPush: StepRunner = async (ctx) => {
     const r = await pushToS3(pushCtx, destination.s3);
     await writeRecord(ctx.workspace, 'push', {
       destination: 's3',
+      target,
       uri: r.uri,
       files: r.files,
       bytes: r.bytes,
@@ -33,10 +40,10 @@ export const runPush: StepRunner = async (ctx) => {
     });
     return { results: { 'model-uri': r.uri, 'image-digest': '' }, summary: { uri: r.uri, files: r.files, bytes: r.bytes, skipped: r.skipped } };
   }
-  return pushImage(ctx, destination.image);
+  return pushImage(ctx, destination.image, target);
 };
 
-async function pushImage(ctx: StepContext, image: ImageEndpoint): Promise<StepOutcome> {
+async function pushImage(ctx: StepContext, image: ImageEndpoint, target: string): Promise<StepOutcome> {
   const { settings, workspace, log } = ctx;
   const reference = image.reference;
   const concurrency = settings.pushConcurrency();
@@ -59,7 +66,7 @@ async function pushImage(ctx: StepContext, image: ImageEndpoint): Promise<StepOu
     mountFromImage: record?.baseImage,
   });
   const seconds = (Date.now() - started) / 1000;
-  await writeRecord(workspace, 'push', { destination: 'oci', ...result, finished: new Date().toISOString(), settings: settings.snapshot() });
+  await writeRecord(workspace, 'push', { destination: 'oci', target, ...result, finished: new Date().toISOString(), settings: settings.snapshot() });
   return {
     results: { 'model-uri': result.uri, 'image-digest': result.digest },
     summary: {

@@ -2,6 +2,7 @@
 import { ConfigError } from '../errors.js';
 import { Registrar } from '../model-registry/registrar.js';
 import { idResults, openRegistrySession, terminationMessage } from '../model-registry/session.js';
+import { pushResultFor } from './inputs.js';
 import { registryContext } from './registry-context.js';
 import type { StepRunner } from './types.js';
 
@@ -9,10 +10,10 @@ export const runRegister: StepRunner = async (ctx) => {
   const session = await openRegistrySession(registryContext(ctx));
   try {
     const given = ctx.settings.modelUri();
-    const uri = given.value ?? (await ctx.workspace.readResult('model-uri'))?.trim();
+    const uri = given.value ?? (await pushResultFor(ctx.workspace, ctx.settings.destinationTarget()))?.uri;
     if (!uri) {
       throw new ConfigError(
-        `no model URI to register: set ${given.setting}, or run push first (it records the URI in ${ctx.workspace.resultsDir}/model-uri)`,
+        `no model URI to register: set ${given.setting}, or run push first (it records the URI in ${ctx.workspace.stateDir}/push.json)`,
       );
     }
     const registrar = new Registrar(session.client, session.plan, session.writer('register'), session.known, ctx.log);

@@ -1,7 +1,7 @@
 // The on-volume contract between steps: every `.model-sync/<name>.json` file, its type and its
 // format version. Steps read their inputs and write their results only through readRecord and
 // writeRecord, so a record of another format is never misread: it reads as absent.
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Workspace } from './workspace.js';
 
@@ -90,11 +90,12 @@ export interface PackageRecord {
 
 // --- push -------------------------------------------------------------------------------------
 
-/** `push.json`: where push put the model. */
+/** `push.json`: where push put the model. `target` is the destination as the settings named it. */
 export type PushRecord =
-  | { destination: 's3'; uri: string; files: number; bytes: number; skipped: number; finished: string; settings?: SettingsSnapshot }
+  | { destination: 's3'; target: string; uri: string; files: number; bytes: number; skipped: number; finished: string; settings?: SettingsSnapshot }
   | {
       destination: 'oci';
+      target: string;
       uri: string;
       digest: string;
       blobsUploaded: number;
@@ -162,6 +163,11 @@ export async function recordExists(workspace: Workspace, name: RecordName): Prom
     () => true,
     () => false,
   );
+}
+
+/** Removes a record: a step drops its old result before it starts, so a failure leaves none. */
+export async function removeRecord(workspace: Workspace, name: RecordName): Promise<void> {
+  await rm(recordFile(workspace, name), { force: true });
 }
 
 /** Writes the record atomically (temp file + rename) with the current format. */

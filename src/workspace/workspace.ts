@@ -68,6 +68,11 @@ export class Workspace {
     }
   }
 
+  /** Removes results of an earlier run, so that a step that fails now leaves none of them behind. */
+  async clearResults(names: readonly string[]): Promise<void> {
+    for (const name of names) await rm(path.join(this.resultsDir, name), { force: true });
+  }
+
   async readResult(name: string): Promise<string | undefined> {
     try {
       return await readFile(path.join(this.resultsDir, name), 'utf8');
