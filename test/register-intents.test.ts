@@ -314,6 +314,16 @@ describe('re-runs and failures', () => {
     assert.equal((await client.getModelVersion(version.id))!.state, 'LIVE');
   });
 
+  it('an artifact POST answered with id ../../x fails with exit 10 naming the call, not as a success', async () => {
+    const ws = await dir('ms-ws-');
+    const metadata = await meta(named(SAMPLE_CREATE_MODEL, 'badid'));
+    standin.state.faults.push({ method: 'POST', path: /^\/model_versions\/\d+\/artifacts$/, body: { artifactType: 'model-artifact', id: '../../x', name: 'x' }, times: 1 });
+    const reg = await runCli(['register'], env(ws, metadata, 'create_model', { MODEL_SYNC_MODEL_URI: 'oci://r.example/bi:1' }));
+    assert.equal(reg.code, EXIT.transient, reg.stderr);
+    assert.match(reg.termination, /^Model Registry POST \/api\/model_registry\/v1alpha3\/model_versions\/\d+\/artifacts: invalid answer \(HTTP 201\): not the Artifact shape: id "\.\.\/\.\.\/x" is not a usable id/);
+    assert.doesNotMatch(await readFile(path.join(ws, '.model-sync/register.json'), 'utf8'), /\.\.\/\.\.\/x/, 'the bad id is not recorded');
+  });
+
   it('mark-failed with nothing created says so', async () => {
     const metadata = await meta(named(SAMPLE_CREATE_MODEL, 'nothing'));
     const mf = await runCli(['mark-failed'], env(await dir('ms-ws-'), metadata, 'create_model'));
