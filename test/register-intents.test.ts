@@ -351,6 +351,19 @@ describe('re-runs and failures', () => {
     assert.equal(mf.termination, 'no Model Registry entity was created');
   });
 
+  it('mark-failed in a fresh workspace leaves a complete registration of this job LIVE', async () => {
+    const metadata = await meta(named(SAMPLE_CREATE_MODEL, 'complete'));
+    const uri = { MODEL_SYNC_MODEL_URI: 'oci://r.example/done:1' };
+    assert.equal((await runCli(['register'], env(await dir('ms-ws-'), metadata, 'create_model', uri))).code, 0);
+    const mf = await runCli(['mark-failed', '--failure-reason', 'a later step failed'], env(await dir('ms-ws-'), metadata, 'create_model', uri));
+    assert.equal(mf.code, 0, mf.stderr);
+    const model = (await client.findRegisteredModel('sentiment-complete'))!;
+    const version = (await client.findModelVersion('1.0.0', model.id))!;
+    assert.equal(model.state, 'LIVE');
+    assert.equal(version.state, 'LIVE');
+    assert.equal((await artifactOf(version.id)).state, 'LIVE');
+  });
+
   it('an artifact POST answered with id ../../x fails with exit 10 naming the call, not as a success', async () => {
     const ws = await dir('ms-ws-');
     const metadata = await meta(named(SAMPLE_CREATE_MODEL, 'badid'));

@@ -5,8 +5,8 @@
 //   ModelVersion created by this job that has no LIVE artifact of this job -> ARCHIVED
 //   RegisteredModel created by this job that has no LIVE artifact of this job -> ARCHIVED
 // Everything touched gets the custom property model_sync_failure_reason when a reason is known.
-// Entities are the recorded ones, plus this job's model and version found by name when a lost
-// answer kept them out of the record.
+// Entities are the recorded ones, plus this job's model, version and artifact found in the
+// registry when a lost answer kept them out of the record.
 // A re-run of the same job revives what it archived (ownership.ts recognises it).
 import { redact } from '../util/redact.js';
 import type { Logger } from '../log.js';
@@ -53,7 +53,8 @@ export async function settleFailure(
     known.modelVersion ??
     (plan.modelVersionId ? { id: plan.modelVersionId, created: false } : modelRef && plan.intent !== 'update_artifact' ? await unrecordedVersion(client, plan, modelRef.id, own) : undefined);
   const artifactRef: EntityRef | undefined =
-    known.modelArtifact ?? (plan.intent === 'update_artifact' && plan.modelArtifactId ? { id: plan.modelArtifactId, created: false } : undefined);
+    known.modelArtifact ??
+    (plan.intent === 'update_artifact' && plan.modelArtifactId ? { id: plan.modelArtifactId, created: false } : versionRef?.created ? await unrecordedArtifact(client, versionRef.id, own) : undefined);
 
   let registrationComplete = false;
   if (artifactRef) {
@@ -107,6 +108,12 @@ async function unrecordedModel(client: ModelRegistryClient, plan: RegistrationPl
 async function unrecordedVersion(client: ModelRegistryClient, plan: RegistrationPlan, modelId: string, own: OwnEntities): Promise<EntityRef | undefined> {
   const version = await client.findModelVersion(plan.version.name, modelId);
   return version && (await own.version(version)).ours ? { id: version.id, created: true } : undefined;
+}
+
+/** This job's artifact in a version it created: "no LIVE artifact of this job" is judged on it, not on the record alone. */
+async function unrecordedArtifact(client: ModelRegistryClient, versionId: string, own: OwnEntities): Promise<EntityRef | undefined> {
+  const artifact = (await client.listModelVersionArtifacts(versionId)).find((a) => own.artifact(a).ours);
+  return artifact ? { id: artifact.id, created: true } : undefined;
 }
 
 export function describeEntities(entities: SettledEntity[], plan: Pick<RegistrationPlan, 'intent'>): string {
