@@ -33,6 +33,8 @@ export interface Fault {
   status?: number;
   /** Serve the request, then drop the connection without answering (a crash after the commit). */
   dropAfterCommit?: boolean;
+  /** Serve the request, then answer with this body instead of the entity (a wrong answer, e.g. [1,2,3]). */
+  body?: unknown;
   times?: number;
 }
 
@@ -379,6 +381,7 @@ export async function startStandin(opts: { port?: number; host?: string } = {}):
             drop = Boolean(fault.dropAfterCommit);
           }
           [status, payload] = await route(method, sub, query, body);
+          if (fault && 'body' in fault) payload = fault.body;
         } catch (err) {
           status = err instanceof ApiError ? err.status : 500;
           payload = { code: STATUS_TEXT[status] ?? 'Error', message: (err as Error).message };

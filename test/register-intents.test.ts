@@ -314,6 +314,66 @@ describe('re-runs and failures', () => {
     assert.equal((await client.getModelVersion(version.id))!.state, 'LIVE');
   });
 
+  it('mark-failed archives a version whose create answer was lost, though the record never held it', async () => {
+    const ws = await dir('ms-ws-');
+    const metadata = await meta(named(SAMPLE_CREATE_MODEL, 'lostversion'));
+    // the version POST commits but its answer is lost; the retry gets 503, so register cannot look it up
+    standin.state.faults.push({ method: 'POST', path: '/model_versions', dropAfterCommit: true, times: 1 }, { method: 'POST', path: '/model_versions', status: 503, times: 1 });
+    const e = env(ws, metadata, 'create_model', { MODEL_SYNC_MODEL_URI: 'oci://r.example/lv:1', MODEL_SYNC_RETRY_ATTEMPTS: '2' });
+    const first = await runCli(['register'], e);
+    assert.equal(first.code, EXIT.transient, first.stderr);
+    const record = JSON.parse(await readFile(path.join(ws, '.model-sync/register.json'), 'utf8')) as { modelVersion?: unknown };
+    assert.equal(record.modelVersion, undefined, 'the version was never recorded');
+    const model = (await client.findRegisteredModel('sentiment-lostversion'))!;
+    const version = (await client.findModelVersion('1.0.0', model.id))!;
+    assert.equal(version.state, 'LIVE');
+    const mf = await runCli(['mark-failed', '--failure-reason', 'register failed'], e);
+    assert.equal(mf.code, 0, mf.stderr);
+    assert.equal((await client.getModelVersion(version.id))!.state, 'ARCHIVED');
+    assert.equal((await client.getRegisteredModel(model.id))!.state, 'ARCHIVED');
+    assert.match(mf.termination, new RegExp(`ModelVersion ${version.id} \\(created by this job, now ARCHIVED\\)`));
+  });
+
+  it('mark-failed archives a model whose create answer was lost; another job\'s model of that name is left alone', async () => {
+    const ws = await dir('ms-ws-');
+    const metadata = await meta(named(SAMPLE_CREATE_MODEL, 'lostmodel'));
+    standin.state.faults.push({ method: 'POST', path: '/registered_models', dropAfterCommit: true, times: 1 }, { method: 'POST', path: '/registered_models', status: 503, times: 1 });
+    const e = env(ws, metadata, 'create_model', { MODEL_SYNC_MODEL_URI: 'oci://r.example/lm:1', MODEL_SYNC_RETRY_ATTEMPTS: '2' });
+    assert.equal((await runCli(['register'], e)).code, EXIT.transient);
+    const model = (await client.findRegisteredModel('sentiment-lostmodel'))!;
+    assert.equal((await runCli(['mark-failed'], e)).code, 0);
+    assert.equal((await client.getRegisteredModel(model.id))!.state, 'ARCHIVED');
+
+    const other = await client.createRegisteredModel({ name: 'sentiment-notours', owner: 'someone-else', state: 'LIVE' });
+    const mf = await runCli(['mark-failed'], env(await dir('ms-ws-'), await meta(named(SAMPLE_CREATE_MODEL, 'notours')), 'create_model'));
+    assert.equal(mf.code, 0, mf.stderr);
+    assert.equal((await client.getRegisteredModel(other.id))!.state, 'LIVE');
+    assert.equal(mf.termination, 'no Model Registry entity was created');
+  });
+
+  it('mark-failed in a fresh workspace leaves a complete registration of this job LIVE', async () => {
+    const metadata = await meta(named(SAMPLE_CREATE_MODEL, 'complete'));
+    const uri = { MODEL_SYNC_MODEL_URI: 'oci://r.example/done:1' };
+    assert.equal((await runCli(['register'], env(await dir('ms-ws-'), metadata, 'create_model', uri))).code, 0);
+    const mf = await runCli(['mark-failed', '--failure-reason', 'a later step failed'], env(await dir('ms-ws-'), metadata, 'create_model', uri));
+    assert.equal(mf.code, 0, mf.stderr);
+    const model = (await client.findRegisteredModel('sentiment-complete'))!;
+    const version = (await client.findModelVersion('1.0.0', model.id))!;
+    assert.equal(model.state, 'LIVE');
+    assert.equal(version.state, 'LIVE');
+    assert.equal((await artifactOf(version.id)).state, 'LIVE');
+  });
+
+  it('an artifact POST answered with id ../../x fails with exit 10 naming the call, not as a success', async () => {
+    const ws = await dir('ms-ws-');
+    const metadata = await meta(named(SAMPLE_CREATE_MODEL, 'badid'));
+    standin.state.faults.push({ method: 'POST', path: /^\/model_versions\/\d+\/artifacts$/, body: { artifactType: 'model-artifact', id: '../../x', name: 'x' }, times: 1 });
+    const reg = await runCli(['register'], env(ws, metadata, 'create_model', { MODEL_SYNC_MODEL_URI: 'oci://r.example/bi:1' }));
+    assert.equal(reg.code, EXIT.transient, reg.stderr);
+    assert.match(reg.termination, /^Model Registry POST \/api\/model_registry\/v1alpha3\/model_versions\/\d+\/artifacts: invalid answer \(HTTP 201\): not the Artifact shape: id "\.\.\/\.\.\/x" is not a usable id/);
+    assert.doesNotMatch(await readFile(path.join(ws, '.model-sync/register.json'), 'utf8'), /\.\.\/\.\.\/x/, 'the bad id is not recorded');
+  });
+
   it('mark-failed with nothing created says so', async () => {
     const metadata = await meta(named(SAMPLE_CREATE_MODEL, 'nothing'));
     const mf = await runCli(['mark-failed'], env(await dir('ms-ws-'), metadata, 'create_model'));

@@ -150,6 +150,21 @@ describe('registry client against the stand-in', () => {
     assert.equal(reset.state, 'UNKNOWN');
   });
 
+  it('refuses an answer of the wrong shape as transient, naming the call and what was wrong', async () => {
+    await client.createRegisteredModel({ name: 'shape-me', state: 'LIVE' });
+    standin.state.faults.push({ method: 'GET', path: '/registered_model', body: [1, 2, 3], times: 1 });
+    await assert.rejects(
+      client.findRegisteredModel('shape-me'),
+      (err: Error) =>
+        err instanceof ModelSyncError &&
+        err.kind === 'transient' &&
+        err.message === 'Model Registry GET /api/model_registry/v1alpha3/registered_model?name=shape-me: invalid answer (HTTP 200): not the RegisteredModel shape: the answer must be object',
+    );
+    const model = (await client.findRegisteredModel('shape-me'))!;
+    standin.state.faults.push({ method: 'GET', path: /\/versions$/, body: { items: [{ name: 'v1', registeredModelId: model.id }], nextPageToken: '', pageSize: 1, size: 1 }, times: 1 });
+    await assert.rejects(client.listRegisteredModelVersions(model.id), (err: Error) => err instanceof ModelSyncError && err.kind === 'transient' && /versions\?.*not the ModelVersionList shape: items\.0 must have required property 'id'$/.test(err.message));
+  });
+
   it('retries refused connections, then fails as transient naming the URL', async () => {
     const port = await new Promise<number>((resolve) => {
       const s = net.createServer().listen(0, '127.0.0.1', () => {

@@ -12,6 +12,7 @@ import { startStandin, type Exchange, type Standin } from '../dev/model-registry
 import { ModelRegistryClient } from '../src/model-registry/client.js';
 import { REPO_ROOT, runCli, tempDir } from '../dev/cli.js';
 import { metadataFolder, registryEnv, SAMPLE_CREATE_MODEL } from './support/model-registry.js';
+import { mapValues, toJsonSchema } from '../scripts/lib/openapi-json-schema.js';
 
 const SPEC = path.join(REPO_ROOT, '..', 'shared', 'specs', 'model-registry-openapi.yaml');
 const skip = existsSync(SPEC) ? false : `OpenAPI spec not found at ${SPEC}; skipped`;
@@ -26,30 +27,6 @@ interface Operation {
   pathParams: Schema[];
 }
 
-/** OpenAPI 3.0 schema -> JSON schema: nullable, and oneOf+discriminator as if/then per mapping. */
-function toJsonSchema(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(toJsonSchema);
-  if (!node || typeof node !== 'object') return node;
-  const s = { ...(node as Schema) };
-  if (typeof s.$ref === 'string') return { $ref: s.$ref.replace('#/components/schemas/', '#/definitions/') };
-  const disc = s.discriminator as { propertyName: string; mapping?: Record<string, string> } | undefined;
-  if (disc?.mapping && s.oneOf) {
-    const { propertyName, mapping } = disc;
-    delete s.oneOf;
-    delete s.discriminator;
-    s.required = [...((s.required as string[]) ?? []), propertyName];
-    s.properties = { ...((s.properties as Schema) ?? {}), [propertyName]: { enum: Object.keys(mapping) } };
-    s.allOf = [
-      ...(((s.allOf as unknown[]) ?? []).map(toJsonSchema) as unknown[]),
-      ...Object.entries(mapping).map(([value, ref]) => ({ if: { properties: { [propertyName]: { const: value } } }, then: toJsonSchema({ $ref: ref }) })),
-    ];
-  }
-  if (s.nullable === true && typeof s.type === 'string') s.type = [s.type, 'null'];
-  delete s.nullable;
-  for (const [k, v] of Object.entries(s)) if (k !== 'allOf' || !disc?.mapping) s[k] = toJsonSchema(v);
-  return s;
-}
-
 describe('Model Registry traffic against the OpenAPI spec', { skip }, () => {
   let spec: Schema;
   let ajv: Ajv;
@@ -62,7 +39,7 @@ describe('Model Registry traffic against the OpenAPI spec', { skip }, () => {
     spec = parse(readFileSync(SPEC, 'utf8')) as Schema;
     const schemas = (spec.components as Schema).schemas as Schema;
     ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
-    ajv.addSchema({ $id: 'spec', definitions: toJsonSchema(schemas) });
+    ajv.addSchema({ $id: 'spec', definitions: mapValues(schemas, toJsonSchema) });
     operations = [];
     for (const [template, item] of Object.entries(spec.paths as Record<string, Schema>)) {
       const pattern = new RegExp('^' + template.replace(/\{[^}]+\}/g, '[^/]+') + '$');

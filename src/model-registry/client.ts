@@ -1,11 +1,14 @@
 // Model Registry REST client (v1alpha3): the operations the upload intents need, typed, with
 // net's retry policy on transient faults (connection refused/reset, 408/429/5xx of net's list,
-// after any Retry-After) and never on other 4xx.
+// after any Retry-After) and never on other 4xx. Every success answer is checked against its
+// operation's OpenAPI shape (answer-schemas.ts) before it is used.
 import { ModelSyncError, type ErrorKind } from '../errors.js';
 import type { Logger } from '../log.js';
 import { AgentPool, type NetworkSettings } from '../net/policy.js';
 import { readBody, send, type HttpMethod, type HttpResponse } from '../net/request.js';
 import { isTransientNetworkError, noteRetryAfter, TRANSIENT_HTTP_STATUS, withRetry } from '../net/retry.js';
+import { redact } from '../util/redact.js';
+import { answerProblem } from './answer-schemas.js';
 import type { RegistryConnection } from './connection.js';
 import {
   MODEL_ARTIFACT_UPDATE_FIELDS,
@@ -206,11 +209,17 @@ export class ModelRegistryClient {
     );
     log?.debug({ method, url: url.pathname + url.search, status: answer.status }, 'Model Registry call');
     if (answer.status < 200 || answer.status > 299) throw this.apiError(what, answer.status, answer.text);
+    // An answer of the wrong shape is a server or proxy fault, not ours: transient, not retried
+    // here (a POST may have been committed), so the step fails and its re-run looks again.
+    let parsed: unknown;
     try {
-      return JSON.parse(answer.text) as T;
+      parsed = JSON.parse(answer.text);
     } catch {
-      throw new ModelSyncError('internal', `${what}: HTTP ${answer.status} with a body that is not JSON: ${answer.text.slice(0, 200)}`);
+      throw new ModelSyncError('transient', `${what}: invalid answer (HTTP ${answer.status}): the body is not JSON: ${JSON.stringify(redact(answer.text.slice(0, 100)))}`);
     }
+    const problem = answerProblem(method, path, parsed);
+    if (problem) throw new ModelSyncError('transient', `${what}: invalid answer (HTTP ${answer.status}): ${problem}`);
+    return parsed as T;
   }
 
   private apiError(what: string, status: number, text: string): RegistryApiError {

@@ -5,12 +5,14 @@
 //   ModelVersion created by this job that has no LIVE artifact of this job -> ARCHIVED
 //   RegisteredModel created by this job that has no LIVE artifact of this job -> ARCHIVED
 // Everything touched gets the custom property model_sync_failure_reason when a reason is known.
+// Entities are the recorded ones, plus this job's model, version and artifact found in the
+// registry when a lost answer kept them out of the record.
 // A re-run of the same job revives what it archived (ownership.ts recognises it).
 import { redact } from '../util/redact.js';
 import type { Logger } from '../log.js';
 import type { ModelRegistryClient } from './client.js';
 import { writableCustomProperties } from './custom-properties.js';
-import { FAILURE_REASON_PROPERTY } from './ownership.js';
+import { FAILURE_REASON_PROPERTY, OwnEntities } from './ownership.js';
 import type { RegistrationPlan } from './plan.js';
 import type { EntityRef, RegistryRecord } from './record.js';
 import type { CustomProperties } from './types.js';
@@ -44,10 +46,15 @@ export async function settleFailure(
   const withReason = (props: CustomProperties | undefined): CustomProperties | undefined =>
     reasonText ? { ...writableCustomProperties(props), [FAILURE_REASON_PROPERTY]: { metadataType: 'MetadataStringValue', string_value: reasonText } } : undefined;
 
-  const modelRef: EntityRef | undefined = known.registeredModel ?? (plan.modelId ? { id: plan.modelId, created: false } : undefined);
-  const versionRef: EntityRef | undefined = known.modelVersion ?? (plan.modelVersionId ? { id: plan.modelVersionId, created: false } : undefined);
+  const own = new OwnEntities(client, plan, known, known.uri, log);
+  const modelRef: EntityRef | undefined =
+    known.registeredModel ?? (plan.modelId ? { id: plan.modelId, created: false } : plan.intent === 'create_model' ? await unrecordedModel(client, plan, own) : undefined);
+  const versionRef: EntityRef | undefined =
+    known.modelVersion ??
+    (plan.modelVersionId ? { id: plan.modelVersionId, created: false } : modelRef && plan.intent !== 'update_artifact' ? await unrecordedVersion(client, plan, modelRef.id, own) : undefined);
   const artifactRef: EntityRef | undefined =
-    known.modelArtifact ?? (plan.intent === 'update_artifact' && plan.modelArtifactId ? { id: plan.modelArtifactId, created: false } : undefined);
+    known.modelArtifact ??
+    (plan.intent === 'update_artifact' && plan.modelArtifactId ? { id: plan.modelArtifactId, created: false } : versionRef?.created ? await unrecordedArtifact(client, versionRef.id, own) : undefined);
 
   let registrationComplete = false;
   if (artifactRef) {
@@ -88,6 +95,25 @@ export async function settleFailure(
     }
   }
   return { entities, summary: describeEntities(entities, plan) };
+}
+
+// When the answer to a create was lost after the server committed it, the entity exists but was
+// never recorded: look it up by the plan's name and count it as created here only when
+// ownership.ts says it is this job's (another job's entity of the same name is left alone).
+async function unrecordedModel(client: ModelRegistryClient, plan: RegistrationPlan, own: OwnEntities): Promise<EntityRef | undefined> {
+  const model = plan.model.name ? await client.findRegisteredModel(plan.model.name) : undefined;
+  return model && (await own.model(model)).ours ? { id: model.id, created: true } : undefined;
+}
+
+async function unrecordedVersion(client: ModelRegistryClient, plan: RegistrationPlan, modelId: string, own: OwnEntities): Promise<EntityRef | undefined> {
+  const version = await client.findModelVersion(plan.version.name, modelId);
+  return version && (await own.version(version)).ours ? { id: version.id, created: true } : undefined;
+}
+
+/** This job's artifact in a version it created: "no LIVE artifact of this job" is judged on it, not on the record alone. */
+async function unrecordedArtifact(client: ModelRegistryClient, versionId: string, own: OwnEntities): Promise<EntityRef | undefined> {
+  const artifact = (await client.listModelVersionArtifacts(versionId)).find((a) => own.artifact(a).ours);
+  return artifact ? { id: artifact.id, created: true } : undefined;
 }
 
 export function describeEntities(entities: SettledEntity[], plan: Pick<RegistrationPlan, 'intent'>): string {
