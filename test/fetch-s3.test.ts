@@ -8,6 +8,7 @@ import { EXIT } from '../src/errors.js';
 import { runCli, tempDir } from '../dev/cli.js';
 import { startS3Server, S3RVER_KEY, S3RVER_SECRET, freePort, type S3Server } from '../dev/s3-server.js';
 import { listAll, logLines, readInventory, readTree, sha256 } from './support/fetch-helpers.js';
+import { s3FetchEnv } from './support/s3-fetch-env.js';
 
 let s3: S3Server;
 const folder = new Map<string, Buffer>([
@@ -43,16 +44,7 @@ async function storage(): Promise<string> {
 }
 
 function env(storagePath: string, key: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    MODEL_SYNC_STORAGE_PATH: storagePath,
-    MODEL_SYNC_SOURCE_TYPE: 's3',
-    MODEL_SYNC_SOURCE_AWS_BUCKET: s3.bucket,
-    MODEL_SYNC_SOURCE_AWS_KEY: key,
-    MODEL_SYNC_SOURCE_AWS_ENDPOINT: s3.endpoint,
-    MODEL_SYNC_SOURCE_AWS_ACCESS_KEY_ID: S3RVER_KEY,
-    MODEL_SYNC_SOURCE_AWS_SECRET_ACCESS_KEY: S3RVER_SECRET,
-    ...extra,
-  };
+  return s3FetchEnv(s3.bucket, s3.endpoint, storagePath, key, extra);
 }
 
 test('a prefix with nested keys arrives byte for byte; my-model does not pick up my-model2/', async () => {

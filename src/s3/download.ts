@@ -4,8 +4,10 @@
 // file is hashed as it streams, parts ahead of it keep their chunks until they become the head,
 // and parts are started at most `window` ahead of the head, so memory stays below
 // window x part size. A part cut off mid-way resumes with a Range from its last byte, so nothing
-// is hashed twice.
-import { createHash } from 'node:crypto';
+// is hashed twice. Every answer is checked against the bytes asked (verify.ts); when the ETag is a
+// single-part MD5 the same in-order pass computes the MD5 too, and a whole-object GET asks for the
+// server's checksums, which the SDK checks as the body streams (composite ones it skips).
+import { createHash, type Hash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -15,6 +17,7 @@ import type { Progress } from '../util/progress.js';
 import { withRetry } from '../net/retry.js';
 import type { Limiter } from '../util/concurrency.js';
 import { isTransientS3Error, s3Error, s3Uri } from './errors.js';
+import { checkAnswer, encryptionHidesMd5, etagMd5, longerBodyError, md5MismatchError } from './verify.js';
 
 
 /** How objects are split: those above `threshold` bytes go as ranged GETs of `partSize` (s3-part-size, s3-ranged-threshold). */
@@ -47,7 +50,9 @@ interface Part {
 
 export async function downloadObject(req: DownloadRequest): Promise<{ size: number; sha256: string }> {
   const parts = planParts(req.size, req.tuning);
-  const hasher = new OrderedHasher();
+  const expectedMd5 = etagMd5(req.etag);
+  const hasher = new OrderedHasher(expectedMd5 !== undefined);
+  if (!expectedMd5) req.log.debug({ key: req.key, etag: req.etag }, 'ETag is not an MD5 (multipart upload or none): MD5 check skipped');
   if (parts.length > 1) req.log.debug({ key: req.key, parts: parts.length, partSize: req.tuning.partSize }, 'ranged download');
   const fh = await open(req.file, 'w');
   try {
@@ -58,7 +63,7 @@ export async function downloadObject(req: DownloadRequest): Promise<{ size: numb
       while (!failure && part.index >= hasher.head + window) await hasher.advanced();
       if (failure) break;
       const task = req.requests
-        .run(() => fetchPart(req, part, fh, hasher))
+        .run(() => fetchPart(req, part, parts.length, fh, hasher))
         .catch((err: unknown) => {
           failure ??= err;
           hasher.wake();
@@ -71,7 +76,9 @@ export async function downloadObject(req: DownloadRequest): Promise<{ size: numb
     await fh.close();
   }
   if (hasher.head !== parts.length) throw new ModelSyncError('internal', `${s3Uri(req.bucket, req.key)}: parts incomplete`);
-  return { size: req.size, sha256: hasher.digest() };
+  const { sha256, md5 } = hasher.digest();
+  if (expectedMd5 && md5 !== undefined && md5 !== expectedMd5) throw md5MismatchError(s3Uri(req.bucket, req.key), md5, req.etag!);
+  return { size: req.size, sha256 };
 }
 
 function planParts(size: number, tuning: RangedTuning): Part[] {
@@ -83,8 +90,9 @@ function planParts(size: number, tuning: RangedTuning): Part[] {
   return parts;
 }
 
-async function fetchPart(req: DownloadRequest, part: Part, fh: import('node:fs/promises').FileHandle, hasher: OrderedHasher): Promise<void> {
+async function fetchPart(req: DownloadRequest, part: Part, parts: number, fh: import('node:fs/promises').FileHandle, hasher: OrderedHasher): Promise<void> {
   const where = s3Uri(req.bucket, req.key);
+  const wherePart = parts === 1 ? where : `${where} part ${part.index + 1} of ${parts}`;
   let received = 0;
   if (part.length === 0) {
     hasher.finish(part.index);
@@ -92,36 +100,47 @@ async function fetchPart(req: DownloadRequest, part: Part, fh: import('node:fs/p
   }
   // GetObject itself is retried by the SDK with the same policy (s3/client.ts); this loop takes
   // up a body cut mid-way, from its last byte, and does not retry a request the SDK gave up on.
+  // A wrong answer (verify.ts) is not retried either: a proxy or clone that ignores Range does so
+  // on every request, and exit 7 is one a Job retry policy may take (completed files are kept).
   let sdkGaveUp = false;
   await withRetry(
     async () => {
-      const from = part.start + received;
-      const to = part.start + part.length - 1;
-      const whole = part.start === 0 && part.length === req.size && received === 0;
+      const asked = { from: part.start + received, to: part.start + part.length - 1, ranged: !(part.length === req.size && received === 0) };
       let res;
       try {
         res = await req.client.send(
-          new GetObjectCommand({ Bucket: req.bucket, Key: req.key, ...(whole ? {} : { Range: `bytes=${from}-${to}` }) }),
+          new GetObjectCommand({
+            Bucket: req.bucket,
+            Key: req.key,
+            // S3 sends checksums for whole objects only; the SDK then checks them as the body streams.
+            ...(asked.ranged ? { Range: `bytes=${asked.from}-${asked.to}` } : { ChecksumMode: 'ENABLED' }),
+          }),
         );
       } catch (err) {
         sdkGaveUp = true;
         throw s3Error(err, 'downloading', req.bucket, req.key);
       }
+      const body = res.Body as Readable | undefined;
       if (req.etag && res.ETag && res.ETag !== req.etag) {
-        (res.Body as Readable | undefined)?.destroy();
+        body?.destroy();
         throw new ModelSyncError('integrity', `${where} changed while it was downloaded (ETag ${req.etag} became ${res.ETag}); run fetch again`);
       }
-      const body = res.Body as Readable | undefined;
+      try {
+        checkAnswer(res, asked, req.size, wherePart);
+      } catch (err) {
+        body?.destroy();
+        throw err;
+      }
+      if (encryptionHidesMd5(res)) hasher.dropMd5();
       if (!body) throw new ModelSyncError('transient', `downloading ${where}: empty response body`);
       try {
+        // Read to the end (no early break): the SDK's checksum check runs when the body ends.
         for await (const chunk of body as AsyncIterable<Buffer>) {
-          const room = part.length - received;
-          const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
-          await fh.write(piece, 0, piece.length, part.start + received);
-          hasher.push(part.index, piece);
-          received += piece.length;
-          req.progress?.add(piece.length);
-          if (received === part.length) break;
+          if (chunk.length > part.length - received) throw longerBodyError(wherePart, asked.to - asked.from + 1);
+          await fh.write(chunk, 0, chunk.length, part.start + received);
+          hasher.push(part.index, chunk);
+          received += chunk.length;
+          req.progress?.add(chunk.length);
         }
       } catch (err) {
         throw s3Error(err, 'downloading', req.bucket, req.key);
@@ -130,21 +149,36 @@ async function fetchPart(req: DownloadRequest, part: Part, fh: import('node:fs/p
         throw new ModelSyncError('transient', `downloading ${where}: connection closed after ${received} of ${part.length} bytes (range from ${part.start})`);
       }
     },
-    { ...(req.attempts ? { attempts: req.attempts } : {}), isTransient: (err) => !sdkGaveUp && isTransientS3Error(err), log: req.log, what: `GET ${where}${part.length === req.size ? '' : ` part ${part.index + 1}`}` },
+    { ...(req.attempts ? { attempts: req.attempts } : {}), isTransient: (err) => !sdkGaveUp && isTransientS3Error(err), log: req.log, what: `GET ${wherePart}` },
   );
   hasher.finish(part.index);
 }
 
-/** sha256 over parts in file order while the parts arrive in any order. */
+/** sha256 (and the MD5 when asked) over parts in file order while the parts arrive in any order. */
 class OrderedHasher {
   private readonly hash = createHash('sha256');
+  private md5: Hash | undefined;
   private readonly held = new Map<number, Buffer[]>();
   private readonly done = new Set<number>();
   private waiters: Array<() => void> = [];
   head = 0;
 
+  constructor(withMd5: boolean) {
+    this.md5 = withMd5 ? createHash('md5') : undefined;
+  }
+
+  /** The ETag is no MD5 after all (SSE-KMS, SSE-C): stop spending CPU on it. */
+  dropMd5(): void {
+    this.md5 = undefined;
+  }
+
+  private update(chunk: Buffer): void {
+    this.hash.update(chunk);
+    this.md5?.update(chunk);
+  }
+
   push(index: number, chunk: Buffer): void {
-    if (index === this.head) this.hash.update(chunk);
+    if (index === this.head) this.update(chunk);
     else {
       const list = this.held.get(index);
       if (list) list.push(chunk);
@@ -157,7 +191,7 @@ class OrderedHasher {
     while (this.done.has(this.head)) {
       this.done.delete(this.head);
       this.head++;
-      for (const chunk of this.held.get(this.head) ?? []) this.hash.update(chunk);
+      for (const chunk of this.held.get(this.head) ?? []) this.update(chunk);
       this.held.delete(this.head);
     }
     this.wake();
@@ -173,7 +207,7 @@ class OrderedHasher {
     for (const w of waiters) w();
   }
 
-  digest(): string {
-    return this.hash.digest('hex');
+  digest(): { sha256: string; md5?: string } {
+    return { sha256: this.hash.digest('hex'), ...(this.md5 ? { md5: this.md5.digest('hex') } : {}) };
   }
 }

@@ -27,6 +27,9 @@ export function s3Uri(bucket: string, key: string): string {
   return `s3://${bucket}/${key}`;
 }
 
+// The SDK's checksum stream (ChecksumMode ENABLED) reports a mismatch at the end of the body as a plain Error.
+const CHECKSUM_MISMATCH = /^Checksum mismatch:/;
+
 /** A connection fault or a server-side error worth another try: net's list, plus what the SDK marks retryable. */
 export function isTransientS3Error(err: unknown): boolean {
   if (err instanceof ModelSyncError) return err.kind === 'transient';
@@ -45,6 +48,9 @@ export function s3Error(err: unknown, action: string, bucket: string, key: strin
   const name = e?.name ?? 'Error';
   const status = e?.$metadata?.httpStatusCode;
   const where = s3Uri(bucket, key);
+  if (CHECKSUM_MISMATCH.test(e?.message ?? '')) {
+    return new ModelSyncError('integrity', `${action} ${where}: the bytes do not match the checksum the server sent (${e.message}); nothing was kept`, { cause: err });
+  }
   if (name === 'NoSuchBucket') return new ModelSyncError('notFound', `${action} ${where}: bucket "${bucket}" does not exist`, { cause: err });
   if (NOT_FOUND.has(name) || status === 404) return new ModelSyncError('notFound', `${action} ${where}: no such object`, { cause: err });
   if (AUTH.has(name) || status === 401 || status === 403) {

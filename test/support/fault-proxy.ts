@@ -2,7 +2,8 @@
 // (S3, a web server, docker-registry, the Model Registry stand-in) and say which requests go wrong.
 // Rules apply in order to matching requests, each for `times` requests; the rest pass through
 // unchanged. The Host header is forwarded as the client sent it, so SigV4 signatures and the
-// registry's Location headers keep working through the proxy.
+// registry's Location headers keep working through the proxy. Faults: a status (with Retry-After),
+// a reset or a stall after N body bytes, request and answer headers stripped or set, one body byte altered.
 import http, { type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
@@ -24,6 +25,10 @@ export interface FaultRule {
   stripRequestHeaders?: string[];
   /** Answer headers removed before they reach the client (lower case), e.g. `content-range`. */
   stripResponseHeaders?: string[];
+  /** Answer headers set (lower case) before they reach the client, e.g. a wrong `x-amz-checksum-crc32`. */
+  setResponseHeaders?: Record<string, string>;
+  /** Forward, with the byte at this offset of the answer's body inverted (a proxy that alters bytes). */
+  corruptByteAt?: number;
 }
 
 export interface ProxiedRequest {
@@ -75,8 +80,10 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       (up) => {
         const answer = { ...up.headers };
         for (const h of fault?.stripResponseHeaders ?? []) delete answer[h];
+        Object.assign(answer, fault?.setResponseHeaders);
         res.writeHead(up.statusCode ?? 502, answer);
-        const limit = fault?.resetAfterBytes ?? fault?.stallAfterBytes;
+        const corrupt = fault?.corruptByteAt;
+        const limit = fault?.resetAfterBytes ?? fault?.stallAfterBytes ?? (corrupt === undefined ? undefined : Infinity);
         if (limit === undefined) {
           up.pipe(res);
           return;
@@ -84,7 +91,8 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         let sent = 0;
         up.on('data', (chunk: Buffer) => {
           if (sent >= limit) return;
-          const piece = chunk.subarray(0, limit - sent);
+          const piece = Buffer.from(chunk.subarray(0, limit - sent));
+          if (corrupt !== undefined && corrupt >= sent && corrupt < sent + piece.length) piece[corrupt - sent] = piece[corrupt - sent]! ^ 0xff;
           sent += piece.length;
           const last = sent >= limit;
           // A reset waits for the bytes to leave; a stall leaves the client's socket open and silent.
