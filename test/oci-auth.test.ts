@@ -12,7 +12,8 @@ import { OciLayout, sha256Digest } from '../src/oci/layout.js';
 import { parseImageReference } from '../src/oci/reference.js';
 import { pullToLayout, pushLayout } from '../src/oci/transfer.js';
 import { tempDir } from '../dev/cli.js';
-import { memoryLogger, startRecordingProxy, writeRandomImage } from './support/oci-images.js';
+import { memoryLogger, writeRandomImage } from './support/oci-images.js';
+import { startFaultProxy } from './support/fault-proxy.js';
 import { REGISTRY_PASSWORD, REGISTRY_USER, registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
 
 const skip = registryAvailable() ? false : 'docker-registry is not installed (apt-get install docker-registry)';
@@ -116,10 +117,11 @@ describe('Bearer tokens (token service)', { skip }, () => {
     const layout = new OciLayout(path.join(work, 'slow'));
     const root = await writeRandomImage(layout, 8, 1000);
     // Every request through this proxy waits 150 ms: 8+ blobs one at a time take longer than the 2 s token.
-    const proxy = await startRecordingProxy(registry.url, { delayMs: 150 });
+    const proxy = await startFaultProxy(registry.url);
+    proxy.rules.push({ delayMs: 150, times: Infinity });
     const before = service.requests.length;
     try {
-      const result = await pushLayout({ layout, root, reference: `${proxy.host}/tok/slow:v1`, credentials: good, tlsVerify: true, concurrency: 1, log: memoryLogger().log });
+      const result = await pushLayout({ layout, root, reference: `${new URL(proxy.url).host}/tok/slow:v1`, credentials: good, tlsVerify: true, concurrency: 1, log: memoryLogger().log });
       assert.equal(result.blobsUploaded, 10);
     } finally {
       await proxy.stop();
