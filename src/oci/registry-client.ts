@@ -340,8 +340,11 @@ export class RegistryClient {
   private uploadChunked(repository: string, digest: string, size: number, open: BlobOpener, chunkSize: number, onBytes?: (n: number) => void): Promise<void> {
     const what = `blob ${digest}`;
     // A registry may drop an upload session after a chunk broke off (distribution cancels it when
-    // the stored size and the session's offset disagree): then the upload starts over.
-    const lostSession = (err: unknown) => err instanceof RegistryError && (err.code === 'BLOB_UPLOAD_INVALID' || err.code === 'BLOB_UPLOAD_UNKNOWN' || err.status === 416);
+    // the stored size and the session's offset disagree), or hold other bytes than we think (a
+    // Range that disagrees, a digest that fails at the end): then the blob starts over in a new session.
+    const lostSession = (err: unknown) =>
+      err instanceof SessionOutOfStep ||
+      (err instanceof RegistryError && (err.code === 'BLOB_UPLOAD_INVALID' || err.code === 'BLOB_UPLOAD_UNKNOWN' || err.code === 'DIGEST_INVALID' || err.status === 416));
     // A chunk has its own retries; when they are used up the upload does not start over for the
     // same fault (that would be attempts x attempts), only for a lost session.
     let chunkGaveUp = false;
@@ -400,7 +403,7 @@ export class RegistryClient {
           }
           const expectedRange = `0-${end}`;
           if (state.range && state.range.replace(/^bytes=/, '') !== expectedRange) {
-            throw new ModelSyncError('integrity', `cannot ${this.ctx.operation} ${this.ctx.subject}: registry ${this.registry} holds range ${state.range} of ${what} after chunk ${offset}-${end}, expected ${expectedRange}`);
+            throw new SessionOutOfStep(`cannot ${this.ctx.operation} ${this.ctx.subject}: registry ${this.registry} holds range ${state.range} of ${what} after chunk ${offset}-${end}, expected ${expectedRange}`);
           }
           if (state.location) location = new URL(state.location, state.url);
           offset = end + 1;
@@ -415,14 +418,20 @@ export class RegistryClient {
     }, retry);
   }
 
-  /** `GET <location>`: the upload's next offset (from `Range: 0-N`) and its current Location. */
+  /**
+   * `GET <location>`: the upload's next offset (from `Range: 0-N`) and its current Location.
+   * distribution answers `0-0` both for an empty session and for one holding a single byte, so
+   * `0-0` reads as offset 0: if a byte was held after all, the Range check after the next chunk
+   * (or the digest at the end) fails and the blob starts over in a new session.
+   */
   private async uploadStatus(location: URL, repository: string): Promise<{ next: number; location: URL }> {
     const res = await this.send({ method: 'GET', url: location }, this.scopes(repository));
     await drain(res);
     if (res.status !== 204 && res.status !== 202) throw new Error(`upload status ${res.status}`);
     const range = header(res, 'range');
     const m = range ? /^(?:bytes=)?0-(\d+)$/.exec(range) : null;
-    const next = m ? Number(m[1]) + 1 : 0;
+    const last = m ? Number(m[1]) : 0;
+    const next = last === 0 ? 0 : last + 1;
     const loc = header(res, 'location');
     return { next, location: loc ? new URL(loc, res.url) : location };
   }
@@ -431,6 +440,17 @@ export class RegistryClient {
 interface Sent {
   n: number;
   closed: boolean;
+}
+
+/**
+ * The registry's Range after a chunk is not the one we expect: the session holds other bytes than
+ * we sent. The blob starts over in a new session; when the attempts are used up this is the error.
+ */
+class SessionOutOfStep extends ModelSyncError {
+  constructor(message: string) {
+    super('integrity', message);
+    this.name = 'SessionOutOfStep';
+  }
 }
 
 /** Internal signal: the registry holds a different offset than the chunk loop assumed. */
