@@ -1,6 +1,6 @@
 // The OCI client under injected faults, through test/support/fault-proxy.ts in front of a real
-// docker-registry: a connection cut in every chunk of a chunked push (the first included), and a
-// registry Range that disagrees with what was sent.
+// docker-registry: a connection cut in every chunk of a chunked push (the first included), blob
+// downloads reset every time (transient, exit 10), and a manifest over the client's size limit.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -8,11 +8,12 @@ import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { EXIT } from '../src/errors.js';
 import { OciLayout } from '../src/oci/layout.js';
-import { pushLayout } from '../src/oci/transfer.js';
+import { pullToLayout, pushLayout } from '../src/oci/transfer.js';
 import type { Descriptor, ImageManifest } from '../src/oci/types.js';
-import { tempDir } from '../dev/cli.js';
-import { memoryLogger, writeImage } from './support/oci-images.js';
+import { runCli, tempDir } from '../dev/cli.js';
+import { memoryLogger, tarball, writeImage } from './support/oci-images.js';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 import { registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
 
@@ -81,5 +82,64 @@ describe('OCI client under injected faults (docker-registry behind the fault pro
     const sessions = proxy.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/blobs/uploads/'));
     assert.equal(sessions.length, 3, 'config, then the layer twice');
     assert.equal(proxy.requests.filter((r) => r.method === 'PATCH').length, 2 + CHUNKS);
+  });
+
+  describe('pulls whose blob downloads are reset every time', () => {
+    let reference: string;
+    before(async () => {
+      const src = new OciLayout(path.join(work, 'reset-src'));
+      const data = randomBytes(50_000);
+      const image = await writeImage(src, { layers: [{ data: tarball([{ name: 'models/model.bin', data }]), annotations: { 'org.opencontainers.image.title': 'model.bin' } }] });
+      await pushLayout({ layout: src, root: image, reference: `${registry.host}/faults/reset:v1`, tlsVerify: true, concurrency: 1, log: memoryLogger().log });
+      reference = `${proxyHost}/faults/reset:v1`;
+    });
+    const resetEveryBlob = () => proxy.rules.push({ method: 'GET', path: /\/blobs\/sha256:/, resetAfterBytes: 100, times: Infinity });
+    const clearRules = () => (proxy.rules.length = 0);
+
+    it('ends a pull as transient, naming the registry and the blob, in one line', async () => {
+      resetEveryBlob();
+      try {
+        await assert.rejects(pullToLayout({ reference, layout: new OciLayout(path.join(work, 'reset-pull')), tlsVerify: true, log: memoryLogger().log, retry: quick }), (err: Error & { kind?: string }) => {
+          assert.equal(err.kind, 'transient', err.message);
+          assert.match(err.message, new RegExp(`^cannot pull ${reference}: the download of blob sha256:[0-9a-f]{64} from registry ${proxyHost} broke off \\(ECONNRESET`));
+          assert.ok(!err.message.includes('\n'));
+          return true;
+        });
+      } finally {
+        clearRules();
+      }
+    });
+
+    it('ends `fetch --source-type oci` with exit 10', async () => {
+      resetEveryBlob();
+      try {
+        const r = await runCli(['fetch', '--source-type', 'oci', '--source-oci-uri', reference, '--storage-path', path.join(work, 'reset-fetch'), '--retry-attempts', '2']);
+        assert.equal(r.code, EXIT.transient, r.stderr);
+        assert.match(r.termination, /the download of blob sha256:[0-9a-f]{64} from registry .* broke off/);
+      } finally {
+        clearRules();
+      }
+    });
+  });
+
+  describe('a manifest over the client limit (8 MiB)', () => {
+    const huge = 'x'.repeat(9 * 1024 * 1024);
+    const limitMessage = /registry 127\.0\.0\.1:\d+ sent manifest v1 of (9437184|more than 8388608) bytes, over the limit of 8388608 bytes \(8 MiB\) that this client reads; refusing it$/;
+
+    for (const declared of [true, false]) {
+      it(`is refused (unsafe) with the limit and the size, ${declared ? 'declared in Content-Length' : 'sent without a length'}`, async () => {
+        proxy.rules.push({ method: 'GET', path: '/v2/faults/huge/manifests/v1', status: 200, body: huge, ...(declared ? { setResponseHeaders: { 'content-length': String(huge.length) } } : {}) });
+        try {
+          await assert.rejects(pullToLayout({ reference: `${proxyHost}/faults/huge:v1`, layout: new OciLayout(path.join(work, 'huge')), tlsVerify: true, log: memoryLogger().log, retry: quick }), (err: Error & { kind?: string }) => {
+            assert.equal(err.kind, 'unsafe', err.message);
+            assert.match(err.message, limitMessage);
+            assert.ok(err.message.includes(declared ? 'of 9437184 bytes' : 'of more than 8388608 bytes'), err.message);
+            return true;
+          });
+        } finally {
+          proxy.rules.length = 0;
+        }
+      });
+    }
   });
 });

@@ -3,7 +3,7 @@
 // mount). Every call retries transient faults and answers with one-line errors that name the
 // registry and the reference.
 import { createHash } from 'node:crypto';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { RegistryCredentials } from './credentials.js';
 import { ModelSyncError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -14,7 +14,7 @@ import { isTransient, isTransientNetworkError, noteRetryAfter, withRetry } from 
 import { RegistryAuth } from './auth.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
 import { formatReference, registryScheme, type ImageReference } from './reference.js';
-import { networkError, RegistryError, registryError, type ErrorContext } from './registry-errors.js';
+import { BrokenDownloadError, brokenDownloadError, networkError, RegistryError, registryError, tooLargeError, type ErrorContext } from './registry-errors.js';
 
 export interface RegistryClientOptions {
   credentials?: RegistryCredentials;
@@ -95,8 +95,36 @@ export class RegistryClient {
     return new URL(path, this.base);
   }
 
+  /**
+   * One operation under the retry policy. Request faults are already mapped by raw(); a raw
+   * network fault left at the end broke off an answer's body, and is named as such (transient).
+   */
   private retried<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    return withRetry(fn, { ...this.retry, isTransient, log: this.log, what: `${this.ctx.operation} ${this.ctx.subject}: ${what}` });
+    return withRetry(fn, { ...this.retry, isTransient, log: this.log, what: `${this.ctx.operation} ${this.ctx.subject}: ${what}` }).catch((err: unknown) => {
+      throw !(err instanceof ModelSyncError) && isTransientNetworkError(err) ? brokenDownloadError(this.ctx, err, what) : err;
+    });
+  }
+
+  /** Reads a manifest or config into memory, refusing one over `limit` before reading it when its size is declared. */
+  private async readLimited(res: HttpResponse, limit: number, what: string): Promise<Buffer> {
+    const declared = contentLength(res.headers);
+    if (declared !== undefined && declared > limit) {
+      res.body.destroy();
+      throw tooLargeError(this.ctx, what, limit, declared);
+    }
+    return readBody(res, limit).catch((err: unknown) => {
+      throw (err as { code?: string }).code === 'ETOOBIG' ? tooLargeError(this.ctx, what, limit, undefined) : err;
+    });
+  }
+
+  /** A blob body whose network faults become BrokenDownloadErrors naming the registry and the blob. */
+  private namedFaults(body: Readable, what: string): Readable {
+    const out = new PassThrough();
+    body.on('error', (err) => out.destroy(isTransientNetworkError(err) ? brokenDownloadError(this.ctx, err, what) : err));
+    out.on('close', () => {
+      if (!body.readableEnded) body.destroy(); // the reader stopped early: free the socket
+    });
+    return body.pipe(out);
   }
 
   /**
@@ -164,7 +192,7 @@ export class RegistryClient {
     const what = `manifest ${reference}`;
     return this.retried(what, async () => {
       const res = await this.expect({ method: 'GET', url: this.url(`/v2/${repository}/manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT } }, this.scopes(repository), [200], what);
-      const bytes = await readBody(res, MAX_MANIFEST_BYTES);
+      const bytes = await this.readLimited(res, MAX_MANIFEST_BYTES, what);
       const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
       const expected = reference.startsWith('sha256:') ? reference : header(res, 'docker-content-digest');
       if (expected && expected.startsWith('sha256:') && expected !== digest) {
@@ -230,7 +258,7 @@ export class RegistryClient {
     const what = `blob ${digest}`;
     return this.retried(what, async () => {
       const res = await this.expect({ method: 'GET', url: this.url(`/v2/${repository}/blobs/${digest}`) }, this.scopes(repository), [200], what);
-      return { stream: res.body, size: contentLength(res.headers) };
+      return { stream: this.namedFaults(res.body, what), size: contentLength(res.headers) };
     });
   }
 
@@ -238,7 +266,7 @@ export class RegistryClient {
   async getBlobBytes(repository: string, digest: string, limit = MAX_MANIFEST_BYTES): Promise<Buffer> {
     return this.retried(`blob ${digest}`, async () => {
       const res = await this.expect({ method: 'GET', url: this.url(`/v2/${repository}/blobs/${digest}`) }, this.scopes(repository), [200], `blob ${digest}`);
-      const bytes = await readBody(res, limit);
+      const bytes = await this.readLimited(res, limit, `blob ${digest}`);
       const actual = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
       if (actual !== digest) throw new ModelSyncError('integrity', `cannot ${this.ctx.operation} ${this.ctx.subject}: blob ${digest} from registry ${this.registry} hashes to ${actual}`);
       return bytes;
@@ -491,8 +519,10 @@ class DigestVerifier extends Sha256Meter {
 /**
  * Runs a download again, with the one retry policy, when its body broke off mid-stream (reset,
  * premature close, idle timeout); `fn` must start from scratch each time (its partial output is
- * discarded by the caller). ModelSyncErrors are not retried here: the client already retried those.
+ * discarded by the caller). Other ModelSyncErrors are not retried here: the client already retried
+ * those. When the attempts are used up, a registry's BrokenDownloadError ends the step as transient.
  */
 export function retryBrokenDownload<T>(fn: () => Promise<T>, attempts = 3): Promise<T> {
-  return withRetry(fn, { attempts, isTransient: (err) => !(err instanceof ModelSyncError) && isTransientNetworkError(err), what: 'blob download' });
+  const broken = (err: unknown) => err instanceof BrokenDownloadError || (!(err instanceof ModelSyncError) && isTransientNetworkError(err));
+  return withRetry(fn, { attempts, isTransient: broken, what: 'blob download' });
 }
