@@ -77,7 +77,7 @@ export class RegistryClient {
     this.base = new URL(`${registryScheme(ref.apiHost)}://${ref.apiHost}`);
     this.pool = new AgentPool({ tlsVerify: opts.tlsVerify, maxSockets: opts.maxSockets ?? 16, ...(opts.network ? { idleTimeoutMs: opts.network.idleTimeoutMs } : {}) });
     this.ctx = { registry: ref.registry, subject: opts.subject ?? formatReference(ref), operation: opts.operation ?? (opts.push ? 'push' : 'pull') };
-    this.auth = new RegistryAuth(this.pool, this.ctx, opts.credentials, opts.log);
+    this.auth = new RegistryAuth(this.pool, this.ctx, opts.credentials, opts.log, this.base);
     this.log = opts.log;
     this.push = opts.push ?? false;
     this.retry = { attempts: opts.retry?.attempts ?? opts.network?.retryAttempts ?? 5, baseDelayMs: opts.retry?.baseDelayMs ?? 500 };
