@@ -1,9 +1,12 @@
 // Starts Debian's docker-registry (distribution 2.8) on 127.0.0.1 with a free port and a temp
 // storage dir, for tests: `plain` (http, no auth), `htpasswd` (Basic) or `token` (Bearer, with the
-// token service from token-service.ts).
+// token service from token-service.ts). With `tls`, the registry (and its token service) serve https
+// on 127.0.0.2 with a self-signed certificate: model-sync speaks plain http only to 127.0.0.1 and
+// localhost, so a registry there is reached over https like a remote one.
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -19,10 +22,12 @@ export const REGISTRY_PASSWORD = 'testpass';
 
 export interface TestRegistry {
   mode: RegistryMode;
-  /** `127.0.0.1:PORT` */
+  /** `127.0.0.1:PORT` (`127.0.0.2:PORT` with tls) */
   host: string;
-  /** `http://127.0.0.1:PORT` */
+  /** `http://127.0.0.1:PORT` (`https://127.0.0.2:PORT` with tls) */
   url: string;
+  /** With tls: the self-signed certificate (PEM file) of the registry and its token service. */
+  certPath?: string;
   /** The registry's storage root (blobs and repositories). */
   storageDir: string;
   username?: string;
@@ -43,6 +48,10 @@ export interface StartRegistryOptions {
   port?: number;
   /** Reuse this storage dir (kept on stop) instead of a fresh temp one. */
   storageDir?: string;
+  /** Serve https on 127.0.0.2 (the token service too), with a self-signed certificate for that address. */
+  tls?: boolean;
+  /** token mode: the realm the registry names in its challenge (default: the token service's). */
+  realm?: string;
 }
 
 /** True when the docker-registry binary is installed (tests skip with a message otherwise). */
@@ -54,7 +63,8 @@ export { freePort };
 
 function v2Status(url: string): Promise<number> {
   return new Promise((resolve) => {
-    const req = http.get(`${url}/v2/`, (res) => {
+    const get = url.startsWith('https:') ? (u: string, cb: (res: http.IncomingMessage) => void) => https.get(u, { rejectUnauthorized: false }, cb) : http.get;
+    const req = get(`${url}/v2/`, (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);
     });
@@ -71,14 +81,22 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
   const password = opts.password ?? REGISTRY_PASSWORD;
   let authBlock = '';
   let tokenService: TokenService | undefined;
+  const bind = opts.tls ? '127.0.0.2' : '127.0.0.1';
+  let tls: { host: string; key: string; cert: string; keyPath: string; certPath: string } | undefined;
+  if (opts.tls) {
+    const keyPath = path.join(work, 'tls-key.pem');
+    const certPath = path.join(work, 'tls-cert.pem');
+    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-keyout', keyPath, '-out', certPath, '-subj', `/CN=${bind}`, '-addext', `subjectAltName=IP:${bind}`]);
+    tls = { host: bind, key: await readFile(keyPath, 'utf8'), cert: await readFile(certPath, 'utf8'), keyPath, certPath };
+  }
   if (mode === 'htpasswd') {
     const { stdout } = await run('htpasswd', ['-Bbn', username, password]); // the registry accepts bcrypt only
     await writeFile(path.join(work, 'htpasswd'), stdout);
     authBlock = `auth:\n  htpasswd:\n    realm: basic-realm\n    path: ${path.join(work, 'htpasswd')}\n`;
   } else if (mode === 'token') {
-    tokenService = await startTokenService({ lifetimeSeconds: 300, ...opts.token, dir: work, users: { [username]: password } });
+    tokenService = await startTokenService({ lifetimeSeconds: 300, ...opts.token, dir: work, users: { [username]: password }, ...(tls ? { tls } : {}) });
     authBlock =
-      `auth:\n  token:\n    realm: ${tokenService.realm}\n    service: ${tokenService.service}\n` +
+      `auth:\n  token:\n    realm: ${opts.realm ?? tokenService.realm}\n    service: ${tokenService.service}\n` +
       `    issuer: ${tokenService.issuer}\n    rootcertbundle: ${tokenService.certPath}\n`;
   }
 
@@ -101,7 +119,8 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
       '    uploadpurging:',
       '      enabled: false',
       'http:',
-      `  addr: 127.0.0.1:${port}`,
+      `  addr: ${bind}:${port}`,
+      ...(tls ? ['  tls:', `    certificate: ${tls.certPath}`, `    key: ${tls.keyPath}`] : []),
       authBlock,
     ].join('\n');
     const configPath = path.join(work, 'config.yml');
@@ -112,7 +131,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
     closeSync(fd);
     let exited = false;
     child.once('exit', () => (exited = true));
-    const url = `http://127.0.0.1:${port}`;
+    const url = `${tls ? 'https' : 'http'}://${bind}:${port}`;
     for (let i = 0; i < 100 && !exited; i++) {
       const status = await v2Status(url);
       if (status === 200 || status === 401) {
@@ -127,7 +146,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
           await tokenService?.stop();
           await rm(work, { recursive: true, force: true });
         };
-        return { mode, host: `127.0.0.1:${port}`, url, storageDir, username: mode === 'plain' ? undefined : username, password: mode === 'plain' ? undefined : password, tokenService, logFile, stop };
+        return { mode, host: `${bind}:${port}`, url, ...(tls ? { certPath: tls.certPath } : {}), storageDir, username: mode === 'plain' ? undefined : username, password: mode === 'plain' ? undefined : password, tokenService, logFile, stop };
       }
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -1,10 +1,12 @@
 // A Bearer token service for docker-registry's `auth: token:` mode, written for the tests:
 // node:http + node:crypto, RS256 JWTs signed with a self-signed certificate made by openssl and
-// carried in the `x5c` header (the registry trusts it through `rootcertbundle`).
+// carried in the `x5c` header (the registry trusts it through `rootcertbundle`). Over http on
+// 127.0.0.1, or over https when the registry launcher serves TLS.
 import { execFile } from 'node:child_process';
 import { X509Certificate, createSign, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -43,6 +45,8 @@ export interface TokenServiceOptions {
   tokenField?: 'token' | 'access_token' | 'both';
   /** Leave out expires_in (clients must then assume 60 s). */
   omitExpiresIn?: boolean;
+  /** Serve https on this address with this key and certificate (PEM), instead of http on 127.0.0.1. */
+  tls?: { host: string; key: string; cert: string };
 }
 
 function b64url(data: Buffer | string): string {
@@ -70,7 +74,7 @@ export async function startTokenService(opts: TokenServiceOptions): Promise<Toke
     return `${header}.${payload}.${b64url(sig)}`;
   };
 
-  const server = http.createServer((req, res) => {
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://x');
     const scopes = url.searchParams.getAll('scope');
     let user: string | undefined;
@@ -115,11 +119,13 @@ export async function startTokenService(opts: TokenServiceOptions): Promise<Toke
     if (!opts.omitExpiresIn) body.expires_in = opts.lifetimeSeconds;
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  };
+  const server = opts.tls ? https.createServer({ key: opts.tls.key, cert: opts.tls.cert }, handle) : http.createServer(handle);
+  const host = opts.tls?.host ?? '127.0.0.1';
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const port = (server.address() as AddressInfo).port;
   return {
-    realm: `http://127.0.0.1:${port}/token`,
+    realm: `${opts.tls ? 'https' : 'http'}://${host}:${port}/token`,
     issuer,
     service,
     certPath,

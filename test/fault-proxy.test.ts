@@ -75,4 +75,45 @@ describe('fault proxy', () => {
     assert.equal(stalled.error, 'stalled');
     assert.equal(stalled.body.length, 500);
   });
+
+  it('skips the first matching requests, delays, sets answer headers and records status and query', async () => {
+    proxy.rules.push({ path: '/f', skip: 1, delayMs: 300, setResponseHeaders: { etag: '"forged"' } });
+    const first = await get(`${proxy.url}/f?x=1`);
+    assert.equal(first.headers.etag, '"e"', 'the first request is let through');
+    const started = Date.now();
+    const second = await get(`${proxy.url}/f?x=2`);
+    assert.ok(Date.now() - started >= 290, 'the second waited');
+    assert.equal(second.headers.etag, '"forged"');
+    const seen = proxy.requests.filter((r) => r.path === '/f');
+    assert.deepEqual(seen.map((r) => [r.url, r.status, !!r.fault]), [['/f?x=1', 200, false], ['/f?x=2', 200, true]]);
+  });
+
+  it('cuts a request body after N bytes: the server got those bytes, the client a reset', async () => {
+    let received = 0;
+    const sink = http.createServer((req, res) => {
+      req.on('data', (c: Buffer) => (received += c.length));
+      req.on('end', () => res.end('ok'));
+    });
+    await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+    const cutting = await startFaultProxy(`http://127.0.0.1:${(sink.address() as AddressInfo).port}`);
+    try {
+      cutting.rules.push({ method: 'PATCH', resetRequestAfterBytes: 1000 });
+      const error = await new Promise<string | undefined>((resolve) => {
+        const req = http.request(`${cutting.url}/u`, { method: 'PATCH', agent: false, headers: { 'content-length': String(BODY.length) } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(undefined));
+        });
+        req.on('error', (err) => resolve(err.message));
+        req.end(BODY);
+      });
+      assert.ok(error, 'the client saw the connection cut');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(received, 1000);
+      assert.deepEqual(cutting.requests.map((r) => [r.method, r.status, r.requestBytes]), [['PATCH', 0, 1000]]);
+    } finally {
+      await cutting.stop();
+      sink.closeAllConnections();
+      await new Promise((resolve) => sink.close(resolve));
+    }
+  });
 });

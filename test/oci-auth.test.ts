@@ -12,7 +12,11 @@ import { OciLayout, sha256Digest } from '../src/oci/layout.js';
 import { parseImageReference } from '../src/oci/reference.js';
 import { pullToLayout, pushLayout } from '../src/oci/transfer.js';
 import { tempDir } from '../dev/cli.js';
-import { memoryLogger, startRecordingProxy, writeRandomImage } from './support/oci-images.js';
+import { memoryLogger, writeRandomImage } from './support/oci-images.js';
+import { startFaultProxy } from './support/fault-proxy.js';
+import { startHttpServer } from './support/http-server.js';
+import { runCli } from '../dev/cli.js';
+import { EXIT } from '../src/errors.js';
 import { REGISTRY_PASSWORD, REGISTRY_USER, registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
 
 const skip = registryAvailable() ? false : 'docker-registry is not installed (apt-get install docker-registry)';
@@ -116,10 +120,11 @@ describe('Bearer tokens (token service)', { skip }, () => {
     const layout = new OciLayout(path.join(work, 'slow'));
     const root = await writeRandomImage(layout, 8, 1000);
     // Every request through this proxy waits 150 ms: 8+ blobs one at a time take longer than the 2 s token.
-    const proxy = await startRecordingProxy(registry.url, { delayMs: 150 });
+    const proxy = await startFaultProxy(registry.url);
+    proxy.rules.push({ delayMs: 150, times: Infinity });
     const before = service.requests.length;
     try {
-      const result = await pushLayout({ layout, root, reference: `${proxy.host}/tok/slow:v1`, credentials: good, tlsVerify: true, concurrency: 1, log: memoryLogger().log });
+      const result = await pushLayout({ layout, root, reference: `${new URL(proxy.url).host}/tok/slow:v1`, credentials: good, tlsVerify: true, concurrency: 1, log: memoryLogger().log });
       assert.equal(result.blobsUploaded, 10);
     } finally {
       await proxy.stop();
@@ -166,6 +171,30 @@ describe('Bearer tokens (token service)', { skip }, () => {
     );
   });
 
+  for (const realm of ['file:///etc/passwd', 'ftp://127.0.0.1:2121/token']) {
+    it(`refuses a token realm with the scheme ${new URL(realm).protocol} (auth), sending nothing there`, async () => {
+      // The proxy rewrites the registry's challenge: the realm is what a hostile registry would name.
+      const proxy = await startFaultProxy(registry.url);
+      proxy.rules.push({ path: '/v2/', setResponseHeaders: { 'www-authenticate': `Bearer realm="${realm}",service="${registry.tokenService!.service}"` }, times: Infinity });
+      const host = new URL(proxy.url).host;
+      const reference = `${host}/tok/realm:v1`;
+      try {
+        await assert.rejects(
+          pullToLayout({ reference, layout: new OciLayout(path.join(work, 'realm')), credentials: good, tlsVerify: true, log: memoryLogger().log }),
+          expectAuthError(host, reference, new RegExp(`named the token realm ${realm.replace(/[/.]/g, '\\$&')}, whose scheme ${new URL(realm).protocol} is not http or https; refusing to send credentials there`)),
+        );
+        if (realm.startsWith('ftp:')) {
+          const r = await runCli(['fetch', '--source-type', 'oci', '--source-oci-uri', reference, '--storage-path', path.join(work, 'realm-cli')], { MODEL_SYNC_SOURCE_OCI_USERNAME: REGISTRY_USER, MODEL_SYNC_SOURCE_OCI_PASSWORD: REGISTRY_PASSWORD });
+          assert.equal(r.code, EXIT.auth, r.stderr);
+          assert.match(r.termination, /whose scheme ftp: is not http or https/);
+          assert.ok(!r.stderr.includes(REGISTRY_PASSWORD) && !r.termination.includes(REGISTRY_PASSWORD));
+        }
+      } finally {
+        await proxy.stop();
+      }
+    });
+  }
+
   it('registers every token it obtains as a secret, so logs never show it', async () => {
     const service = registry.tokenService!;
     const before = service.requests.length;
@@ -196,6 +225,48 @@ describe('Bearer tokens without expires_in, as access_token', { skip }, () => {
       assert.deepEqual(registry.tokenService!.requests.map((r) => r.outcome), ['issued']);
     } finally {
       c.close();
+    }
+  });
+});
+
+describe('Token realms of a registry reached over https', { skip }, () => {
+  let registry: TestRegistry;
+  let work: string;
+  before(async () => {
+    registry = await startRegistry({ mode: 'token', tls: true });
+    work = await tempDir('ms-oci-realm-');
+  });
+  after(async () => {
+    await registry?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('pushes and pulls with tokens from an https realm on another host', async () => {
+    const layout = new OciLayout(path.join(work, 'img'));
+    const root = await writeRandomImage(layout, 1, 1000);
+    const reference = `${registry.host}/tls/model:v1`;
+    assert.match(registry.url, /^https:/);
+    assert.match(registry.tokenService!.realm, /^https:/);
+    const pushed = await pushLayout({ layout, root, reference, credentials: good, tlsVerify: false, concurrency: 1, log: memoryLogger().log });
+    assert.equal(pushed.digest, root.digest);
+    const pulled = await pullToLayout({ reference, layout: new OciLayout(path.join(work, 'pulled')), credentials: good, tlsVerify: false, log: memoryLogger().log });
+    assert.equal(pulled.digest, root.digest);
+    assert.ok(registry.tokenService!.requests.some((r) => r.user === REGISTRY_USER && r.outcome === 'issued'));
+  });
+
+  it('refuses a realm over plain http (a downgrade) before any credential is sent', async () => {
+    const plain = await startHttpServer();
+    const downgraded = await startRegistry({ mode: 'token', tls: true, realm: `${plain.url}/token` });
+    const reference = `${downgraded.host}/tls/model:v1`;
+    try {
+      await assert.rejects(
+        pullToLayout({ reference, layout: new OciLayout(path.join(work, 'downgrade')), credentials: good, tlsVerify: false, log: memoryLogger().log }),
+        expectAuthError(downgraded.host, reference, /named the token realm http:\/\/127\.0\.0\.1:\d+\/token, over plain http while the registry is reached over https; refusing to send credentials without TLS \(the registry's token realm must be an https URL\)$/),
+      );
+      assert.deepEqual(plain.requests, [], 'nothing reached the plain-http realm');
+    } finally {
+      await downgraded.stop();
+      await plain.stop();
     }
   });
 });

@@ -15,7 +15,8 @@ import { parseImageReference } from '../src/oci/reference.js';
 import { pullToLayout, pushLayout } from '../src/oci/transfer.js';
 import type { ImageIndex } from '../src/oci/types.js';
 import { tempDir } from '../dev/cli.js';
-import { memoryLogger, startRecordingProxy, writeImage, writeRandomImage } from './support/oci-images.js';
+import { memoryLogger, writeImage, writeRandomImage } from './support/oci-images.js';
+import { startFaultProxy } from './support/fault-proxy.js';
 import { registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
 
 const run = promisify(execFile);
@@ -51,8 +52,8 @@ describe('OCI client against docker-registry (plain)', { skip }, () => {
   });
 
   it('uploads in PATCH chunks with contiguous Content-Range offsets following each Location; the registry stores the exact bytes', async () => {
-    const proxy = await startRecordingProxy(registry.url);
-    const c = new RegistryClient(parseImageReference(`${proxy.host}/client/chunked:t`), { tlsVerify: true, log: memoryLogger().log, push: true });
+    const proxy = await startFaultProxy(registry.url);
+    const c = new RegistryClient(parseImageReference(`${new URL(proxy.url).host}/client/chunked:t`), { tlsVerify: true, log: memoryLogger().log, push: true });
     try {
       const data = randomBytes(1_000_003); // not a multiple of the chunk size
       const digest = sha256Digest(data);
@@ -67,7 +68,7 @@ describe('OCI client against docker-registry (plain)', { skip }, () => {
         patches.map((p) => p.headers['content-range']),
         ['0-299999', '300000-599999', '600000-899999', '900000-1000002'],
       );
-      assert.deepEqual(patches.map((p) => p.bodyBytes), [300_000, 300_000, 300_000, 100_003]);
+      assert.deepEqual(patches.map((p) => p.requestBytes), [300_000, 300_000, 300_000, 100_003]);
       // each PATCH went to the Location the previous answer named (distribution changes _state each time)
       const urls = patches.map((p) => p.url);
       assert.equal(new Set(urls).size, urls.length);
@@ -85,8 +86,9 @@ describe('OCI client against docker-registry (plain)', { skip }, () => {
   });
 
   it('recovers from a connection cut in the middle of a chunk and still stores the exact bytes', async () => {
-    const proxy = await startRecordingProxy(registry.url, { breakRequest: { method: 'PATCH', nth: 2, afterBytes: 100_000 } });
-    const c = new RegistryClient(parseImageReference(`${proxy.host}/client/cut:t`), { tlsVerify: true, log: memoryLogger().log, push: true, retry: { attempts: 4, baseDelayMs: 10 } });
+    const proxy = await startFaultProxy(registry.url);
+    proxy.rules.push({ method: 'PATCH', skip: 1, resetRequestAfterBytes: 100_000 }); // the second chunk
+    const c = new RegistryClient(parseImageReference(`${new URL(proxy.url).host}/client/cut:t`), { tlsVerify: true, log: memoryLogger().log, push: true, retry: { attempts: 4, baseDelayMs: 10 } });
     try {
       const data = randomBytes(900_000);
       const digest = sha256Digest(data);
@@ -149,22 +151,11 @@ describe('OCI client against docker-registry (plain)', { skip }, () => {
 
   it('refuses a manifest whose registry digest differs from its bytes (proxy rewriting Docker-Content-Digest)', async () => {
     // A proxy that lies about the digest stands in for a registry that re-serialised the manifest.
-    const http = await import('node:http');
-    const target = new URL(registry.url);
-    const server = http.createServer((req, res) => {
-      const up = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
-        const headers = { ...r.headers };
-        if (req.method === 'PUT' && req.url?.includes('/manifests/')) headers['docker-content-digest'] = 'sha256:' + '0'.repeat(64);
-        res.writeHead(r.statusCode ?? 502, headers);
-        r.pipe(res);
-      });
-      req.pipe(up);
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as import('node:net').AddressInfo).port;
+    const proxy = await startFaultProxy(registry.url);
+    proxy.rules.push({ method: 'PUT', path: /\/manifests\//, setResponseHeaders: { 'docker-content-digest': 'sha256:' + '0'.repeat(64) } });
     const layout = new OciLayout(path.join(work, 'liar-layout'));
     const root = await writeImage(layout, { layers: [{ data: Buffer.from('x') }] });
-    const c = new RegistryClient(parseImageReference(`127.0.0.1:${port}/client/liar:t`), { tlsVerify: true, log: memoryLogger().log, push: true });
+    const c = new RegistryClient(parseImageReference(`${new URL(proxy.url).host}/client/liar:t`), { tlsVerify: true, log: memoryLogger().log, push: true });
     try {
       const manifest = await layout.readJsonBlob<{ config: { digest: string; size: number }; layers: Array<{ digest: string; size: number }> }>(root.digest);
       for (const b of [manifest.config, ...manifest.layers]) await c.uploadBlob('client/liar', b.digest, b.size, () => layout.readBlobStream(b.digest));
@@ -175,8 +166,7 @@ describe('OCI client against docker-registry (plain)', { skip }, () => {
       });
     } finally {
       c.close();
-      server.closeAllConnections();
-      server.close();
+      await proxy.stop();
     }
   });
 
@@ -210,9 +200,9 @@ describe('OCI client against docker-registry (plain)', { skip }, () => {
     const c = client(repo);
     for (const l of manifest.layers.slice(0, 2)) await c.uploadBlob(repo, l.digest, l.size, () => layout.readBlobStream(l.digest));
     c.close();
-    const proxy = await startRecordingProxy(registry.url);
+    const proxy = await startFaultProxy(registry.url);
     try {
-      const result = await pushLayout({ layout, root, reference: `${proxy.host}/${repo}:v1`, tlsVerify: true, concurrency: 2, log: memoryLogger().log });
+      const result = await pushLayout({ layout, root, reference: `${new URL(proxy.url).host}/${repo}:v1`, tlsVerify: true, concurrency: 2, log: memoryLogger().log });
       assert.deepEqual([result.blobsUploaded, result.blobsSkipped], [4, 2]); // 2 layers + 2 configs
       const uploadedDigests = proxy.requests.filter((r) => r.method === 'PUT' && r.url.includes('/blobs/uploads/')).map((r) => decodeURIComponent(/digest=([^&]+)/.exec(r.url)![1]!));
       assert.equal(uploadedDigests.length, 4);

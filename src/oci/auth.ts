@@ -1,8 +1,10 @@
 // Registry authentication: anonymous, Basic (after a Basic challenge), Bearer tokens from the
 // challenge's realm (distribution token flavour, or OAuth2 with an identity token), and a
 // registry token used as is. Tokens are cached per scope set and refreshed before they expire;
-// Basic credentials go only to the realm host that asked for them.
-import { addSecret } from '../util/redact.js';
+// Basic credentials go only to the realm host that asked for them. Token services may live on other
+// hosts (Docker Hub's does), but a realm must be http(s), and plain http only for a registry that is
+// itself reached over plain http: anything else is refused before a credential is sent.
+import { addSecret, displayUrl } from '../util/redact.js';
 import type { RegistryCredentials } from './credentials.js';
 import type { Logger } from '../log.js';
 import type { AgentPool } from '../net/policy.js';
@@ -71,6 +73,8 @@ export class RegistryAuth {
     private readonly ctx: ErrorContext,
     private readonly credentials: RegistryCredentials | undefined,
     private readonly log: Logger,
+    /** The registry's API base: a realm must not downgrade its scheme. */
+    private readonly registryBase: URL,
   ) {
     if (credentials?.registryToken) addSecret(credentials.registryToken);
   }
@@ -162,6 +166,8 @@ export class RegistryAuth {
     } catch {
       throw new ModelSyncError('auth', `cannot ${this.ctx.operation} ${this.ctx.subject}: registry ${this.ctx.registry} named an invalid token realm "${realm}"`);
     }
+    const refusal = realmRefusal(url, this.registryBase);
+    if (refusal) throw new ModelSyncError('auth', `cannot ${this.ctx.operation} ${this.ctx.subject}: registry ${this.ctx.registry} named the token realm ${displayUrl(url)}, ${refusal}`);
     const service = this.bearer.service;
     const started = Date.now();
     let res: HttpResponse;
@@ -223,4 +229,18 @@ export class RegistryAuth {
       this.pool,
     );
   }
+}
+
+/**
+ * Why credentials must not go to `realm`, or undefined when they may. Exit 4 (auth) rather than 2
+ * (config): the realm comes from the registry's challenge, not from any setting of ours.
+ */
+export function realmRefusal(realm: URL, registryBase: URL): string | undefined {
+  if (realm.protocol !== 'https:' && realm.protocol !== 'http:') {
+    return `whose scheme ${realm.protocol} is not http or https; refusing to send credentials there (the registry's token realm must be an https URL)`;
+  }
+  if (realm.protocol === 'http:' && registryBase.protocol === 'https:') {
+    return `over plain http while the registry is reached over https; refusing to send credentials without TLS (the registry's token realm must be an https URL)`;
+  }
+  return undefined;
 }

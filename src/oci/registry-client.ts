@@ -3,7 +3,7 @@
 // mount). Every call retries transient faults and answers with one-line errors that name the
 // registry and the reference.
 import { createHash } from 'node:crypto';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { RegistryCredentials } from './credentials.js';
 import { ModelSyncError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -14,7 +14,7 @@ import { isTransient, isTransientNetworkError, noteRetryAfter, withRetry } from 
 import { RegistryAuth } from './auth.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
 import { formatReference, registryScheme, type ImageReference } from './reference.js';
-import { networkError, RegistryError, registryError, type ErrorContext } from './registry-errors.js';
+import { BrokenDownloadError, brokenDownloadError, networkError, RegistryError, registryError, tooLargeError, type ErrorContext } from './registry-errors.js';
 
 export interface RegistryClientOptions {
   credentials?: RegistryCredentials;
@@ -77,7 +77,7 @@ export class RegistryClient {
     this.base = new URL(`${registryScheme(ref.apiHost)}://${ref.apiHost}`);
     this.pool = new AgentPool({ tlsVerify: opts.tlsVerify, maxSockets: opts.maxSockets ?? 16, ...(opts.network ? { idleTimeoutMs: opts.network.idleTimeoutMs } : {}) });
     this.ctx = { registry: ref.registry, subject: opts.subject ?? formatReference(ref), operation: opts.operation ?? (opts.push ? 'push' : 'pull') };
-    this.auth = new RegistryAuth(this.pool, this.ctx, opts.credentials, opts.log);
+    this.auth = new RegistryAuth(this.pool, this.ctx, opts.credentials, opts.log, this.base);
     this.log = opts.log;
     this.push = opts.push ?? false;
     this.retry = { attempts: opts.retry?.attempts ?? opts.network?.retryAttempts ?? 5, baseDelayMs: opts.retry?.baseDelayMs ?? 500 };
@@ -95,8 +95,36 @@ export class RegistryClient {
     return new URL(path, this.base);
   }
 
+  /**
+   * One operation under the retry policy. Request faults are already mapped by raw(); a raw
+   * network fault left at the end broke off an answer's body, and is named as such (transient).
+   */
   private retried<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    return withRetry(fn, { ...this.retry, isTransient, log: this.log, what: `${this.ctx.operation} ${this.ctx.subject}: ${what}` });
+    return withRetry(fn, { ...this.retry, isTransient, log: this.log, what: `${this.ctx.operation} ${this.ctx.subject}: ${what}` }).catch((err: unknown) => {
+      throw !(err instanceof ModelSyncError) && isTransientNetworkError(err) ? brokenDownloadError(this.ctx, err, what) : err;
+    });
+  }
+
+  /** Reads a manifest or config into memory, refusing one over `limit` before reading it when its size is declared. */
+  private async readLimited(res: HttpResponse, limit: number, what: string): Promise<Buffer> {
+    const declared = contentLength(res.headers);
+    if (declared !== undefined && declared > limit) {
+      res.body.destroy();
+      throw tooLargeError(this.ctx, what, limit, declared);
+    }
+    return readBody(res, limit).catch((err: unknown) => {
+      throw (err as { code?: string }).code === 'ETOOBIG' ? tooLargeError(this.ctx, what, limit, undefined) : err;
+    });
+  }
+
+  /** A blob body whose network faults become BrokenDownloadErrors naming the registry and the blob. */
+  private namedFaults(body: Readable, what: string): Readable {
+    const out = new PassThrough();
+    body.on('error', (err) => out.destroy(isTransientNetworkError(err) ? brokenDownloadError(this.ctx, err, what) : err));
+    out.on('close', () => {
+      if (!body.readableEnded) body.destroy(); // the reader stopped early: free the socket
+    });
+    return body.pipe(out);
   }
 
   /**
@@ -164,7 +192,7 @@ export class RegistryClient {
     const what = `manifest ${reference}`;
     return this.retried(what, async () => {
       const res = await this.expect({ method: 'GET', url: this.url(`/v2/${repository}/manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT } }, this.scopes(repository), [200], what);
-      const bytes = await readBody(res, MAX_MANIFEST_BYTES);
+      const bytes = await this.readLimited(res, MAX_MANIFEST_BYTES, what);
       const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
       const expected = reference.startsWith('sha256:') ? reference : header(res, 'docker-content-digest');
       if (expected && expected.startsWith('sha256:') && expected !== digest) {
@@ -230,7 +258,7 @@ export class RegistryClient {
     const what = `blob ${digest}`;
     return this.retried(what, async () => {
       const res = await this.expect({ method: 'GET', url: this.url(`/v2/${repository}/blobs/${digest}`) }, this.scopes(repository), [200], what);
-      return { stream: res.body, size: contentLength(res.headers) };
+      return { stream: this.namedFaults(res.body, what), size: contentLength(res.headers) };
     });
   }
 
@@ -238,7 +266,7 @@ export class RegistryClient {
   async getBlobBytes(repository: string, digest: string, limit = MAX_MANIFEST_BYTES): Promise<Buffer> {
     return this.retried(`blob ${digest}`, async () => {
       const res = await this.expect({ method: 'GET', url: this.url(`/v2/${repository}/blobs/${digest}`) }, this.scopes(repository), [200], `blob ${digest}`);
-      const bytes = await readBody(res, limit);
+      const bytes = await this.readLimited(res, limit, `blob ${digest}`);
       const actual = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
       if (actual !== digest) throw new ModelSyncError('integrity', `cannot ${this.ctx.operation} ${this.ctx.subject}: blob ${digest} from registry ${this.registry} hashes to ${actual}`);
       return bytes;
@@ -340,8 +368,11 @@ export class RegistryClient {
   private uploadChunked(repository: string, digest: string, size: number, open: BlobOpener, chunkSize: number, onBytes?: (n: number) => void): Promise<void> {
     const what = `blob ${digest}`;
     // A registry may drop an upload session after a chunk broke off (distribution cancels it when
-    // the stored size and the session's offset disagree): then the upload starts over.
-    const lostSession = (err: unknown) => err instanceof RegistryError && (err.code === 'BLOB_UPLOAD_INVALID' || err.code === 'BLOB_UPLOAD_UNKNOWN' || err.status === 416);
+    // the stored size and the session's offset disagree), or hold other bytes than we think (a
+    // Range that disagrees, a digest that fails at the end): then the blob starts over in a new session.
+    const lostSession = (err: unknown) =>
+      err instanceof SessionOutOfStep ||
+      (err instanceof RegistryError && (err.code === 'BLOB_UPLOAD_INVALID' || err.code === 'BLOB_UPLOAD_UNKNOWN' || err.code === 'DIGEST_INVALID' || err.status === 416));
     // A chunk has its own retries; when they are used up the upload does not start over for the
     // same fault (that would be attempts x attempts), only for a lost session.
     let chunkGaveUp = false;
@@ -400,7 +431,7 @@ export class RegistryClient {
           }
           const expectedRange = `0-${end}`;
           if (state.range && state.range.replace(/^bytes=/, '') !== expectedRange) {
-            throw new ModelSyncError('integrity', `cannot ${this.ctx.operation} ${this.ctx.subject}: registry ${this.registry} holds range ${state.range} of ${what} after chunk ${offset}-${end}, expected ${expectedRange}`);
+            throw new SessionOutOfStep(`cannot ${this.ctx.operation} ${this.ctx.subject}: registry ${this.registry} holds range ${state.range} of ${what} after chunk ${offset}-${end}, expected ${expectedRange}`);
           }
           if (state.location) location = new URL(state.location, state.url);
           offset = end + 1;
@@ -415,14 +446,20 @@ export class RegistryClient {
     }, retry);
   }
 
-  /** `GET <location>`: the upload's next offset (from `Range: 0-N`) and its current Location. */
+  /**
+   * `GET <location>`: the upload's next offset (from `Range: 0-N`) and its current Location.
+   * distribution answers `0-0` both for an empty session and for one holding a single byte, so
+   * `0-0` reads as offset 0: if a byte was held after all, the Range check after the next chunk
+   * (or the digest at the end) fails and the blob starts over in a new session.
+   */
   private async uploadStatus(location: URL, repository: string): Promise<{ next: number; location: URL }> {
     const res = await this.send({ method: 'GET', url: location }, this.scopes(repository));
     await drain(res);
     if (res.status !== 204 && res.status !== 202) throw new Error(`upload status ${res.status}`);
     const range = header(res, 'range');
     const m = range ? /^(?:bytes=)?0-(\d+)$/.exec(range) : null;
-    const next = m ? Number(m[1]) + 1 : 0;
+    const last = m ? Number(m[1]) : 0;
+    const next = last === 0 ? 0 : last + 1;
     const loc = header(res, 'location');
     return { next, location: loc ? new URL(loc, res.url) : location };
   }
@@ -431,6 +468,17 @@ export class RegistryClient {
 interface Sent {
   n: number;
   closed: boolean;
+}
+
+/**
+ * The registry's Range after a chunk is not the one we expect: the session holds other bytes than
+ * we sent. The blob starts over in a new session; when the attempts are used up this is the error.
+ */
+class SessionOutOfStep extends ModelSyncError {
+  constructor(message: string) {
+    super('integrity', message);
+    this.name = 'SessionOutOfStep';
+  }
 }
 
 /** Internal signal: the registry holds a different offset than the chunk loop assumed. */
@@ -471,8 +519,10 @@ class DigestVerifier extends Sha256Meter {
 /**
  * Runs a download again, with the one retry policy, when its body broke off mid-stream (reset,
  * premature close, idle timeout); `fn` must start from scratch each time (its partial output is
- * discarded by the caller). ModelSyncErrors are not retried here: the client already retried those.
+ * discarded by the caller). Other ModelSyncErrors are not retried here: the client already retried
+ * those. When the attempts are used up, a registry's BrokenDownloadError ends the step as transient.
  */
 export function retryBrokenDownload<T>(fn: () => Promise<T>, attempts = 3): Promise<T> {
-  return withRetry(fn, { attempts, isTransient: (err) => !(err instanceof ModelSyncError) && isTransientNetworkError(err), what: 'blob download' });
+  const broken = (err: unknown) => err instanceof BrokenDownloadError || (!(err instanceof ModelSyncError) && isTransientNetworkError(err));
+  return withRetry(fn, { attempts, isTransient: broken, what: 'blob download' });
 }

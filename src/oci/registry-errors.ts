@@ -1,6 +1,7 @@
 // Registry answers and network faults become one-line ModelSyncErrors that name the registry and
 // the reference: 401/403 -> auth, 404 (NAME/MANIFEST/BLOB_UNKNOWN) -> notFound, connection
-// faults and 5xx/429 -> transient (retried by the client before they surface).
+// faults, 5xx/429 and bodies that broke off -> transient (retried by the client before they
+// surface), manifests over the size limit -> unsafe.
 import { ModelSyncError, type ErrorKind } from '../errors.js';
 import { isTransientNetworkError, TRANSIENT_HTTP_STATUS } from '../net/retry.js';
 
@@ -87,10 +88,16 @@ export class RegistryError extends ModelSyncError {
   }
 }
 
+/** `ECONNRESET: socket hang up`: the code and the message of a network fault, on one line. */
+function faultDetail(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return (e?.code ? `${e.code}: ` : '') + (e?.message ?? String(err)).replace(/\s+/g, ' ');
+}
+
 /** A connection fault (refused, reset, timeout, DNS) as an error naming the registry. */
 export function networkError(ctx: ErrorContext, err: unknown, host: string): ModelSyncError {
   const e = err as NodeJS.ErrnoException;
-  const detail = (e?.code ? `${e.code}: ` : '') + (e?.message ?? String(err)).replace(/\s+/g, ' ');
+  const detail = faultDetail(err);
   const isRegistry = host === ctx.registry || host.endsWith(`//${ctx.registry}`);
   const where = isRegistry ? `registry ${ctx.registry}` : `${host} (for registry ${ctx.registry})`;
   if (e?.code && /^(ERR_TLS|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED)/.test(e.code)) {
@@ -98,4 +105,26 @@ export function networkError(ctx: ErrorContext, err: unknown, host: string): Mod
   }
   const kind: ErrorKind = isTransientNetworkError(err) ? 'transient' : 'internal';
   return new ModelSyncError(kind, `cannot ${ctx.operation} ${ctx.subject}: ${where} is unreachable (${detail})`, { cause: err });
+}
+
+/**
+ * An answer's body that broke off mid-way (reset, premature close, a silent socket): transient.
+ * Downloads that start again from scratch (retryBrokenDownload) try it again; when they give up it
+ * ends the step with the transient exit code.
+ */
+export class BrokenDownloadError extends ModelSyncError {
+  constructor(message: string, cause: unknown) {
+    super('transient', message, { cause });
+    this.name = 'BrokenDownloadError';
+  }
+}
+
+export function brokenDownloadError(ctx: ErrorContext, err: unknown, what: string): BrokenDownloadError {
+  return new BrokenDownloadError(`cannot ${ctx.operation} ${ctx.subject}: the download of ${what} from registry ${ctx.registry} broke off (${faultDetail(err)})`, err);
+}
+
+/** A manifest (or config) larger than the client reads into memory; `size` when the registry declared it. */
+export function tooLargeError(ctx: ErrorContext, what: string, limit: number, size: number | undefined): ModelSyncError {
+  const sent = size !== undefined ? `of ${size} bytes` : `of more than ${limit} bytes`;
+  return new ModelSyncError('unsafe', `cannot ${ctx.operation} ${ctx.subject}: registry ${ctx.registry} sent ${what} ${sent}, over the limit of ${limit} bytes (${limit / (1024 * 1024)} MiB) that this client reads; refusing it`);
 }

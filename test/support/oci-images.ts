@@ -1,9 +1,8 @@
 // Small OCI images for the registry tests: hand-made tar layers (a tiny ustar writer, so tests can
 // also make hostile entries that tar tools would refuse), images and multi-platform indexes
-// written into an OciLayout, and a recording proxy to observe what a client sends.
+// written into an OciLayout, and a logger that keeps its lines. Tests observe what a client sends
+// through test/support/fault-proxy.ts.
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { OciLayout, sha256Digest } from '../../src/oci/layout.js';
 import { MT } from '../../src/oci/media-types.js';
 import type { Descriptor, ImageIndex, ImageManifest, Platform } from '../../src/oci/types.js';
@@ -111,74 +110,6 @@ export async function writeRandomImage(layout: OciLayout, count: number, size: n
 }
 
 export { sha256Digest };
-
-export interface RecordedRequest {
-  method: string;
-  url: string;
-  headers: http.IncomingHttpHeaders;
-  status: number;
-  bodyBytes: number;
-}
-
-/** A pass-through proxy in front of the registry that records every request (Host is kept, so Locations point back at the proxy). */
-export async function startRecordingProxy(
-  target: string,
-  opts: {
-    delayMs?: number;
-    /** Cut the connection of the n-th (1-based) request of this method after this many body bytes. */
-    breakRequest?: { method: string; nth: number; afterBytes: number };
-  } = {},
-): Promise<{ host: string; requests: RecordedRequest[]; stop(): Promise<void> }> {
-  const targetUrl = new URL(target);
-  const requests: RecordedRequest[] = [];
-  let seen = 0;
-  const agent = new http.Agent({ keepAlive: true });
-  const server = http.createServer(async (req, res) => {
-    if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs)); // a slow link, to make a push outlive a token
-    let bodyBytes = 0;
-    const broken = opts.breakRequest;
-    const cut = broken && req.method === broken.method && ++seen === broken.nth;
-    const upstream = http.request(
-      { host: targetUrl.hostname, port: targetUrl.port, method: req.method, path: req.url, headers: req.headers, agent },
-      (up) => {
-        requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, status: up.statusCode ?? 0, bodyBytes });
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      },
-    );
-    upstream.on('error', () => res.destroy());
-    if (cut) {
-      requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, status: 0, bodyBytes: broken.afterBytes });
-      let sent = 0;
-      req.on('data', (c: Buffer) => {
-        if (sent >= broken.afterBytes) return;
-        const part = c.subarray(0, broken.afterBytes - sent);
-        sent += part.length;
-        upstream.write(part);
-        if (sent >= broken.afterBytes) {
-          // a network fault mid-chunk: the registry got part of the body, the client gets a reset
-          upstream.destroy();
-          req.socket.destroy();
-        }
-      });
-      return;
-    }
-    req.on('data', (c: Buffer) => (bodyBytes += c.length));
-    req.pipe(upstream);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    host: `127.0.0.1:${port}`,
-    requests,
-    stop: () =>
-      new Promise<void>((r) => {
-        agent.destroy();
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
 
 /** A minimal logger that keeps every line (pino-compatible surface used by src/oci). */
 export function memoryLogger(): { log: import('../../src/log.js').Logger; lines: Array<{ level: string; msg: string; [k: string]: unknown }> } {
