@@ -1,10 +1,12 @@
 // How far an archive may expand, the same rule for every kind (tar, tar.gz, zip, image and
-// artifact layers): the unpacked bytes may not exceed `maxRatio` times the archive bytes received
-// so far (a zip is downloaded whole before it is unpacked), nor `maxBytes` in all. Unpacked bytes
+// artifact layers): the unpacked bytes may not exceed `maxRatio` times the archive's size (as
+// announced, else the bytes received so far; a zip is on disk whole before it is unpacked), nor
+// `maxBytes` in all. Unpacked bytes
 // are the data of every entry, written or skipped, and 512 bytes per tar header (so that a
 // stream of empty entries counts too). Past either limit the fetch stops with an `unsafe` error
 // naming the entry.
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, Writable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { UnsafePathError } from '../workspace/safe-path.js';
 
 /** Set by config/ from --archive-max-ratio and --archive-max-bytes. */
@@ -23,7 +25,11 @@ export class ExpansionGuard {
   private received = 0;
   private unpacked = 0;
 
-  constructor(private readonly limits: ArchiveLimits) {}
+  /** `announced`: the archive's size when the source tells it before sending it (Content-Length). */
+  constructor(
+    private readonly limits: ArchiveLimits,
+    private readonly announced = 0,
+  ) {}
 
   /** Archive bytes received (compressed, as downloaded). */
   addReceived(n: number): void {
@@ -50,9 +56,15 @@ export class ExpansionGuard {
     if (total > this.limits.maxBytes) {
       throw new UnsafePathError(what, `the archive unpacks to more than ${this.limits.maxBytes} bytes (${this.limits.bytesSetting})`);
     }
-    if (total > this.limits.maxRatio * this.received) {
-      throw new UnsafePathError(what, `the archive unpacks to more than ${this.limits.maxRatio} times the ${this.received} bytes received of it (${this.limits.ratioSetting})`);
+    const size = Math.max(this.received, this.announced);
+    if (total > this.limits.maxRatio * size) {
+      throw new UnsafePathError(what, `the archive unpacks to more than ${this.limits.maxRatio} times its ${size} bytes (${this.limits.ratioSetting})`);
     }
+  }
+
+  /** Drains an entry that is not written, counting its bytes as they flow (unpacked all the same). */
+  async drain(source: AsyncIterable<Buffer>, what: string): Promise<void> {
+    await pipeline(source, this.counter(what), new Writable({ write: (_chunk, _encoding, done) => done() }));
   }
 
   /** A pass-through that counts the unpacked bytes of the entry `what`, failing past a limit. */

@@ -84,13 +84,10 @@ export async function extractTarLayer(session: FetchSession, blob: Readable, map
     const what = `${label} entry "${entry.path}"`;
     guard.consume(TAR_HEADER_BYTES, what);
     const rel = mapName(entry.path);
-    const skip = () => {
-      guard.consume(entry.size ?? 0, what); // drained, not written, but unpacked all the same
-      entry.resume();
-    };
+    const skip = () => guard.drain(entry as unknown as AsyncIterable<Buffer>, what);
     if (rel === undefined) return skip();
     if (path.posix.basename(rel).startsWith('.wh.')) {
-      skip();
+      await skip();
       session.log.warn({ entry: entry.path }, 'ignoring a whiteout entry in a model layer');
       return;
     }
@@ -124,7 +121,7 @@ export async function extractTarLayer(session: FetchSession, blob: Readable, map
         entry.resume();
         throw new UnsafePathError(what, `it is a ${entry.type} entry, not a file`);
       default:
-        skip();
+        await skip();
         session.log.warn({ entry: entry.path, type: entry.type }, 'skipping a layer entry of an unsupported type');
     }
   };

@@ -114,9 +114,9 @@ export class FetchSession {
     return new Progress(this.log, label, total, this.progressInterval);
   }
 
-  /** A fresh guard for one archive or layer: its expansion is counted from zero. */
-  expansionGuard(): ExpansionGuard {
-    return new ExpansionGuard(this.archiveLimits);
+  /** A fresh guard for one archive or layer (of `announcedSize` bytes when known), counted from zero. */
+  expansionGuard(announcedSize?: number): ExpansionGuard {
+    return new ExpansionGuard(this.archiveLimits, announcedSize);
   }
 
   /**

@@ -12,9 +12,10 @@ import { ArchiveLinks } from './archive-links.js';
 import { TAR_HEADER_BYTES, type ExpansionGuard } from './archive-limits.js';
 import type { FetchSession } from './session.js';
 
-export async function extractTar(source: AsyncIterable<Buffer>, session: FetchSession, label: string): Promise<void> {
+/** `size`: the archive's size when the source announced it. */
+export async function extractTar(source: AsyncIterable<Buffer>, session: FetchSession, label: string, size?: number): Promise<void> {
   const links = new ArchiveLinks(session);
-  const guard = session.expansionGuard();
+  const guard = session.expansionGuard(size);
   await walkTar(guard.countReceived(source), label, (entry) =>
     unpackEntry(entry, session, links, guard, label).catch((err: unknown) => {
       throw entryFailure(err, `${label} entry "${entry.path}"`);
@@ -54,8 +55,7 @@ async function unpackEntry(entry: ReadEntry, session: FetchSession, links: Archi
     case 'FIFO':
       throw new UnsafePathError(what, `it is a ${entry.type} entry, not a file`);
     default:
-      guard.consume(entry.size ?? 0, what); // drained, not written, but unpacked all the same
-      entry.resume();
+      await guard.drain(entry as unknown as AsyncIterable<Buffer>, what);
       session.log.warn({ entry: name, type: entry.type }, 'skipping an archive entry of an unsupported type');
   }
 }
