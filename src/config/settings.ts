@@ -14,6 +14,7 @@ import type { ImageEndpoint } from '../oci/credentials.js';
 import { parseImageLocation } from '../oci/reference.js';
 import type { S3Settings } from '../s3/client.js';
 import type { RangedTuning } from '../s3/download.js';
+import type { ArchiveLimits } from '../sources/archive-limits.js';
 import type { UriSource } from '../sources/uri.js';
 import { displayUrl } from '../util/display-url.js';
 import { addSecret, redact } from '../util/redact.js';
@@ -94,6 +95,16 @@ export class StepSettings {
 
   rangedTuning(): RangedTuning {
     return { partSize: this.config.integer('s3-part-size'), threshold: this.config.integer('s3-ranged-threshold') };
+  }
+
+  /** How far an archive may expand when fetch unpacks it. */
+  archiveLimits(): ArchiveLimits {
+    return {
+      maxRatio: this.config.integer('archive-max-ratio'),
+      maxBytes: this.config.integer('archive-max-bytes'),
+      ratioSetting: this.config.describe('archive-max-ratio'),
+      bytesSetting: this.config.describe('archive-max-bytes'),
+    };
   }
 
   /** The destination type when this step takes one (`all` packages only for oci). */

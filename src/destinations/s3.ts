@@ -1,12 +1,16 @@
 // Push destination `s3`: the files of model/ (as listed in the inventory) under a key prefix.
+// A file is read only when, with every link followed, it is a regular file inside model/: all are
+// checked before the first upload, and each is read through a handle opened and checked again
+// (openInside), so that a link planted or swapped in after fetch never sends a host file.
+import type { FileHandle } from 'node:fs/promises';
 import { ModelSyncError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { NetworkSettings } from '../net/policy.js';
 import { createS3Client, type S3Settings } from '../s3/client.js';
-import { uploadFiles } from '../s3/upload.js';
+import { uploadFiles, type UploadItem } from '../s3/upload.js';
 import { Progress } from '../util/progress.js';
 import { readRecord } from '../workspace/records.js';
-import { safeJoin } from '../workspace/safe-path.js';
+import { openInside, safeJoin } from '../workspace/safe-path.js';
 import type { Workspace } from '../workspace/workspace.js';
 
 export interface S3PushResult {
@@ -25,6 +29,14 @@ export interface S3PushContext {
   network: NetworkSettings;
 }
 
+/** Files held open at once while they are uploaded (well below the usual limit of 1024). */
+const OPEN_FILES = 64;
+
+/** A name of the opened file itself: reading it cannot be redirected by a link swapped in later. */
+function handlePath(handle: FileHandle): string {
+  return `/dev/fd/${handle.fd}`;
+}
+
 export async function pushToS3(ctx: S3PushContext, settings: S3Settings): Promise<S3PushResult> {
   const inventory = await readRecord(ctx.workspace, 'inventory');
   if (!inventory) {
@@ -34,16 +46,32 @@ export async function pushToS3(ctx: S3PushContext, settings: S3Settings): Promis
   const uri = `s3://${settings.bucket}/${prefix}`;
   const concurrency = ctx.concurrency;
   const items = inventory.files.map((f) => ({
-    file: safeJoin(ctx.workspace.modelDir, f.path),
+    file: safeJoin(ctx.workspace.modelDir, f.path, `inventory entry "${f.path}"`),
     key: prefix ? `${prefix}/${f.path}` : f.path,
     size: f.size,
+    what: `model file "${f.path}"`,
   }));
+  for (const item of items) await (await openInside(ctx.workspace.modelDir, item.file, item.what)).close();
   const client = createS3Client(settings, concurrency, ctx.network);
   const progress = new Progress(ctx.log, `push ${uri}`, inventory.totalBytes, ctx.progressIntervalSeconds);
   try {
     ctx.log.info({ uri, files: items.length, bytes: inventory.totalBytes, endpoint: settings.endpoint }, 'uploading model files to S3');
-    const r = await uploadFiles(items, { client, bucket: settings.bucket, concurrency, progress, log: ctx.log });
-    return { uri, files: items.length, bytes: r.bytes, skipped: r.skipped };
+    let bytes = 0;
+    let skipped = 0;
+    for (let i = 0; i < items.length; i += OPEN_FILES) {
+      const batch = items.slice(i, i + OPEN_FILES);
+      const handles: FileHandle[] = [];
+      try {
+        for (const item of batch) handles.push(await openInside(ctx.workspace.modelDir, item.file, item.what));
+        const opened: UploadItem[] = batch.map((item, j) => ({ file: handlePath(handles[j]!), key: item.key, size: item.size }));
+        const r = await uploadFiles(opened, { client, bucket: settings.bucket, concurrency, progress, log: ctx.log });
+        bytes += r.bytes;
+        skipped += r.skipped;
+      } finally {
+        await Promise.all(handles.map((h) => h.close()));
+      }
+    }
+    return { uri, files: items.length, bytes, skipped };
   } finally {
     progress.finish();
     client.destroy();

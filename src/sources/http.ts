@@ -81,7 +81,7 @@ async function fetchOnce(session: FetchSession, pool: AgentPool, url: URL, heade
     session.setArchive({ ...identity, extracted: false });
     const label = `archive ${shown}`;
     if (kind === 'tar') {
-      await extractTar(countedBody(res, progress, length, what), session, label);
+      await extractTar(countedBody(res, progress, length, what), session, label, length);
     } else {
       const temp = session.tempPath(name);
       try {

@@ -2,16 +2,15 @@
 // Nothing reaches model/ until the whole layer has been received and its digest verified; then
 // commitLayer() renames the files into place (layers commit in manifest order, so a later layer
 // wins, as in a container's root filesystem).
-import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { ReadEntry } from 'tar';
+import { entryFailure } from './archive-errors.js';
 import type { ArchiveLinks } from './archive-links.js';
+import { TAR_HEADER_BYTES, type ExpansionGuard } from './archive-limits.js';
 import type { FetchSession } from './session.js';
 import { normaliseRelative, UnsafePathError } from '../workspace/safe-path.js';
-import { Sha256Meter } from '../util/sha256-meter.js';
 import { walkTar } from '../util/tar-walk.js';
 
 export interface PendingFile {
@@ -47,16 +46,16 @@ export const modelcarNames: NameMapper = (name) => {
 /** Artifact tar layers: every entry, as named. */
 export const artifactNames: NameMapper = (name) => (normaliseRelative(name) === '' ? undefined : name);
 
-async function writeTemp(session: FetchSession, rel: string, source: Readable | AsyncIterable<Buffer>, progress?: (n: number) => void): Promise<PendingFile> {
-  const temp = session.tempPath(rel);
-  const meter = new Sha256Meter(progress);
-  try {
-    await pipeline(source, meter, createWriteStream(temp));
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
-  return { rel: normaliseRelative(rel), temp, size: meter.bytes, sha256: meter.digestHex() };
+async function writeTemp(
+  session: FetchSession,
+  rel: string,
+  source: Readable | AsyncIterable<Buffer>,
+  what: string,
+  progress?: (n: number) => void,
+  guard?: ExpansionGuard,
+): Promise<PendingFile> {
+  const { temp, entry } = await session.receive(rel, source, { what, ...(progress ? { progress } : {}), ...(guard ? { guard } : {}) });
+  return { rel: entry.path, temp, size: entry.size, sha256: entry.sha256 };
 }
 
 export async function discardLayer(pending: PendingLayer): Promise<void> {
@@ -66,7 +65,7 @@ export async function discardLayer(pending: PendingLayer): Promise<void> {
 /** A `.raw` artifact layer: the whole (verified) blob is one file. */
 export async function extractRawLayer(session: FetchSession, blob: Readable, rel: string, what: string, progress?: (n: number) => void): Promise<PendingLayer> {
   await session.target(rel, what); // refuse unsafe names before writing anything
-  return { files: [await writeTemp(session, rel, blob, progress)], links: [] };
+  return { files: [await writeTemp(session, rel, blob, what, progress)], links: [] };
 }
 
 /**
@@ -75,17 +74,20 @@ export async function extractRawLayer(session: FetchSession, blob: Readable, rel
  */
 export async function extractTarLayer(session: FetchSession, blob: Readable, mapName: NameMapper, label: string, progress?: (n: number) => void): Promise<PendingLayer> {
   const pending: PendingLayer = { files: [], links: [] };
+  const guard = session.expansionGuard();
   const handle = async (entry: ReadEntry): Promise<void> => {
     // A ".." anywhere marks a hostile layer, even outside the model files we would extract.
     if (entry.path.replace(/\\/g, '/').split('/').includes('..')) {
       entry.resume();
       throw new UnsafePathError(`${label} entry "${entry.path}"`, 'it contains ".."');
     }
-    const rel = mapName(entry.path);
-    if (rel === undefined) return void entry.resume();
     const what = `${label} entry "${entry.path}"`;
+    guard.consume(TAR_HEADER_BYTES, what);
+    const rel = mapName(entry.path);
+    const skip = () => guard.drain(entry as unknown as AsyncIterable<Buffer>, what);
+    if (rel === undefined) return skip();
     if (path.posix.basename(rel).startsWith('.wh.')) {
-      entry.resume();
+      await skip();
       session.log.warn({ entry: entry.path }, 'ignoring a whiteout entry in a model layer');
       return;
     }
@@ -94,11 +96,11 @@ export async function extractTarLayer(session: FetchSession, blob: Readable, map
       case 'OldFile':
       case 'ContiguousFile':
         await session.target(rel, what);
-        pending.files.push(await writeTemp(session, rel, entry as unknown as AsyncIterable<Buffer>, progress));
+        pending.files.push(await writeTemp(session, rel, entry as unknown as AsyncIterable<Buffer>, what, progress, guard));
         return;
       case 'Directory':
         entry.resume();
-        await session.target(rel, what);
+        await session.target(rel, what, 'folder');
         return;
       case 'SymbolicLink':
         entry.resume();
@@ -119,13 +121,17 @@ export async function extractTarLayer(session: FetchSession, blob: Readable, map
         entry.resume();
         throw new UnsafePathError(what, `it is a ${entry.type} entry, not a file`);
       default:
-        entry.resume();
+        await skip();
         session.log.warn({ entry: entry.path, type: entry.type }, 'skipping a layer entry of an unsupported type');
     }
   };
 
   try {
-    await walkTar(blob as AsyncIterable<Buffer>, `${label}: not a valid tar layer`, handle);
+    await walkTar(guard.countReceived(blob as AsyncIterable<Buffer>), label, (entry) =>
+      handle(entry).catch((err: unknown) => {
+        throw entryFailure(err, `${label} entry "${entry.path}"`);
+      }),
+    'tar layer');
   } catch (err) {
     blob.destroy();
     await discardLayer(pending);

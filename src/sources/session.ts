@@ -5,7 +5,7 @@
 // identity (size, and ETag / Content-Length / mtime where the source has one) AND model/<path>
 // still has that size. Its sha256 then comes from the record, so nothing is read twice.
 import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -14,9 +14,10 @@ import type { Logger } from '../log.js';
 import type { NetworkSettings } from '../net/policy.js';
 import { Progress } from '../util/progress.js';
 import { Sha256Meter } from '../util/sha256-meter.js';
-import { assertRealPathInside, normaliseRelative, safeJoin } from '../workspace/safe-path.js';
+import { assertRealPathInside, normaliseRelative, safeJoin, UnsafePathError } from '../workspace/safe-path.js';
 import { readRecord, recordExists, writeRecord, type FetchRecord, type Inventory, type InventoryEntry, type SourceIdentity } from '../workspace/records.js';
 import type { Workspace } from '../workspace/workspace.js';
+import { ExpansionGuard, type ArchiveLimits } from './archive-limits.js';
 
 export type { SourceIdentity };
 
@@ -49,6 +50,17 @@ export interface FetchContext {
   progressIntervalSeconds: number;
   /** Timeouts and retries of every request the source makes. */
   network: NetworkSettings;
+  /** How far an archive or layer may expand (archive-limits.ts). */
+  archiveLimits: ArchiveLimits;
+}
+
+/** Bytes to write: a stream, or a function that opens one only when the target has been checked. */
+export type ByteSource = Readable | AsyncIterable<Buffer> | (() => Promise<Readable | AsyncIterable<Buffer>>);
+
+/** A file received into a temp file of the session, hashed, not yet in model/. */
+export interface ReceivedFile {
+  temp: string;
+  entry: InventoryEntry;
 }
 
 export class FetchSession {
@@ -56,6 +68,7 @@ export class FetchSession {
   readonly workspace: Workspace;
   readonly concurrency: number;
   readonly progressInterval: number;
+  private readonly archiveLimits: ArchiveLimits;
   /** Temp files of this step; stale ones from an interrupted run are removed at start. */
   readonly tmpDir: string;
   private record: FetchRecord;
@@ -69,6 +82,7 @@ export class FetchSession {
     this.workspace = ctx.workspace;
     this.concurrency = ctx.concurrency;
     this.progressInterval = ctx.progressIntervalSeconds;
+    this.archiveLimits = ctx.archiveLimits;
     this.tmpDir = path.join(ctx.workspace.tmpDir, 'fetch');
     this.record = previous ?? { source, complete: false, files: {}, updated: new Date().toISOString() };
     this.record.complete = false;
@@ -100,10 +114,21 @@ export class FetchSession {
     return new Progress(this.log, label, total, this.progressInterval);
   }
 
-  /** model/<relative>, refusing paths that leave the workspace (also through planted links). */
-  async target(relative: string, what: string): Promise<string> {
+  /** A fresh guard for one archive or layer (of `announcedSize` bytes when known), counted from zero. */
+  expansionGuard(announcedSize?: number): ExpansionGuard {
+    return new ExpansionGuard(this.archiveLimits, announcedSize);
+  }
+
+  /**
+   * model/<relative>, refusing paths that leave the workspace (also through planted links) and
+   * names taken by the other kind: a file (or link) where a folder is, a folder where a file is.
+   */
+  async target(relative: string, what: string, kind: 'file' | 'folder' = 'file'): Promise<string> {
     const target = safeJoin(this.workspace.modelDir, relative, what);
     await assertRealPathInside(this.workspace.modelDir, target, what);
+    const existing = await (kind === 'file' ? lstat(target) : stat(target)).catch(() => undefined);
+    if (kind === 'file' && existing?.isDirectory()) throw new UnsafePathError(what, `model/${normaliseRelative(relative)} is already a folder`);
+    if (kind === 'folder' && existing && !existing.isDirectory()) throw new UnsafePathError(what, `model/${normaliseRelative(relative)} is already a file`);
     return target;
   }
 
@@ -128,26 +153,40 @@ export class FetchSession {
   }
 
   /**
+   * Streams `source` into a temp file of the session while hashing it (through `guard`'s counter
+   * when it is an archive entry). The temp file is removed when anything fails.
+   */
+  async receive(relative: string, source: ByteSource, opts: { what: string; progress?: (n: number) => void; guard?: ExpansionGuard }): Promise<ReceivedFile> {
+    const temp = this.tempPath(relative);
+    const meter = new Sha256Meter(opts.progress);
+    try {
+      // Opened here, right before the pipeline listens, so that no early error goes unheard.
+      const input = typeof source === 'function' ? await source() : source;
+      if (opts.guard) await pipeline(input, opts.guard.counter(opts.what), meter, createWriteStream(temp));
+      else await pipeline(input, meter, createWriteStream(temp));
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
+    return { temp, entry: { path: normaliseRelative(relative), size: meter.bytes, sha256: meter.digestHex() } };
+  }
+
+  /**
    * Streams `source` into a temp file while hashing it, checks the length, then renames it into
    * model/<relative>. Nothing appears under model/ before it is complete.
    */
   async writeStream(
     relative: string,
-    source: Readable | AsyncIterable<Buffer>,
-    opts: { what: string; expectedSize?: number; expectedSha256?: string; progress?: Progress; identity?: Omit<SourceIdentity, 'size'> },
+    source: ByteSource,
+    opts: { what: string; expectedSize?: number; expectedSha256?: string; progress?: Progress; guard?: ExpansionGuard; identity?: Omit<SourceIdentity, 'size'> },
   ): Promise<InventoryEntry> {
     const target = await this.target(relative, opts.what);
-    const temp = this.tempPath(relative);
     const progress = opts.progress;
-    const meter = new Sha256Meter((n) => progress?.add(n));
-    try {
-      await pipeline(source, meter, createWriteStream(temp));
-      if (opts.expectedSize !== undefined && meter.bytes !== opts.expectedSize) throw new SizeMismatchError(opts.what, meter.bytes, opts.expectedSize);
-    } catch (err) {
+    const { temp, entry } = await this.receive(relative, source, { what: opts.what, progress: (n) => progress?.add(n), ...(opts.guard ? { guard: opts.guard } : {}) });
+    if (opts.expectedSize !== undefined && entry.size !== opts.expectedSize) {
       await rm(temp, { force: true });
-      throw err;
+      throw new SizeMismatchError(opts.what, entry.size, opts.expectedSize);
     }
-    const entry = { path: normaliseRelative(relative), size: meter.bytes, sha256: meter.digestHex() };
     if (opts.expectedSha256 && opts.expectedSha256 !== entry.sha256) {
       await rm(temp, { force: true });
       throw new ModelSyncError('integrity', `${opts.what}: sha256 ${entry.sha256} differs from the expected ${opts.expectedSha256}`);

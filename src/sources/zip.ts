@@ -1,11 +1,16 @@
 // Unpacks a zip file into model/ with yauzl's low-level API: yauzl's own name check would turn a
 // hostile name into a generic error, so names are decoded raw and checked by safeJoin (refused as
-// `unsafe`). Unix symbolic links (mode S_IFLNK) follow the same rules as tar links.
+// `unsafe`). Unix symbolic links (mode S_IFLNK) follow the same rules as tar links, and the
+// expansion limits are those of every archive (archive-limits.ts); any other failure of an
+// entry is an `integrity` error naming it.
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
 import { mkdir } from 'node:fs/promises';
 import { ModelSyncError } from '../errors.js';
 import { normaliseRelative, UnsafePathError } from '../workspace/safe-path.js';
+import { stat } from 'node:fs/promises';
+import { entryFailure } from './archive-errors.js';
 import { ArchiveLinks } from './archive-links.js';
+import type { ExpansionGuard } from './archive-limits.js';
 import type { FetchSession } from './session.js';
 
 const S_IFMT = 0o170000;
@@ -22,19 +27,28 @@ export async function extractZip(file: string, session: FetchSession, label: str
     throw new ModelSyncError('integrity', `${label}: not a valid zip archive (${(err as Error).message})`, { cause: err });
   }
   const links = new ArchiveLinks(session);
+  const guard = session.expansionGuard();
+  let current: string | undefined;
   try {
+    guard.addReceived((await stat(file)).size); // the whole zip is on disk before it is unpacked
     for (;;) {
+      current = undefined;
       const entry = await nextEntry(zip);
       if (!entry) break;
-      await unpackEntry(zip, entry, session, links, label);
+      current = entryName(entry);
+      await unpackEntry(zip, entry, session, links, guard, label);
     }
   } catch (err) {
-    if (err instanceof ModelSyncError) throw err;
-    throw new ModelSyncError('integrity', `${label}: ${(err as Error).message}`, { cause: err });
+    throw entryFailure(err, current === undefined ? label : `${label} entry "${current}"`);
   } finally {
     zip.close();
   }
   links.addToInventory();
+}
+
+function entryName(entry: Entry): string {
+  const raw = entry.fileName as unknown as Buffer; // decodeStrings: false
+  return yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, raw, entry.extraFields, false);
 }
 
 function nextEntry(zip: ZipFile): Promise<Entry | undefined> {
@@ -54,16 +68,15 @@ function nextEntry(zip: ZipFile): Promise<Entry | undefined> {
   });
 }
 
-async function unpackEntry(zip: ZipFile, entry: Entry, session: FetchSession, links: ArchiveLinks, label: string): Promise<void> {
-  const raw = entry.fileName as unknown as Buffer; // decodeStrings: false
-  const name = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, raw, entry.extraFields, false);
+async function unpackEntry(zip: ZipFile, entry: Entry, session: FetchSession, links: ArchiveLinks, guard: ExpansionGuard, label: string): Promise<void> {
+  const name = entryName(entry);
   const what = `${label} entry "${name}"`;
   const madeByUnix = entry.versionMadeBy >> 8 === 3;
   const mode = madeByUnix ? (entry.externalFileAttributes >>> 16) & S_IFMT : 0;
 
   if (name.endsWith('/') || mode === S_IFDIR) {
     if (normaliseRelative(name) === '') return;
-    await mkdir(await session.target(name, what), { recursive: true });
+    await mkdir(await session.target(name, what, 'folder'), { recursive: true });
     return;
   }
   if (mode === S_IFLNK) {
@@ -81,7 +94,8 @@ async function unpackEntry(zip: ZipFile, entry: Entry, session: FetchSession, li
   }
   if (mode !== 0 && mode !== S_IFREG) throw new UnsafePathError(what, `it is a special file (mode ${mode.toString(8)}), not a regular file`);
   await session.target(name, what); // refuse before reading any bytes
-  const stream = await zip.openReadStreamPromise(entry);
-  await session.writeStream(name, stream, { what, expectedSize: entry.uncompressedSize });
+  guard.check(entry.uncompressedSize, what); // what the entry declares; its real bytes are counted too
+  // Opened by writeStream right before it listens: yauzl reports a size that lies on this stream.
+  await session.writeStream(name, () => zip.openReadStreamPromise(entry), { what, expectedSize: entry.uncompressedSize, guard });
   links.replaced(name);
 }

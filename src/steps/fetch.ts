@@ -14,6 +14,7 @@ export const runFetch: StepRunner = async (ctx) => {
     concurrency: settings.fetchConcurrency(),
     progressIntervalSeconds: settings.progressIntervalSeconds,
     network: settings.network(),
+    archiveLimits: settings.archiveLimits(),
   };
   const started = Date.now();
   let inventory: Inventory;

@@ -4,7 +4,7 @@
 // image/blobs (no second full copy of the model): the package record says how push makes them
 // from model/ (see src/oci/modelcar-layout.ts). A re-run with an unchanged model reuses the
 // recorded layer digests without reading the files again.
-import { readdir, realpath, rm, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ModelSyncError } from '../errors.js';
 import { walkGraph } from '../oci/graph.js';
@@ -15,7 +15,7 @@ import { pullToLayout } from '../oci/transfer.js';
 import type { Descriptor } from '../oci/types.js';
 import { Progress } from '../util/progress.js';
 import { readRecord, writeRecord, type ModelLayerRecord, type PackageRecord } from '../workspace/records.js';
-import { normaliseRelative, safeJoin, UnsafePathError } from '../workspace/safe-path.js';
+import { assertResolvesInside, normaliseRelative, safeJoin } from '../workspace/safe-path.js';
 import { assertFetchComplete } from './inputs.js';
 import type { StepContext, StepRunner } from './types.js';
 
@@ -106,11 +106,11 @@ async function modelFiles(ctx: StepContext): Promise<ModelFile[]> {
     for (const entry of inventory.files) {
       const rel = normaliseRelative(entry.path);
       const file = safeJoin(workspace.modelDir, rel, `inventory entry "${entry.path}"`);
+      await assertInsideModelDir(workspace.modelDir, file, rel); // before anything is read through a link
       const s = await stat(file).catch(() => undefined); // links inside model/ count as their target
       if (!s?.isFile()) {
         throw new ModelSyncError('precondition', `model file ${rel} listed in ${path.join(workspace.stateDir, 'inventory.json')} is missing from ${workspace.modelDir}${s ? ' (not a regular file)' : ''}: run fetch again`);
       }
-      await assertInsideModelDir(workspace.modelDir, file, rel);
       if (s.size !== entry.size) {
         throw new ModelSyncError('integrity', `model file ${rel} has ${s.size} bytes but the inventory says ${entry.size}: run fetch again`);
       }
@@ -169,11 +169,9 @@ async function walkModelDir(root: string, log: StepContext['log']): Promise<Mode
   return out;
 }
 
-/** A model file reached through a link must still be inside model/. */
+/** A model file reached through a link must still be inside model/ (every link followed). */
 async function assertInsideModelDir(modelDir: string, file: string, rel: string): Promise<void> {
-  const [realRoot, realFile] = await Promise.all([realpath(modelDir), realpath(file).catch(() => file)]);
-  const inside = path.relative(realRoot, realFile);
-  if (inside.startsWith('..') || path.isAbsolute(inside)) throw new UnsafePathError(`model file "${rel}"`, 'it is a link that leads out of the model folder');
+  await assertResolvesInside(modelDir, file, `model file "${rel}"`);
 }
 
 /**

@@ -2,19 +2,44 @@
 // the next entry is handed over only when the previous handler has finished, the input is paused
 // while the parser is full, and the first failure (a handler's, the parser's or the input's) ends
 // the walk and is thrown. Callers decide what an entry becomes; nothing here writes to disk.
+// node-tar cuts a name in an extended header at its first NUL byte; such a name is refused here
+// (`unsafe`), never shortened into another name.
 import { Parser, type ReadEntry } from 'tar';
 import { ModelSyncError } from '../errors.js';
 
+/**
+ * `label` names the archive in messages (`archive <url>`), `kind` what it should be (a tar
+ * archive, a tar layer).
+ */
 export async function walkTar(
   source: AsyncIterable<Buffer>,
-  what: string,
+  label: string,
   onEntry: (entry: ReadEntry) => Promise<void>,
+  kind = 'tar archive',
 ): Promise<void> {
-  const parser = new Parser({ strict: true });
+  const what = `${label}: not a valid ${kind}`;
+  // The callers' expansion guard (sources/archive-limits.ts) counts every header and every byte of
+  // entry data against the archive's own limits, so node-tar's fixed gzip ratio is turned off.
+  const parser = new Parser({ strict: true, maxDecompressionRatio: Number.POSITIVE_INFINITY });
   let failure: { err: unknown } | undefined;
+  // A failed handler may have destroyed its entry, so the parser will not drain again: stop waiting.
+  let onFailure!: () => void;
+  const failed = new Promise<void>((resolve) => (onFailure = resolve));
+  const fail = (err: unknown) => {
+    failure ??= { err };
+    onFailure();
+  };
   let chain = Promise.resolve();
   let current: ReadEntry | undefined;
 
+  // 'meta' comes in order with the entries, before the entry it describes.
+  parser.on('meta', (meta: string) => {
+    const name = nameWithNul(meta);
+    if (name === undefined) return;
+    chain = chain.then(() => {
+      fail(new ModelSyncError('unsafe', `refusing ${label} entry "${name.replace(/\0/g, '\\0')}": its name in an extended header holds a NUL byte`));
+    });
+  });
   parser.on('entry', (entry: ReadEntry) => {
     chain = chain
       .then(() => {
@@ -25,7 +50,7 @@ export async function walkTar(
       .then(
         () => undefined,
         (err: unknown) => {
-          failure ??= { err };
+          fail(err);
           entry.resume(); // let the parser move on; the handler wrote nothing more
         },
       );
@@ -39,11 +64,11 @@ export async function walkTar(
   try {
     for await (const chunk of source) {
       if (failure) break;
-      if (!parser.write(chunk)) await Promise.race([new Promise((r) => parser.once('drain', r)), finished]);
+      if (!parser.write(chunk)) await Promise.race([new Promise((r) => parser.once('drain', r)), finished, failed]);
     }
     if (!failure) {
       parser.end();
-      await finished;
+      await Promise.race([finished, failed]);
     }
   } catch (err) {
     failure ??= { err };
@@ -52,4 +77,30 @@ export async function walkTar(
   }
   await chain;
   if (failure) throw failure.err;
+}
+
+/**
+ * The path or link path of an extended header (pax records `<len> key=value\n`, or a GNU long
+ * name ending in NULs) when it holds a NUL byte before its end; undefined when it does not.
+ */
+export function nameWithNul(meta: string): string | undefined {
+  const bytes = Buffer.from(meta, 'utf8');
+  let pos = 0;
+  let pax = bytes.length > 0;
+  const names: string[] = [];
+  while (pax && pos < bytes.length) {
+    const space = bytes.indexOf(0x20, pos);
+    const length = space > pos ? Number(bytes.subarray(pos, space).toString('latin1')) : NaN;
+    if (!Number.isInteger(length) || length <= space - pos || pos + length > bytes.length || bytes[pos + length - 1] !== 0x0a) {
+      pax = false;
+      break;
+    }
+    const record = bytes.subarray(space + 1, pos + length - 1).toString('utf8');
+    const eq = record.indexOf('=');
+    const key = record.slice(0, eq);
+    if (eq > 0 && (key === 'path' || key === 'linkpath')) names.push(record.slice(eq + 1));
+    pos += length;
+  }
+  if (!pax) names.splice(0, names.length, meta.replace(/\0+$/, '')); // a GNU long name
+  return names.find((n) => n.includes('\0'));
 }

@@ -5,13 +5,28 @@ import { deflateRawSync, crc32 } from 'node:zlib';
 export interface TarEntry {
   name: string;
   body?: Buffer | string;
-  /** '0' file (default), '1' hard link, '2' symlink, '3' char device, '5' directory, '6' FIFO */
-  type?: '0' | '1' | '2' | '3' | '5' | '6';
+  /** '0' file (default), '1' hard link, '2' symlink, '3' char device, '5' directory, '6' FIFO, 'x' pax header */
+  type?: '0' | '1' | '2' | '3' | '5' | '6' | 'x';
   linkname?: string;
+  /** Records of a pax extended header ('x') written before this entry, e.g. { path: 'a\0b' }. */
+  pax?: Record<string, string>;
 }
 
-export function tar(entries: TarEntry[]): Buffer {
+/** The body of a pax extended header: `<length> <key>=<value>\n` records, the length in bytes. */
+export function paxRecords(records: Record<string, string>): Buffer {
+  return Buffer.concat(
+    Object.entries(records).map(([k, v]) => {
+      const rest = ` ${k}=${v}\n`;
+      let length = Buffer.byteLength(rest) + 1;
+      while (String(length).length + Buffer.byteLength(rest) !== length) length++;
+      return Buffer.from(`${length}${rest}`, 'utf8');
+    }),
+  );
+}
+
+export function tar(input: TarEntry[]): Buffer {
   const blocks: Buffer[] = [];
+  const entries = input.flatMap((e) => (e.pax ? [{ name: 'PaxHeader', type: 'x' as const, body: paxRecords(e.pax) }, e] : [e]));
   for (const e of entries) {
     const body = e.body === undefined ? Buffer.alloc(0) : Buffer.from(e.body);
     const h = Buffer.alloc(512);
@@ -41,6 +56,8 @@ export interface ZipEntry {
   /** Unix mode with file type bits, e.g. 0o100644; 0o120777 makes a symbolic link (body = target). */
   mode?: number;
   deflate?: boolean;
+  /** An uncompressed size to declare instead of the true one (a zip that lies). */
+  declaredSize?: number;
 }
 
 export function zip(entries: ZipEntry[]): Buffer {
@@ -62,7 +79,7 @@ export function zip(entries: ZipEntry[]): Buffer {
     local.writeUInt16LE(0x21, 12);
     local.writeUInt32LE(crc, 14);
     local.writeUInt32LE(stored.length, 18);
-    local.writeUInt32LE(data.length, 22);
+    local.writeUInt32LE(e.declaredSize ?? data.length, 22);
     local.writeUInt16LE(name.length, 26);
     local.writeUInt16LE(0, 28);
     const central = Buffer.alloc(46);
@@ -75,7 +92,7 @@ export function zip(entries: ZipEntry[]): Buffer {
     central.writeUInt16LE(0x21, 14);
     central.writeUInt32LE(crc, 16);
     central.writeUInt32LE(stored.length, 20);
-    central.writeUInt32LE(data.length, 24);
+    central.writeUInt32LE(e.declaredSize ?? data.length, 24);
     central.writeUInt16LE(name.length, 28);
     central.writeUInt32LE(((e.mode ?? (e.name.endsWith('/') ? 0o040755 : 0o100644)) << 16) >>> 0, 38);
     central.writeUInt32LE(offset, 42);
