@@ -1,13 +1,14 @@
 // A workspace tampered with after fetch: a model file replaced by a link to a host file (directly,
-// or through a chain of links). Push to S3 (s3rver) and package refuse it with exit 6, and push
-// uploads nothing, through the built CLI.
+// or through a chain of links). Push to S3 (s3rver), push to an image and package refuse it with
+// exit 6, and push sends nothing of the host file, through the built CLI.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { EXIT } from '../src/errors.js';
 import { runCli, tempDir } from '../dev/cli.js';
+import { buildBusyboxBase } from '../dev/busybox-base.js';
 import { startS3Server, S3RVER_KEY, S3RVER_SECRET, type S3Server } from '../dev/s3-server.js';
 
 let s3: S3Server;
@@ -81,4 +82,26 @@ test('package refuses a model file that links out of model/ (exit 6) before read
     assert.equal(r.code, EXIT.unsafe, `${name}: ${r.stderr}`);
     assert.match(r.termination, /^refusing model file "config\.json": it is a link that leads out of the model folder/, name);
   }
+});
+
+test('push to an image refuses a model file swapped for a link after package (exit 6): no host byte is copied', async () => {
+  const base = await buildBusyboxBase(path.join(work, 'base'));
+  const ws = path.join(work, 'ws-push-oci');
+  const fetched = await runCli(['fetch', '--storage-path', ws, '--source-type', 'uri', '--source-uri', `file://${source}`]);
+  assert.equal(fetched.code, 0, fetched.stderr);
+  const packaged = await runCli(['package', '--storage-path', ws, '--destination-oci-base-image', `oci:${base.dir}:latest`]);
+  assert.equal(packaged.code, 0, packaged.stderr);
+  // A host file of the same size, so that the size check alone does not catch the swap.
+  const config = await readFile(path.join(ws, 'model/config.json'));
+  const secret = Buffer.alloc(config.length, 'S');
+  const host = path.join(work, 'host-secret.txt');
+  await writeFile(host, secret);
+  await rm(path.join(ws, 'model/config.json'));
+  await symlink(host, path.join(ws, 'model/config.json'));
+  const out = path.join(work, 'pushed-layout');
+  const r = await runCli(['push', '--storage-path', ws, '--destination-oci-uri', `oci:${out}:1`]);
+  assert.equal(r.code, EXIT.unsafe, r.stderr);
+  assert.match(r.termination, /model file "config\.json": it is a link that leads out of the model folder/);
+  const blobs = await readdir(path.join(out, 'blobs/sha256')).catch(() => [] as string[]);
+  for (const b of blobs) assert.ok(!(await readFile(path.join(out, 'blobs/sha256', b))).includes(secret), `blob ${b} holds the host file`);
 });

@@ -7,7 +7,7 @@
 import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { ModelSyncError } from '../errors.js';
-import { safeJoin } from '../workspace/safe-path.js';
+import { openInside, safeJoin } from '../workspace/safe-path.js';
 import type { ModelLayerRecord, PackageRecord } from '../workspace/records.js';
 import { OciLayout, type BlobSource, type ByteRange } from './layout.js';
 import { openTarLayerStream, tarLayerFraming, type TarLayerSource } from './tar-layer.js';
@@ -19,8 +19,17 @@ export class ModelLayerSource implements BlobSource {
   constructor(readonly modelDir: string, records: readonly ModelLayerRecord[]) {
     for (const l of records) {
       const file = safeJoin(modelDir, l.path, `model file "${l.path}"`);
-      // The size follows from path and file size; the recorded one is not trusted.
-      this.layers.set(l.digest, { file, path: l.path, fileSize: l.fileSize, digest: l.digest, size: tarLayerFraming(l.path, l.fileSize).size });
+      // The size follows from path and file size; the recorded one is not trusted. The file is
+      // opened only as a regular file inside model/: a link planted after package cannot send a
+      // host file to the registry.
+      this.layers.set(l.digest, {
+        file,
+        path: l.path,
+        fileSize: l.fileSize,
+        digest: l.digest,
+        size: tarLayerFraming(l.path, l.fileSize).size,
+        openFile: () => openInside(modelDir, file, `model file "${l.path}"`),
+      });
     }
   }
 

@@ -9,7 +9,7 @@
 // end-of-archive. So the package step only hashes them and never writes a second copy of the
 // model; push (and any tool that needs a blob file) streams them again from the model file.
 import { createReadStream } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ModelSyncError } from '../errors.js';
@@ -186,6 +186,8 @@ export interface TarLayerSource {
   fileSize: number;
   /** Layer digest, verified when the whole layer is read. */
   digest: string;
+  /** Opens the file (default: by its path); the workspace's layers open it only inside model/. */
+  openFile?: () => Promise<FileHandle>;
 }
 
 /**
@@ -214,7 +216,7 @@ export function openTarLayerStream(source: TarLayerSource, range?: { start: numb
     const from = Math.max(start, fileStart);
     const to = Math.min(end + 1, fileEnd); // exclusive
     if (from < to) {
-      const handle = await open(source.file, 'r');
+      const handle = await (source.openFile ?? (() => open(source.file, 'r')))();
       try {
         const actual = (await handle.stat()).size;
         if (actual !== source.fileSize) {
