@@ -8,6 +8,7 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { EXIT } from '../src/errors.js';
 import { runCli, tempDir } from '../dev/cli.js';
+import { startFaultProxy } from './support/fault-proxy.js';
 import { startHttpServer, type TestHttpServer } from './support/http-server.js';
 import { tar, zip } from './support/archives.js';
 import { listAll, logLines, readInventory, readTree, sha256 } from './support/fetch-helpers.js';
@@ -148,13 +149,16 @@ test('redirects are followed; a connection cut mid-body is retried', async () =>
 });
 
 test('--network-timeout and --retry-attempts reach the HTTP source: a stalled body fails after the set attempts', async () => {
-  web.routes.set('/stalled/model.bin', { body: weights, stallAfter: 1000, etag: false });
+  web.routes.set('/stalled/model.bin', { body: weights, etag: false });
+  const proxy = await startFaultProxy(web.url);
+  proxy.rules.push({ path: '/stalled/model.bin', stallAfterBytes: 1000, times: 5 });
   const ws = await storage();
   const started = Date.now();
-  const r = await runCli(['fetch', '--network-timeout', '1'], env(ws, `${web.url}/stalled/model.bin`, { MODEL_SYNC_RETRY_ATTEMPTS: '2' }));
+  const r = await runCli(['fetch', '--network-timeout', '1'], env(ws, `${proxy.url}/stalled/model.bin`, { MODEL_SYNC_RETRY_ATTEMPTS: '2' }));
+  await proxy.stop();
   assert.equal(r.code, EXIT.transient, r.stderr);
   assert.match(r.termination, /no data for 1 s/);
-  assert.equal(web.requests.filter((q) => q.path === '/stalled/model.bin').length, 2, 'two attempts in all');
+  assert.equal(proxy.requests.filter((q) => q.path === '/stalled/model.bin').length, 2, 'two attempts in all');
   assert.ok(Date.now() - started < 30_000, 'gave up within seconds, not the default two minutes');
   assert.deepEqual(await readdir(path.join(ws, 'model')), [], 'nothing half-written in model/');
 });

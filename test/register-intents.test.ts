@@ -10,6 +10,7 @@ import { EXIT } from '../src/errors.js';
 import { ModelRegistryClient } from '../src/model-registry/client.js';
 import type { ModelArtifact } from '../src/model-registry/types.js';
 import { runCli, tempDir } from '../dev/cli.js';
+import { startFaultProxy } from './support/fault-proxy.js';
 import { metadataFolder, registryEnv, SAMPLE_CREATE_MODEL } from './support/model-registry.js';
 
 let standin: Standin;
@@ -271,15 +272,23 @@ describe('re-runs and failures', () => {
 
   it('--retry-attempts reaches the Model Registry client: each request is tried that many times in all', async () => {
     const metadata = await meta(named(SAMPLE_CREATE_MODEL, 'attempts'));
-    const fault = { method: 'POST', path: '/registered_models', status: 503, times: 3 };
-    standin.state.faults.push(fault);
-    const e = env(await dir('ms-ws-'), metadata, 'create_model', { MODEL_SYNC_MODEL_URI: 'oci://r.example/at:1', MODEL_SYNC_RETRY_ATTEMPTS: '2' });
-    const first = await runCli(['register'], e);
-    assert.equal(first.code, EXIT.transient, first.stderr);
-    assert.equal(fault.times, 1, 'two attempts were made, not the default five');
-    const second = await runCli(['register', '--retry-attempts', '2'], e);
-    assert.equal(second.code, 0, second.stderr);
-    assert.equal(fault.times, 0);
+    const proxy = await startFaultProxy(standin.url);
+    try {
+      const fault = { method: 'POST', path: '/api/model_registry/v1alpha3/registered_models', status: 503, retryAfter: '0', times: 3 };
+      proxy.rules.push(fault);
+      const e = {
+        ...env(await dir('ms-ws-'), metadata, 'create_model', { MODEL_SYNC_MODEL_URI: 'oci://r.example/at:1', MODEL_SYNC_RETRY_ATTEMPTS: '2' }),
+        MODEL_SYNC_REGISTRY_SERVER_ADDRESS: proxy.url,
+      };
+      const first = await runCli(['register'], e);
+      assert.equal(first.code, EXIT.transient, first.stderr);
+      assert.equal(fault.times, 1, 'two attempts were made, not the default five');
+      const second = await runCli(['register', '--retry-attempts', '2'], e);
+      assert.equal(second.code, 0, second.stderr);
+      assert.equal(fault.times, 0);
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it('a POST whose answer was lost (connection dropped after the commit) is not created twice', async () => {

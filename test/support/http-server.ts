@@ -16,8 +16,6 @@ export interface Route {
   /** On the first `cutTimes` requests, close the connection after this many body bytes. */
   cutAfter?: number;
   cutTimes?: number;
-  /** Send this many body bytes, then nothing more while the connection stays open (a stalled peer). */
-  stallAfter?: number;
   /** Require this Authorization header, else 401. */
   authorization?: string;
 }
@@ -73,10 +71,6 @@ export async function startHttpServer(): Promise<TestHttpServer> {
     if (route.cutAfter !== undefined && count <= (route.cutTimes ?? 1)) {
       res.write(body.subarray(0, route.cutAfter), () => res.destroy());
       return;
-    }
-    if (route.stallAfter !== undefined) {
-      res.write(body.subarray(0, route.stallAfter));
-      return; // closed by the client's timeout, or by stop()
     }
     res.end(body);
   });
