@@ -1,7 +1,7 @@
 // The process environment outside the parameter catalog: what the CLI needs before (or besides)
 // the step's settings. Kept here so that config/ stays the only reader of the environment.
+import { parameterCatalog } from '../contract/contract.js';
 
-const LOG_LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
 
 /**
  * Log level and format for the lines written before the settings are resolved. A level that is
@@ -10,8 +10,10 @@ const LOG_LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal'])
 export function earlyLogOptions(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): { level: string; format?: 'json' | 'pretty' } {
   const format = (flags.logFormat ?? env.MODEL_SYNC_LOG_FORMAT) as string | undefined;
   const level = String(flags.logLevel ?? env.MODEL_SYNC_LOG_LEVEL ?? 'info').trim();
+  // The levels the contract allows (steps/parameters.yaml), not a second list.
+  const known = parameterCatalog().get('log-level')?.enum ?? [];
   return {
-    level: LOG_LEVELS.has(level) ? level : 'info',
+    level: known.includes(level) ? level : 'info',
     ...(format === 'json' || format === 'pretty' ? { format } : {}),
   };
 }

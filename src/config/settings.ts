@@ -4,7 +4,6 @@
 // modules. Sections are built when asked for, so a step fails on what it uses, in the order it
 // uses it, and names the flag and env var of the setting at fault.
 import { existsSync, readFileSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
 import { ConfigError } from '../errors.js';
 import { levelFromUpstream } from '../log.js';
 import { registryBaseUrl, SERVICE_ACCOUNT_TOKEN_PATH, type RegistryConnection } from '../model-registry/connection.js';
@@ -25,10 +24,8 @@ export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co';
 /** The S3 region when neither a setting nor a credentials file names one. */
 export const DEFAULT_REGION = 'us-east-1';
 
-
 export type SourceSettings = { type: 's3'; s3: S3Settings } | { type: 'oci'; image: ImageEndpoint } | { type: 'uri'; uri: UriSource };
 export type DestinationSettings = { type: 's3'; s3: S3Settings } | { type: 'oci'; image: ImageEndpoint };
-
 
 /** What the Model Registry steps need: where the server is, and the inputs of the plan. */
 export interface ModelRegistrySettings {
@@ -37,7 +34,6 @@ export interface ModelRegistrySettings {
   logLevel: string;
   plan: PlanInputs;
 }
-
 
 /** Environment variables with their own meaning outside MODEL_SYNC_* (upstream and Hugging Face conventions). */
 export interface ForeignEnv {
@@ -77,10 +73,10 @@ export class StepSettings {
     return this.config.has('progress-interval') ? this.config.integer('progress-interval') : 0;
   }
 
-  /** Timeouts and retries shared by every HTTP client of this step (net/policy.ts). */
   // Integer bounds (minimum, maximum) are declared in steps/parameters.yaml and checked by
   // resolveConfig, so the values below are in range.
 
+  /** Timeouts and retries shared by every HTTP client of this step (net/policy.ts). */
   network(): NetworkSettings {
     return { idleTimeoutMs: this.config.integer('network-timeout') * 1000, retryAttempts: this.config.integer('retry-attempts') };
   }
@@ -266,13 +262,14 @@ export class StepSettings {
       describeEnvVar: config.describe('registry-user-token-envvar'),
       ...(log ? { log } : {}),
     });
+    // Only the custom bundle: net/ adds it to the system roots (one place for that rule).
     let ca: string[] | undefined;
     const caVar = config.string('registry-custom-ca-envvar');
     const caFile = config.string('registry-custom-ca') ?? (caVar ? env[caVar] : undefined);
     if (caFile) {
       const where = config.string('registry-custom-ca') ? config.describe('registry-custom-ca') : `$${caVar} (${config.describe('registry-custom-ca-envvar')})`;
       try {
-        ca = [...rootCertificates, readFileSync(caFile, 'utf8')];
+        ca = [readFileSync(caFile, 'utf8')];
       } catch (err) {
         throw new ConfigError(`Model Registry CA bundle ${caFile} (${where}) cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
       }

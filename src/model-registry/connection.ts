@@ -11,7 +11,7 @@ export interface RegistryConnection {
   token?: string;
   /** Where the token came from, for logs (never the token). */
   tokenSource?: string;
-  /** Trusted CAs for https (system roots plus the custom bundle), when a custom bundle is set. */
+  /** A custom CA bundle for https, trusted on top of the system roots (net/policy.ts adds those). */
   ca?: string[];
   /** Verify the server certificate (secure mode); upstream turns verification off when insecure. */
   verifyTls: boolean;

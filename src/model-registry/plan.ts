@@ -4,7 +4,6 @@ import { ConfigError } from '../errors.js';
 import { encodeCustomProperties } from './custom-properties.js';
 import { EMPTY_METADATA, loadMetadata, type Metadata } from './metadata.js';
 import type { CustomProperties, ModelArtifactFields } from './types.js';
-
 import type { UploadIntent } from '../workspace/records.js';
 
 export type Intent = UploadIntent;

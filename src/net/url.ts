@@ -15,8 +15,7 @@ export function splitUrlCredentials(url: URL): { url: URL; headers: Record<strin
   if (clean.username || clean.password) {
     const user = decodeURIComponent(clean.username);
     const password = decodeURIComponent(clean.password);
-    addCredentialPair(user, password);
-    addSecret(password);
+    addCredentialPair(user, password); // the password alone too
     headers.authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
     addSecret(headers.authorization);
     clean.username = '';

@@ -5,12 +5,12 @@
 // https://huggingface.co) and the token ($HF_TOKEN) come from config/ (sent as Bearer to the Hub only, never to the
 // CDN a download redirects to). LFS files are checked against their listed sha256.
 import { ConfigError, ModelSyncError } from '../errors.js';
-import { AgentPool } from '../net/policy.js';
+import type { AgentPool } from '../net/policy.js';
 import { withRetry } from '../net/retry.js';
 import type { Inventory } from '../workspace/records.js';
 import { forEachLimit } from '../util/concurrency.js';
 import { contentLength, MAX_REDIRECTS, send } from '../net/request.js';
-import { isTransientHttpError, networkError, statusError } from './http-errors.js';
+import { isTransientHttpError, networkError, statusError, withWebPool } from './http-errors.js';
 import { withSession, type FetchContext, type SourceIdentity } from './session.js';
 
 export interface HfReference {
@@ -44,29 +44,14 @@ export function parseHfUri(uri: string, describe: string): HfReference {
 
 export async function fetchFromHuggingFace(ctx: FetchContext, uri: string, setting: string, hub: { endpoint: string; token?: string }): Promise<Inventory> {
   const ref = parseHfUri(uri, setting);
+  return withWebPool(ctx.network, (pool) => fetchRepository(ctx, pool, ref, hub));
+}
+
+async function fetchRepository(ctx: FetchContext, pool: AgentPool, ref: HfReference, hub: { endpoint: string; token?: string }): Promise<Inventory> {
   const { endpoint, token } = hub;
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   const source = `hf://${ref.repo}:${ref.revision}`;
   const repoPath = ref.repo.split('/').map(encodeURIComponent).join('/');
-  const pool = new AgentPool({ tlsVerify: true, maxSockets: 32, idleTimeoutMs: ctx.network.idleTimeoutMs });
-  try {
-    return await fetchRepository(ctx, pool, ref, source, repoPath, endpoint, token, headers);
-  } finally {
-    pool.close();
-  }
-}
-
-async function fetchRepository(
-  ctx: FetchContext,
-  pool: AgentPool,
-  ref: HfReference,
-  source: string,
-  repoPath: string,
-  endpoint: string,
-  token: string | undefined,
-  headers: Record<string, string>,
-): Promise<Inventory> {
-
   const info = await retrying(ctx, `list ${source}`, async () => {
     const url = new URL(`${endpoint}/api/models/${repoPath}/revision/${encodeURIComponent(ref.revision)}?blobs=true`);
     const res = await send({ method: 'GET', url, headers, maxRedirects: MAX_REDIRECTS }, pool);

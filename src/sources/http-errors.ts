@@ -1,9 +1,21 @@
 // Answers and faults of plain HTTP(S) downloads (web files, the Hugging Face Hub) as ModelSyncErrors
-// that name what was fetched; the transient classification is net's, plus a body cut short.
+// that name what was fetched (the transient classification is net's, plus a body cut short), and
+// the connection pool those downloads share.
 import { ModelSyncError } from '../errors.js';
+import { AgentPool, type NetworkSettings } from '../net/policy.js';
 import type { HttpResponse } from '../net/request.js';
 import { isTransient, noteRetryAfter, TRANSIENT_HTTP_STATUS } from '../net/retry.js';
 import { SizeMismatchError } from './session.js';
+
+/** Runs `fn` with a pool for public web downloads (TLS verified, the step's timeout), closed afterwards. */
+export async function withWebPool<T>(network: NetworkSettings, fn: (pool: AgentPool) => Promise<T>): Promise<T> {
+  const pool = new AgentPool({ tlsVerify: true, maxSockets: 32, idleTimeoutMs: network.idleTimeoutMs });
+  try {
+    return await fn(pool);
+  } finally {
+    pool.close();
+  }
+}
 
 /** A ModelSyncError for an unexpected HTTP status; 408/429/5xx are transient (retried by callers, after any Retry-After). */
 export function statusError(status: number, what: string, headers: HttpResponse['headers'] = {}): ModelSyncError {

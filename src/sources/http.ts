@@ -8,14 +8,14 @@ import path from 'node:path';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { ModelSyncError } from '../errors.js';
-import { AgentPool } from '../net/policy.js';
+import type { AgentPool } from '../net/policy.js';
 import { withRetry } from '../net/retry.js';
 import type { Progress } from '../util/progress.js';
 import type { Inventory } from '../workspace/records.js';
 import { archiveKind } from './archive-kind.js';
 import { contentLength, MAX_REDIRECTS, send, type HttpResponse } from '../net/request.js';
 import { displayUrl, splitUrlCredentials } from '../net/url.js';
-import { isTransientHttpError, networkError, statusError } from './http-errors.js';
+import { isTransientHttpError, networkError, statusError, withWebPool } from './http-errors.js';
 import { sameIdentity, SizeMismatchError, withSession, type FetchContext, type FetchSession, type SourceIdentity } from './session.js';
 import { extractTar } from './tar.js';
 import { extractZip } from './zip.js';
@@ -28,9 +28,8 @@ export async function fetchFromHttp(ctx: FetchContext, uri: string, setting: str
     throw new ModelSyncError('config', `${setting}: ${shown} names no file (the last path segment is the file name)`);
   }
   const queryNames = [...url.searchParams.values()].map((v) => path.posix.basename(v));
-  const pool = new AgentPool({ tlsVerify: true, maxSockets: 32, idleTimeoutMs: ctx.network.idleTimeoutMs });
-  try {
-    return await withSession(ctx, shown, async (session) => {
+  return withWebPool(ctx.network, (pool) =>
+    withSession(ctx, shown, async (session) => {
       await withRetry(() => fetchOnce(session, pool, url, headers, name, queryNames, shown), {
         attempts: ctx.network.retryAttempts,
         isTransient: isTransientHttpError,
@@ -39,10 +38,8 @@ export async function fetchFromHttp(ctx: FetchContext, uri: string, setting: str
       }).catch((err: unknown) => {
         throw networkError(err, `GET ${shown}`);
       });
-    });
-  } finally {
-    pool.close();
-  }
+    }),
+  );
 }
 
 async function fetchOnce(session: FetchSession, pool: AgentPool, url: URL, headers: Record<string, string>, name: string, queryNames: string[], shown: string): Promise<void> {
