@@ -56,6 +56,11 @@ export function stepsDir(): string {
   throw new Error(`steps/ folder not found from ${here}`);
 }
 
+/** A file of schemas/, which ships beside steps/ (generated or written schemas the code validates with). */
+export function schemaFile(name: string): string {
+  return path.join(stepsDir(), '..', 'schemas', name);
+}
+
 export function envNameOf(paramName: string): string {
   return 'MODEL_SYNC_' + paramName.toUpperCase().replace(/-/g, '_');
 }

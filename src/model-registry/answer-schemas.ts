@@ -3,10 +3,9 @@
 // (an array for an entity, an entity without an id) fails the call instead of being trusted.
 // The file is read and compiled once per process, on the first answer.
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import { stepsDir } from '../contract/contract.js';
+import { schemaFile } from '../contract/contract.js';
 import { ANSWER_SCHEMA_FILE, CLIENT_OPERATIONS } from './operations.js';
 
 interface AnswerSchemaFile {
@@ -39,7 +38,7 @@ const PATH_SAFE_ID = { type: 'string', format: 'path-safe-id' };
 let routes: Route[] | undefined;
 
 export function answerSchemaPath(): string {
-  return path.join(stepsDir(), '..', 'schemas', ANSWER_SCHEMA_FILE);
+  return schemaFile(ANSWER_SCHEMA_FILE);
 }
 
 function compileRoutes(): Route[] {

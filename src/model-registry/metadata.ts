@@ -5,7 +5,7 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
-import { stepsDir } from '../contract/contract.js';
+import { schemaFile } from '../contract/contract.js';
 import { ConfigError } from '../errors.js';
 import { parseJsonExact, type ExactJson } from './json-exact.js';
 import type { ModelArtifactFields } from './types.js';
@@ -52,7 +52,7 @@ const GROUPS = { RegisteredModel: 'registeredModel', ModelVersion: 'modelVersion
 let validator: ValidateFunction | undefined;
 
 export function metadataSchemaPath(): string {
-  return path.join(stepsDir(), '..', 'schemas', 'metadata.schema.json');
+  return schemaFile('metadata.schema.json');
 }
 
 async function schemaValidator(): Promise<ValidateFunction> {

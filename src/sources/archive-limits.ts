@@ -1,10 +1,9 @@
 // How far an archive may expand, the same rule for every kind (tar, tar.gz, zip, image and
 // artifact layers): the unpacked bytes may not exceed `maxRatio` times the archive's size (as
 // announced, else the bytes received so far; a zip is on disk whole before it is unpacked), nor
-// `maxBytes` in all. Unpacked bytes
-// are the data of every entry, written or skipped, and 512 bytes per tar header (so that a
-// stream of empty entries counts too). Past either limit the fetch stops with an `unsafe` error
-// naming the entry.
+// `maxBytes` in all. Unpacked bytes are the data of every entry, written or skipped, and 512 bytes
+// per tar header (so that a stream of empty entries counts too). Past either limit the fetch stops
+// with an `unsafe` error naming the entry.
 import { Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { UnsafePathError } from '../workspace/safe-path.js';
