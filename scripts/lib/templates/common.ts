@@ -128,10 +128,10 @@ export function defaultString(p: ParamSpec): string | undefined {
   return p.default === undefined ? undefined : String(p.default);
 }
 
-/** Allowed values of a parameter (enums, and booleans as true/false). */
+/** Allowed values of a parameter (enums, and booleans as true/false; '' too when unset means something). */
 export function allowedValues(p: ParamSpec): string[] | undefined {
   if (p.enum) return p.enum;
-  if (p.type === 'boolean') return ['true', 'false'];
+  if (p.type === 'boolean') return p.default === undefined ? ['', 'true', 'false'] : ['true', 'false'];
   return undefined;
 }
 
