@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { allSteps, loadStep, STEP_NAMES, stepsDir, type ParamSpec, type StepContract, type StepName } from './contract/contract.js';
-import { resolveConfig } from './config/config.js';
+import { BOOLEAN_WORDS, resolveConfig } from './config/config.js';
+import { environmentWarnings } from './config/environment-check.js';
 import { earlyLogOptions, quietSdkNotices, terminationMessagePath } from './config/process-env.js';
 import { StepSettings } from './config/settings.js';
 import { redact } from './util/redact.js';
@@ -35,7 +36,10 @@ function optionHelp(p: ParamSpec): string {
 
 const EPILOG = `
 Precedence: flags, then MODEL_SYNC_* environment variables, then credential files
-(*-credentials-path), then defaults. Booleans accept true/false, yes/no, 1/0.
+(*-credentials-path), then defaults. An empty value counts as unset.
+Booleans accept ${BOOLEAN_WORDS} (on/off is more lenient
+than upstream, which takes it only for --registry-is-secure).
+Unknown MODEL_SYNC_* variables get a warning naming the closest setting.
 
 Exit codes: 0 ok, 1 internal error, ${EXIT.config} invalid configuration, ${EXIT.precondition} registry precondition failed,
 ${EXIT.auth} credentials rejected, ${EXIT.notFound} not found, ${EXIT.unsafe} unsafe path refused, ${EXIT.integrity} digest or size mismatch,
@@ -79,6 +83,8 @@ export async function runStep(name: StepName, flags: Record<string, unknown>, en
   };
   process.once('beforeExit', unfinished);
   try {
+    // Before the settings: a misspelt variable is often why a setting is missing.
+    for (const warning of environmentWarnings({ step: contract, flags, env: env ?? process.env })) log.warn({ step: name }, warning);
     const config = resolveConfig({ step: contract, flags, env });
     const settings = new StepSettings(config, env ? { env } : undefined);
     log.level = settings.logLevel;

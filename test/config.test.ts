@@ -53,13 +53,13 @@ test('a missing credentials folder and a missing URI file are named errors', asy
   assert.equal(c.string('source-uri'), 'https://example.com/m.tar.gz');
 });
 
-test('booleans accept true/false/yes/no/1/0 in any case and nothing else', () => {
-  for (const t of ['true', 'TRUE', 'Yes', '1']) assert.equal(parseBoolean(t), true);
-  for (const f of ['false', 'False', 'NO', '0']) assert.equal(parseBoolean(f), false);
-  for (const bad of ['on', 'y', '', 'maybe']) assert.equal(parseBoolean(bad), undefined);
+test("booleans accept upstream's words and on/off, in any case, spaces around ignored, and nothing else", () => {
+  for (const t of ['true', 'TRUE', 'Yes', 'y', 'T', '1', 'on', ' ON\t']) assert.equal(parseBoolean(t), true, t);
+  for (const f of ['false', 'False', 'NO', 'n', 'F', '0', 'off', ' Off ']) assert.equal(parseBoolean(f), false, f);
+  for (const bad of ['', 'maybe', 'yess', 'o', '2', 'true1']) assert.equal(parseBoolean(bad), undefined, bad);
   assert.throws(
-    () => resolveConfig({ step: pushStep, flags: {}, env: { MODEL_SYNC_DESTINATION_OCI_URI: 'r/x:1', MODEL_SYNC_DESTINATION_OCI_ENABLE_TLS_VERIFY: 'on' } }),
-    /--destination-oci-enable-tls-verify \/ MODEL_SYNC_DESTINATION_OCI_ENABLE_TLS_VERIFY: "on" is not a boolean/,
+    () => resolveConfig({ step: pushStep, flags: {}, env: { MODEL_SYNC_DESTINATION_OCI_URI: 'r/x:1', MODEL_SYNC_DESTINATION_OCI_ENABLE_TLS_VERIFY: 'maybe' } }),
+    /--destination-oci-enable-tls-verify \/ MODEL_SYNC_DESTINATION_OCI_ENABLE_TLS_VERIFY: "maybe" is not a boolean \(use yes\/y\/true\/t\/1\/on or no\/n\/false\/f\/0\/off, in any case\)/,
   );
 });
 

@@ -9,6 +9,7 @@ import { ConfigError } from '../errors.js';
 import { readS3Folder, readUriFolder } from './credential-files.js';
 import { DockerConfig, repositoryPath, type RegistryCredentials } from './dockerconfig.js';
 import { addCredentialPair, addSecret, displayUrl } from '../util/redact.js';
+import { describeServiceLink, isServiceLinkValue, SERVICE_LINK_FIX, serviceLinkOf } from './service-links.js';
 
 export type Value = string | number | boolean;
 export type Origin = 'flag' | 'env' | 'file' | 'default';
@@ -26,13 +27,19 @@ export function describeParam(spec: Pick<ParamSpec, 'flag' | 'env'>): string {
   return `${spec.flag} / ${spec.env}`;
 }
 
-const TRUE_WORDS = new Set(['true', 'yes', '1']);
-const FALSE_WORDS = new Set(['false', 'no', '0']);
+// Upstream's str2bool words, plus on/off, which pydantic takes for REGISTRY_IS_SECURE: every
+// boolean accepts all of them (more lenient than upstream, whose other booleans refuse on/off).
+const TRUE_WORDS = ['yes', 'y', 'true', 't', '1', 'on'];
+const FALSE_WORDS = ['no', 'n', 'false', 'f', '0', 'off'];
 
+/** The accepted words, as messages and --help list them. */
+export const BOOLEAN_WORDS = `${TRUE_WORDS.join('/')} or ${FALSE_WORDS.join('/')}, in any case`;
+
+/** A boolean word in any case, surrounding spaces ignored; undefined when it is none. */
 export function parseBoolean(text: string): boolean | undefined {
   const t = text.trim().toLowerCase();
-  if (TRUE_WORDS.has(t)) return true;
-  if (FALSE_WORDS.has(t)) return false;
+  if (TRUE_WORDS.includes(t)) return true;
+  if (FALSE_WORDS.includes(t)) return false;
   return undefined;
 }
 
@@ -143,17 +150,25 @@ export interface ResolveInput {
 export function resolveConfig({ step, flags, env = process.env }: ResolveInput): Config {
   const specs = new Map(step.parameters.map((p) => [p.name, p]));
   const raw = new Map<string, { text: string; origin: Origin; file?: string }>();
+  const errors: string[] = [];
 
   // 1 and 2: flags, then environment. An empty value counts as unset (templates pass "" for "not given").
   for (const spec of step.parameters) {
-    const flag = flags[camel(spec.name)] ?? flags[spec.name];
-    if (flag !== undefined && flag !== '') {
+    const flag = flagValue(flags, spec.name);
+    if (flag !== undefined) {
       raw.set(spec.name, { text: String(flag), origin: 'flag' });
       continue;
     }
     const fromEnv = env[spec.env];
-    if (fromEnv !== undefined && fromEnv !== '') raw.set(spec.name, { text: fromEnv, origin: 'env' });
+    if (fromEnv === undefined || fromEnv === '') continue;
+    // Only the environment is injected: a tcp:// flag is the user's own choice.
+    if (isServiceLinkValue(fromEnv)) {
+      errors.push(serviceLinkRefusal(spec, fromEnv));
+      continue;
+    }
+    raw.set(spec.name, { text: fromEnv, origin: 'env' });
   }
+  if (errors.length) throw new ConfigError(errors.join('; '));
 
   // 3: credential files fill what flags and env left unset.
   const fill = (name: string, text: string | undefined, file: string) => {
@@ -180,7 +195,6 @@ export function resolveConfig({ step, flags, env = process.env }: ResolveInput):
 
   // 4: defaults, then typing.
   const values = new Map<string, Resolved>();
-  const errors: string[] = [];
   for (const spec of step.parameters) {
     const given = raw.get(spec.name);
     if (!given) {
@@ -212,6 +226,15 @@ export function resolveConfig({ step, flags, env = process.env }: ResolveInput):
   return new Config(step, values);
 }
 
+function serviceLinkRefusal(spec: ParamSpec, value: string): string {
+  const link = serviceLinkOf(spec.env, value) ?? {};
+  const shown = spec.secret ? '' : ` ("${value.trim()}")`;
+  return (
+    `${describeParam(spec)}: the environment value${shown} looks like ${describeServiceLink(link)}, not a value for this setting; ` +
+    `${SERVICE_LINK_FIX}, or set the value explicitly (${spec.flag}, or ${spec.env} in the container's env, which wins over service links)`
+  );
+}
+
 /**
  * A password written into a URI or an image reference (`s3://user:pass@…`, `user:pass@host/repo`)
  * is a secret from the moment it is read: the debug config line, messages and records mask it.
@@ -239,15 +262,18 @@ function readOptional(file: string): string | undefined {
   }
 }
 
-function camel(name: string): string {
-  return name.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+/** A parameter's value on the command line (commander keys options in camelCase); '' is not given. */
+export function flagValue(flags: Record<string, unknown>, name: string): unknown {
+  const camel = name.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+  const v = flags[camel] ?? flags[name];
+  return v === '' ? undefined : v;
 }
 
 function coerce(spec: ParamSpec, text: string): Value | { error: string } {
   switch (spec.type) {
     case 'boolean': {
       const b = parseBoolean(text);
-      return b ?? { error: `"${text}" is not a boolean (use true/false, yes/no or 1/0)` };
+      return b ?? { error: `"${text}" is not a boolean (use ${BOOLEAN_WORDS})` };
     }
     case 'integer': {
       if (!/^-?\d+$/.test(text.trim())) return { error: `"${text}" is not an integer` };

@@ -19,6 +19,7 @@ import { displayUrl } from '../util/display-url.js';
 import { addSecret, redact } from '../util/redact.js';
 import type { SettingsSnapshot } from '../workspace/records.js';
 import { DEFAULT_METADATA_FOLDER, type Config } from './config.js';
+import { incompleteSigningWarning, resolveSigning, type SigningSettings } from './signing.js';
 
 export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co';
 /** The S3 region when neither a setting nor a credentials file names one. */
@@ -43,6 +44,8 @@ export interface ForeignEnv {
 }
 
 export class StepSettings {
+  private signingDecision: SigningSettings | undefined;
+
   constructor(
     private readonly config: Config,
     private readonly foreign: ForeignEnv = { env: process.env },
@@ -178,6 +181,25 @@ export class StepSettings {
 
   modelRegistry(log?: { warn: (msg: string) => void }): ModelRegistrySettings {
     return { connection: this.connection(log), logLevel: levelFromUpstream(this.config.string('registry-log-level')), plan: this.planInputs() };
+  }
+
+  /**
+   * Whether this run would sign, decided as upstream's job decides it (config/signing.ts). Upstream's
+   * warning about an incomplete SIGSTORE_* set is logged once per run, however many parts ask.
+   */
+  signing(log?: { warn: (msg: string) => void }): SigningSettings {
+    if (!this.signingDecision) {
+      const sign = this.config.value('sign');
+      this.signingDecision = resolveSigning({
+        sign: typeof sign === 'boolean' ? sign : undefined,
+        signSetting: this.config.describe('sign'),
+        identityTokenPath: this.config.string('signing-identity-token-path'),
+        env: this.foreign.env,
+      });
+      const warning = incompleteSigningWarning(this.signingDecision);
+      if (warning) log?.warn(warning);
+    }
+    return this.signingDecision;
   }
 
   /** The values this step ran with, secrets masked: stored beside a result. */

@@ -6,6 +6,7 @@
 // recorded layer digests without reading the files again.
 import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { refuseSigning } from '../config/signing.js';
 import { ModelSyncError } from '../errors.js';
 import { walkGraph } from '../oci/graph.js';
 import { OciLayout } from '../oci/layout.js';
@@ -35,6 +36,7 @@ export function comparePaths(a: string, b: string): number {
 
 export const runPackage: StepRunner = async (ctx) => {
   const { settings, workspace, log } = ctx;
+  refuseSigning(settings.signing(log)); // before the base image is pulled
   const started = Date.now();
   const baseEndpoint = settings.baseImage();
   const baseImage = baseEndpoint.reference;

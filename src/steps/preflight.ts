@@ -1,4 +1,5 @@
 // Step preflight: the whole configuration and the intent's preconditions, before any byte moves.
+import { refuseSigning } from '../config/signing.js';
 import { parseImageLocation } from '../oci/reference.js';
 import { Registrar } from '../model-registry/registrar.js';
 import { idResults, openRegistrySession, terminationMessage } from '../model-registry/session.js';
@@ -6,6 +7,7 @@ import { registryContext } from './registry-context.js';
 import type { StepContext, StepRunner } from './types.js';
 
 export const runPreflight: StepRunner = async (ctx) => {
+  refuseSigning(ctx.settings.signing(ctx.log)); // before any registry call
   checkTransferSettings(ctx);
   const session = await openRegistrySession(registryContext(ctx));
   try {

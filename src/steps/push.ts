@@ -1,5 +1,6 @@
 // Step push: the modelcar image layout (written by package) to an OCI registry or a local layout,
 // or the model files to an S3 prefix. Re-running it uploads only what the destination lacks.
+import { refuseSigning } from '../config/signing.js';
 import { pushToS3 } from '../destinations/s3.js';
 import { ModelSyncError } from '../errors.js';
 import type { ImageEndpoint } from '../oci/credentials.js';
@@ -13,6 +14,7 @@ import type { StepContext, StepOutcome, StepRunner } from './types.js';
 
 export const runPush: StepRunner = async (ctx) => {
   const { settings, workspace } = ctx;
+  refuseSigning(settings.signing(ctx.log)); // before the old result is removed or a byte moves
   const destination = settings.destination();
   const target = settings.destinationTarget()!;
   // An old result must not outlive a push that fails now (register would take it).
