@@ -84,7 +84,7 @@ export async function runStep(name: StepName, flags: Record<string, unknown>, en
   process.once('beforeExit', unfinished);
   try {
     // Before the settings: a misspelt variable is often why a setting is missing.
-    for (const warning of environmentWarnings({ step: contract, flags, env: env ?? process.env })) log.warn({ step: name }, warning);
+    for (const warning of environmentWarnings({ step: contract, flags, env })) log.warn({ step: name }, warning);
     const config = resolveConfig({ step: contract, flags, env });
     const settings = new StepSettings(config, env ? { env } : undefined);
     log.level = settings.logLevel;

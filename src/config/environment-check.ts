@@ -15,11 +15,12 @@ export interface EnvironmentCheckInput {
   step: StepContract;
   /** Raw option values from the command line: a flag makes its variable unread. */
   flags: Record<string, unknown>;
-  env: NodeJS.ProcessEnv;
+  /** Default: the process environment. */
+  env?: NodeJS.ProcessEnv | undefined;
 }
 
 /** One line per unknown variable or per Service whose links reach MODEL_SYNC_*; never a value. */
-export function environmentWarnings({ step, flags, env }: EnvironmentCheckInput): string[] {
+export function environmentWarnings({ step, flags, env = process.env }: EnvironmentCheckInput): string[] {
   const catalog = [...parameterCatalog().values()];
   const known = new Map<string, ParamSpec | undefined>(catalog.map((p) => [p.env, p]));
   for (const name of EARLY_ENV) if (!known.has(name)) known.set(name, undefined);
