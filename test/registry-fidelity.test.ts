@@ -162,6 +162,17 @@ describe('create_version from the UI', () => {
   });
 });
 
+describe('mark-failed', () => {
+  it('stays lenient: an invalid typed value or a missing version name does not stop the clean-up', async () => {
+    const model = await client.createRegisteredModel({ name: 'mf-lenient', state: 'LIVE' });
+    const metadata = await meta({ 'RegisteredModel.id': model.id, 'ModelVersion.name': '', 'ModelVersion.customProperties': '{"x":{"metadataType":"MetadataIntValue","int_value":1}}' });
+    const mf = await runCli(['mark-failed', '--failure-reason', 'push failed'], await env(metadata, 'create_version'));
+    assert.equal(mf.code, 0, mf.stderr);
+    assert.match(mf.stderr, /metadata problem ignored while marking the job failed: .*ModelVersion\.customProperties/);
+    assert.equal((await client.getRegisteredModel(model.id))!.state, 'LIVE', 'an existing model is left alone');
+  });
+});
+
 describe('update_artifact from the UI', () => {
   async function placeholder(name: string) {
     const model = await client.createRegisteredModel({ name, state: 'LIVE' });

@@ -45,7 +45,7 @@ export interface Metadata {
   registeredModel: RegisteredModelMetadata;
   modelVersion: ModelVersionMetadata;
   modelArtifact: ModelArtifactMetadata;
-  /** The keys present, as found (for logs). */
+  /** The known keys present, as found (for logs; unknown ones were warned about and skipped). */
   keys: string[];
 }
 
@@ -92,7 +92,7 @@ export async function loadMetadata(folder: string | undefined, where: string, op
     throw new ConfigError(`metadata ConfigMap folder ${folder} (${where}) cannot be read: ${code ?? (err as Error).message}`);
   }
   const raw: Record<string, unknown> = {}; // as JSON.parse sees it, for the schema
-  const exact: Record<string, unknown> = {}; // big integers kept exact, for the registry
+  const exact: Record<string, unknown> = {}; // big integers exact, doubles marked, typed values as given: for the registry
   for (const name of names.sort()) {
     // ConfigMap volume internals: ..data (symlink) and ..2026_01_02_03_04_05.123 (the real files)
     if (name.startsWith('..')) continue;
