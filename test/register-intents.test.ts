@@ -104,7 +104,7 @@ describe('create_model', () => {
     const metadata = await meta({ ...SAMPLE_CREATE_MODEL, 'RegisteredModel.name': 'taken-name' });
     const pre = await runCli(['preflight'], env(ws, metadata, 'create_model'));
     assert.equal(pre.code, EXIT.precondition);
-    assert.match(pre.termination, /^Cannot create model: RegisteredModel with name 'taken-name' already exists \(ID: \d+\).*create_version/);
+    assert.match(pre.termination, /^Cannot create model: RegisteredModel with name 'taken-name' already exists \(ID: \d+\).*Use 'create_version' intent to add a new version/);
   });
 
   it('needs RegisteredModel.name, and says where the ConfigMap is read from', async () => {
@@ -146,7 +146,7 @@ describe('create_version', () => {
     const ws = await dir('ms-ws-');
     const pre = await runCli(['preflight'], env(ws, await meta({ 'ModelVersion.name': 'x' }), 'create_version', { MODEL_SYNC_MODEL_ID: '99999' }));
     assert.equal(pre.code, EXIT.precondition);
-    assert.match(pre.termination, /RegisteredModel with ID '99999' not found.*create_model/);
+    assert.match(pre.termination, /^Cannot create version: RegisteredModel with ID '99999' not found\. Use 'create_model' intent to create a new model first/);
   });
 
   it('fails the precondition when another job made a version with the name', async () => {
@@ -157,7 +157,7 @@ describe('create_version', () => {
     const metadata = await meta({ 'ModelVersion.name': '1.0.0', 'ModelArtifact.model_source_kind': 'transfer_job', 'ModelArtifact.model_source_name': 'this-job' });
     const pre = await runCli(['preflight'], env(ws, metadata, 'create_version', { MODEL_SYNC_MODEL_ID: model.id }));
     assert.equal(pre.code, EXIT.precondition);
-    assert.match(pre.termination, /ModelVersion '1\.0\.0' already exists under RegisteredModel 'cv-taken' \(ID: \d+\).*update_artifact/);
+    assert.match(pre.termination, /^Cannot create version: ModelVersion with name '1\.0\.0' already exists under RegisteredModel 'cv-taken' \(ID: \d+\).*Use 'update_artifact' intent/);
   });
 });
 
@@ -176,7 +176,7 @@ describe('update_artifact', () => {
     return { model, version, artifact };
   }
 
-  it('preflight sets PENDING keeping the fields; register sets the URI and LIVE; ids from the UI ConfigMap', async () => {
+  it('preflight sets PENDING keeping the fields; register sets only the URI and LIVE; ids from the UI ConfigMap', async () => {
     const { model, version, artifact } = await placeholder('ua-ok');
     const ws = await dir('ms-ws-');
     // as the Model Registry UI writes it: ids in the ConfigMap only, camelCase custom properties
@@ -195,8 +195,7 @@ describe('update_artifact', () => {
     assert.equal(now.uri, 'oci://r.example/ua:1');
     assert.equal(now.modelFormatName, 'onnx');
     assert.equal(now.name, 'v1');
-    assert.deepEqual(now.customProperties?.info, { metadataType: 'MetadataStructValue', struct_value: '{"k":"v"}' }, 'struct value kept through the merge');
-    assert.deepEqual(now.customProperties?.checked, { metadataType: 'MetadataBoolValue', bool_value: true });
+    assert.deepEqual(now.customProperties, { info: { metadataType: 'MetadataStructValue', struct_value: '{"k":"v"}' } }, 'as upstream, ConfigMap custom properties are not applied without --update-artifact-metadata');
     assert.deepEqual(JSON.parse(reg.termination), { intent: 'update_artifact', RegisteredModel: { id: model.id }, ModelVersion: { id: version.id }, ModelArtifact: { id: artifact.id } });
   });
 
@@ -396,10 +395,11 @@ describe('re-runs and failures', () => {
     await writeFile(tokenFile, 'file-token-abcdef\n');
     const model = await client.createRegisteredModel({ name: 'tok', state: 'LIVE' });
     standin.state.requiredToken = 'file-token-abcdef';
+    const metadata = await meta({ 'ModelVersion.name': '1.0.0' });
     try {
-      const ok = await runCli(['preflight'], env(ws, undefined, 'create_version', { MODEL_SYNC_MODEL_ID: model.id, MODEL_SYNC_REGISTRY_USER_TOKEN_ENVVAR: 'MR_TOKEN_PATH', MR_TOKEN_PATH: tokenFile }));
+      const ok = await runCli(['preflight'], env(ws, metadata, 'create_version', { MODEL_SYNC_MODEL_ID: model.id, MODEL_SYNC_REGISTRY_USER_TOKEN_ENVVAR: 'MR_TOKEN_PATH', MR_TOKEN_PATH: tokenFile }));
       assert.equal(ok.code, 0, ok.stderr);
-      const denied = await runCli(['preflight'], env(ws, undefined, 'create_version', { MODEL_SYNC_MODEL_ID: model.id, MODEL_SYNC_REGISTRY_USER_TOKEN: 'wrong-token-123' }));
+      const denied = await runCli(['preflight'], env(ws, metadata, 'create_version', { MODEL_SYNC_MODEL_ID: model.id, MODEL_SYNC_REGISTRY_USER_TOKEN: 'wrong-token-123' }));
       assert.equal(denied.code, EXIT.auth);
       assert.match(denied.termination, /HTTP 401/);
       assert.doesNotMatch(denied.stderr + denied.termination, /wrong-token-123/);

@@ -81,15 +81,77 @@ describe('metadata ConfigMap', () => {
     await assert.rejects(loadMetadata(await folder({ 'ModelVersion.custom_properties': '["a"]' }), WHERE), configError(/ModelVersion\.custom_properties in .*must be a JSON object/));
   });
 
-  it('refuses unknown keys instead of dropping them', async () => {
-    await assert.rejects(loadMetadata(await folder({ 'RegisteredModel.nmae': 'typo' }), WHERE), configError(/RegisteredModel\.nmae is not known/));
-    await assert.rejects(loadMetadata(await folder({ 'ModelArtifact.uri': 'x' }), WHERE), configError(/ModelArtifact\.uri is not known/));
+  it('warns once about each unknown key, naming the folder and the closest known key, and skips it', async () => {
+    const dir = await folder({ 'RegisteredModel.nmae': 'typo', 'ModelArtifact.modelFormatName': 'onnx', 'Catalog.sourceId': '{not json', 'ModelVersion.name': 'v' });
+    const warnings: string[] = [];
+    const m = await loadMetadata(dir, WHERE, { warn: (w) => warnings.push(w) });
+    assert.equal(m.modelVersion.name, 'v');
+    assert.deepEqual(m.keys, ['ModelVersion.name']);
+    assert.equal(warnings.length, 3);
+    assert.match(warnings.find((w) => w.includes('nmae'))!, new RegExp(`^metadata ConfigMap key RegisteredModel\\.nmae in ${dir} \\(.*MODEL_SYNC_METADATA_CONFIGMAP_PATH\\) is not known to model-sync and is ignored \\(did you mean RegisteredModel\\.name\\?\\)$`));
+    assert.match(warnings.find((w) => w.includes('modelFormatName'))!, /did you mean ModelArtifact\.model_format_name\?/);
+    assert.doesNotMatch(warnings.find((w) => w.includes('Catalog'))!, /did you mean/);
+    await loadMetadata(dir, WHERE, { warn: (w) => warnings.push(w) });
+    assert.equal(warnings.length, 3, 'a second read of the same folder (a later step of all) does not warn again');
   });
 
-  it('refuses wrong types: null values, non-numeric ids, empty names', async () => {
+  it('refuses wrong types: null values, non-numeric ids', async () => {
     await assert.rejects(loadMetadata(await folder({ 'ModelArtifact.custom_properties': '{"x": null}' }), WHERE), configError(/ModelArtifact\.custom_properties at x: must be/));
     await assert.rejects(loadMetadata(await folder({ 'ModelArtifact.id': 'abc' }), WHERE), configError(/ModelArtifact\.id: must match pattern/));
-    await assert.rejects(loadMetadata(await folder({ 'RegisteredModel.name': '   ' }), WHERE), configError(/RegisteredModel\.name: must NOT have fewer than 1 characters/));
+    await assert.rejects(loadMetadata(await folder({ 'RegisteredModel.id': '0' }), WHERE), configError(/RegisteredModel\.id: must match pattern/));
+  });
+
+  it('accepts the empty values the UI writes (names, ids, author): they count as unset', async () => {
+    const m = await loadMetadata(await folder({ 'RegisteredModel.name': '   ', 'ModelVersion.name': '', 'ModelVersion.author': '', 'ModelArtifact.name': '', 'RegisteredModel.id': '', 'ModelVersion.id': '', 'ModelArtifact.id': '' }), WHERE);
+    assert.equal(m.registeredModel.name, '');
+    assert.equal(m.modelVersion.name, '');
+    assert.equal(m.modelArtifact.id, '');
+  });
+
+  it("stores typed custom properties as the UI writes them, as given, in both spellings", async () => {
+    const typed = {
+      License: { metadataType: 'MetadataStringValue', string_value: 'apache-2.0' },
+      Provider: { metadataType: 'MetadataStringValue', string_value: 'IBM' },
+      layers: { metadataType: 'MetadataIntValue', int_value: '-42' },
+      score: { metadataType: 'MetadataDoubleValue', double_value: 1 },
+      gated: { metadataType: 'MetadataBoolValue', bool_value: false },
+      info: { metadataType: 'MetadataStructValue', struct_value: Buffer.from('{"a":1}').toString('base64') },
+      blob: { metadataType: 'MetadataProtoValue', type: 'x.y', proto_value: 'AAEC' },
+    };
+    const text = JSON.stringify({ ...typed, plain: 'text' });
+    const m = await loadMetadata(await folder({ 'RegisteredModel.customProperties': text, 'ModelVersion.custom_properties': text }), WHERE);
+    for (const props of [encodeCustomProperties(m.registeredModel.customProperties)!, encodeCustomProperties(m.modelVersion.customProperties)!]) {
+      assert.deepEqual(props, { ...typed, plain: { metadataType: 'MetadataStringValue', string_value: 'text' } });
+    }
+  });
+
+  it('refuses an invalid typed value, naming the key and the property', async () => {
+    const bad: Array<[unknown, RegExp]> = [
+      [{ metadataType: 'MetadataIntValue', int_value: 3 }, /int_value must be string/],
+      [{ metadataType: 'MetadataIntValue', int_value: '3000000000' }, /int_value must match pattern/],
+      [{ metadataType: 'MetadataIntValue', int_value: '1.5' }, /int_value must match pattern/],
+      [{ metadataType: 'MetadataStringValue', string_value: 'x', extra: 1 }, /has the field extra/],
+      [{ metadataType: 'MetadataStringValue' }, /must have required property 'string_value'/],
+      [{ metadataType: 'MetadataBoolValue', bool_value: 'true' }, /bool_value must be boolean/],
+      [{ metadataType: 'MetadataTextValue', string_value: 'x' }, /metadataType must be one of MetadataBoolValue/],
+      [{ metadataType: 'MetadataStructValue', struct_value: '{"a":1}' }, /struct_value must be base64/],
+    ];
+    for (const [value, problem] of bad) {
+      const dir = await folder({ 'ModelArtifact.customProperties': JSON.stringify({ ok: 1, License: value }) });
+      await assert.rejects(loadMetadata(dir, WHERE), configError(new RegExp(`ModelArtifact\\.customProperties in ${dir} .*: property "License" is not a valid Model Registry MetadataValue: .*${problem.source}`)));
+    }
+  });
+
+  it('keeps a number written with a fraction or exponent a double (1.0 too), as Python json.loads does', async () => {
+    const m = await loadMetadata(await folder({ 'ModelVersion.customProperties': '{"epochs": 438, "acc": 0.95, "v": 1.0, "k": 1e3, "neg": -2.50, "nested": {"x": 1.0, "y": [2, 3.0]}}' }), WHERE);
+    const props = encodeCustomProperties(m.modelVersion.customProperties)!;
+    assert.deepEqual(props.epochs, { metadataType: 'MetadataIntValue', int_value: '438' });
+    assert.deepEqual(props.acc, { metadataType: 'MetadataDoubleValue', double_value: 0.95 });
+    assert.deepEqual(props.v, { metadataType: 'MetadataDoubleValue', double_value: 1 });
+    assert.deepEqual(props.k, { metadataType: 'MetadataDoubleValue', double_value: 1000 });
+    assert.deepEqual(props.neg, { metadataType: 'MetadataDoubleValue', double_value: -2.5 });
+    assert.equal(Buffer.from((props.nested as { struct_value: string }).struct_value, 'base64').toString(), '{"x":1.0,"y":[2,3.0]}', 'struct values keep the numbers as written');
+    await assert.rejects(loadMetadata(await folder({ 'ModelVersion.customProperties': '{"huge": 1e400}' }), WHERE), configError(/property "huge": 1e400 is beyond the range of a double/));
   });
 
   it('refuses both spellings of the same custom properties', async () => {

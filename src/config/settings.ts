@@ -266,6 +266,8 @@ export class StepSettings {
       ...(author ? { author } : {}),
       modelIdSetting: config.describe('model-id'),
       modelArtifactIdSetting: config.describe('model-artifact-id'),
+      // only register and all take it; elsewhere the artifact fields are not written anyway
+      updateArtifactMetadata: config.has('update-artifact-metadata') && config.boolean('update-artifact-metadata'),
     };
   }
 

@@ -41,12 +41,26 @@ export function answerSchemaPath(): string {
   return schemaFile(ANSWER_SCHEMA_FILE);
 }
 
+function readSchemaFile(): AnswerSchemaFile {
+  return JSON.parse(readFileSync(answerSchemaPath(), 'utf8')) as AnswerSchemaFile;
+}
+
 function compileRoutes(): Route[] {
-  const file = JSON.parse(readFileSync(answerSchemaPath(), 'utf8')) as AnswerSchemaFile;
+  const file = readSchemaFile();
   const definitions = { ...file.definitions };
   for (const name of ENTITIES) definitions[name] = { allOf: [definitions[name], { required: ['id'], properties: { id: PATH_SAFE_ID } }] };
   definitions.ModelVersion = { allOf: [definitions.ModelVersion, { properties: { registeredModelId: PATH_SAFE_ID } }] };
+  const ajv = newAjv(definitions);
+  return CLIENT_OPERATIONS.map((operation) => {
+    const [method, template] = operation.split(' ') as [string, string];
+    const schema = file.operations[operation];
+    if (!schema) throw new Error(`${answerSchemaPath()} has no schema for ${operation}: run npm run generate:registry-schemas`);
+    const pattern = new RegExp('^' + template.replace(/\{[^}]+\}/g, '[^/]+') + '$');
+    return { method, pattern, schema, validate: ajv.compile({ $ref: `model-registry#/definitions/${schema}` }) };
+  });
+}
 
+function newAjv(definitions: Record<string, unknown>): Ajv {
   const ajv = new Ajv({ allErrors: false, verbose: true, strict: true, strictTypes: false });
   // ajv-formats is CommonJS: under NodeNext its plugin is the default export's `default`
   const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv, formats: string[]) => void;
@@ -57,13 +71,28 @@ function compileRoutes(): Route[] {
   for (const unchecked of ['byte', 'uri']) ajv.addFormat(unchecked, true);
   ajv.addFormat('path-safe-id', { type: 'string', validate: isPathSafeId });
   ajv.addSchema({ $id: 'model-registry', definitions });
-  return CLIENT_OPERATIONS.map((operation) => {
-    const [method, template] = operation.split(' ') as [string, string];
-    const schema = file.operations[operation];
-    if (!schema) throw new Error(`${answerSchemaPath()} has no schema for ${operation}: run npm run generate:registry-schemas`);
-    const pattern = new RegExp('^' + template.replace(/\{[^}]+\}/g, '[^/]+') + '$');
-    return { method, pattern, schema, validate: ajv.compile({ $ref: `model-registry#/definitions/${schema}` }) };
-  });
+  return ajv;
+}
+
+let metadataValue: ValidateFunction | undefined;
+
+/**
+ * What is wrong with a custom property value in Model Registry's typed form (the OpenAPI
+ * MetadataValue: `metadataType` picks the variant, each variant allows only its own fields,
+ * int_value is an int32 decimal string), briefly, or undefined when it is valid.
+ */
+export function metadataValueProblem(value: unknown): string | undefined {
+  metadataValue ??= newAjv(readSchemaFile().definitions).compile({ $ref: 'model-registry#/definitions/MetadataValue' });
+  if (metadataValue(value)) return undefined;
+  const errors = (metadataValue.errors ?? []).filter((e) => e.keyword !== 'if');
+  return errors.slice(0, 2).map(describeValueError).join('; ');
+}
+
+function describeValueError(e: ErrorObject): string {
+  const where = e.instancePath ? e.instancePath.slice(1).replace(/\//g, '.') : 'the value';
+  if (e.keyword === 'additionalProperties') return `${where} has the field ${String(e.params.additionalProperty)}, which its metadataType does not allow`;
+  if (e.keyword === 'enum' && e.instancePath === '/metadataType') return `metadataType must be one of ${(e.params.allowedValues as string[]).join(', ')}`;
+  return `${where} ${e.message ?? 'is invalid'}`;
 }
 
 /**

@@ -1,8 +1,19 @@
-// JSON parsing that keeps integers beyond Number.MAX_SAFE_INTEGER exact (as bigint), so that a
-// 20-digit id in a custom property is not silently rounded. Used after JSON.parse has accepted the
-// text, so error reporting stays with JSON.parse.
+// JSON parsing that keeps what JSON.parse loses: integers beyond Number.MAX_SAFE_INTEGER stay exact
+// (as bigint), so that a 20-digit id in a custom property is not silently rounded, and a number
+// written with a fraction or an exponent (`1.0`, `0.95`, `1e3`) stays a double, as Python's
+// json.loads keeps it a float (upstream then stores a MetadataDoubleValue). Used after JSON.parse
+// has accepted the text, so error reporting stays with JSON.parse.
 
-export type ExactJson = string | number | bigint | boolean | null | ExactJson[] | { [key: string]: ExactJson };
+/** A number written with a fraction or an exponent; `text` is the literal as written. */
+export class JsonDouble {
+  constructor(
+    readonly value: number,
+    readonly text: string,
+  ) {}
+}
+
+/** Integers are `number` (safe) or `bigint` (beyond 2^53-1); other numbers are JsonDouble. */
+export type ExactJson = string | number | bigint | boolean | null | JsonDouble | ExactJson[] | { [key: string]: ExactJson };
 
 export function parseJsonExact(text: string): ExactJson {
   let pos = 0;
@@ -48,8 +59,8 @@ export function parseJsonExact(text: string): ExactJson {
     if (!m) throw new SyntaxError(`unexpected character at position ${pos}`);
     pos += m[0].length;
     const n = Number(m[0]);
-    if (!m[2] && !m[3] && !Number.isSafeInteger(n)) return BigInt(m[0]);
-    return n;
+    if (m[2] || m[3]) return new JsonDouble(n, m[0]);
+    return Number.isSafeInteger(n) ? n : BigInt(m[0]);
   };
   const str = (): string => {
     const start = pos;
@@ -71,6 +82,7 @@ export function parseJsonExact(text: string): ExactJson {
 /** JSON text of a value that may hold bigints (written as plain integer literals). */
 export function stringifyExact(value: ExactJson): string {
   if (typeof value === 'bigint') return value.toString();
+  if (value instanceof JsonDouble) return value.text;
   if (Array.isArray(value)) return `[${value.map(stringifyExact).join(',')}]`;
   if (value !== null && typeof value === 'object') {
     return `{${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}:${stringifyExact(v)}`).join(',')}}`;

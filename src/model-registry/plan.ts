@@ -28,7 +28,10 @@ export interface RegistrationPlan {
   modelArtifactId?: string;
   model: { name?: string; description?: string; owner?: string; customProperties?: CustomProperties };
   version: { name: string; description?: string; author?: string; customProperties?: CustomProperties };
+  /** `name` unset: the registered model's name (create_version fetches the model by id). */
   artifact: { name?: string; fields: ModelArtifactFields };
+  /** update_artifact: also write `artifact.fields` onto the existing artifact (else only uri and state, as upstream). */
+  updateArtifactMetadata: boolean;
   /** Present when the ConfigMap sets enough source fields to recognise this job's artifacts. */
   identity?: JobIdentity;
 }
@@ -45,18 +48,23 @@ export interface PlanInputs {
   author?: string;
   modelIdSetting: string;
   modelArtifactIdSetting: string;
+  /** --update-artifact-metadata (register and all; false elsewhere). */
+  updateArtifactMetadata?: boolean;
 }
 
 /**
  * `lenient` (mark-failed): a broken or incomplete ConfigMap must not stop the clean-up, so
  * metadata errors and missing names are tolerated; the ids recorded in the workspace still count.
  */
-export async function planFromInputs(inputs: PlanInputs, opts: { lenient?: boolean; onLenientError?: (err: Error) => void } = {}): Promise<RegistrationPlan> {
+export async function planFromInputs(
+  inputs: PlanInputs,
+  opts: { lenient?: boolean; onLenientError?: (err: Error) => void; warn?: (message: string) => void } = {},
+): Promise<RegistrationPlan> {
   const intent = inputs.intent;
   const folderSetting = inputs.metadataSetting;
   let metadata: Metadata;
   try {
-    metadata = await loadMetadata(inputs.metadataFolder, `${folderSetting}, default /etc/model-metadata`);
+    metadata = await loadMetadata(inputs.metadataFolder, `${folderSetting}, default /etc/model-metadata`, opts.warn ? { warn: opts.warn } : {});
   } catch (err) {
     if (!opts.lenient || !(err instanceof ConfigError)) throw err;
     opts.onLenientError?.(err);
@@ -65,9 +73,13 @@ export async function planFromInputs(inputs: PlanInputs, opts: { lenient?: boole
   const where = metadata.folder ? ` in ${metadata.folder} (${folderSetting})` : ` (no metadata ConfigMap: set ${folderSetting})`;
   const { registeredModel: rm, modelVersion: mv, modelArtifact: ma } = metadata;
 
-  const modelId = inputs.modelId ?? rm.id;
-  const modelVersionId = inputs.modelVersionId ?? mv.id;
-  const modelArtifactId = inputs.modelArtifactId ?? ma.id;
+  // An empty value counts as unset, as upstream's Python `or` (the UI writes e.g. ModelVersion.name: "").
+  const given = (value: string | undefined) => (value === '' ? undefined : value);
+  const modelId = inputs.modelId ?? given(rm.id);
+  const modelVersionId = inputs.modelVersionId ?? given(mv.id);
+  const modelArtifactId = inputs.modelArtifactId ?? given(ma.id);
+  const modelName = given(rm.name);
+  const versionName = given(mv.name);
 
   const check = (fn: () => void) => {
     try {
@@ -80,11 +92,15 @@ export async function planFromInputs(inputs: PlanInputs, opts: { lenient?: boole
   check(() => requireForIntent());
   function requireForIntent(): void {
     if (intent === 'create_model') {
-      if (rm.name && rm.id) throw new ConfigError(`create_model: set RegisteredModel.name or RegisteredModel.id, not both${where}`);
-      if (!rm.name) throw new ConfigError(`create_model needs the metadata ConfigMap key RegisteredModel.name${where}`);
+      if (modelName && given(rm.id)) throw new ConfigError(`create_model: set RegisteredModel.name or RegisteredModel.id, not both${where}`);
+      if (!modelName) throw new ConfigError(`RegisteredModel name is required for create_model intent: create_model needs the metadata ConfigMap key RegisteredModel.name${where}`);
     }
     if (intent === 'create_version' && !modelId) {
       throw new ConfigError(`create_version needs ${inputs.modelIdSetting} (or the ConfigMap key RegisteredModel.id${where})`);
+    }
+    if (intent === 'create_version' && !versionName) {
+      // upstream's fast-fail check, in its words: create_version has no default version name
+      throw new ConfigError(`ModelVersion name is required for create_version intent: set the metadata ConfigMap key ModelVersion.name${where}`);
     }
     if (intent === 'update_artifact' && !modelArtifactId) {
       throw new ConfigError(`update_artifact needs ${inputs.modelArtifactIdSetting} (or the ConfigMap key ModelArtifact.id${where})`);
@@ -109,17 +125,19 @@ export async function planFromInputs(inputs: PlanInputs, opts: { lenient?: boole
     ma.modelSourceKind && ma.modelSourceName
       ? { modelSourceKind: ma.modelSourceKind, modelSourceClass: ma.modelSourceClass, modelSourceGroup: ma.modelSourceGroup, modelSourceName: ma.modelSourceName }
       : undefined;
-  const author = mv.author ?? inputs.author;
+  const author = given(mv.author) ?? inputs.author;
   return {
     intent,
     metadata,
     ...(modelId ? { modelId } : {}),
     ...(modelVersionId ? { modelVersionId } : {}),
     ...(modelArtifactId ? { modelArtifactId } : {}),
-    model: { name: rm.name, description: rm.description, owner: rm.owner, customProperties: encodeCustomProperties(rm.customProperties) },
-    version: { name: mv.name ?? DEFAULT_VERSION_NAME, description: mv.description, author, customProperties: encodeCustomProperties(mv.customProperties) },
-    // upstream names the artifact after the model when the ConfigMap does not
-    artifact: { name: ma.name ?? rm.name, fields },
+    model: { name: modelName, description: rm.description, owner: rm.owner, customProperties: encodeCustomProperties(rm.customProperties) },
+    // update_artifact ignores the ModelVersion group (the UI writes an empty name for it)
+    version: { name: versionName ?? DEFAULT_VERSION_NAME, description: mv.description, author, customProperties: encodeCustomProperties(mv.customProperties) },
+    // upstream names the artifact after the registered model when the ConfigMap does not (or leaves it empty)
+    artifact: { name: given(ma.name) ?? modelName, fields },
+    updateArtifactMetadata: inputs.updateArtifactMetadata ?? false,
     ...(identity ? { identity } : {}),
   };
 }

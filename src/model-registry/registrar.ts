@@ -8,13 +8,16 @@ import { writableCustomProperties } from './custom-properties.js';
 import { FAILURE_REASON_PROPERTY, OwnEntities } from './ownership.js';
 import type { RegistrationPlan } from './plan.js';
 import type { RecordWriter, RegistryRecord } from './record.js';
-import type { CustomProperties, ModelArtifact, ModelArtifactUpdate, ModelVersion, RegisteredModel } from './types.js';
+import { MODEL_ARTIFACT_UPDATE_FIELDS, type CustomProperties, type ModelArtifact, type ModelArtifactUpdate, type ModelVersion, type RegisteredModel } from './types.js';
 
 export interface RegistrationIds {
   registeredModelId?: string;
   modelVersionId?: string;
   modelArtifactId?: string;
 }
+
+/** Upstream's words (runbooks and upstream's tests match on them). */
+const CREATE_VERSION_HINT = "Use 'create_version' intent to add a new version to this existing model.";
 
 function precondition(message: string): ModelSyncError {
   return new ModelSyncError('precondition', message);
@@ -59,7 +62,7 @@ export class Registrar {
         if (!verdict.ours) {
           throw precondition(
             `Cannot create model: RegisteredModel with name '${name}' already exists (ID: ${existing.id}) and ${verdict.why}. ` +
-              `Use the 'create_version' intent to add a version to it.`,
+              CREATE_VERSION_HINT,
           );
         }
         this.log.info({ registeredModelId: existing.id, why: verdict.why }, 'RegisteredModel exists from an earlier attempt of this job; continuing');
@@ -89,10 +92,7 @@ export class Registrar {
     if (p.intent === 'update_artifact') {
       const id = p.modelArtifactId!;
       const artifact = await this.requireArtifact(id);
-      const body: ModelArtifactUpdate = { ...p.artifact.fields, uri, state: 'LIVE' };
-      body.customProperties = p.artifact.fields.customProperties ? { ...withoutFailure(artifact.customProperties), ...p.artifact.fields.customProperties } : undefined;
-      if (!body.customProperties && artifact.customProperties?.[FAILURE_REASON_PROPERTY]) body.customProperties = withoutFailure(artifact.customProperties);
-      await this.client.updateModelArtifact(id, body);
+      await this.client.updateModelArtifact(id, this.artifactUpdate(artifact, uri));
       await this.writer.update({ ...this.passThrough(), modelArtifact: { ...this.writer.record.modelArtifact, id, created: false }, phase: 'registered' });
       return this.ids();
     }
@@ -104,7 +104,7 @@ export class Registrar {
       await this.writer.update({ registeredModel: { id: model.id, created: false } });
     }
     const version = await this.ensureVersion(model, uri);
-    await this.ensureArtifact(version, uri);
+    await this.ensureArtifact(model, version, uri);
     await this.writer.update({ phase: 'registered' });
     return this.ids();
   }
@@ -136,7 +136,7 @@ export class Registrar {
     if (!verdict.ours) {
       throw precondition(
         `Cannot create model: RegisteredModel with name '${name}' already exists (ID: ${model.id}) and ${verdict.why}. ` +
-          `Use the 'create_version' intent to add a version to it.`,
+          CREATE_VERSION_HINT,
       );
     }
     this.log.info({ registeredModelId: model.id, why: verdict.why }, 'RegisteredModel exists from an earlier attempt of this job; continuing');
@@ -179,17 +179,19 @@ export class Registrar {
     return version;
   }
 
-  private async ensureArtifact(version: ModelVersion, uri: string): Promise<ModelArtifact> {
+  private async ensureArtifact(model: RegisteredModel, version: ModelVersion, uri: string): Promise<ModelArtifact> {
     const p = this.plan;
     const own = this.own(uri);
+    // as upstream: the ConfigMap's name, else the registered model's
+    const name = p.artifact.name ?? model.name;
     // The version is this job's, so an artifact with this job's name in it is this job's too.
-    const find = async () => (await this.client.listModelVersionArtifacts(version.id)).find((a) => own.artifact(a).ours || (p.artifact.name !== undefined && a.name === p.artifact.name));
+    const find = async () => (await this.client.listModelVersionArtifacts(version.id)).find((a) => own.artifact(a).ours || a.name === name);
     let artifact = await find();
     if (!artifact) {
       try {
         artifact = await this.client.createModelVersionArtifact(version.id, {
           artifactType: 'model-artifact',
-          ...(p.artifact.name ? { name: p.artifact.name } : {}),
+          name,
           ...p.artifact.fields,
           uri,
           state: 'LIVE',
@@ -211,6 +213,28 @@ export class Registrar {
 
   // --- helpers --------------------------------------------------------------------------------
 
+  /**
+   * update_artifact's PATCH at register. As upstream: the URI and state LIVE, nothing else, unless
+   * --update-artifact-metadata asks for the ConfigMap's ModelArtifact fields too (custom properties
+   * then merged into the existing ones: a PATCH with customProperties replaces the map). Either
+   * way mark-failed's own failure reason from an earlier attempt is removed.
+   */
+  private artifactUpdate(artifact: ModelArtifact, uri: string): ModelArtifactUpdate {
+    const fields = this.plan.artifact.fields;
+    const stale = artifact.customProperties?.[FAILURE_REASON_PROPERTY] !== undefined;
+    if (!this.plan.updateArtifactMetadata) {
+      const unused = MODEL_ARTIFACT_UPDATE_FIELDS.filter((f) => fields[f] !== undefined);
+      if (unused.length) {
+        this.log.info({ fields: unused }, 'update_artifact: the ConfigMap\'s ModelArtifact fields are not applied (as upstream); set --update-artifact-metadata / MODEL_SYNC_UPDATE_ARTIFACT_METADATA to apply them');
+      }
+      return { uri, state: 'LIVE', ...(stale ? { customProperties: withoutFailure(artifact.customProperties) } : {}) };
+    }
+    const body: ModelArtifactUpdate = { ...fields, uri, state: 'LIVE' };
+    if (fields.customProperties) body.customProperties = { ...withoutFailure(artifact.customProperties), ...fields.customProperties };
+    else if (stale) body.customProperties = withoutFailure(artifact.customProperties);
+    return body;
+  }
+
   private async requireArtifact(id: string): Promise<ModelArtifact> {
     const artifact = await this.client.getModelArtifact(id);
     if (!artifact) throw precondition(`Cannot update artifact: ModelArtifact with ID '${id}' not found in Model Registry`);
@@ -219,14 +243,14 @@ export class Registrar {
 
   private async requireModel(id: string): Promise<RegisteredModel> {
     const model = await this.client.getRegisteredModel(id);
-    if (!model) throw precondition(`Cannot create version: RegisteredModel with ID '${id}' not found. Use the 'create_model' intent to create it.`);
+    if (!model) throw precondition(`Cannot create version: RegisteredModel with ID '${id}' not found. Use 'create_model' intent to create a new model first.`);
     return model;
   }
 
   private versionExists(version: ModelVersion, model: RegisteredModel, why: string): ModelSyncError {
     return precondition(
-      `Cannot create version: ModelVersion '${version.name}' already exists under RegisteredModel '${model.name}' (ID: ${model.id}) ` +
-        `as ID ${version.id} and ${why}. Use the 'update_artifact' intent to replace its artifact, or choose another ModelVersion.name.`,
+      `Cannot create version: ModelVersion with name '${version.name}' already exists under RegisteredModel '${model.name}' (ID: ${model.id}) ` +
+        `as ID ${version.id} and ${why}. Use 'update_artifact' intent to update an existing version's artifact, or choose another ModelVersion.name.`,
     );
   }
 

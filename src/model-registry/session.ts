@@ -32,6 +32,7 @@ export async function openRegistrySession(ctx: RegistrySessionContext, opts: { l
   const plan = await planFromInputs(ctx.plan, {
     ...opts,
     onLenientError: (err) => ctx.log.warn(`metadata problem ignored while marking the job failed: ${err.message}`),
+    warn: (message) => ctx.log.warn(message),
   });
   const registryLog = ctx.log.child({ component: 'model-registry' }, { level: ctx.logLevel });
   const connection = ctx.connection;
