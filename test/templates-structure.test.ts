@@ -266,6 +266,11 @@ test('every Job, Workflow and PipelineRun pod carries the Model Registry UI labe
     assert.equal(doc.spec.template.metadata.labels[BFF_LABELS.jobId], doc.metadata.labels[BFF_LABELS.jobId], `${file}: one job-id`);
     jobIds.add(doc.metadata.labels[BFF_LABELS.jobId]);
     const env = doc.spec.template.spec.containers[0].env as Obj[];
+    // What the UI's list shows for the Job comes from its annotations.
+    const value = (name: string) => env.find((e) => e.name === name)?.value;
+    assert.ok(doc.metadata.annotations['modelregistry.kubeflow.org/display-name'], `${file}: display-name`);
+    assert.equal(doc.metadata.annotations['modelregistry.kubeflow.org/upload-intent'], value('MODEL_SYNC_MODEL_UPLOAD_INTENT'), `${file}: upload-intent`);
+    assert.equal(doc.metadata.annotations['modelregistry.kubeflow.org/dest-uri'], value('MODEL_SYNC_DESTINATION_OCI_URI'), `${file}: dest-uri`);
     const artifact = env.find((e) => e.name === 'MODEL_SYNC_MODEL_ARTIFACT_ID')?.value;
     assert.equal(doc.spec.template.metadata.labels['modelregistry.kubeflow.org/model-sync-model-artifact-id'], artifact, `${file}: artifact id label`);
   }

@@ -122,14 +122,14 @@ function metadataConfigMap(intent: Intent): Obj | undefined {
 function job(intent: Intent): Obj {
   const ids = IDS[intent];
   const cm = metadataConfigMap(intent);
-  const tag = intent === 'create_version' ? '2.0.0' : '1.0.0';
+  const destinationUri = `${REGISTRY_HOST}/models/sentiment-analyzer:${intent === 'create_version' ? '2.0.0' : '1.0.0'}`;
   const env: Obj[] = [
     { name: 'MODEL_SYNC_STORAGE_PATH', value: PATHS.workspace },
     { name: 'MODEL_SYNC_SOURCE_TYPE', value: 's3' },
     { name: 'MODEL_SYNC_SOURCE_AWS_KEY', value: 'models/sentiment-analyzer/' },
     { name: 'MODEL_SYNC_SOURCE_S3_CREDENTIALS_PATH', value: PATHS.sourceCredentials },
     { name: 'MODEL_SYNC_DESTINATION_TYPE', value: 'oci' },
-    { name: 'MODEL_SYNC_DESTINATION_OCI_URI', value: `${REGISTRY_HOST}/models/sentiment-analyzer:${tag}` },
+    { name: 'MODEL_SYNC_DESTINATION_OCI_URI', value: destinationUri },
     { name: 'MODEL_SYNC_DESTINATION_OCI_CREDENTIALS_PATH', value: `${PATHS.destinationCredentials}/.dockerconfigjson` },
     { name: 'MODEL_SYNC_MODEL_UPLOAD_INTENT', value: intent },
     ...(ids['model-id'] ? [{ name: 'MODEL_SYNC_MODEL_ID', value: ids['model-id'] }] : []),
@@ -148,7 +148,15 @@ function job(intent: Intent): Obj {
     metadata: {
       name: `model-sync-${slug(intent)}`,
       labels,
-      annotations: { 'modelregistry.kubeflow.org/description': `model-sync all-in-one job (${intent}): S3 -> OCI modelcar -> Model Registry` },
+      // Annotations the UI shows in its transfer-job list (it lists this Job: the labels match).
+      annotations: {
+        'modelregistry.kubeflow.org/description': `model-sync all-in-one job (${intent}): S3 -> OCI modelcar -> Model Registry`,
+        'modelregistry.kubeflow.org/display-name': `model-sync ${slug(intent)}`,
+        'modelregistry.kubeflow.org/upload-intent': intent,
+        'modelregistry.kubeflow.org/source-type': 's3',
+        'modelregistry.kubeflow.org/dest-type': 'oci',
+        'modelregistry.kubeflow.org/dest-uri': destinationUri,
+      },
     },
     spec: {
       backoffLimit: 3,
