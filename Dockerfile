@@ -63,5 +63,7 @@ ENV NODE_ENV=production \
     HOME=/home/model-sync
 WORKDIR /tmp/model-sync
 USER 65532:0
+# With no command and no args (the Model Registry UI's Job sets neither) the image runs the whole
+# job, configured from MODEL_SYNC_* env; `args: ["fetch", ...]` or `--help` replace CMD.
 ENTRYPOINT ["model-sync"]
-CMD ["--help"]
+CMD ["all"]

@@ -79,6 +79,12 @@ describe('Dockerfile structure', () => {
     assert.ok(argv[0] === 'model-sync' || (argv[0] === 'node' && /cli\.js$/.test(argv[1] ?? '')), `ENTRYPOINT ${entry.args}`);
   });
 
+  test('CMD is ["all"], so a pod with no command and no args (the Model Registry UI\'s Job) runs the whole job', () => {
+    const cmd = runtime.filter((i) => i.keyword === 'CMD').pop();
+    assert.ok(cmd, 'runtime stage has a CMD');
+    assert.deepEqual(JSON.parse(cmd.args), ['all']);
+  });
+
   test('OCI labels come from the build args', () => {
     const labels = runtime.filter((i) => i.keyword === 'LABEL').map((i) => i.args).join(' ');
     for (const [label, value] of [
@@ -192,10 +198,11 @@ describe('image built with scripts/build-image.sh and run with podman', { skip: 
 
   test('metadata: non-root user, entrypoint, labels; size recorded', async (t) => {
     const { stdout } = await podman(['image', 'inspect', image]);
-    const [info] = JSON.parse(stdout) as { Size: number; Config: { User: string; Entrypoint: string[]; Labels: Record<string, string> } }[];
+    const [info] = JSON.parse(stdout) as { Size: number; Config: { User: string; Entrypoint: string[]; Cmd: string[]; Labels: Record<string, string> } }[];
     assert.ok(info);
     assert.equal(info.Config.User, '65532:0');
     assert.deepEqual(info.Config.Entrypoint, ['model-sync']);
+    assert.deepEqual(info.Config.Cmd, ['all']);
     const version = (JSON.parse(await readFile(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
     assert.equal(info.Config.Labels['org.opencontainers.image.version'], version);
     assert.equal(info.Config.Labels['org.opencontainers.image.licenses'], 'Apache-2.0');
@@ -208,6 +215,13 @@ describe('image built with scripts/build-image.sh and run with podman', { skip: 
     const { stdout } = await podman(['run', '--rm', image, '--help']);
     assert.match(stdout, /Usage: model-sync/);
     for (const step of ['fetch', 'package', 'push', 'register']) assert.match(stdout, new RegExp(`\\b${step}\\b`));
+  });
+
+  test('no command and no args: the image runs `all` (an empty environment stops it at preflight with exit 2)', async () => {
+    const r = await podman(['run', '--rm', '-e', 'TERMINATION_MESSAGE_PATH=/tmp/termination-log', image], { allowFailure: true });
+    assert.equal(r.code, 2, `${r.stdout}${r.stderr}`);
+    assert.match(r.stderr + r.stdout, /--registry-server-address \/ MODEL_SYNC_REGISTRY_SERVER_ADDRESS is required/);
+    assert.doesNotMatch(r.stdout, /Usage: model-sync/, 'not the --help text');
   });
 
   describe('fetch from a local S3 server into a mounted workspace', () => {

@@ -1,10 +1,15 @@
 // Our own reference checks over the generated YAML, the ones no schema can make: every parameter,
 // workspace, result, volume and template referenced is declared; no templated quantities; command
-// set; no Tekton param enum; retries never on bad-input exit codes; UI labels present.
+// set; no Tekton param enum; retries never on bad-input exit codes; UI labels present; no service
+// link variables in any pod we ship (the samples/bff/ Jobs reproduce the UI's Jobs and are checked in
+// test/bff-jobs.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NON_RETRYABLE_EXIT_CODES } from '../src/errors.js';
-import { UI_LABELS, packageVersion } from '../scripts/lib/templates/common.js';
+import { BFF_LABELS, REGISTRY_NAME_PARAM, UI_LABELS, packageVersion } from '../scripts/lib/templates/common.js';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT } from '../dev/cli.js';
 import { loadTemplateDocs } from './support/template-schemas.js';
 
 type Obj = Record<string, any>;
@@ -17,6 +22,9 @@ function refs(value: unknown, re: RegExp): string[] {
 }
 
 const argoTemplates = [...ofKind('WorkflowTemplate'), ...ofKind('ClusterWorkflowTemplate')];
+/** Our Jobs; samples/bff/ holds the Model Registry UI's Jobs as it builds them. */
+const isBffSample = (file: string) => file.startsWith('samples/bff/');
+const ourJobs = ofKind('Job').filter((d) => !isBffSample(d.file));
 const argoWorkflows = ofKind('Workflow');
 const library = one('WorkflowTemplate', 'model-sync');
 const libraryTemplates = new Map<string, Obj>((library.spec.templates as Obj[]).map((t) => [t.name, t]));
@@ -212,7 +220,7 @@ test('tekton: the sample PipelineRun and TaskRun give every required param and w
 test('jobs: restartPolicy Never, podFailurePolicy on the bad-input exit codes, deadlines, volumes and Secrets that exist', () => {
   const secretNames = new Set(ofKind('Secret').map((d) => d.doc.metadata.name));
   const configMaps = new Set(ofKind('ConfigMap').map((d) => d.doc.metadata.name));
-  for (const { file, doc } of ofKind('Job')) {
+  for (const { file, doc } of ourJobs) {
     const spec = doc.spec as Obj;
     const pod = spec.template.spec;
     assert.equal(pod.restartPolicy, 'Never');
@@ -243,16 +251,72 @@ test('jobs: restartPolicy Never, podFailurePolicy on the bad-input exit codes, d
 test('every Job, Workflow and PipelineRun pod carries the Model Registry UI labels; ids where known', () => {
   const check = (where: string, labels: Obj | undefined) => {
     for (const [k, v] of Object.entries(UI_LABELS)) assert.equal(labels?.[k], v, `${where}: label ${k}`);
+    assert.equal(labels?.[BFF_LABELS.jobType], 'async-upload', `${where}: label ${BFF_LABELS.jobType}`);
+    assert.ok(labels?.[BFF_LABELS.registryName], `${where}: label ${BFF_LABELS.registryName}`);
   };
-  for (const { file, doc } of ofKind('Job')) {
-    check(`${file} pod`, doc.spec.template.metadata.labels);
+  const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+  const jobIds = new Set<string>();
+  for (const { file, doc } of ourJobs) {
+    // The UI selects the Job itself (job-type + model-registry-name) and reads job-id from it.
+    for (const [where, labels] of [[`${file} Job`, doc.metadata.labels], [`${file} pod`, doc.spec.template.metadata.labels]] as const) {
+      check(where, labels);
+      assert.equal(labels[BFF_LABELS.registryName], REGISTRY_NAME_PARAM.default, `${where}: registry name`);
+      assert.match(labels[BFF_LABELS.jobId] ?? '', uuid, `${where}: job-id is a uuid`);
+    }
+    assert.equal(doc.spec.template.metadata.labels[BFF_LABELS.jobId], doc.metadata.labels[BFF_LABELS.jobId], `${file}: one job-id`);
+    jobIds.add(doc.metadata.labels[BFF_LABELS.jobId]);
     const env = doc.spec.template.spec.containers[0].env as Obj[];
+    // What the UI's list shows for the Job comes from its annotations.
+    const value = (name: string) => env.find((e) => e.name === name)?.value;
+    assert.ok(doc.metadata.annotations['modelregistry.kubeflow.org/display-name'], `${file}: display-name`);
+    assert.equal(doc.metadata.annotations['modelregistry.kubeflow.org/upload-intent'], value('MODEL_SYNC_MODEL_UPLOAD_INTENT'), `${file}: upload-intent`);
+    assert.equal(doc.metadata.annotations['modelregistry.kubeflow.org/dest-uri'], value('MODEL_SYNC_DESTINATION_OCI_URI'), `${file}: dest-uri`);
     const artifact = env.find((e) => e.name === 'MODEL_SYNC_MODEL_ARTIFACT_ID')?.value;
     assert.equal(doc.spec.template.metadata.labels['modelregistry.kubeflow.org/model-sync-model-artifact-id'], artifact, `${file}: artifact id label`);
   }
+  assert.equal(jobIds.size, ourJobs.length, 'each sample Job has its own job-id');
   for (const { file, doc } of argoTemplates) {
     check(`${file} podMetadata`, doc.spec.podMetadata.labels);
+    assert.equal(doc.spec.podMetadata.labels[BFF_LABELS.registryName], '{{workflow.parameters.model-registry-name}}');
+    assert.equal(doc.spec.podMetadata.labels[BFF_LABELS.jobId], '{{workflow.uid}}');
     assert.equal(doc.spec.podMetadata.labels['modelregistry.kubeflow.org/model-sync-model-artifact-id'], '{{workflow.parameters.model-artifact-id}}');
+    assert.deepEqual(doc.spec.workflowMetadata.labelsFrom, {
+      [BFF_LABELS.registryName]: { expression: "workflow.parameters['model-registry-name']" },
+      [BFF_LABELS.jobId]: { expression: 'workflow.uid' },
+    });
+    const param = (doc.spec.arguments.parameters as Obj[]).find((p) => p.name === 'model-registry-name');
+    assert.equal(param?.value, REGISTRY_NAME_PARAM.default, `${file}: model-registry-name parameter with its default`);
+    // Leaf template metadata travels with templateRef: the labels come with it, from the leaf's own input.
+    for (const t of doc.spec.templates as Obj[]) {
+      if (!t.container) continue;
+      check(`${file} ${t.name}`, t.metadata.labels);
+      assert.equal(t.metadata.labels[BFF_LABELS.registryName], '{{inputs.parameters.model-registry-name}}');
+      assert.equal(t.metadata.labels[BFF_LABELS.jobId], '{{workflow.uid}}');
+      assert.ok((t.inputs.parameters as Obj[]).some((p) => p.name === 'model-registry-name' && p.default === REGISTRY_NAME_PARAM.default), `${file} ${t.name}: input`);
+    }
   }
   for (const { file, doc } of [...argoWorkflows, ...ofKind('PipelineRun'), ...ofKind('TaskRun')]) check(file, doc.metadata.labels);
+});
+
+test('no service link variables in any pod we ship: enableServiceLinks false wherever the engine allows it', () => {
+  // A Service named model-sync-registry would otherwise put MODEL_SYNC_REGISTRY_PORT=tcp://... into the pod.
+  assert.ok(ourJobs.length >= 3);
+  for (const { file, doc } of ourJobs) assert.equal(doc.spec.template.spec.enableServiceLinks, false, `${file}: pod spec`);
+  // Argo has no field for it: each container template carries a podSpecPatch (it travels with templateRef).
+  for (const { file, doc } of [...argoTemplates, ...argoWorkflows]) {
+    for (const t of (doc.spec.templates ?? []) as Obj[]) {
+      if (!t.container && !t.script) continue;
+      assert.deepEqual(JSON.parse(t.podSpecPatch ?? '{}'), { enableServiceLinks: false }, `${file} ${t.name}: podSpecPatch`);
+    }
+  }
+  for (const { file, doc } of ofKind('PipelineRun')) assert.equal(doc.spec.taskRunTemplate.podTemplate.enableServiceLinks, false, `${file}: taskRunTemplate.podTemplate`);
+  for (const { file, doc } of ofKind('TaskRun')) assert.equal(doc.spec.podTemplate.enableServiceLinks, false, `${file}: podTemplate`);
+  // The documented exceptions: a Task cannot set it (its README says to set it on the run), and the
+  // samples/bff/ Jobs reproduce the UI's Jobs, which do not set it.
+  for (const [name] of tasks) {
+    const readme = readFileSync(path.join(REPO_ROOT, 'tekton', `README-${name}.md`), 'utf8');
+    assert.match(readme, /podTemplate\.enableServiceLinks: false/, `tekton/README-${name}.md`);
+  }
+  for (const { file, doc } of ofKind('Job').filter((d) => isBffSample(d.file))) assert.equal(doc.spec.template.spec.enableServiceLinks, undefined, `${file}: as the UI builds it`);
+  assert.match(readFileSync(path.join(REPO_ROOT, 'docs/templates.md'), 'utf8'), /enableServiceLinks/);
 });

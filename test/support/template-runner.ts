@@ -4,8 +4,11 @@
 // command+args+env as a local process with the BUILT CLI in place of `model-sync`, passes output
 // parameters / results between steps, evaluates the simple `when`s, honours retries, and runs the
 // exit handler / finally tasks. It covers what our templates use, and throws on anything else.
+// runJob starts a batch/v1 Job's pod the same way, with the image's ENTRYPOINT/CMD where the
+// container sets no command or args.
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CLI, cleanEnv } from '../../dev/cli.js';
 
@@ -64,7 +67,10 @@ class Namespace {
 
 class PodFailure extends Error {}
 
-/** Writes a Secret/ConfigMap as a folder, one file per key (or per `items`), like the kubelet. */
+/**
+ * Writes a Secret/ConfigMap as a folder, one file per key (or per `items`), laid out as the kubelet
+ * does: the files in a timestamped folder, `..data` linking to it, and one link per top-level name.
+ */
 async function materialise(dir: string, data: Record<string, string> | undefined, optional: boolean, items: Obj[] | undefined, what: string): Promise<string> {
   await mkdir(dir, { recursive: true });
   if (!data) {
@@ -72,11 +78,15 @@ async function materialise(dir: string, data: Record<string, string> | undefined
     throw new PodFailure(`${what} not found`);
   }
   const entries = items ? items.map((i) => [i.path as string, data[i.key as string]] as const) : Object.entries(data);
+  if (entries.length === 0) return dir;
+  const stamp = '..2026_12_01_10_00_00.000000001';
   for (const [file, value] of entries) {
     if (value === undefined) throw new PodFailure(`${what}: key missing`);
-    await mkdir(path.dirname(path.join(dir, file)), { recursive: true });
-    await writeFile(path.join(dir, file), value);
+    await mkdir(path.dirname(path.join(dir, stamp, file)), { recursive: true });
+    await writeFile(path.join(dir, stamp, file), value);
   }
+  await symlink(stamp, path.join(dir, '..data'));
+  for (const top of new Set(entries.map(([file]) => file.split('/')[0]!))) await symlink(path.join('..data', top), path.join(dir, top));
   return dir;
 }
 
@@ -167,6 +177,54 @@ function argoShouldRetry(expression: string | undefined, exitCode: number): bool
 }
 
 // ---------------------------------------------------------------------------------------------
+// A batch/v1 Job's pod, as the kubelet starts it from the image
+
+export interface JobRunInput {
+  job: Obj;
+  /** The image's ENTRYPOINT and CMD: Kubernetes runs them where the container sets no command / args. */
+  image: { entrypoint: string[]; cmd: string[] };
+}
+
+export interface JobRun extends ContainerResult {
+  /** The argv the container ran (before `model-sync` is replaced by the built CLI). */
+  argv: string[];
+  /** Host folder of each volume mount, by mount path. */
+  mounts: Record<string, string>;
+}
+
+/** Runs the first container of the Job's pod once (no retries: the caller looks at one attempt). */
+export async function runJob(input: JobRunInput, opts: RunnerOptions): Promise<JobRun> {
+  const pod = input.job.spec.template.spec as Obj;
+  const container = (pod.containers as Obj[])[0]!;
+  // Kubernetes: command replaces ENTRYPOINT (and drops CMD); args alone replace CMD.
+  const command = (container.command as string[] | undefined) ?? input.image.entrypoint;
+  const args = (container.args as string[] | undefined) ?? (container.command ? [] : input.image.cmd);
+  const ns = new Namespace(opts.objects);
+  const podDir = await mkdtemp(path.join(opts.root, `pod-${String(input.job.metadata.name)}-`));
+  const volumes = new Map<string, string>();
+  const mounts: Mount[] = [];
+  try {
+    for (const v of (pod.volumes ?? []) as Obj[]) {
+      const dir = path.join(podDir, 'volumes', v.name);
+      if (v.emptyDir) volumes.set(v.name, await materialise(dir, {}, true, undefined, 'emptyDir'));
+      else if (v.secret) volumes.set(v.name, await materialise(dir, ns.find('Secret', v.secret.secretName), Boolean(v.secret.optional), v.secret.items, `secret ${v.secret.secretName}`));
+      else if (v.configMap) volumes.set(v.name, await materialise(dir, ns.find('ConfigMap', v.configMap.name), Boolean(v.configMap.optional), v.configMap.items, `configmap ${v.configMap.name}`));
+      else throw new Error(`job: unsupported volume ${v.name}`);
+    }
+    for (const m of (container.volumeMounts ?? []) as Obj[]) {
+      const hostDir = volumes.get(m.name);
+      if (!hostDir) throw new Error(`job: volume '${m.name}' not defined in the pod`);
+      mounts.push({ mountPath: m.mountPath, hostDir });
+    }
+    const result = await runContainer({ ...container, command, args }, mounts, ns, podDir, opts);
+    return { ...result, argv: [...command, ...args], mounts: Object.fromEntries(mounts.map((m) => [m.mountPath, m.hostDir])) };
+  } catch (err) {
+    if (!(err instanceof PodFailure)) throw err;
+    return { exitCode: -1, stdout: '', stderr: err.message, termination: err.message, args: [], env: {}, argv: [...command, ...args], mounts: {} };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Argo
 
 export interface ArgoRunInput {
@@ -181,7 +239,7 @@ export async function runArgoWorkflowTemplate(input: ArgoRunInput, opts: RunnerO
   const spec = input.template.spec as Obj;
   const ns = new Namespace(opts.objects);
   const workflowName = input.name ?? 'model-sync-test';
-  const globals: Record<string, string> = { 'workflow.name': workflowName };
+  const globals: Record<string, string> = { 'workflow.name': workflowName, 'workflow.uid': randomUUID() };
   for (const p of (spec.arguments?.parameters ?? []) as Obj[]) {
     const value = input.parameters[p.name] ?? p.value;
     if (value === undefined) throw new Error(`argo: parameter ${p.name} is required`);

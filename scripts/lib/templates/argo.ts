@@ -16,6 +16,9 @@ import {
   WORKFLOW_DEADLINE_SECONDS,
   WORKSPACE_SIZE,
   allowedValues,
+  ARGO_POD_SPEC_PATCH,
+  BFF_LABELS,
+  REGISTRY_NAME_PARAM,
   argoRetryExpression,
   catalog,
   containerSecurityContext,
@@ -35,10 +38,10 @@ type Obj = Record<string, unknown>;
 
 export const ARGO_NAME = 'model-sync';
 
-/** Template-only parameters (Secret / ConfigMap names) a step's leaf takes. */
+/** Template-only parameters a step's leaf takes: Secret / ConfigMap names, the registry name of the labels. */
 function objectParamsOf(name: StepName): { name: string; default: string; description: string }[] {
   const o = objectsOf(step(name));
-  return (['source', 'destination', 'registry', 'metadata'] as const).filter((k) => o[k]).map((k) => OBJECT_PARAMS[k]);
+  return [...(['source', 'destination', 'registry', 'metadata'] as const).filter((k) => o[k]).map((k) => OBJECT_PARAMS[k]), REGISTRY_NAME_PARAM];
 }
 
 function leafInputs(name: StepName): Obj[] {
@@ -109,10 +112,21 @@ function leafTemplate(name: StepName): Obj {
   const { volumes, mounts } = leafVolumes(name);
   return {
     name,
-    metadata: { labels: { ...UI_LABELS, 'app.kubernetes.io/managed-by': 'argo-workflows', 'model-sync/step': name } },
+    // Template metadata travels with templateRef (a caller's podMetadata does not come from here).
+    metadata: {
+      labels: {
+        ...UI_LABELS,
+        [BFF_LABELS.registryName]: `{{inputs.parameters.${REGISTRY_NAME_PARAM.name}}}`,
+        [BFF_LABELS.jobId]: '{{workflow.uid}}',
+        'app.kubernetes.io/managed-by': 'argo-workflows',
+        'model-sync/step': name,
+      },
+    },
     inputs: { parameters: leafInputs(name) },
     outputs: { parameters: leafOutputs(name) },
     securityContext: podSecurityContext(),
+    // At template level so that it travels with templateRef into callers' Workflows.
+    podSpecPatch: ARGO_POD_SPEC_PATCH,
     retryStrategy: {
       limit: RETRY_LIMIT,
       retryPolicy: 'Always',
@@ -195,13 +209,16 @@ function workflowParameters(callers: Obj[]): Obj[] {
       description: describeParam(spec),
     });
   }
-  for (const o of Object.values(OBJECT_PARAMS)) if (used.has(o.name)) out.push({ name: o.name, value: o.default, description: o.description });
+  for (const o of [...Object.values(OBJECT_PARAMS), REGISTRY_NAME_PARAM]) if (used.has(o.name)) out.push({ name: o.name, value: o.default, description: o.description });
   return out;
 }
 
+/** The UI's labels; the workflow's uid stands for the job id (a uuid per run, as the UI's). */
 function podLabels(): Obj {
   return {
     ...UI_LABELS,
+    [BFF_LABELS.registryName]: `{{workflow.parameters.${REGISTRY_NAME_PARAM.name}}}`,
+    [BFF_LABELS.jobId]: '{{workflow.uid}}',
     [ID_LABELS.model]: '{{workflow.parameters.model-id}}',
     [ID_LABELS.version]: '{{workflow.parameters.model-version-id}}',
     [ID_LABELS.artifact]: '{{workflow.parameters.model-artifact-id}}',
@@ -215,7 +232,14 @@ function templateSpec(): Obj {
     onExit: 'exit-handler',
     activeDeadlineSeconds: WORKFLOW_DEADLINE_SECONDS,
     securityContext: podSecurityContext(),
-    workflowMetadata: { labels: { ...UI_LABELS, 'app.kubernetes.io/managed-by': 'argo-workflows' } },
+    workflowMetadata: {
+      labels: { ...UI_LABELS, 'app.kubernetes.io/managed-by': 'argo-workflows' },
+      // Computed per run: the registry name parameter and the workflow's uid as the job id.
+      labelsFrom: {
+        [BFF_LABELS.registryName]: { expression: `workflow.parameters['${REGISTRY_NAME_PARAM.name}']` },
+        [BFF_LABELS.jobId]: { expression: 'workflow.uid' },
+      },
+    },
     podMetadata: { labels: podLabels() },
     // A failed run keeps its claim so that `argo retry` resumes on the same files.
     volumeClaimGC: { strategy: 'OnWorkflowSuccess' },

@@ -172,6 +172,36 @@ export const UI_LABELS: Record<string, string> = {
   component: 'model-registry-job',
   'modelregistry.kubeflow.org/job-type': 'async-upload',
 };
+/**
+ * The Model Registry UI backend lists batch/v1 Jobs by job-type=async-upload plus
+ * model-registry-name=<registry> (shared_k8s_client.go GetAllModelTransferJobs), and reads job-id
+ * (a uuid per job) back as the transfer job's id.
+ */
+export const BFF_LABELS = {
+  jobType: 'modelregistry.kubeflow.org/job-type',
+  jobId: 'modelregistry.kubeflow.org/job-id',
+  registryName: 'modelregistry.kubeflow.org/model-registry-name',
+} as const;
+
+/** Template-only parameter: the Model Registry (its name in the UI) the run's labels point at. */
+export const REGISTRY_NAME_PARAM = {
+  name: 'model-registry-name',
+  default: 'model-registry',
+  description:
+    'Name of the Model Registry (as the Model Registry UI names it) put in the label modelregistry.kubeflow.org/model-registry-name of the pods, next to job-type=async-upload and job-id. The UI lists only batch/v1 Jobs with these labels, not workflow or pipeline runs.',
+} as const;
+
+/** UI_LABELS plus the registry name and, where the engine can give one per run, the job id. */
+export function uiLabels(registryName: string, jobId?: string): Record<string, string> {
+  return { ...UI_LABELS, [BFF_LABELS.registryName]: registryName, ...(jobId === undefined ? {} : { [BFF_LABELS.jobId]: jobId }) };
+}
+
+/**
+ * Pods get no `<SERVICE>_PORT=tcp://...` variables: a Service named model-sync-registry would
+ * otherwise set MODEL_SYNC_REGISTRY_PORT. Argo has no field for it, so a podSpecPatch carries it.
+ */
+export const ENABLE_SERVICE_LINKS = false;
+export const ARGO_POD_SPEC_PATCH = JSON.stringify({ enableServiceLinks: ENABLE_SERVICE_LINKS });
 export const ID_LABELS = {
   model: 'modelregistry.kubeflow.org/model-sync-model-id',
   version: 'modelregistry.kubeflow.org/model-sync-model-version-id',

@@ -1,6 +1,7 @@
 // Every generated template and sample as {path: content}; `npm run generate` writes them and the
 // drift test compares them with the files in the repository.
 import { argoWorkflowTemplate } from './argo.js';
+import { BFF_HEADER, bffSample } from './bff.js';
 import { toYaml } from './common.js';
 import { argoWorkflowFromTemplate, argoWorkflowTemplateRef, jobSample, pipelineRun, secrets, taskRunAll } from './samples.js';
 import { pipelineReadme, TEKTON_STEPS, taskName, taskReadme, tektonPipeline, tektonTask } from './tekton.js';
@@ -15,6 +16,9 @@ export function generateTemplates(): Record<string, string> {
     'samples/job/update-artifact.yaml': toYaml(jobSample('update_artifact')),
     'samples/job/create-model.yaml': toYaml(jobSample('create_model')),
     'samples/job/create-version.yaml': toYaml(jobSample('create_version')),
+    'samples/bff/create-model.yaml': toYaml(bffSample('create_model'), BFF_HEADER),
+    'samples/bff/create-version.yaml': toYaml(bffSample('create_version'), BFF_HEADER),
+    'samples/bff/update-artifact.yaml': toYaml(bffSample('update_artifact'), BFF_HEADER),
     'samples/argo/workflow.yaml': toYaml([argoWorkflowFromTemplate()]),
     'samples/argo/workflow-templateref.yaml': toYaml([argoWorkflowTemplateRef()]),
     'samples/tekton/pipelinerun.yaml': toYaml([pipelineRun()]),

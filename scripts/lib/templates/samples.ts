@@ -3,17 +3,19 @@
 // templateRef) and a Tekton PipelineRun / TaskRun.
 import {
   COMMAND,
+  ENABLE_SERVICE_LINKS,
   ID_LABELS,
   NON_RETRYABLE_EXIT_CODES,
   OBJECT_PARAMS,
   PATHS,
-  UI_LABELS,
   VOLUMES,
   WORKSPACE_SIZE,
+  REGISTRY_NAME_PARAM,
   containerSecurityContext,
   imageRef,
   podSecurityContext,
   resources,
+  uiLabels,
 } from './common.js';
 import { ARGO_NAME } from './argo.js';
 import { PIPELINE_NAME, taskName } from './tekton.js';
@@ -99,6 +101,13 @@ function idLabels(intent: Intent): Obj {
   };
 }
 
+/** A job id per sample Job, as the UI gives each Job a uuid; give each Job you create a fresh one (uuidgen). */
+const JOB_IDS: Record<Intent, string> = {
+  update_artifact: '3f8e2a64-1c0b-4d57-9a3e-6b1f0c2d7e11',
+  create_model: '9b1d4c2e-7f3a-4e68-8c5d-2a0e6f1b3c22',
+  create_version: 'c4a7e9f1-2b6d-4f03-a81e-5d9c3b7a0f33',
+};
+
 function slug(intent: Intent): string {
   return intent.replace('_', '-');
 }
@@ -113,14 +122,14 @@ function metadataConfigMap(intent: Intent): Obj | undefined {
 function job(intent: Intent): Obj {
   const ids = IDS[intent];
   const cm = metadataConfigMap(intent);
-  const tag = intent === 'create_version' ? '2.0.0' : '1.0.0';
+  const destinationUri = `${REGISTRY_HOST}/models/sentiment-analyzer:${intent === 'create_version' ? '2.0.0' : '1.0.0'}`;
   const env: Obj[] = [
     { name: 'MODEL_SYNC_STORAGE_PATH', value: PATHS.workspace },
     { name: 'MODEL_SYNC_SOURCE_TYPE', value: 's3' },
     { name: 'MODEL_SYNC_SOURCE_AWS_KEY', value: 'models/sentiment-analyzer/' },
     { name: 'MODEL_SYNC_SOURCE_S3_CREDENTIALS_PATH', value: PATHS.sourceCredentials },
     { name: 'MODEL_SYNC_DESTINATION_TYPE', value: 'oci' },
-    { name: 'MODEL_SYNC_DESTINATION_OCI_URI', value: `${REGISTRY_HOST}/models/sentiment-analyzer:${tag}` },
+    { name: 'MODEL_SYNC_DESTINATION_OCI_URI', value: destinationUri },
     { name: 'MODEL_SYNC_DESTINATION_OCI_CREDENTIALS_PATH', value: `${PATHS.destinationCredentials}/.dockerconfigjson` },
     { name: 'MODEL_SYNC_MODEL_UPLOAD_INTENT', value: intent },
     ...(ids['model-id'] ? [{ name: 'MODEL_SYNC_MODEL_ID', value: ids['model-id'] }] : []),
@@ -132,14 +141,22 @@ function job(intent: Intent): Obj {
     { name: 'MODEL_SYNC_REGISTRY_AUTHOR', value: 'data-science-team' },
     { name: 'MODEL_SYNC_REGISTRY_USER_TOKEN', valueFrom: { secretKeyRef: { name: OBJECT_PARAMS.registry.default, key: 'token', optional: true } } },
   ];
-  const labels = { ...UI_LABELS, 'app.kubernetes.io/managed-by': 'kubectl', ...idLabels(intent) };
+  const labels = { ...uiLabels(REGISTRY_NAME_PARAM.default, JOB_IDS[intent]), 'app.kubernetes.io/managed-by': 'kubectl', ...idLabels(intent) };
   const jobObj: Obj = {
     apiVersion: 'batch/v1',
     kind: 'Job',
     metadata: {
       name: `model-sync-${slug(intent)}`,
       labels,
-      annotations: { 'modelregistry.kubeflow.org/description': `model-sync all-in-one job (${intent}): S3 -> OCI modelcar -> Model Registry` },
+      // Annotations the UI shows in its transfer-job list (it lists this Job: the labels match).
+      annotations: {
+        'modelregistry.kubeflow.org/description': `model-sync all-in-one job (${intent}): S3 -> OCI modelcar -> Model Registry`,
+        'modelregistry.kubeflow.org/display-name': `model-sync ${slug(intent)}`,
+        'modelregistry.kubeflow.org/upload-intent': intent,
+        'modelregistry.kubeflow.org/source-type': 's3',
+        'modelregistry.kubeflow.org/dest-type': 'oci',
+        'modelregistry.kubeflow.org/dest-uri': destinationUri,
+      },
     },
     spec: {
       backoffLimit: 3,
@@ -154,9 +171,10 @@ function job(intent: Intent): Obj {
         ],
       },
       template: {
-        metadata: { labels: { ...UI_LABELS, ...idLabels(intent) } },
+        metadata: { labels: { ...uiLabels(REGISTRY_NAME_PARAM.default, JOB_IDS[intent]), ...idLabels(intent) } },
         spec: {
           restartPolicy: 'Never',
+          enableServiceLinks: ENABLE_SERVICE_LINKS,
           securityContext: podSecurityContext(),
           containers: [
             {
@@ -225,7 +243,7 @@ export function argoWorkflowFromTemplate(): Obj {
   return {
     apiVersion: 'argoproj.io/v1alpha1',
     kind: 'Workflow',
-    metadata: { generateName: 'model-sync-', labels: { ...UI_LABELS, ...idLabels('update_artifact') } },
+    metadata: { generateName: 'model-sync-', labels: { ...uiLabels(REGISTRY_NAME_PARAM.default), ...idLabels('update_artifact') } },
     spec: {
       workflowTemplateRef: { name: ARGO_NAME },
       arguments: argoArguments(),
@@ -246,12 +264,12 @@ export function argoWorkflowTemplateRef(): Obj {
   return {
     apiVersion: 'argoproj.io/v1alpha1',
     kind: 'Workflow',
-    metadata: { generateName: 'model-sync-steps-', labels: { ...UI_LABELS, ...idLabels('update_artifact') } },
+    metadata: { generateName: 'model-sync-steps-', labels: { ...uiLabels(REGISTRY_NAME_PARAM.default), ...idLabels('update_artifact') } },
     spec: {
       entrypoint: 'sync',
       onExit: 'on-exit',
       securityContext: podSecurityContext(),
-      podMetadata: { labels: { ...UI_LABELS, ...idLabels('update_artifact') } },
+      podMetadata: { labels: { ...uiLabels(REGISTRY_NAME_PARAM.default, '{{workflow.uid}}'), ...idLabels('update_artifact') } },
       // Volumes of the WorkflowTemplate do not come along with templateRef: declare `workspace` here.
       volumeClaimTemplates: [
         { metadata: { name: VOLUMES.workspace }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '20Gi' } } } },
@@ -293,13 +311,15 @@ export function pipelineRun(): Obj {
   return {
     apiVersion: 'tekton.dev/v1',
     kind: 'PipelineRun',
-    metadata: { generateName: 'model-sync-', labels: { ...UI_LABELS, ...idLabels('update_artifact') } },
+    // Tekton copies these labels to the TaskRuns and pods; it cannot compute one per run, so there is
+    // no job-id label (tekton.dev/pipelineRunUID identifies the run).
+    metadata: { generateName: 'model-sync-', labels: { ...uiLabels(REGISTRY_NAME_PARAM.default), ...idLabels('update_artifact') } },
     spec: {
       pipelineRef: { name: PIPELINE_NAME },
       params: Object.entries(sampleRunParameters()).map(([name, value]) => ({ name, value })),
       taskRunTemplate: {
-        // Non-root steps need fsGroup to write to the PVC.
-        podTemplate: { securityContext: { fsGroup: 65532 } },
+        // Non-root steps need fsGroup to write to the PVC; no service link variables in the pods.
+        podTemplate: { securityContext: { fsGroup: 65532 }, enableServiceLinks: ENABLE_SERVICE_LINKS },
       },
       workspaces: [
         {
@@ -318,11 +338,11 @@ export function taskRunAll(): Obj {
   return {
     apiVersion: 'tekton.dev/v1',
     kind: 'TaskRun',
-    metadata: { generateName: 'model-sync-all-', labels: { ...UI_LABELS, ...idLabels('update_artifact') } },
+    metadata: { generateName: 'model-sync-all-', labels: { ...uiLabels(REGISTRY_NAME_PARAM.default), ...idLabels('update_artifact') } },
     spec: {
       taskRef: { name: taskName('all') },
       params: Object.entries(sampleRunParameters()).map(([name, value]) => ({ name, value })),
-      podTemplate: { securityContext: { fsGroup: 65532 } },
+      podTemplate: { securityContext: { fsGroup: 65532 }, enableServiceLinks: ENABLE_SERVICE_LINKS },
       workspaces: [
         { name: VOLUMES.workspace, emptyDir: {} },
         { name: VOLUMES.sourceCredentials, secret: { secretName: OBJECT_PARAMS.source.default } },

@@ -231,6 +231,8 @@ ${contract.description}
 Install: \`kubectl apply -f tekton/${taskName(name)}.yaml\` (Tekton Pipelines >= 0.50, \`tekton.dev/v1\`).
 Image: \`${imageRef()}\` (runs \`${COMMAND} ${name}\` as user 65532, read-only root filesystem).
 Non-root steps writing to a PVC need \`taskRunTemplate.podTemplate.securityContext.fsGroup: 65532\` (or \`podTemplate\` on a TaskRun).
+A Task cannot turn off service link variables (\`<SERVICE>_PORT=tcp://...\`, which a Service named \`model-sync-*\` would
+turn into \`MODEL_SYNC_*\` settings): set \`podTemplate.enableServiceLinks: false\` on the run, as the samples do.
 
 ## Parameters
 
@@ -280,6 +282,8 @@ Install: \`kubectl apply -f tekton/\` (all Tasks and this Pipeline). Run: \`samp
 \`tkn pipeline start ${PIPELINE_NAME} ...\` (see docs/templates.md).
 
 Pipeline results: \`model-uri\`, \`image-digest\`, \`registered-model-id\`, \`model-version-id\`, \`model-artifact-id\`.
-Labels the Model Registry UI looks for go on the PipelineRun (\`metadata.labels\`, which Tekton copies to TaskRuns and pods).
+Labels the Model Registry UI looks for go on the PipelineRun (\`metadata.labels\`, which Tekton copies to TaskRuns and pods),
+among them \`modelregistry.kubeflow.org/model-registry-name\`; the UI lists only batch/v1 Jobs, so runs do not appear in its
+transfer-job list. Set \`taskRunTemplate.podTemplate.enableServiceLinks: false\` on the PipelineRun (a Pipeline or Task cannot).
 `;
 }
