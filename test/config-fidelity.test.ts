@@ -11,7 +11,8 @@ import { startS3Server, S3RVER_KEY, S3RVER_SECRET, type S3Server } from '../dev/
 import { runCli, tempDir, type CliResult } from '../dev/cli.js';
 import { parameterCatalog, type StepContract } from '../src/contract/contract.js';
 import { resolveConfig } from '../src/config/config.js';
-import { closest, editDistance, environmentWarnings } from '../src/config/environment-check.js';
+import { closest, environmentWarnings } from '../src/config/environment-check.js';
+import { editDistance } from '../src/util/closest-name.js';
 import { serviceLinkOf } from '../src/config/service-links.js';
 import { StepSettings } from '../src/config/settings.js';
 import { resolveSigning } from '../src/config/signing.js';

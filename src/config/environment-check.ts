@@ -7,6 +7,7 @@
 import { parameterCatalog, type ParamSpec, type StepContract } from '../contract/contract.js';
 import { flagValue } from './config.js';
 import { EARLY_ENV } from './process-env.js';
+import { closestName } from '../util/closest-name.js';
 import { SERVICE_LINK_FIX, isServiceLinkValue, serviceLinkOf } from './service-links.js';
 
 const PREFIX = 'MODEL_SYNC_';
@@ -67,28 +68,8 @@ export function environmentWarnings({ step, flags, env = process.env }: Environm
  * most a quarter of the longer name's own part (after MODEL_SYNC_) in edits, and at least 2.
  */
 export function closest(name: string, known: string[]): string | undefined {
-  const own = name.slice(PREFIX.length);
-  let best: { name: string; distance: number } | undefined;
-  for (const candidate of known) {
-    const theirs = candidate.slice(PREFIX.length);
-    const d = editDistance(own, theirs);
-    const limit = Math.max(2, Math.floor(Math.max(own.length, theirs.length) / 4));
-    if (d <= limit && (!best || d < best.distance)) best = { name: candidate, distance: d };
-  }
-  return best?.name;
-}
-
-/** Edits (insert, delete, substitute, swap of neighbours) that turn a into b. */
-export function editDistance(a: string, b: string): number {
-  const rows: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) rows[0]![j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let d = Math.min(rows[i - 1]![j]! + 1, rows[i]![j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, rows[i - 2]![j - 2]! + 1);
-      rows[i]![j] = d;
-    }
-  }
-  return rows[a.length]![b.length]!;
+  return closestName(name, known, {
+    normalise: (n) => n.slice(PREFIX.length),
+    limit: (own, theirs) => Math.max(2, Math.floor(Math.max(own.length, theirs.length) / 4)),
+  });
 }

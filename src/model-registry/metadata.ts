@@ -9,6 +9,7 @@ import path from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { schemaFile } from '../contract/contract.js';
 import { ConfigError } from '../errors.js';
+import { closestName } from '../util/closest-name.js';
 import { metadataValueProblem } from './answer-schemas.js';
 import { isTypedForm } from './custom-properties.js';
 import { JsonDouble, parseJsonExact, type ExactJson } from './json-exact.js';
@@ -195,23 +196,7 @@ function structProblem(value: { metadataType: unknown; struct_value?: unknown })
 
 /** The known key nearest to a misspelt one (case, `_` and camelCase ignored; at most 3 edits), if any. */
 function closestKey(name: string, known: string[]): string | undefined {
-  const norm = (k: string) => k.toLowerCase().replace(/_/g, '');
-  let best: { key: string; distance: number } | undefined;
-  for (const key of known) {
-    const distance = editDistance(norm(name), norm(key));
-    if (distance <= 3 && (!best || distance < best.distance)) best = { key, distance };
-  }
-  return best?.key;
-}
-
-function editDistance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    row = next;
-  }
-  return row[b.length]!;
+  return closestName(name, known, { normalise: (k) => k.toLowerCase().replace(/_/g, ''), limit: () => 3 });
 }
 
 function snakeToCamel(name: string): string {
