@@ -98,6 +98,24 @@ describe('create_model', () => {
     assert.deepEqual(JSON.parse(reg.stdout), { 'registered-model-id': model.id, 'model-version-id': version.id, 'model-artifact-id': artifact.id, 'model-uri': artifact.uri });
   });
 
+  it('needs only RegisteredModel.name (upstream: all three groups): version 1.0.0, artifact named after the model, created LIVE in one call', async () => {
+    const ws = await dir('ms-ws-');
+    const metadata = await meta({ 'RegisteredModel.name': 'only-a-name' });
+    const e = env(ws, metadata, 'create_model', { MODEL_SYNC_MODEL_URI: 'oci://127.0.0.1:5000/models/only:1' });
+    assert.equal((await runCli(['preflight'], e)).code, 0);
+    const from = standin.state.exchanges.length;
+    const reg = await runCli(['register'], e);
+    assert.equal(reg.code, 0, reg.stderr);
+    const model = (await client.findRegisteredModel('only-a-name'))!;
+    const version = (await client.findModelVersion('1.0.0', model.id))!;
+    const artifact = await artifactOf(version.id);
+    assert.equal(artifact.name, 'only-a-name');
+    assert.equal(artifact.state, 'LIVE');
+    // upstream POSTs the artifact UNKNOWN and PATCHes it LIVE; here the POST says LIVE and no PATCH follows
+    const artifactCalls = standin.state.exchanges.slice(from).filter((x) => /artifacts/.test(x.path) && x.method !== 'GET');
+    assert.deepEqual(artifactCalls.map((x) => `${x.method} ${(x.requestBody as { state?: string }).state}`), ['POST LIVE']);
+  });
+
   it('fails the precondition when another RegisteredModel has the name', async () => {
     await client.createRegisteredModel({ name: 'taken-name', state: 'LIVE' });
     const ws = await dir('ms-ws-');

@@ -14,6 +14,9 @@ import { parseJsonExact } from '../src/model-registry/json-exact.js';
 import { redact } from '../src/util/redact.js';
 import { ModelSyncError } from '../src/errors.js';
 import { tempDir } from '../dev/cli.js';
+import { resolveConfig } from '../src/config/config.js';
+import { StepSettings } from '../src/config/settings.js';
+import { loadStep } from '../src/contract/contract.js';
 
 describe('registry base URL', () => {
   const base = '/api/model_registry/v1alpha3';
@@ -68,6 +71,22 @@ describe('registry token lookup order', () => {
   it('registers every token found as a secret', () => {
     lookup({ sa: path.join(dir, 'sa-token') });
     assert.equal(redact('token sa-token-value-12345 here'), 'token [REDACTED] here');
+  });
+});
+
+describe('where model-sync is more lenient than upstream (README differences table)', () => {
+  const settingsOf = (env: Record<string, string>) =>
+    new StepSettings(resolveConfig({ step: loadStep('register'), flags: { modelArtifactId: '1' }, env }), { env, serviceAccountTokenPath: '/nonexistent/sa-token' });
+  it('--registry-log-level takes upstream numbers and also names (upstream: an int only)', () => {
+    const level = (v: string) => settingsOf({ MODEL_SYNC_REGISTRY_SERVER_ADDRESS: 'http://mr', MODEL_SYNC_REGISTRY_LOG_LEVEL: v }).modelRegistry().logLevel;
+    assert.deepEqual(['10', '20', '30', '40', 'DEBUG', 'warning', 'Error'].map(level), ['debug', 'info', 'warn', 'error', 'debug', 'warn', 'error']);
+  });
+  it('a secure connection without any token warns and sends no Authorization (upstream refuses)', () => {
+    const warnings: string[] = [];
+    const { connection } = settingsOf({ MODEL_SYNC_REGISTRY_SERVER_ADDRESS: 'mr.example', MODEL_SYNC_REGISTRY_IS_SECURE: 'true' }).modelRegistry({ warn: (m) => warnings.push(m) });
+    assert.equal(connection.baseUrl, 'https://mr.example/api/model_registry/v1alpha3');
+    assert.equal(connection.token, undefined);
+    assert.deepEqual(warnings, ['no Model Registry token found; sending requests without Authorization']);
   });
 });
 
