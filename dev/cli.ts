@@ -16,11 +16,11 @@ export interface CliResult {
   termination: string;
 }
 
-/** Environment without the machine's MODEL_SYNC_* and AWS_* variables, so tests see only what they set. */
+/** Environment without the machine's MODEL_SYNC_*, AWS_* and SIGSTORE_* variables, so tests see only what they set. */
 export function cleanEnv(extra: Record<string, string | undefined> = {}): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || k.startsWith('MODEL_SYNC_') || k.startsWith('AWS_')) continue;
+    if (v === undefined || k.startsWith('MODEL_SYNC_') || k.startsWith('AWS_') || k.startsWith('SIGSTORE_')) continue;
     env[k] = v;
   }
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
