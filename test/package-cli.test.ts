@@ -199,7 +199,19 @@ describe('package through the CLI', { skip: busyboxSkip }, () => {
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr, /0 layers hashed, 2 reused/);
     assert.equal(JSON.parse(again.stdout)['image-digest'], record.indexDigest);
-    assert.ok(modelLayers(await readRecord(ws, 'package')).every((l) => Array.isArray((l as { files?: unknown }).files)), 'written back in the current shape');
+    assert.ok((await readRecord(ws, 'package'))!.layers.every((l) => Array.isArray((l as { files?: unknown }).files)), 'written back in the current shape');
+
+    // A record of neither shape: push fails clearly, package simply hashes again.
+    const broken = { ...record, layers: layers.map((l) => ({ digest: l.digest, size: l.size })) } as unknown as typeof record;
+    await writeRecord(ws, 'package', broken);
+    const refused = await runCli(['push', '--storage-path', ws.root, '--destination-type', 'oci', '--destination-oci-uri', `oci:${exported}-2:v1`]);
+    assert.equal(refused.code, 3, refused.stderr);
+    assert.match(refused.termination, /the package record's layer sha256:[0-9a-f]{64} lists no model files: run package again/);
+    await writeRecord(ws, 'package', broken);
+    const rehashed = await runCli(args);
+    assert.equal(rehashed.code, 0, rehashed.stderr);
+    assert.match(rehashed.stderr, /2 layers hashed, 0 reused/);
+    assert.equal(JSON.parse(rehashed.stdout)['image-digest'], record.indexDigest);
   });
 
   it('groups large files when they alone exceed the budget, and logs the plan', async (t) => {

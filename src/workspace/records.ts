@@ -94,7 +94,8 @@ export function modelLayers(record: Pick<PackageRecord, 'layers'> | undefined): 
   return (record?.layers ?? []).map((l) => {
     if ('files' in l && Array.isArray(l.files)) return l;
     const { digest, size, ...file } = l as LegacyModelLayerRecord;
-    return { digest, size, files: [file] };
+    // Neither shape: no files, which the layer source refuses ("run package again").
+    return { digest, size, files: typeof file.path === 'string' ? [file] : [] };
   });
 }
 
