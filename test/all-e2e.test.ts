@@ -98,7 +98,7 @@ describe('all: S3 -> local OCI registry -> Model Registry stand-in', { skip }, (
     const index = JSON.parse(stdout) as { manifests?: unknown[] };
     assert.ok(index.manifests && index.manifests.length >= 1);
     const { stdout: config } = await run('skopeo', ['inspect', '--tls-verify=false', '--override-os', 'linux', '--override-arch', 'amd64', `docker://${registry.host}/models/sentiment:1.0.0`]);
-    assert.ok((JSON.parse(config) as { Layers: string[] }).Layers.length >= 4, 'base layer plus one layer per model file');
+    assert.ok((JSON.parse(config) as { Layers: string[] }).Layers.length >= 2, 'base layer plus the model layers (small files share one: docs/modelcar.md, layer budget)');
     // one summary line with bytes, seconds, URI and ids
     const lines = result.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
     const summary = lines.find((l) => l.msg === 'all finished');

@@ -1,12 +1,14 @@
 // `model-sync fetch --source-type oci` through the built CLI: a modelcar pushed by skopeo (which
-// gzips its layers), a ModelPack-style artifact, and hostile layers, against a real docker-registry.
+// gzips its layers), a ModelPack-style artifact, hostile layers, and a modelcar of grouped layers
+// made by package and push, against a real docker-registry.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { access, readFile, readdir, rm } from 'node:fs/promises';
+import { access, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { buildBusyboxBase } from '../dev/busybox-base.js';
 import { OciLayout } from '../src/oci/layout.js';
 import { MT } from '../src/oci/media-types.js';
 import { pushLayout } from '../src/oci/transfer.js';
@@ -16,6 +18,7 @@ import { freePort, registryAvailable, startRegistry, type TestRegistry } from '.
 
 const run = promisify(execFile);
 const skip = registryAvailable() ? false : 'docker-registry is not installed (apt-get install docker-registry)';
+const busyboxSkip = skip || (spawnSync('/bin/busybox', ['--help'], { stdio: 'ignore' }).status === 0 ? false : 'busybox-static is not installed (/bin/busybox)');
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -158,4 +161,57 @@ describe('fetch --source-type oci through the CLI', { skip }, () => {
     assert.equal(r.code, 10, r.stderr);
     assert.match(r.termination, new RegExp(`registry 127\\.0\\.0\\.1:${port} is unreachable`));
   });
+});
+
+describe('fetch --source-type oci reads back a modelcar of grouped layers', { skip: busyboxSkip }, () => {
+  let registry: TestRegistry;
+  let work: string;
+  const files: Record<string, Buffer> = {};
+  for (let i = 0; i < 200; i++) files[`tok/part-${String(i).padStart(3, '0')}.json`] = Buffer.from(`{"part":${i}}\n`.repeat(1 + (i % 13)));
+  for (let i = 0; i < 6; i++) files[`weights/shard-${i}-of-6.safetensors`] = randomBytes(60_000 + i * 1000);
+  files['config.json'] = Buffer.from('{"architectures":["Grouped"]}\n');
+  files[`${'deep/'.repeat(25)}modèle.bin`] = randomBytes(777); // GNU long name inside a shared layer
+  files['empty.txt'] = Buffer.alloc(0);
+
+  before(async () => {
+    registry = await startRegistry({ mode: 'plain' });
+    work = await tempDir('ms-fetch-grouped-');
+  });
+  after(async () => {
+    await registry?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('package (3 model layers for 209 files) → push → fetch gives byte-identical files, and a re-fetch downloads nothing', async () => {
+    const base = await buildBusyboxBase(path.join(work, 'base'));
+    const storage = path.join(work, 'ws');
+    for (const [rel, data] of Object.entries(files)) {
+      await mkdir(path.dirname(path.join(storage, 'model', rel)), { recursive: true });
+      await writeFile(path.join(storage, 'model', rel), data);
+    }
+    // Files of 50 kB and more are large; 1 base layer + 3: the small files share one layer, the 6 shards form 2 runs.
+    const p = await runCli(['package', '--storage-path', storage, '--destination-oci-base-image', `oci:${base.dir}`, '--modelcar-max-layers', '4', '--modelcar-own-layer-bytes', '50000']);
+    assert.equal(p.code, 0, p.stderr);
+    assert.match(p.stderr, /package: 3 model layers \(0 own, 1 shared by small files, 2 of grouped large files\)/);
+    const reference = `${registry.host}/fetch/grouped:v1`;
+    const u = await runCli(['push', '--storage-path', storage, '--destination-type', 'oci', '--destination-oci-uri', reference, '--destination-oci-enable-tls-verify', 'false']);
+    assert.equal(u.code, 0, u.stderr);
+
+    const out = path.join(work, 'fetched');
+    const r = await fetchPlain(out, reference);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /fetching 4 of 4 layers/);
+    assert.equal(JSON.parse(r.stdout)['model-files'], String(Object.keys(files).length));
+    for (const [rel, data] of Object.entries(files)) assert.ok((await readFile(path.join(out, 'model', rel))).equals(data), rel);
+    const inventory = JSON.parse(await readFile(path.join(out, '.model-sync/inventory.json'), 'utf8')) as { files: Array<{ path: string; sha256: string }> };
+    assert.equal(inventory.files.length, Object.keys(files).length);
+    for (const f of inventory.files) assert.equal(f.sha256, sha256(files[f.path]!), f.path);
+
+    const again = await fetchPlain(out, reference);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /fetching 0 of 4 layers/);
+  });
+
+  const fetchPlain = (storage: string, uri: string) =>
+    runCli(['fetch', '--source-type', 'oci', '--source-oci-uri', uri, '--storage-path', storage], { MODEL_SYNC_SOURCE_OCI_ENABLE_TLS_VERIFY: 'false' });
 });

@@ -332,10 +332,10 @@ describe('image built with scripts/build-image.sh and run with podman', { skip: 
       const push = await podman([...common, 'push', '--storage-path', '/workspace', '--destination-type', 'oci', '--destination-oci-uri', target, '--destination-oci-enable-tls-verify', 'false'], { allowFailure: true });
       if (/step push is not implemented yet/.test(push.stderr + push.stdout)) return t.skip('the push step is still a stub');
       assert.equal(push.code, 0, push.stderr);
-      // Check from the outside: the pushed image carries the base layer plus one layer per model file.
+      // Check from the outside: the pushed image carries the base layer plus the model layers (small files share one).
       const { stdout } = await run('skopeo', ['inspect', '--tls-verify=false', `docker://${target}`]);
       const layers = (JSON.parse(stdout) as { Layers: string[] }).Layers;
-      assert.ok(layers.length >= 1 + 3, `layers: ${layers.length}`);
+      assert.ok(layers.length >= 1 + 1, `layers: ${layers.length}`);
     });
   });
 });

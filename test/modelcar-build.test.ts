@@ -10,10 +10,11 @@ import { promisify } from 'node:util';
 import { buildBusyboxBase, type BusyboxBase } from '../dev/busybox-base.js';
 import { OciLayout } from '../src/oci/layout.js';
 import { MT } from '../src/oci/media-types.js';
-import { buildModelcar, MODEL_LAYER_CREATED } from '../src/oci/modelcar.js';
+import { baseLayerCount, buildModelcar, MODEL_LAYER_CREATED } from '../src/oci/modelcar.js';
+import { planModelLayers } from '../src/oci/layer-plan.js';
 import { ModelcarLayout } from '../src/oci/modelcar-layout.js';
 import type { ModelLayerRecord } from '../src/workspace/records.js';
-import { hashTarLayer } from '../src/oci/tar-layer.js';
+import { hashTarLayer, hashTarLayerGroup } from '../src/oci/tar-layer.js';
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest } from '../src/oci/types.js';
 import { comparePaths } from '../src/steps/package.js';
 import { tempDir } from '../dev/cli.js';
@@ -42,9 +43,25 @@ async function writeModel(dir: string, mtime?: Date): Promise<void> {
   }
 }
 
+/** One layer per file (as with a budget that allows it and every file large). */
 async function hashModel(modelDir: string): Promise<ModelLayerRecord[]> {
   const out: ModelLayerRecord[] = [];
-  for (const rel of SORTED) out.push({ ...(await hashTarLayer(path.join(modelDir, rel), rel)), fileMtimeMs: 0 });
+  for (const rel of SORTED) {
+    const { digest, size, ...file } = await hashTarLayer(path.join(modelDir, rel), rel);
+    out.push({ digest, size, files: [{ ...file, fileMtimeMs: 0 }] });
+  }
+  return out;
+}
+
+/** The layers as package plans them: weights (70 kB, at least `ownLayerBytes`) alone, the rest shared. */
+async function hashPlanned(modelDir: string, ownLayerBytes: number): Promise<ModelLayerRecord[]> {
+  const files = SORTED.map((rel) => ({ path: rel, size: MODEL[rel]!.length, file: path.join(modelDir, rel) }));
+  const plan = planModelLayers(files, 1, { maxLayers: 100, ownLayerBytes, maxLayersSetting: '--modelcar-max-layers' });
+  const out: ModelLayerRecord[] = [];
+  for (const l of plan.layers) {
+    const info = await hashTarLayerGroup(l.files);
+    out.push({ digest: info.digest, size: info.size, files: info.files });
+  }
   return out;
 }
 
@@ -58,12 +75,12 @@ interface Built {
 }
 
 /** The busybox base written into image/, then the model layers added to it. */
-async function buildOn(dir: string, mediaTypes: 'oci' | 'docker', mtime?: Date): Promise<Built> {
+async function buildOn(dir: string, mediaTypes: 'oci' | 'docker', mtime?: Date, ownLayerBytes?: number): Promise<Built> {
   const imageDir = path.join(dir, 'image');
   const modelDir = path.join(dir, 'model');
   await writeModel(modelDir, mtime);
   const base = await buildBusyboxBase(imageDir, { mediaTypes });
-  const layers = await hashModel(modelDir);
+  const layers = ownLayerBytes === undefined ? await hashModel(modelDir) : await hashPlanned(modelDir, ownLayerBytes);
   const layout = new ModelcarLayout(imageDir, modelDir, layers);
   const { root } = await buildModelcar({ layout, base: base.index, layers });
   return { imageDir, modelDir, base, root, layers, layout };
@@ -71,11 +88,12 @@ async function buildOn(dir: string, mediaTypes: 'oci' | 'docker', mtime?: Date):
 
 describe('modelcar on the busybox base', { skip: busyboxSkip }, () => {
   let work: string;
-  const built: Partial<Record<'oci' | 'docker', Built>> = {};
+  const built: Partial<Record<'oci' | 'docker' | 'grouped', Built>> = {};
   before(async () => {
     work = await tempDir('ms-modelcar-');
     built.oci = await buildOn(path.join(work, 'oci'), 'oci');
     built.docker = await buildOn(path.join(work, 'docker'), 'docker');
+    built.grouped = await buildOn(path.join(work, 'grouped'), 'docker', undefined, 50_000);
   });
   after(async () => {
     if (work) await rm(work, { recursive: true, force: true });
@@ -108,7 +126,7 @@ describe('modelcar on the busybox base', { skip: busyboxSkip }, () => {
             size: b.layers[i]!.size,
             annotations: {
               'org.opencontainers.image.title': name,
-              'olot.layer.content.digest': b.layers[i]!.fileSha256,
+              'olot.layer.content.digest': b.layers[i]!.files[0]!.fileSha256,
               'olot.layer.content.type': 'file',
               'olot.layer.content.inlayerpath': `/models/${rel}`,
               'olot.layer.content.name': name,
@@ -215,5 +233,72 @@ describe('modelcar on the busybox base', { skip: busyboxSkip }, () => {
   it('refuses an empty model', async () => {
     const b = built.oci!;
     await assert.rejects(buildModelcar({ layout: b.layout, base: b.base.index, layers: [] }), /at least one model file/);
+  });
+  it('a planned modelcar: a shared layer of 3 small files (title, file list, history) and the weights alone (olot annotations)', async () => {
+    const b = built.grouped!;
+    assert.deepEqual(b.layers.map((l) => l.files.map((f) => f.path)), [['README.md', 'config.json', 'tokenizer/tokenizer.json'], ['weights/model.safetensors']]);
+    assert.equal(await baseLayerCount(b.layout, b.base.index), 1);
+    const layout = new OciLayout(b.imageDir);
+    const index = await layout.readJsonBlob<ImageIndex>(b.root.digest);
+    for (const entry of index.manifests) {
+      const manifest = await layout.readJsonBlob<ImageManifest>(entry.digest);
+      assert.equal(manifest.layers.length, 3);
+      assert.deepEqual(manifest.layers[1], {
+        mediaType: MT.ociLayerTar,
+        digest: b.layers[0]!.digest,
+        size: b.layers[0]!.size,
+        annotations: { 'org.opencontainers.image.title': 'models/ (3 files)', 'io.model-sync.layer.files': '["README.md","config.json","tokenizer/tokenizer.json"]' },
+      });
+      assert.deepEqual(manifest.layers[2]!.annotations, {
+        'org.opencontainers.image.title': 'model.safetensors',
+        'olot.layer.content.digest': b.layers[1]!.files[0]!.fileSha256,
+        'olot.layer.content.type': 'file',
+        'olot.layer.content.inlayerpath': '/models/weights/model.safetensors',
+        'olot.layer.content.name': 'model.safetensors',
+      });
+      // The one-file layer is the same blob as in the one-layer-per-file modelcar.
+      assert.equal(manifest.layers[2]!.digest, built.oci!.layers.find((l) => l.files[0]!.path === 'weights/model.safetensors')!.digest);
+      const config = await layout.readJsonBlob<ImageConfig>(manifest.config.digest);
+      assert.deepEqual(config.rootfs.diff_ids, [b.base.diffId, ...b.layers.map((l) => l.digest)]);
+      assert.deepEqual(config.history!.slice(-2), [
+        { created: MODEL_LAYER_CREATED, created_by: 'model-sync package /models/README.md and 2 more files' },
+        { created: MODEL_LAYER_CREATED, created_by: 'model-sync package /models/weights/model.safetensors' },
+      ]);
+    }
+    const again = await buildOn(path.join(work, 'grouped-again'), 'oci', new Date('2011-01-01T00:00:00Z'), 50_000);
+    assert.equal(again.root.digest, b.root.digest, 'reproducible');
+  });
+
+  it('a planned modelcar is read by skopeo and unpacked by umoci (per platform) to the exact model bytes', { skip: toolsSkip }, async () => {
+    const b = built.grouped!;
+    const dir = path.join(work, 'export-grouped');
+    await run('cp', ['-a', b.imageDir, dir]);
+    assert.equal(await new ModelcarLayout(dir, b.modelDir, b.layers).materializeModelLayers(), 2);
+    const { stdout } = await run('skopeo', ['inspect', `oci:${dir}:latest`]);
+    assert.deepEqual((JSON.parse(stdout) as { Layers: string[] }).Layers, [b.base.layer.digest, ...b.layers.map((l) => l.digest)]);
+    for (const arch of ['amd64', 'arm64']) {
+      const single = path.join(work, `grouped-single-${arch}`);
+      await run('skopeo', ['copy', '--quiet', '--preserve-digests', '--override-arch', arch, '--override-os', 'linux', `oci:${dir}:latest`, `oci:${single}:latest`]);
+      const bundle = path.join(work, `grouped-bundle-${arch}`);
+      await run('umoci', ['unpack', '--image', `${single}:latest`, bundle]);
+      for (const [rel, data] of Object.entries(MODEL)) {
+        assert.deepEqual(await readFile(path.join(bundle, 'rootfs/models', rel)), data, `${arch}: /models/${rel}`);
+        assert.equal((await stat(path.join(bundle, 'rootfs/models', rel))).mode & 0o777, 0o664);
+      }
+    }
+  });
+
+  it('counts the layers of the largest platform of the base, not attestation manifests', async () => {
+    const layout = await new OciLayout(path.join(work, 'count')).init();
+    const small = await writeImage(layout, { layers: [{ data: Buffer.from('one') }] });
+    const large = await writeImage(layout, { layers: [1, 2, 3].map((i) => ({ data: Buffer.from(`layer ${i}`) })) });
+    const statement = await layout.writeBlobBytes(Buffer.from('{}'), 'application/vnd.in-toto+json');
+    const attConfig = await layout.writeJsonBlob({ architecture: 'unknown', os: 'unknown', rootfs: { type: 'layers', diff_ids: [] } }, MT.ociConfig);
+    const statements = await layout.writeJsonBlob({ schemaVersion: 2, mediaType: MT.ociManifest, config: attConfig, layers: [statement, statement, statement, statement] }, MT.ociManifest, {
+      annotations: { 'vnd.docker.reference.type': 'attestation-manifest' },
+    });
+    const index = await layout.writeJsonBlob({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: [small, large, statements] }, MT.ociIndex);
+    assert.equal(await baseLayerCount(layout, index), 3);
+    assert.equal(await baseLayerCount(layout, small), 1);
   });
 });

@@ -13,10 +13,11 @@ import { MT } from '../src/oci/media-types.js';
 import { ModelcarLayout } from '../src/oci/modelcar-layout.js';
 import { pushLayout } from '../src/oci/transfer.js';
 import type { ImageIndex, ImageManifest } from '../src/oci/types.js';
-import { readRecord, writeRecord } from '../src/workspace/records.js';
+import { hashTarLayer } from '../src/oci/tar-layer.js';
+import { modelLayers, readRecord, writeRecord, type LegacyModelLayerRecord } from '../src/workspace/records.js';
 import { Workspace } from '../src/workspace/workspace.js';
 import { runCli, tempDir } from '../dev/cli.js';
-import { memoryLogger } from './support/oci-images.js';
+import { memoryLogger, writeImage } from './support/oci-images.js';
 import { registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
 
 const run = promisify(execFile);
@@ -72,14 +73,19 @@ describe('package through the CLI', { skip: busyboxSkip }, () => {
     assert.equal(record.baseImage, `oci:${dockerBase.dir}:latest`);
     assert.equal(record.baseDigest, dockerBase.indexDigest);
     assert.equal(record.mediaType, MT.ociIndex);
-    assert.deepEqual(record.layers.map((l) => l.path), ['config.json', 'model.safetensors', 'nested/dir/tokenizer.json']);
-    for (const l of record.layers) assert.equal(l.fileSha256, sha256Digest(MODEL[l.path]!));
+    // Three small files (below --modelcar-own-layer-bytes): one shared layer.
+    const layers = modelLayers(record);
+    assert.deepEqual(layers.map((l) => l.files.map((f) => f.path)), [['config.json', 'model.safetensors', 'nested/dir/tokenizer.json']]);
+    for (const f of layers[0]!.files) assert.equal(f.fileSha256, sha256Digest(MODEL[f.path]!));
+    assert.match(r.stderr, /package: 1 model layers \(0 own, 1 shared by small files, 0 of grouped large files\) on 1 base layers, budget 100/);
+    assert.doesNotMatch(r.stderr, /do not start on CRI-O/);
     const layout = new OciLayout(ws.imageDir);
     const index = await layout.readJsonBlob<ImageIndex>(record.indexDigest);
     assert.equal(index.manifests.length, 2);
     for (const e of index.manifests) {
       const m = await layout.readJsonBlob<ImageManifest>(e.digest);
-      assert.deepEqual(m.layers.slice(1).map((l) => l.digest), record.layers.map((l) => l.digest));
+      assert.deepEqual(m.layers.slice(1).map((l) => l.digest), layers.map((l) => l.digest));
+      assert.deepEqual(m.layers[1]!.annotations, { 'org.opencontainers.image.title': 'models/ (3 files)', 'io.model-sync.layer.files': '["config.json","model.safetensors","nested/dir/tokenizer.json"]' });
     }
     // Disk budget: image/ holds the base and documents, not the model.
     let imageBytes = 0;
@@ -89,20 +95,22 @@ describe('package through the CLI', { skip: busyboxSkip }, () => {
 
   it('re-uses the recorded layers when the model is unchanged, and hashes again what changed', async (t) => {
     const ws = await workspaceWithModel(path.join(work, 'ws-rerun'), false);
-    const args = ['package', '--storage-path', ws.root, '--destination-oci-base-image', `oci:${dockerBase.dir}`];
+    // model.safetensors (300 kB) alone, the two small files in a shared layer
+    const args = ['package', '--storage-path', ws.root, '--destination-oci-base-image', `oci:${dockerBase.dir}`, '--modelcar-own-layer-bytes', '100000'];
     const first = await runCli(args);
     if (notImplemented(first)) return t.skip('pullToLayout is still a stub');
     assert.equal(first.code, 0, first.stderr);
     const second = await runCli(args);
     assert.equal(second.code, 0, second.stderr);
     assert.equal(JSON.parse(second.stdout)['image-digest'], JSON.parse(first.stdout)['image-digest']);
-    assert.match(second.stderr, /0 layers hashed, 3 reused/);
+    assert.match(second.stderr, /0 layers hashed, 2 reused/);
+    assert.deepEqual(modelLayers(await readRecord(ws, 'package')).map((l) => l.files.map((f) => f.path)), [['config.json', 'nested/dir/tokenizer.json'], ['model.safetensors']]);
 
     await writeFile(path.join(ws.modelDir, 'config.json'), '{"architectures":["Changed"]}\n');
     await utimes(path.join(ws.modelDir, 'config.json'), new Date(5_000_000), new Date(5_000_000));
     const third = await runCli(args);
     assert.equal(third.code, 0, third.stderr);
-    assert.match(third.stderr, /1 layers hashed, 2 reused/);
+    assert.match(third.stderr, /1 layers hashed, 1 reused/, 'the shared layer of the changed file is hashed again; the weights layer is reused');
     assert.notEqual(JSON.parse(third.stdout)['image-digest'], JSON.parse(first.stdout)['image-digest']);
     const line = logLines(third.stderr).find((l) => typeof l.staleBlobsRemoved === 'number');
     assert.equal(line?.staleBlobsRemoved, 5, 'the index, two manifests and two configs of the older modelcar are removed');
@@ -143,9 +151,10 @@ describe('package through the CLI', { skip: busyboxSkip }, () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /model\/dangling is a link to a folder or to nothing: not packed/);
     const record = (await readRecord(ws, 'package'))!;
-    const alias = record.layers.find((l) => l.path === 'nested/alias.safetensors');
+    const files = modelLayers(record).flatMap((l) => l.files);
+    const alias = files.find((f) => f.path === 'nested/alias.safetensors');
     assert.equal(alias?.fileSha256, sha256Digest(MODEL['model.safetensors']!));
-    assert.equal(record.layers.length, 4);
+    assert.equal(files.length, 4);
   });
 
   it('refuses a model file whose bytes differ from the inventory', async () => {
@@ -155,6 +164,81 @@ describe('package through the CLI', { skip: busyboxSkip }, () => {
     if (notImplemented(r)) return;
     assert.equal(r.code, 7, r.stderr);
     assert.match(r.termination, /model file config\.json has sha256 sha256:[0-9a-f]{64} but the inventory says/);
+  });
+  it('a 2-file model (config + weights of 17 MiB) keeps one layer per file, with the digests of one-file layers', async (t) => {
+    const ws = await new Workspace(path.join(work, 'ws-two')).init();
+    const weights = Buffer.alloc(17 * 1024 * 1024);
+    for (let i = 0; i < weights.length; i += 4096) weights[i] = (i / 4096) % 256;
+    await writeFile(path.join(ws.modelDir, 'config.json'), MODEL['config.json']!);
+    await writeFile(path.join(ws.modelDir, 'model.safetensors'), weights);
+    const args = ['package', '--storage-path', ws.root, '--destination-oci-base-image', `oci:${dockerBase.dir}`];
+    const r = await runCli(args);
+    if (notImplemented(r)) return t.skip('pullToLayout is still a stub');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /package: 2 model layers \(1 own, 1 shared by small files, 0 of grouped large files\)/);
+    const record = (await readRecord(ws, 'package'))!;
+    const layers = modelLayers(record);
+    assert.deepEqual(layers.map((l) => l.files.map((f) => f.path)), [['config.json'], ['model.safetensors']]);
+    for (const l of layers) {
+      const alone = await hashTarLayer(path.join(ws.modelDir, l.files[0]!.path), l.files[0]!.path);
+      assert.equal(l.digest, alone.digest, `${l.files[0]!.path}: the one-file layer of 0.1.0 (test/package-tar-layer.test.ts pins its bytes)`);
+    }
+    const m = await new OciLayout(ws.imageDir).readJsonBlob<ImageManifest>((await new OciLayout(ws.imageDir).readJsonBlob<ImageIndex>(record.indexDigest)).manifests[0]!.digest);
+    assert.equal(m.layers[1]!.annotations?.['olot.layer.content.inlayerpath'], '/models/config.json');
+
+    // A record as 0.1.0 wrote it (one path per layer): package reuses it 1:1, push still makes the layers.
+    const legacy: LegacyModelLayerRecord[] = layers.map((l) => ({ digest: l.digest, size: l.size, ...l.files[0]! }));
+    await writeRecord(ws, 'package', { ...record, layers: legacy });
+    const exported = path.join(work, 'export-two');
+    const pushed = await runCli(['push', '--storage-path', ws.root, '--destination-type', 'oci', '--destination-oci-uri', `oci:${exported}:v1`]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    assert.equal(JSON.parse(pushed.stdout)['image-digest'], record.indexDigest);
+    for (const l of layers) assert.equal(sha256Digest(await readFile(path.join(exported, 'blobs/sha256', l.digest.slice(7)))), l.digest);
+    await writeRecord(ws, 'package', { ...record, layers: legacy });
+    const again = await runCli(args);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /0 layers hashed, 2 reused/);
+    assert.equal(JSON.parse(again.stdout)['image-digest'], record.indexDigest);
+    assert.ok((await readRecord(ws, 'package'))!.layers.every((l) => Array.isArray((l as { files?: unknown }).files)), 'written back in the current shape');
+
+    // A record of neither shape: push fails clearly, package simply hashes again.
+    const broken = { ...record, layers: layers.map((l) => ({ digest: l.digest, size: l.size })) } as unknown as typeof record;
+    await writeRecord(ws, 'package', broken);
+    const refused = await runCli(['push', '--storage-path', ws.root, '--destination-type', 'oci', '--destination-oci-uri', `oci:${exported}-2:v1`]);
+    assert.equal(refused.code, 3, refused.stderr);
+    assert.match(refused.termination, /the package record's layer sha256:[0-9a-f]{64} lists no model files: run package again/);
+    await writeRecord(ws, 'package', broken);
+    const rehashed = await runCli(args);
+    assert.equal(rehashed.code, 0, rehashed.stderr);
+    assert.match(rehashed.stderr, /2 layers hashed, 0 reused/);
+    assert.equal(JSON.parse(rehashed.stdout)['image-digest'], record.indexDigest);
+  });
+
+  it('groups large files when they alone exceed the budget, and logs the plan', async (t) => {
+    const ws = await workspaceWithModel(path.join(work, 'ws-grouped'), true);
+    for (let i = 0; i < 5; i++) await writeFile(path.join(ws.modelDir, `shard-${i}.bin`), Buffer.alloc(1000 + i, i));
+    await rm(path.join(ws.stateDir, 'inventory.json'));
+    // 1 base layer + 3: every file counts as large, 8 files in 3 runs
+    const r = await runCli(['package', '--storage-path', ws.root, '--destination-oci-base-image', `oci:${dockerBase.dir}`, '--modelcar-max-layers', '4', '--modelcar-own-layer-bytes', '1']);
+    if (notImplemented(r)) return t.skip('pullToLayout is still a stub');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /package: 3 model layers \(0 own, 0 shared by small files, 3 of grouped large files\) on 1 base layers, budget 4/);
+    const layers = modelLayers(await readRecord(ws, 'package'));
+    assert.equal(layers.length, 3);
+    assert.deepEqual(layers.flatMap((l) => l.files.map((f) => f.path)), ['config.json', 'model.safetensors', 'nested/dir/tokenizer.json', 'shard-0.bin', 'shard-1.bin', 'shard-2.bin', 'shard-3.bin', 'shard-4.bin'].sort());
+  });
+
+  it('refuses a budget the base uses up (exit 2, naming the setting and the base layers) and warns above 127 layers', async (t) => {
+    const twoLayers = new OciLayout(path.join(work, 'base-two-layers'));
+    await writeImage(twoLayers, { layers: [{ data: Buffer.from('one') }, { data: Buffer.from('two') }], platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const ws = await workspaceWithModel(path.join(work, 'ws-budget'), true);
+    const r = await runCli(['package', '--storage-path', ws.root, '--destination-oci-base-image', `oci:${twoLayers.dir}:latest`, '--modelcar-max-layers', '2']);
+    if (notImplemented(r)) return t.skip('pullToLayout is still a stub');
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.termination, /^--modelcar-max-layers \/ MODEL_SYNC_MODELCAR_MAX_LAYERS is 2, but the base image already has 2 layers/);
+    const w = await runCli(['package', '--storage-path', ws.root, '--destination-oci-base-image', `oci:${twoLayers.dir}:latest`], { MODEL_SYNC_MODELCAR_MAX_LAYERS: '200' });
+    assert.equal(w.code, 0, w.stderr);
+    assert.match(w.stderr, /MODEL_SYNC_MODELCAR_MAX_LAYERS is 200: images with more layers than ~128 do not start on CRI-O\/podman\/Docker overlay/);
   });
 });
 
@@ -198,9 +282,9 @@ describe('package with a base image in a registry', { skip: registrySkip }, () =
 
     // The layout is valid for outside tools once the model layers are written out.
     const layout = ModelcarLayout.fromRecord(ws.imageDir, ws.modelDir, record);
-    assert.equal(await layout.materializeModelLayers(), 3);
+    assert.equal(await layout.materializeModelLayers(), 1);
     const { stdout } = await run('skopeo', ['inspect', `oci:${ws.imageDir}:latest`]);
-    assert.equal((JSON.parse(stdout) as { Layers: string[] }).Layers.length, 4);
+    assert.equal((JSON.parse(stdout) as { Layers: string[] }).Layers.length, 2);
   });
 
   it('converts a Docker-typed base pulled from the registry to OCI', async (t) => {
@@ -236,7 +320,7 @@ describe('package with a base image in a registry', { skip: registrySkip }, () =
     const r = await runCli(['push', '--storage-path', ws.root, '--destination-type', 'oci', '--destination-oci-uri', target, '--destination-oci-enable-tls-verify', 'false']);
     assert.equal(r.code, 0, r.stderr);
     const digest = JSON.parse(p.stdout)['image-digest'] as string;
-    assert.match(r.stderr, /uploaded 5 blobs, skipped 1 already present \(1 mounted\)/, '3 model layers and 2 configs; the base layer is mounted from busybox');
+    assert.match(r.stderr, /uploaded 3 blobs, skipped 1 already present \(1 mounted\)/, '1 shared model layer and 2 configs; the base layer is mounted from busybox');
     assert.equal(JSON.parse(r.stdout)['image-digest'], digest);
     const { stdout } = await run('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${target}`]);
     assert.equal(sha256Digest(Buffer.from(stdout)), digest);

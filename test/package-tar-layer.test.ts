@@ -1,5 +1,6 @@
-// The one-file tar layer: read back by GNU tar and node-tar, reproducible digests, long names,
-// base-256 sizes, on-the-fly streaming (whole and ranged) and the lazy model layers of a layout.
+// The tar layer of one or several model files: read back by GNU tar and node-tar, reproducible
+// digests (a one-file layer pinned to 0.1.0's bytes), long names, base-256 sizes, on-the-fly
+// streaming (whole and ranged, across members) and the lazy model layers of a layout.
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -11,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { Header } from 'tar';
 import { ModelcarLayout } from '../src/oci/modelcar-layout.js';
-import { encodeTarHeader, hashTarLayer, openTarLayerStream, tarLayerFraming, TAR_LAYER_FILE_MODE } from '../src/oci/tar-layer.js';
+import { encodeTarHeader, hashTarLayer, hashTarLayerGroup, openTarLayerStream, tarLayerFraming, tarLayerSegments, tarLayerSize, TAR_LAYER_FILE_MODE } from '../src/oci/tar-layer.js';
 import { tempDir } from '../dev/cli.js';
 
 const run = promisify(execFile);
@@ -22,6 +23,9 @@ async function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
   for await (const c of stream as AsyncIterable<Buffer>) chunks.push(c);
   return Buffer.concat(chunks);
 }
+
+/** The stream source of a one-file layer. */
+const oneFile = (file: string, rel: string, info: { fileSize: number; digest: string }) => ({ members: [{ file, path: rel, fileSize: info.fileSize }], digest: info.digest });
 
 const sha = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
 
@@ -43,7 +47,7 @@ describe('tar layer of one model file', () => {
 
   async function layerBytes(file: string, rel: string): Promise<{ bytes: Buffer; info: Awaited<ReturnType<typeof hashTarLayer>> }> {
     const info = await hashTarLayer(file, rel);
-    const bytes = await collect(openTarLayerStream({ file, path: rel, fileSize: info.fileSize, digest: info.digest }));
+    const bytes = await collect(openTarLayerStream(oneFile(file, rel, info)));
     return { bytes, info };
   }
 
@@ -131,7 +135,7 @@ describe('tar layer of one model file', () => {
     for (let i = 0; i < data.length; i++) data[i] = i % 251;
     const file = await modelFile('ranged.bin', data);
     const { bytes, info } = await layerBytes(file, 'ranged.bin');
-    const source = { file, path: 'ranged.bin', fileSize: info.fileSize, digest: info.digest };
+    const source = oneFile(file, 'ranged.bin', info);
     for (const [start, end] of [[0, 0], [0, 511], [100, 700], [512, 5511], [5000, bytes.length - 1], [bytes.length - 1, bytes.length - 1]] as const) {
       assert.deepEqual(await collect(openTarLayerStream(source, { start, end })), bytes.subarray(start, end + 1), `range ${start}-${end}`);
     }
@@ -144,7 +148,7 @@ describe('tar layer of one model file', () => {
   it('refuses to stream a layer whose model file changed after it was hashed', async () => {
     const file = await modelFile('changing.bin', 'abcdef');
     const info = await hashTarLayer(file, 'changing.bin');
-    const source = { file, path: 'changing.bin', fileSize: info.fileSize, digest: info.digest };
+    const source = oneFile(file, 'changing.bin', info);
     await writeFile(file, 'abcdeX'); // same size, other bytes: caught by the digest
     await assert.rejects(collect(openTarLayerStream(source)), (e: Error & { kind?: string }) => e.kind === 'integrity' && /changed after package/.test(e.message));
     await truncate(file, 3); // other size: caught before reading
@@ -156,7 +160,7 @@ describe('tar layer of one model file', () => {
     const file = await modelFile('lazy/a.bin', data);
     const info = await hashTarLayer(file, 'lazy/a.bin');
     const imageDir = path.join(work, 'image');
-    const layout = await new ModelcarLayout(imageDir, path.join(work, 'model'), [{ ...info, fileMtimeMs: 0 }]).init();
+    const layout = await new ModelcarLayout(imageDir, path.join(work, 'model'), [{ digest: info.digest, size: info.size, files: [{ path: info.path, fileSize: info.fileSize, fileSha256: info.fileSha256 }] }]).init();
     assert.equal(await layout.blobSize(info.digest), info.size);
     assert.equal(await layout.hasBlob(info.digest, info.size), true);
     assert.equal(await layout.hasBlob('sha256:' + '0'.repeat(64)), false);
@@ -193,5 +197,119 @@ describe('tar layer of one model file', () => {
     for (let i = 0; i < 64; i++) content.update(chunk);
     assert.equal(info.fileSha256, 'sha256:' + content.digest('hex'));
     assert.equal(info.size, 512 + 64 * 1024 * 1024 + 1024);
+  });
+  it('gives a one-file layer exactly the digest 0.1.0 gave (pinned), whether hashed alone or as a group of one', async () => {
+    const config = await modelFile('pin/config.json', '{"model_type":"pinned"}\n');
+    const w = Buffer.alloc(70_000);
+    for (let i = 0; i < w.length; i++) w[i] = (i * 31) % 256;
+    const weights = await modelFile('pin/nested/model.safetensors', w);
+    // Computed with src/oci/tar-layer.ts of 0.1.0 (one layer per file) on the same bytes.
+    const pinned = {
+      'config.json': 'sha256:6f732ea70fc4ca55e6b4dfe93f6022b6f290b50fbd682e3efdc8c3106baab5cf',
+      'nested/model.safetensors': 'sha256:3ee6aa1855a7662654745cdf81b9880b937e4a87d78050b806bd8853d130acab',
+    };
+    assert.equal((await hashTarLayer(config, 'config.json')).digest, pinned['config.json']);
+    const group = await hashTarLayerGroup([{ file: weights, path: 'nested/model.safetensors' }]);
+    assert.equal(group.digest, pinned['nested/model.safetensors']);
+    assert.equal(group.size, 71680);
+    assert.equal(group.files[0]!.fileSha256, sha(w));
+    const streamed = await collect(openTarLayerStream({ members: [{ file: weights, path: 'nested/model.safetensors', fileSize: w.length }], digest: group.digest }));
+    assert.equal(sha(streamed), pinned['nested/model.safetensors']);
+  });
+
+  describe('a layer of several files', () => {
+    const members: Array<{ rel: string; data: Buffer }> = [
+      { rel: 'a/config.json', data: Buffer.from('{"a":1}\n') },
+      { rel: 'a/empty.txt', data: Buffer.alloc(0) },
+      { rel: `${'long-folder/'.repeat(10)}tokenizer-词表.json`, data: Buffer.from('x'.repeat(1536)) }, // whole blocks: no padding
+      { rel: 'z/weights.bin', data: Buffer.from(Array.from({ length: 3001 }, (_, i) => i % 253)) },
+    ];
+    let sources: Array<{ file: string; path: string; fileSize: number }>;
+    let info: Awaited<ReturnType<typeof hashTarLayerGroup>>;
+    let bytes: Buffer;
+    before(async () => {
+      sources = [];
+      for (const m of members) sources.push({ file: await modelFile(`group/${m.rel}`, m.data), path: m.rel, fileSize: m.data.length });
+      info = await hashTarLayerGroup(sources);
+      bytes = await collect(openTarLayerStream({ members: sources, digest: info.digest }));
+    });
+
+    it('is each member (header + file + padding) in order, then two zero blocks; digest, size and per-file sha256 as streamed', () => {
+      assert.equal(info.digest, sha(bytes));
+      assert.equal(info.size, bytes.length);
+      assert.equal(tarLayerSize(sources), bytes.length);
+      assert.equal(tarLayerSegments(sources).size, bytes.length);
+      assert.deepEqual(info.files.map((f) => [f.path, f.fileSize, f.fileSha256]), members.map((m) => [m.rel, m.data.length, sha(m.data)]));
+      const expected = Buffer.concat([
+        ...members.flatMap((m) => [encodeTarHeader({ name: `models/${m.rel}`, type: 'file', mode: 0o664, size: m.data.length }), m.data, Buffer.alloc(Math.ceil(m.data.length / 512) * 512 - m.data.length)]),
+        Buffer.alloc(1024),
+      ]);
+      assert.deepEqual(bytes, expected);
+    });
+
+    it('depends on member order: the same files in another order are another layer', async () => {
+      assert.notEqual((await hashTarLayerGroup([...sources].reverse())).digest, info.digest);
+    });
+
+    it('is listed and extracted by GNU tar: every member under models/, 0664, no directory entries', { skip: gnuTar }, async () => {
+      const tarFile = path.join(work, 'group.tar');
+      await writeFile(tarFile, bytes);
+      const { stdout } = await run('tar', ['--list', '--verbose', '--numeric-owner', '-f', tarFile]);
+      const lines = stdout.trim().split('\n');
+      assert.equal(lines.length, members.length, stdout);
+      lines.forEach((l, i) => assert.match(l, new RegExp(`^-rw-rw-r-- 0/0 .* models/${members[i]!.rel.replace(/[.]/g, '\\.')}$`)));
+      const out = path.join(work, 'xg');
+      await mkdir(out);
+      await run('tar', ['-xf', tarFile, '-C', out]);
+      for (const m of members) assert.deepEqual(await readFile(path.join(out, 'models', m.rel)), m.data, m.rel);
+    });
+
+    it('streams any byte range across member boundaries, and the ranges put together are the whole layer', async () => {
+      const source = { members: sources, digest: info.digest };
+      const cuts = [0, 1, 511, 512, 520, 1023, 1024, 1025, 2000, 3100, 4097, bytes.length - 1025, bytes.length - 1, bytes.length];
+      for (let i = 0; i + 1 < cuts.length; i++) {
+        for (let j = i + 1; j < cuts.length; j++) {
+          assert.deepEqual(await collect(openTarLayerStream(source, { start: cuts[i]!, end: cuts[j]! - 1 })), bytes.subarray(cuts[i], cuts[j]), `range ${cuts[i]}-${cuts[j]! - 1}`);
+        }
+      }
+    });
+
+    it('refuses to stream when a member changed: its size (checked on read) or its bytes (whole reads, by the digest)', async () => {
+      const last = sources[sources.length - 1]!;
+      const source = { members: sources, digest: info.digest };
+      const original = members[members.length - 1]!.data;
+      await writeFile(last.file, Buffer.concat([original.subarray(0, 10), Buffer.from('X'), original.subarray(11)]));
+      await assert.rejects(collect(openTarLayerStream(source)), (e: Error & { kind?: string }) => e.kind === 'integrity' && /the 4 model files of layer .* one of them changed after package/.test(e.message));
+      // a range that stops before the changed member is still served
+      assert.deepEqual(await collect(openTarLayerStream(source, { start: 0, end: 600 })), bytes.subarray(0, 601));
+      await truncate(last.file, 5);
+      await assert.rejects(collect(openTarLayerStream(source, { start: bytes.length - 2000, end: bytes.length - 1 })), (e: Error & { kind?: string }) => e.kind === 'integrity' && /has 5 bytes but 3001/.test(e.message));
+      await writeFile(last.file, original);
+    });
+
+    it('serves a group layer through the layout and counts it absent when any member has another size', async () => {
+      const layout = await new ModelcarLayout(path.join(work, 'image-group'), path.join(work, 'model', 'group'), [
+        { digest: info.digest, size: info.size, files: info.files },
+      ]).init();
+      assert.equal(await layout.blobSize(info.digest), info.size);
+      assert.equal(sha(await collect(layout.readBlobStream(info.digest))), info.digest);
+      await writeFile(sources[0]!.file, '{"a":12}\n');
+      assert.equal(await layout.hasBlob(info.digest), false);
+      await writeFile(sources[0]!.file, members[0]!.data);
+      assert.equal(await layout.hasBlob(info.digest, info.size), true);
+    });
+  });
+
+  it('hashes a group with a 64 MiB member (its sha256 on the worker thread) and small ones around it', async () => {
+    const big = path.join(work, 'model', 'big.bin'); // written by the 64 MiB test above
+    const small = await modelFile('aa-small.txt', 'small\n');
+    const tail = await modelFile('zz-small.txt', 'tail\n');
+    const single = await hashTarLayer(big, 'big.bin');
+    const group = await hashTarLayerGroup([{ file: small, path: 'aa-small.txt' }, { file: big, path: 'big.bin' }, { file: tail, path: 'zz-small.txt' }]);
+    assert.equal(group.files[1]!.fileSha256, single.fileSha256);
+    assert.deepEqual(group.files.map((f) => f.fileSize), [6, 64 * 1024 * 1024, 5]);
+    const streamed = createHash('sha256');
+    for await (const c of openTarLayerStream({ members: group.files.map((f, i) => ({ ...f, file: [small, big, tail][i]! })), digest: group.digest }) as AsyncIterable<Buffer>) streamed.update(c);
+    assert.equal('sha256:' + streamed.digest('hex'), group.digest);
   });
 });

@@ -10,6 +10,7 @@ import { registryBaseUrl, SERVICE_ACCOUNT_TOKEN_PATH, type RegistryConnection } 
 import type { Intent, PlanInputs } from '../model-registry/plan.js';
 import type { NetworkSettings } from '../net/policy.js';
 import type { ImageEndpoint } from '../oci/credentials.js';
+import type { LayerBudget } from '../oci/layer-plan.js';
 import { parseImageLocation } from '../oci/reference.js';
 import type { S3Settings } from '../s3/client.js';
 import type { RangedTuning } from '../s3/download.js';
@@ -152,6 +153,15 @@ export class StepSettings {
     const reference = this.config.string('destination-oci-base-image');
     if (!reference) throw new ConfigError(`${this.config.describe('destination-oci-base-image')} is empty: the modelcar needs a base image with a shell`);
     return this.image('destination', 'destination-oci-base-image', reference);
+  }
+
+  /** How many layers the modelcar may have (base included), and which files keep one of their own. */
+  modelcarLayerBudget(): LayerBudget {
+    return {
+      maxLayers: this.config.integer('modelcar-max-layers'),
+      ownLayerBytes: this.config.integer('modelcar-own-layer-bytes'),
+      maxLayersSetting: this.config.describe('modelcar-max-layers'),
+    };
   }
 
   /** Image references this step will use, whose syntax preflight checks before any byte moves. */

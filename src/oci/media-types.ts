@@ -36,7 +36,7 @@ export const DOCKER_TO_OCI: Record<string, string> = {
   [MT.dockerForeignLayerTarGzip]: MT.ociLayerTarGzip,
 };
 
-/** Layer annotations the upstream packer (olot) writes. */
+/** Layer annotations: those the upstream packer (olot) writes, ModelPack's, and ours. */
 export const ANNOTATION = {
   title: 'org.opencontainers.image.title',
   refName: 'org.opencontainers.image.ref.name',
@@ -44,6 +44,8 @@ export const ANNOTATION = {
   olotType: 'olot.layer.content.type',
   olotInLayerPath: 'olot.layer.content.inlayerpath',
   olotName: 'olot.layer.content.name',
+  /** Ours, on a layer of several model files: their relative paths, as a JSON array. */
+  layerFiles: 'io.model-sync.layer.files',
   modelpackFilepath: 'org.cncf.model.filepath',
   modelpackFilepathLegacy: 'org.cnai.model.filepath',
 } as const;

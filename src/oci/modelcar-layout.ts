@@ -1,6 +1,7 @@
 // The workspace's image layout as package leaves it: configs, manifests, the index and the base
 // image's layers are blob files in image/blobs/sha256/; the model layers are NOT (that would be a
-// second full copy of the model). Their bytes are made on the fly from model/ (see tar-layer.ts),
+// second full copy of the model). Their bytes are made on the fly from model/ (see tar-layer.ts;
+// a layer holds one or several model files),
 // following the package step record: ModelLayerSource is the layout's blob source, so push and
 // layout-to-layout copies read the image as if every blob were on disk; materializeModelLayers()
 // writes real blob files for tools that read the directory themselves (skopeo, umoci).
@@ -8,28 +9,27 @@ import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { ModelSyncError } from '../errors.js';
 import { openInside, safeJoin } from '../workspace/safe-path.js';
-import type { ModelLayerRecord, PackageRecord } from '../workspace/records.js';
+import { modelLayers, type ModelLayerRecord, type PackageRecord } from '../workspace/records.js';
 import { OciLayout, type BlobSource, type ByteRange } from './layout.js';
-import { openTarLayerStream, tarLayerFraming, type TarLayerSource } from './tar-layer.js';
+import { openTarLayerStream, tarLayerSize, type TarLayerSource } from './tar-layer.js';
 
-/** The blob source of the model layers: each made from its model file (see tar-layer.ts). */
+/** The blob source of the model layers: each made from its model files (see tar-layer.ts). */
 export class ModelLayerSource implements BlobSource {
   private readonly layers = new Map<string, TarLayerSource & { size: number }>();
 
   constructor(readonly modelDir: string, records: readonly ModelLayerRecord[]) {
     for (const l of records) {
-      const file = safeJoin(modelDir, l.path, `model file "${l.path}"`);
-      // The size follows from path and file size; the recorded one is not trusted. The file is
+      if (!Array.isArray(l.files) || l.files.length === 0) {
+        throw new ModelSyncError('precondition', `the package record's layer ${l.digest} lists no model files: run package again`);
+      }
+      // The size follows from paths and file sizes; the recorded one is not trusted. A file is
       // opened only as a regular file inside model/: a link planted after package cannot send a
       // host file to the registry.
-      this.layers.set(l.digest, {
-        file,
-        path: l.path,
-        fileSize: l.fileSize,
-        digest: l.digest,
-        size: tarLayerFraming(l.path, l.fileSize).size,
-        openFile: () => openInside(modelDir, file, `model file "${l.path}"`),
+      const members = l.files.map((f) => {
+        const file = safeJoin(modelDir, f.path, `model file "${f.path}"`);
+        return { file, path: f.path, fileSize: f.fileSize, openFile: () => openInside(modelDir, file, `model file "${f.path}"`) };
       });
+      this.layers.set(l.digest, { members, digest: l.digest, size: tarLayerSize(members) });
     }
   }
 
@@ -41,12 +41,15 @@ export class ModelLayerSource implements BlobSource {
     return this.layers.keys();
   }
 
-  /** A model layer counts as present while its model file has its recorded size. */
+  /** A model layer counts as present while each of its model files has its recorded size. */
   async size(digest: string): Promise<number | undefined> {
     const layer = this.layers.get(digest);
     if (!layer) return undefined;
-    const fileSize = await stat(layer.file).then((s) => (s.isFile() ? s.size : undefined), () => undefined);
-    return fileSize === layer.fileSize ? layer.size : undefined;
+    for (const m of layer.members) {
+      const fileSize = await stat(m.file).then((s) => (s.isFile() ? s.size : undefined), () => undefined);
+      if (fileSize !== m.fileSize) return undefined;
+    }
+    return layer.size;
   }
 
   /** The layer's bytes (or an inclusive byte range); a whole read is digest-verified. */
@@ -86,6 +89,6 @@ export class ModelcarLayout extends OciLayout {
   }
 
   static fromRecord(imageDir: string, modelDir: string, record: Pick<PackageRecord, 'layers'> | undefined): ModelcarLayout {
-    return new ModelcarLayout(imageDir, modelDir, record?.layers ?? []);
+    return new ModelcarLayout(imageDir, modelDir, modelLayers(record));
   }
 }

@@ -1,4 +1,5 @@
-// The KServe modelcar: the base image with the model layers appended to EVERY platform manifest
+// The KServe modelcar: the base image with the model layers (one or several files each, see
+// layer-plan.ts) appended to EVERY platform manifest
 // (the same layer blobs, shared), each config's rootfs.diff_ids and history extended, Docker media
 // types converted to OCI (as olot does), attestation manifests kept unchanged. The new root is the
 // only entry of index.json, tagged `latest`. Nothing time-dependent goes in: the same model on the
@@ -21,12 +22,10 @@ const DOCKER_ATTESTATION_ARTIFACT = 'application/vnd.docker.attestation.manifest
 
 /** What buildModelcar needs of each model layer. */
 export interface ModelLayer {
-  /** Slash-separated path relative to the model folder. */
-  path: string;
   digest: string;
   size: number;
-  /** `sha256:<hex>` of the file. */
-  fileSha256: string;
+  /** Its files in layer order: slash-separated paths relative to the model folder, `sha256:<hex>` of each. */
+  files: ReadonlyArray<{ path: string; fileSha256: string }>;
 }
 
 export interface BuildModelcarOptions {
@@ -49,25 +48,61 @@ export interface ModelcarResult {
   attestations: number;
 }
 
-/** The layer descriptor of one model file, with the upstream packer's annotations. */
+/**
+ * The layer descriptor: a one-file layer with the upstream packer's annotations; a layer of
+ * several files with a short title and the list of its files (relative paths, a JSON array).
+ */
 export function modelLayerDescriptor(layer: ModelLayer): Descriptor {
-  const name = layer.path.slice(layer.path.lastIndexOf('/') + 1);
+  const descriptor = { mediaType: MT.ociLayerTar, digest: layer.digest, size: layer.size };
+  if (layer.files.length === 1) {
+    const file = layer.files[0]!;
+    const name = file.path.slice(file.path.lastIndexOf('/') + 1);
+    return {
+      ...descriptor,
+      annotations: {
+        [ANNOTATION.title]: name,
+        [ANNOTATION.olotDigest]: file.fileSha256,
+        [ANNOTATION.olotType]: 'file',
+        [ANNOTATION.olotInLayerPath]: `/${MODEL_ROOT_IN_IMAGE}/${file.path}`,
+        [ANNOTATION.olotName]: name,
+      },
+    };
+  }
   return {
-    mediaType: MT.ociLayerTar,
-    digest: layer.digest,
-    size: layer.size,
+    ...descriptor,
     annotations: {
-      [ANNOTATION.title]: name,
-      [ANNOTATION.olotDigest]: layer.fileSha256,
-      [ANNOTATION.olotType]: 'file',
-      [ANNOTATION.olotInLayerPath]: `/${MODEL_ROOT_IN_IMAGE}/${layer.path}`,
-      [ANNOTATION.olotName]: name,
+      [ANNOTATION.title]: `${MODEL_ROOT_IN_IMAGE}/ (${layer.files.length} files)`,
+      [ANNOTATION.layerFiles]: JSON.stringify(layer.files.map((f) => f.path)),
     },
   };
 }
 
 export function modelHistoryEntry(layer: ModelLayer): HistoryEntry {
-  return { created: MODEL_LAYER_CREATED, created_by: `model-sync package /${MODEL_ROOT_IN_IMAGE}/${layer.path}` };
+  const first = `/${MODEL_ROOT_IN_IMAGE}/${layer.files[0]!.path}`;
+  const what = layer.files.length === 1 ? first : `${first} and ${layer.files.length - 1} more files`;
+  return { created: MODEL_LAYER_CREATED, created_by: `model-sync package ${what}` };
+}
+
+/**
+ * The most layers any platform manifest of the base has (attestation manifests are not run, so
+ * they do not count): what the layer budget has to leave room for.
+ */
+export async function baseLayerCount(layout: OciLayout, base: Descriptor): Promise<number> {
+  let most = 0;
+  const seen = new Set<string>();
+  const visit = async (d: Descriptor, depth: number): Promise<void> => {
+    if (seen.has(d.digest) || depth > 4 || isAttestationEntry(d)) return;
+    if (d.mediaType && !isIndexType(d.mediaType) && !isManifestType(d.mediaType)) return;
+    seen.add(d.digest);
+    const parsed = parseManifestDocument(await layout.readBlob(d.digest), `base image manifest ${d.digest}`);
+    if (parsed.kind === 'index') {
+      for (const child of parsed.doc.manifests ?? []) await visit(child, depth + 1);
+    } else if (!isAttestationManifest(parsed.doc)) {
+      most = Math.max(most, parsed.doc.layers?.length ?? 0);
+    }
+  };
+  await visit(base, 0);
+  return most;
 }
 
 function toOci(mediaType: string | undefined, fallback: string): string {

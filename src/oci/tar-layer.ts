@@ -1,13 +1,15 @@
-// One model file as one uncompressed tar layer (the modelcar format): entry `models/<relpath>`, no
-// directory entries, uid/gid 0, empty uname/gname, mode 0664 and a FIXED mtime, so that the same
+// Model files as one uncompressed tar layer (the modelcar format): an entry `models/<relpath>` per
+// file, in the order given (path order), no directory entries, uid/gid 0, empty uname/gname, mode 0664 and a FIXED mtime, so that the same
 // file always gives the same layer digest. GNU tar format, like the upstream packer (olot): names
 // longer than 100 bytes go in a GNU long-name record, and sizes of 8 GiB and more in the binary
 // (base-256) size field, which every tar reader we target understands (GNU tar, Go archive/tar as
 // in umoci/containerd, Python tarfile) while some layer indexers ignore a PAX `size=`.
 //
-// The layer bytes are a pure function of (relative path, file bytes): header + file + padding +
-// end-of-archive. So the package step only hashes them and never writes a second copy of the
-// model; push (and any tool that needs a blob file) streams them again from the model file.
+// The layer bytes are a pure function of the members' (relative path, file bytes): for each member
+// header + file + padding, then the end-of-archive blocks. A layer of one file is therefore
+// exactly the one-file layer of earlier versions (same digest). The package step only hashes
+// layers and never writes a second copy of the model; push (and any tool that needs a blob file)
+// streams them again from the model files.
 import { createReadStream } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { createHash, type Hash } from 'node:crypto';
@@ -102,22 +104,84 @@ export function modelEntryName(relPath: string): string {
 
 /** The parts of a one-file layer that are not the file itself. */
 export function tarLayerFraming(relPath: string, fileSize: number): { header: Buffer; trailer: Buffer; size: number } {
-  const header = encodeTarHeader({ name: modelEntryName(relPath), type: 'file', mode: TAR_LAYER_FILE_MODE, size: fileSize });
+  const header = memberHeader(relPath, fileSize);
   // Padding to the block boundary, then the two zero blocks that end the archive.
   const trailer = Buffer.alloc(padded(fileSize) - fileSize + 2 * BLOCK);
   return { header, trailer, size: header.length + fileSize + trailer.length };
 }
 
-export interface TarLayerInfo {
+function memberHeader(relPath: string, fileSize: number): Buffer {
+  return encodeTarHeader({ name: modelEntryName(relPath), type: 'file', mode: TAR_LAYER_FILE_MODE, size: fileSize });
+}
+
+/** One member of a layer: a model file stored as `models/<path>`. */
+export interface TarMember {
   /** Slash-separated path relative to the model folder. */
   path: string;
+  fileSize: number;
+}
+
+/** A run of layer bytes: framing held in memory, or the bytes of member `member`'s file. */
+export type TarSegment = { offset: number; bytes: Buffer } | { offset: number; member: number; size: number };
+
+/**
+ * The layer of `members` (in that order) as segments: per member header, file, padding; then
+ * the two zero blocks. For one member: header, file, padding + end blocks, as tarLayerFraming.
+ */
+export function tarLayerSegments(members: readonly TarMember[]): { segments: TarSegment[]; size: number } {
+  if (members.length === 0) throw new Error('a tar layer needs at least one member');
+  const segments: TarSegment[] = [];
+  let offset = 0;
+  const push = (seg: { bytes: Buffer } | { member: number; size: number }) => {
+    const length = 'bytes' in seg ? seg.bytes.length : seg.size;
+    if (length === 0 && 'bytes' in seg) return; // a file segment stays, even empty: it is hashed
+    segments.push({ offset, ...seg });
+    offset += length;
+  };
+  members.forEach((m, i) => {
+    push({ bytes: memberHeader(m.path, m.fileSize) });
+    push({ member: i, size: m.fileSize });
+    const last = i === members.length - 1;
+    push({ bytes: Buffer.alloc(padded(m.fileSize) - m.fileSize + (last ? 2 * BLOCK : 0)) });
+  });
+  return { segments, size: offset };
+}
+
+/** Size of the layer of `members`. */
+export function tarLayerSize(members: readonly TarMember[]): number {
+  let size = 2 * BLOCK;
+  for (const m of members) size += memberHeaderSize(m.path) + padded(m.fileSize);
+  return size;
+}
+
+/** Bytes of a member's header blocks: one, or three and more with a GNU long-name record. */
+function memberHeaderSize(relPath: string): number {
+  const nameBytes = Buffer.byteLength(modelEntryName(relPath), 'utf8');
+  return nameBytes <= 100 ? BLOCK : 2 * BLOCK + padded(nameBytes + 1);
+}
+
+export interface TarLayerFileInfo {
+  /** Slash-separated path relative to the model folder. */
+  path: string;
+  fileSize: number;
+  /** `sha256:<hex>` of the file content (olot.layer.content.digest). */
+  fileSha256: string;
+}
+
+export interface TarLayerGroupInfo {
   /** Layer digest (= diff_id: the layer is not compressed). */
   digest: string;
   /** Layer size in bytes. */
   size: number;
-  fileSize: number;
-  /** `sha256:<hex>` of the file content (olot.layer.content.digest). */
-  fileSha256: string;
+  /** The members, in layer order. */
+  files: TarLayerFileInfo[];
+}
+
+export interface TarLayerInfo extends TarLayerFileInfo {
+  /** Layer digest (= diff_id: the layer is not compressed). */
+  digest: string;
+  /** Layer size in bytes. */
+  size: number;
 }
 
 /** Files from this size on get their own sha256 on a second core (below it a thread costs more). */
@@ -128,14 +192,31 @@ const WORKER_HASH_THRESHOLD = 64 * 1024 * 1024;
  * file, in one read of the file and without writing anything.
  */
 export async function hashTarLayer(file: string, relPath: string, onBytes?: (n: number) => void): Promise<TarLayerInfo> {
-  const fileSize = (await stat(file)).size;
-  const { header, trailer, size } = tarLayerFraming(relPath, fileSize);
-  const layerHash = createHash('sha256').update(header);
-  const fileSha256 = fileSize >= WORKER_HASH_THRESHOLD ? await hashWithWorker(file, fileSize, layerHash, onBytes) : await hashInThread(file, fileSize, layerHash, onBytes);
-  layerHash.update(trailer);
-  return { path: relPath, digest: 'sha256:' + layerHash.digest('hex'), size, fileSize, fileSha256 };
+  const info = await hashTarLayerGroup([{ file, path: relPath }], onBytes);
+  return { ...info.files[0]!, digest: info.digest, size: info.size };
 }
 
+/**
+ * Digest and size of the layer of `members` (in that order) and the sha256 of each file, in one
+ * read of each file and without writing anything.
+ */
+export async function hashTarLayerGroup(members: ReadonlyArray<{ file: string; path: string }>, onBytes?: (n: number) => void): Promise<TarLayerGroupInfo> {
+  const sized: Array<TarMember & { file: string }> = [];
+  for (const m of members) sized.push({ file: m.file, path: m.path, fileSize: (await stat(m.file)).size });
+  const { segments, size } = tarLayerSegments(sized);
+  const layerHash = createHash('sha256');
+  const files: TarLayerFileInfo[] = [];
+  for (const seg of segments) {
+    if ('bytes' in seg) {
+      layerHash.update(seg.bytes);
+      continue;
+    }
+    const m = sized[seg.member]!;
+    const fileSha256 = m.fileSize >= WORKER_HASH_THRESHOLD ? await hashWithWorker(m.file, m.fileSize, layerHash, onBytes) : await hashInThread(m.file, m.fileSize, layerHash, onBytes);
+    files[seg.member] = { path: m.path, fileSize: m.fileSize, fileSha256 };
+  }
+  return { digest: 'sha256:' + layerHash.digest('hex'), size, files };
+}
 async function hashInThread(file: string, fileSize: number, layerHash: Hash, onBytes?: (n: number) => void): Promise<string> {
   const fileHash = createHash('sha256');
   let read = 0;
@@ -179,28 +260,33 @@ function changedWhileReading(file: string, expected: number, actual: number): Mo
   return new ModelSyncError('integrity', `model file ${file} changed while it was read (${actual} bytes read, ${expected} expected): run fetch or package again`);
 }
 
-export interface TarLayerSource {
+/** One member file of a layer to stream. */
+export interface TarMemberSource extends TarMember {
   /** Absolute path of the model file. */
   file: string;
-  path: string;
-  fileSize: number;
-  /** Layer digest, verified when the whole layer is read. */
-  digest: string;
   /** Opens the file (default: by its path); the workspace's layers open it only inside model/. */
   openFile?: () => Promise<FileHandle>;
 }
 
+export interface TarLayerSource {
+  /** In layer order. */
+  members: readonly TarMemberSource[];
+  /** Layer digest, verified when the whole layer is read. */
+  digest: string;
+}
+
 /**
  * A readable stream of the layer's bytes (or of the inclusive byte range start..end, as
- * fs.createReadStream takes it), made on the fly from the model file. A whole read is verified
- * against the digest; every read checks that the file still has its recorded size.
+ * fs.createReadStream takes it), made on the fly from the model files. A whole read is verified
+ * against the digest; every file read is checked to still have its recorded size.
  */
 export function openTarLayerStream(source: TarLayerSource, range?: { start: number; end: number }): Readable {
-  const { header, trailer, size } = tarLayerFraming(source.path, source.fileSize);
+  const { segments, size } = tarLayerSegments(source.members);
   const start = range?.start ?? 0;
   const end = Math.min(range?.end ?? size - 1, size - 1);
   if (start < 0 || start > end + 1) throw new RangeError(`invalid layer range ${start}-${end} of ${size} bytes`);
   const verify = start === 0 && end === size - 1;
+  const what = source.members.length === 1 ? `model file ${source.members[0]!.file}` : `the ${source.members.length} model files of layer ${source.digest}`;
 
   async function* bytes(): AsyncGenerator<Buffer> {
     const hash = verify ? createHash('sha256') : undefined;
@@ -208,26 +294,27 @@ export function openTarLayerStream(source: TarLayerSource, range?: { start: numb
       hash?.update(chunk);
       return chunk;
     };
-    const fileStart = header.length;
-    const fileEnd = fileStart + source.fileSize; // exclusive
-    // The header part of the range.
-    if (start < fileStart) yield emit(header.subarray(start, Math.min(fileStart, end + 1)));
-    // The file part, read from disk.
-    const from = Math.max(start, fileStart);
-    const to = Math.min(end + 1, fileEnd); // exclusive
-    if (from < to) {
-      const handle = await (source.openFile ?? (() => open(source.file, 'r')))();
+    for (const seg of segments) {
+      const segSize = 'bytes' in seg ? seg.bytes.length : seg.size;
+      const from = Math.max(start, seg.offset) - seg.offset;
+      const to = Math.min(end + 1, seg.offset + segSize) - seg.offset; // exclusive
+      if (from >= to) continue;
+      if ('bytes' in seg) {
+        yield emit(seg.bytes.subarray(from, to));
+        continue;
+      }
+      const member = source.members[seg.member]!;
+      const handle = await (member.openFile ?? (() => open(member.file, 'r')))();
       try {
         const actual = (await handle.stat()).size;
-        if (actual !== source.fileSize) {
-          throw new ModelSyncError('integrity', `model file ${source.file} has ${actual} bytes but ${source.fileSize} when it was packaged: run package again`);
+        if (actual !== member.fileSize) {
+          throw new ModelSyncError('integrity', `model file ${member.file} has ${actual} bytes but ${member.fileSize} when it was packaged: run package again`);
         }
-        let position = from - fileStart;
-        const stop = to - fileStart;
-        while (position < stop) {
-          const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, stop - position));
+        let position = from;
+        while (position < to) {
+          const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, to - position));
           const { bytesRead } = await handle.read(buf, 0, buf.length, position);
-          if (bytesRead === 0) throw changedWhileReading(source.file, source.fileSize, position);
+          if (bytesRead === 0) throw changedWhileReading(member.file, member.fileSize, position);
           position += bytesRead;
           yield emit(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
         }
@@ -235,14 +322,10 @@ export function openTarLayerStream(source: TarLayerSource, range?: { start: numb
         await handle.close();
       }
     }
-    // Padding and end-of-archive blocks.
-    const tFrom = Math.max(start, fileEnd) - fileEnd;
-    const tTo = end + 1 - fileEnd;
-    if (tTo > tFrom) yield emit(trailer.subarray(tFrom, tTo));
     if (hash) {
       const digest = 'sha256:' + hash.digest('hex');
       if (digest !== source.digest) {
-        throw new ModelSyncError('integrity', `model file ${source.file} no longer gives layer ${source.digest} (got ${digest}): it changed after package; run package again`);
+        throw new ModelSyncError('integrity', `${what} no longer give${source.members.length === 1 ? 's' : ''} layer ${source.digest} (got ${digest}): ${source.members.length === 1 ? 'it' : 'one of them'} changed after package; run package again`);
       }
     }
   }

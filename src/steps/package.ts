@@ -1,5 +1,6 @@
 // Step package: the model in <storage>/model/ as a KServe modelcar in <storage>/image/ (an OCI
-// image layout): pull the base image (all platforms), hash one tar layer per model file, append
+// image layout): pull the base image (all platforms), plan the model layers within the layer
+// budget (oci/layer-plan.ts: large files alone, small ones shared), hash each tar layer, append
 // the layers to every platform, tag the new root `latest`. Model layers are not copied into
 // image/blobs (no second full copy of the model): the package record says how push makes them
 // from model/ (see src/oci/modelcar-layout.ts). A re-run with an unchanged model reuses the
@@ -10,12 +11,13 @@ import { refuseSigning } from '../config/signing.js';
 import { ModelSyncError } from '../errors.js';
 import { walkGraph } from '../oci/graph.js';
 import { OciLayout } from '../oci/layout.js';
-import { buildModelcar } from '../oci/modelcar.js';
-import { hashTarLayer } from '../oci/tar-layer.js';
+import { comparePaths, planModelLayers, type LayerPlan, type PlannedLayer } from '../oci/layer-plan.js';
+import { baseLayerCount, buildModelcar } from '../oci/modelcar.js';
+import { hashTarLayerGroup } from '../oci/tar-layer.js';
 import { pullToLayout } from '../oci/transfer.js';
 import type { Descriptor } from '../oci/types.js';
 import { Progress } from '../util/progress.js';
-import { readRecord, writeRecord, type ModelLayerRecord, type PackageRecord } from '../workspace/records.js';
+import { modelLayers, readRecord, writeRecord, type ModelLayerFile, type ModelLayerRecord, type PackageRecord } from '../workspace/records.js';
 import { assertResolvesInside, normaliseRelative, safeJoin } from '../workspace/safe-path.js';
 import { assertFetchComplete } from './inputs.js';
 import type { StepContext, StepRunner } from './types.js';
@@ -29,10 +31,10 @@ interface ModelFile {
   sha256?: string;
 }
 
-/** Lexicographic order of the UTF-8 bytes (as ModelPack and Go's sort.Strings order paths). */
-export function comparePaths(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
+export { comparePaths };
+
+/** Above this many layers images do not start on the overlay runtimes (docs/modelcar.md). */
+const RUNTIME_LAYER_LIMIT = 127;
 
 export const runPackage: StepRunner = async (ctx) => {
   const { settings, workspace, log } = ctx;
@@ -40,6 +42,10 @@ export const runPackage: StepRunner = async (ctx) => {
   const started = Date.now();
   const baseEndpoint = settings.baseImage();
   const baseImage = baseEndpoint.reference;
+  const budget = settings.modelcarLayerBudget();
+  if (budget.maxLayers > RUNTIME_LAYER_LIMIT) {
+    log.warn({ maxLayers: budget.maxLayers }, `${budget.maxLayersSetting} is ${budget.maxLayers}: images with more layers than ~128 do not start on CRI-O/podman/Docker overlay ("max depth exceeded")`);
+  }
   await assertFetchComplete(workspace);
   const files = await modelFiles(ctx);
 
@@ -63,8 +69,15 @@ export const runPackage: StepRunner = async (ctx) => {
     throw err;
   }
 
+  const baseLayers = await baseLayerCount(layout, base);
+  const plan = planModelLayers(files, baseLayers, budget);
+  const { own, shared, grouped } = plan.counts;
+  log.info(
+    { layers: plan.layers.length, own, shared, grouped, maxLayers: budget.maxLayers, baseLayers },
+    `package: ${plan.layers.length} model layers (${own} own, ${shared} shared by small files, ${grouped} of grouped large files) on ${baseLayers} base layers, budget ${budget.maxLayers}`,
+  );
   const previous = await readRecord(workspace, 'package');
-  const layers = await layerDigests(ctx, files, previous);
+  const layers = await layerDigests(ctx, plan, previous);
   const { root, platforms, attestations } = await buildModelcar({ layout, base, layers, log });
   const record: PackageRecord = {
     baseImage,
@@ -80,7 +93,7 @@ export const runPackage: StepRunner = async (ctx) => {
   await writeRecord(workspace, 'package', record);
   // After the record: a crash in between leaves stale blobs, never a record naming removed ones.
   const removed = await removeUnreferencedBlobs(layout, [root, base]);
-  const bytes = layers.reduce((n, l) => n + l.fileSize, 0);
+  const bytes = files.reduce((n, f) => n + f.size, 0);
   const seconds = (Date.now() - started) / 1000;
   return {
     results: { 'image-digest': root.digest },
@@ -177,36 +190,46 @@ async function assertInsideModelDir(modelDir: string, file: string, rel: string)
 }
 
 /**
- * The layer of each file: reused from the previous record while the file is unchanged (same
- * size and mtime, and the same sha256 when the inventory has one), else hashed in one read.
+ * The digest of each planned layer: reused from the previous record when that record has a layer
+ * of the same files in the same order and every one is unchanged (same size and mtime, and the
+ * same sha256 when the inventory has one); else hashed, in one read of each file.
  */
-async function layerDigests(ctx: StepContext, files: ModelFile[], previous: PackageRecord | undefined): Promise<ModelLayerRecord[]> {
-  const known = new Map((previous?.layers ?? []).map((l) => [l.path, l]));
-  const reusable = (f: ModelFile): ModelLayerRecord | undefined => {
-    const p = known.get(f.path);
-    if (!p || p.fileSize !== f.size || p.fileMtimeMs !== f.mtimeMs) return undefined;
-    if (f.sha256 && f.sha256 !== p.fileSha256) return undefined;
-    return p;
+async function layerDigests(ctx: StepContext, plan: LayerPlan<ModelFile>, previous: PackageRecord | undefined): Promise<ModelLayerRecord[]> {
+  const key = (paths: string[]) => paths.join('\0');
+  const known = new Map(modelLayers(previous).map((l) => [key(l.files.map((f) => f.path)), l]));
+  const unchanged = (f: ModelFile, p: ModelLayerFile | undefined) =>
+    !!p && p.path === f.path && p.fileSize === f.size && p.fileMtimeMs === f.mtimeMs && (!f.sha256 || f.sha256 === p.fileSha256);
+  const reusable = (layer: PlannedLayer<ModelFile>): ModelLayerRecord | undefined => {
+    const p = known.get(key(layer.files.map((f) => f.path)));
+    return p && layer.files.every((f, i) => unchanged(f, p.files[i])) ? p : undefined;
   };
-  const toHash = files.filter((f) => !reusable(f));
-  const progress = new Progress(ctx.log, 'package (hash layers)', toHash.reduce((n, f) => n + f.size, 0), ctx.settings.progressIntervalSeconds);
+  const toHash = plan.layers.filter((l) => !reusable(l));
+  const progress = new Progress(ctx.log, 'package (hash layers)', toHash.reduce((n, l) => n + l.files.reduce((m, f) => m + f.size, 0), 0), ctx.settings.progressIntervalSeconds);
   const layers: ModelLayerRecord[] = [];
   try {
-    for (const f of files) {
-      const reused = reusable(f);
+    for (const layer of plan.layers) {
+      const reused = reusable(layer);
       if (reused) {
         layers.push(reused);
         continue;
       }
-      const info = await hashTarLayer(f.file, f.path, (n) => progress.add(n));
-      if (f.sha256 && f.sha256 !== info.fileSha256) {
-        throw new ModelSyncError('integrity', `model file ${f.path} has sha256 ${info.fileSha256} but the inventory says ${f.sha256}: it changed after fetch; run fetch again`);
-      }
-      layers.push({ path: f.path, digest: info.digest, size: info.size, fileSha256: info.fileSha256, fileSize: info.fileSize, fileMtimeMs: f.mtimeMs });
+      const info = await hashTarLayerGroup(layer.files, (n) => progress.add(n));
+      const files = layer.files.map((f, i): ModelLayerFile => {
+        const hashed = info.files[i]!;
+        if (hashed.fileSize !== f.size) {
+          throw new ModelSyncError('integrity', `model file ${f.path} has ${hashed.fileSize} bytes but had ${f.size} when package listed it: it changed during package; run package again`);
+        }
+        if (f.sha256 && f.sha256 !== hashed.fileSha256) {
+          throw new ModelSyncError('integrity', `model file ${f.path} has sha256 ${hashed.fileSha256} but the inventory says ${f.sha256}: it changed after fetch; run fetch again`);
+        }
+        return { path: f.path, fileSha256: hashed.fileSha256, fileSize: hashed.fileSize, fileMtimeMs: f.mtimeMs };
+      });
+      layers.push({ digest: info.digest, size: info.size, files });
     }
   } finally {
     const { bytes, seconds } = progress.finish();
-    ctx.log.info({ files: files.length, hashed: toHash.length, reused: files.length - toHash.length, bytes, seconds }, `package: ${toHash.length} layers hashed, ${files.length - toHash.length} reused from the previous run`);
+    const hashed = toHash.length;
+    ctx.log.info({ layers: plan.layers.length, hashed, reused: plan.layers.length - hashed, bytes, seconds }, `package: ${hashed} layers hashed, ${plan.layers.length - hashed} reused from the previous run`);
   }
   return layers;
 }

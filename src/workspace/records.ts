@@ -58,19 +58,45 @@ export interface OciLayersRecord {
 
 // --- package ----------------------------------------------------------------------------------
 
-/** One model layer as package records it: enough to make its bytes again from model/. */
-export interface ModelLayerRecord {
+/** One model file of a layer, as package records it. */
+export interface ModelLayerFile {
   /** Slash-separated path relative to model/ (the entry is `models/<path>`). */
   path: string;
-  /** Layer digest (= diff_id). */
-  digest: string;
-  /** Layer size in bytes (tar framing included). */
-  size: number;
   /** `sha256:<hex>` of the file. */
   fileSha256: string;
   fileSize: number;
   /** The file's mtime when it was hashed: a re-run reuses the digest only while it is unchanged. */
   fileMtimeMs?: number;
+}
+
+/** One model layer as package records it: enough to make its bytes again from model/. */
+export interface ModelLayerRecord {
+  /** Layer digest (= diff_id). */
+  digest: string;
+  /** Layer size in bytes (tar framing included). */
+  size: number;
+  /** Its members, in layer order (path order); one for a layer of its own. */
+  files: ModelLayerFile[];
+}
+
+/** A layer record as 0.1.0 wrote it: always one file per layer. */
+export interface LegacyModelLayerRecord extends ModelLayerFile {
+  digest: string;
+  size: number;
+}
+
+/**
+ * The layer records of a package record in the current shape. A 0.1.0 record (one `path` per
+ * layer) maps 1:1: its layer is exactly a one-file layer of today, same bytes and digest, so push
+ * can still make it and package may reuse it for a one-file layer of the same file.
+ */
+export function modelLayers(record: Pick<PackageRecord, 'layers'> | undefined): ModelLayerRecord[] {
+  return (record?.layers ?? []).map((l) => {
+    if ('files' in l && Array.isArray(l.files)) return l;
+    const { digest, size, ...file } = l as LegacyModelLayerRecord;
+    // Neither shape: no files, which the layer source refuses ("run package again").
+    return { digest, size, files: typeof file.path === 'string' ? [file] : [] };
+  });
 }
 
 /** `package.json`: the modelcar package built in image/. */
@@ -83,7 +109,8 @@ export interface PackageRecord {
   size: number;
   /** How the model layer blobs are stored: `model-files` = made on the fly from model/. */
   layerBlobs: 'model-files';
-  layers: ModelLayerRecord[];
+  /** Read through modelLayers(): records of 0.1.0 hold the legacy shape. */
+  layers: Array<ModelLayerRecord | LegacyModelLayerRecord>;
   finished?: string;
   settings?: SettingsSnapshot;
 }
