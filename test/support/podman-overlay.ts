@@ -34,6 +34,19 @@ export function whyNoOverlayPodman(): string | undefined {
   return undefined;
 }
 
+/**
+ * Whether the overlay driver works for a store at dir (`podman info`), or why not: a kernel without
+ * overlayfs, or a dir on a file system overlay cannot stack on (overlayfs itself, as in some CI
+ * containers), is a reason to skip; any other failure is returned as well, to be reported.
+ */
+export function probeOverlayPodman(dir: string): { skip?: string; error?: string } {
+  const r = spawnSync(SANDBOXED, ['--storage-driver', 'overlay', dir, 'podman', 'info', '--format', '{{.Store.GraphDriverName}}'], { encoding: 'utf8', timeout: 60_000 });
+  if (r.status === 0 && r.stdout.trim() === 'overlay') return {};
+  const why = `${r.stderr ?? ''}${r.stdout ?? ''}`.trim().split('\n').pop() ?? '';
+  if (/not supported|does not support|unknown filesystem type/i.test(why)) return { skip: `the overlay storage driver does not work for ${dir} here: ${why}` };
+  return { error: `podman info with the overlay driver failed (${r.status}): ${why}` };
+}
+
 export function overlayPodman(dir: string): OverlayPodman {
   const podman = async (args: string[], opts: { allowFailure?: boolean; timeoutMs?: number } = {}): Promise<CommandResult> => {
     try {
