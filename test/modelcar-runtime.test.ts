@@ -213,19 +213,22 @@ describe('modelcars started under podman with the overlay storage driver', { ski
     }
   });
 
-  const models: Array<[name: string, spec: () => ModelSpec]> = [
-    ['two-files', () => ({ 'config.json': Buffer.from('{"architectures":["Runtime"]}\n'), 'model.safetensors': { size: 20 * 1024 * 1024 } })],
-    ['files-200', () => manyFiles(200, 2)],
-    ['files-2000', () => manyFiles(2000, 3)],
+  const models: Array<[name: string, spec: () => ModelSpec, extra: string[]]> = [
+    ['two-files', () => ({ 'config.json': Buffer.from('{"architectures":["Runtime"]}\n'), 'model.safetensors': { size: 20 * 1024 * 1024 } }), []],
+    ['files-200', () => manyFiles(200, 2), []],
+    ['files-2000', () => manyFiles(2000, 3), []],
+    // Large files alone beyond the budget (150 "shards" at the own-layer size, kept small here by
+    // lowering that size): they are grouped too, rather than giving an image that cannot start.
+    ['large-150', () => Object.fromEntries(Array.from({ length: 150 }, (_, i) => [`shard-${String(i).padStart(3, '0')}.bin`, { size: 8192 + i }])), ['--modelcar-own-layer-bytes', '8192']],
   ];
   const sources = new Map<string, { src: string; local: Map<string, string>; ref: string }>();
 
-  for (const [name, spec] of models) {
-    test(`${name}: packaged with the default budget, pushed, started under overlay with every file byte-identical in /models`, { timeout: 1_200_000 }, async (t) => {
+  for (const [name, spec, extra] of models) {
+    test(`${name}: packaged with the default budget${extra.length ? ` (${extra.join(' ')})` : ''}, pushed, started under overlay with every file byte-identical in /models`, { timeout: 1_200_000 }, async (t) => {
       const t0 = Date.now();
       const src = path.join(work, 'src', name);
       const local = await writeModel(src, spec());
-      const { ref, digest } = await shipModel(name, src);
+      const { ref, digest } = await shipModel(name, src, extra);
       digests.set(name, digest);
       sources.set(name, { src, local, ref });
       const counts = await layerCounts(ref);
