@@ -27,6 +27,11 @@
 #                       that a modelcar starts is only meaningful under overlay
 #                       (test/modelcar-runtime.test.ts). Needs root and a graphroot on a file system
 #                       that can be an overlay lower/upper dir (ext4, xfs; not overlayfs itself).
+#   tmp_dir             podman's transient state (exit codes of containers, events, locks) defaults to
+#                       /run/libpod for root, shared by every store; `podman system reset` deletes it.
+#                       Kept in DIR, two stores in use at once (parallel test files) stay apart: a
+#                       reset of one no longer loses the exit code of a container running in the other
+#                       ("getting exit code of container …: no such exit code").
 #   BUILDAH_ISOLATION   chroot: RUN steps need no user namespaces or cgroup setup.
 model_sync_podman_env() {
   local dir=${1:?model_sync_podman_env needs a state directory}
@@ -44,6 +49,7 @@ netns = "host"
 
 [engine]
 runtime = "runc"
+tmp_dir = "$dir/tmp"
 CONF
   cat > "$dir/storage.conf" <<CONF
 [storage]
