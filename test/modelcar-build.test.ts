@@ -16,7 +16,7 @@ import { ModelcarLayout } from '../src/oci/modelcar-layout.js';
 import type { ModelLayerRecord } from '../src/workspace/records.js';
 import { hashTarLayer, hashTarLayerGroup } from '../src/oci/tar-layer.js';
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest } from '../src/oci/types.js';
-import { comparePaths } from '../src/steps/package.js';
+import { comparePaths } from '../src/oci/layer-plan.js';
 import { tempDir } from '../dev/cli.js';
 import { writeImage } from './support/oci-images.js';
 

@@ -1,6 +1,6 @@
 // Model files as one uncompressed tar layer (the modelcar format): an entry `models/<relpath>` per
-// file, in the order given (path order), no directory entries, uid/gid 0, empty uname/gname, mode 0664 and a FIXED mtime, so that the same
-// file always gives the same layer digest. GNU tar format, like the upstream packer (olot): names
+// file, in the order given (path order), no directory entries, uid/gid 0, empty uname/gname, mode
+// 0664 and a FIXED mtime, so that the same files always give the same layer digest. GNU tar format, like the upstream packer (olot): names
 // longer than 100 bytes go in a GNU long-name record, and sizes of 8 GiB and more in the binary
 // (base-256) size field, which every tar reader we target understands (GNU tar, Go archive/tar as
 // in umoci/containerd, Python tarfile) while some layer indexers ignore a PAX `size=`.

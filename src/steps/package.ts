@@ -31,8 +31,6 @@ interface ModelFile {
   sha256?: string;
 }
 
-export { comparePaths };
-
 /** Above this many layers images do not start on the overlay runtimes (docs/modelcar.md). */
 const RUNTIME_LAYER_LIMIT = 127;
 
