@@ -6,7 +6,7 @@ import { downloadObject, type RangedTuning } from '../s3/download.js';
 import { s3Uri } from '../s3/errors.js';
 import { listS3Source } from '../s3/list.js';
 import { forEachLimit, Limiter } from '../util/concurrency.js';
-import { withSession, type FetchContext } from './session.js';
+import { withSession, type FetchContext, type SourceIdentity } from './session.js';
 
 export async function fetchFromS3(ctx: FetchContext, settings: S3Settings, tuning: RangedTuning): Promise<Inventory> {
   const source = s3Uri(settings.bucket, settings.key);
@@ -17,11 +17,17 @@ export async function fetchFromS3(ctx: FetchContext, settings: S3Settings, tunin
       const listing = await listS3Source(client, settings.bucket, settings.key, ctx.workspace.modelDir);
       const total = listing.objects.reduce((n, o) => n + o.size, 0);
       ctx.log.info({ kind: listing.kind, files: listing.objects.length, bytes: total }, `found ${listing.objects.length} object(s)`);
+      // The listing knows every size: refuse a model that cannot fit before any body is read.
+      let needed = 0;
+      for (const o of listing.objects) {
+        if (!(await session.isComplete(o.relative, identityOf(o)))) needed += o.size;
+      }
+      await session.ensureRoom(needed);
       const progress = session.progress(`fetch ${source}`, total);
       const requests = new Limiter(session.concurrency);
       try {
         await forEachLimit(listing.objects, session.concurrency, async (o) => {
-          const identity = { size: o.size, ...(o.etag ? { etag: o.etag } : {}) };
+          const identity = identityOf(o);
           if (await session.completed(o.relative, identity)) {
             progress.add(o.size);
             return;
@@ -58,4 +64,8 @@ export async function fetchFromS3(ctx: FetchContext, settings: S3Settings, tunin
       client.destroy();
     }
   });
+}
+
+function identityOf(o: { size: number; etag?: string | undefined }): SourceIdentity {
+  return { size: o.size, ...(o.etag ? { etag: o.etag } : {}) };
 }
