@@ -42,24 +42,24 @@ interface VolumeRun {
 }
 
 /**
- * Runs `model-sync fetch` with the workspace on a tmpfs of `sizeBytes` (mounted over `storage`
+ * Runs `model-sync <step>` (fetch) with the workspace on a tmpfs of `sizeBytes` (mounted over `storage`
  * only inside the child's mount namespace); lists what the run left there before the mount goes.
  */
-async function fetchOnVolume(work: string, sizeBytes: number, env: Record<string, string>): Promise<VolumeRun> {
+async function fetchOnVolume(work: string, sizeBytes: number, env: Record<string, string>, step = 'fetch'): Promise<VolumeRun> {
   const storage = path.join(work, 'ws');
   const out = path.join(work, 'out');
   await mkdir(storage, { recursive: true });
   await mkdir(out, { recursive: true });
   const script = [
     `mount -t tmpfs -o size=${sizeBytes} tmpfs "$WS" || exit 99`,
-    `node "$CLI" fetch; code=$?`,
+    `node "$CLI" "$STEP"; code=$?`,
     `find "$WS/.model-sync" -type f \\( -path "*/tmp/*" -o -name "*.tmp" \\) > "$OUT/temp" 2>/dev/null`,
     `(cd "$WS/model" 2>/dev/null && find . -type f) > "$OUT/model"`,
     `exit $code`,
   ].join('\n');
   const termination = path.join(out, 'termination-log');
   const child = spawn('unshare', ['-m', 'sh', '-c', script], {
-    env: cleanEnv({ MODEL_SYNC_LOG_FORMAT: 'json', TERMINATION_MESSAGE_PATH: termination, WS: storage, OUT: out, CLI, MODEL_SYNC_STORAGE_PATH: storage, ...env }),
+    env: cleanEnv({ MODEL_SYNC_LOG_FORMAT: 'json', TERMINATION_MESSAGE_PATH: termination, WS: storage, OUT: out, CLI, STEP: step, MODEL_SYNC_STORAGE_PATH: storage, ...env }),
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -104,7 +104,7 @@ describe('a full volume (tmpfs under unshare -m)', { skip }, () => {
     proxy = await startFaultProxy(s3.endpoint);
     // A web file sent chunked, with no Content-Length: its size is known only once it is all there.
     web = http.createServer((req, res) => {
-      if (req.method === 'GET') webGets++;
+      webGets++;
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
       let offset = 0;
       const push = () => {
@@ -154,6 +154,26 @@ describe('a full volume (tmpfs under unshare -m)', { skip }, () => {
     const bigger = await fetchOnVolume(dir, 16 * MiB, env);
     assert.equal(bigger.code, 0, bigger.stderr);
     assert.deepEqual(bigger.modelFiles, ['./weights-1.bin', './weights-2.bin']);
+  });
+
+  it('preflight: an S3 model larger than the volume fails with exit 8 before the registry is asked', async () => {
+    const dir = await work();
+    proxy.requests.length = 0;
+    webGets = 0; // the web server stands in for the registry here: it must not be asked
+    const registry = new URL(webUrl).origin;
+    const env = {
+      ...s3FetchEnv(s3.bucket, proxy.url, path.join(dir, 'ws'), 'big'),
+      MODEL_SYNC_MODEL_UPLOAD_INTENT: 'update_artifact',
+      MODEL_SYNC_MODEL_ARTIFACT_ID: '1',
+      MODEL_SYNC_REGISTRY_SERVER_ADDRESS: registry,
+      MODEL_SYNC_REGISTRY_IS_SECURE: 'false',
+      MODEL_SYNC_DESTINATION_OCI_URI: '127.0.0.1:5000/models/test:1',
+    };
+    const r = await fetchOnVolume(dir, 8 * MiB, env, 'preflight');
+    assert.equal(r.code, EXIT.noSpace, r.stderr);
+    assert.match(r.termination, new RegExp(`^not enough space for this download in ${path.join(dir, 'ws')} \\(${SETTING}\\): ${total} bytes needed, \\d+ bytes free`));
+    assert.equal(webGets, 0, 'the registry was not asked (nothing set to PENDING)');
+    assert.deepEqual(proxy.requests.filter((q) => q.method === 'GET' && q.path.startsWith(`/${s3.bucket}/big/`)).map((q) => q.path), [], 'no object body was asked for');
   });
 
   it('HTTP without Content-Length: ENOSPC mid-way exits 8 with the folder and the free bytes, leaves no temp file; a bigger volume takes it', async () => {

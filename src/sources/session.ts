@@ -42,6 +42,20 @@ export function sameIdentity(a: SourceIdentity, b: SourceIdentity): boolean {
   return compared > 0; // size alone never proves a file is the same
 }
 
+/**
+ * Whether `record` (fetch.json) holds `relative` with this identity and model/<relative> still has
+ * its size: what a re-run skips. Reads only, so preflight may ask it too.
+ */
+export async function isRecordedComplete(workspace: Workspace, record: FetchRecord | undefined, relative: string, identity: SourceIdentity): Promise<boolean> {
+  const rel = normaliseRelative(relative);
+  const recorded = record?.files[rel];
+  if (!recorded || !sameIdentity(recorded, identity)) return false;
+  const size = await stat(safeJoin(workspace.modelDir, rel))
+    .then((s) => (s.isFile() ? s.size : -1))
+    .catch(() => -1);
+  return size === recorded.size;
+}
+
 /** What a fetch needs from its step: where to write, how to log, and its tuning. */
 export interface FetchContext {
   workspace: Workspace;
@@ -140,14 +154,8 @@ export class FetchSession {
   }
 
   /** Whether `relative` is complete from an earlier run with the same identity (nothing recorded yet). */
-  async isComplete(relative: string, identity: SourceIdentity): Promise<boolean> {
-    const rel = normaliseRelative(relative);
-    const recorded = this.record.files[rel];
-    if (!recorded || !sameIdentity(recorded, identity)) return false;
-    const size = await stat(safeJoin(this.workspace.modelDir, rel))
-      .then((s) => (s.isFile() ? s.size : -1))
-      .catch(() => -1);
-    return size === recorded.size;
+  isComplete(relative: string, identity: SourceIdentity): Promise<boolean> {
+    return isRecordedComplete(this.workspace, this.record, relative, identity);
   }
 
   /**
