@@ -12,10 +12,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { EXIT, NON_RETRYABLE_EXIT_CODES } from '../src/errors.js';
+import { EXIT, exitCodeOf, ModelSyncError, NON_RETRYABLE_EXIT_CODES } from '../src/errors.js';
+import { asNoSpace } from '../src/workspace/disk.js';
 import { MT } from '../src/oci/media-types.js';
 import { OciLayout } from '../src/oci/layout.js';
-import { CLI, cleanEnv, tempDir } from '../dev/cli.js';
+import { CLI, cleanEnv, runCli, tempDir } from '../dev/cli.js';
 import { startS3Server, type S3Server } from '../dev/s3-server.js';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 import { tarball, writeImage } from './support/oci-images.js';
@@ -82,6 +83,26 @@ const SETTING = '--storage-path / MODEL_SYNC_STORAGE_PATH';
 it('exit code 8 (noSpace) is one a retry cannot fix', () => {
   assert.equal(EXIT.noSpace, 8);
   assert.ok(NON_RETRYABLE_EXIT_CODES.includes(EXIT.noSpace));
+});
+
+it('--help lists exit code 8', async () => {
+  const r = await runCli(['fetch', '--help']);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /8 no space left on the volume/);
+});
+
+it('ENOSPC and EDQUOT, also wrapped in another error, become one noSpace error naming the folder and its setting', async () => {
+  const volume = { folder: '/tmp', setting: '--storage-path / MODEL_SYNC_STORAGE_PATH' };
+  const quota = Object.assign(new Error('EDQUOT: disk quota exceeded, write'), { code: 'EDQUOT' });
+  const wrapped = new ModelSyncError('internal', 'GET http://x/model.bin: EDQUOT disk quota exceeded', { cause: quota });
+  const err = await asNoSpace(wrapped, volume, { bytes: 42 });
+  assert.equal(exitCodeOf(err), EXIT.noSpace);
+  assert.match((err as Error).message, /^no space left in \/tmp \(--storage-path \/ MODEL_SYNC_STORAGE_PATH\): 42 bytes needed, \d+ bytes free; give the workspace volume more space/);
+  // A noSpace error already made closer to the fault (with more context) is kept as it is.
+  const outer = new ModelSyncError('noSpace', 'no space left in /x; marked failed in Model Registry', { cause: err });
+  assert.equal(await asNoSpace(outer, volume), outer);
+  const other = Object.assign(new Error('EACCES'), { code: 'EACCES' });
+  assert.equal(await asNoSpace(other, volume), other);
 });
 
 describe('a full volume (tmpfs under unshare -m)', { skip }, () => {
