@@ -20,6 +20,8 @@ import { CLI, cleanEnv, runCli, tempDir } from '../dev/cli.js';
 import { startS3Server, type S3Server } from '../dev/s3-server.js';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 import { tarball, writeImage } from './support/oci-images.js';
+import { startHttpServer, type TestHttpServer } from './support/http-server.js';
+import { gzipSync } from 'node:zlib';
 import { s3FetchEnv } from './support/s3-fetch-env.js';
 
 const MiB = 1024 * 1024;
@@ -54,7 +56,7 @@ async function fetchOnVolume(work: string, sizeBytes: number, env: Record<string
   const script = [
     `mount -t tmpfs -o size=${sizeBytes} tmpfs "$WS" || exit 99`,
     `node "$CLI" "$STEP"; code=$?`,
-    `find "$WS/.model-sync" -type f \\( -path "*/tmp/*" -o -name "*.tmp" \\) > "$OUT/temp" 2>/dev/null`,
+    `(cd "$WS/.model-sync" 2>/dev/null && find . -type f \\( -path "./tmp/*" -o -name "*.tmp" \\)) > "$OUT/temp"`,
     `(cd "$WS/model" 2>/dev/null && find . -type f) > "$OUT/model"`,
     `exit $code`,
   ].join('\n');
@@ -112,6 +114,9 @@ describe('a full volume (tmpfs under unshare -m)', { skip }, () => {
   let web: http.Server;
   let webUrl = '';
   let webGets = 0;
+  let files: TestHttpServer;
+  // Half random, half zeros: about 6 MiB on the wire (it passes the check against 8 MiB), 12 MiB unpacked.
+  const archive = gzipSync(tarball([{ name: 'weights/a.bin', data: randomBytes(6 * MiB) }, { name: 'weights/b.bin', data: Buffer.alloc(6 * MiB) }]));
   const objects = new Map<string, Buffer>([
     ['big/weights-1.bin', randomBytes(5 * MiB)],
     ['big/weights-2.bin', randomBytes(5 * MiB)],
@@ -140,11 +145,14 @@ describe('a full volume (tmpfs under unshare -m)', { skip }, () => {
     });
     await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
     webUrl = `http://127.0.0.1:${(web.address() as AddressInfo).port}/model.bin`;
+    files = await startHttpServer();
+    files.routes.set('/model.tar.gz', { body: archive, contentType: 'application/gzip' });
   });
 
   after(async () => {
     await proxy?.stop();
     await s3?.stop();
+    await files?.stop();
     web?.closeAllConnections();
     await new Promise<void>((resolve) => (web ? web.close(() => resolve()) : resolve()));
     for (const t of temps) await rm(t, { recursive: true, force: true });
@@ -214,6 +222,21 @@ describe('a full volume (tmpfs under unshare -m)', { skip }, () => {
     const bigger = await fetchOnVolume(dir, 16 * MiB, env);
     assert.equal(bigger.code, 0, bigger.stderr);
     assert.deepEqual(bigger.modelFiles, ['./model.bin']);
+  });
+
+  it('an archive that unpacks past the volume: the check on its Content-Length passes, ENOSPC mid-way exits 8, no temp file; a bigger volume takes it', async () => {
+    const dir = await work();
+    files.requests.length = 0;
+    const env = { MODEL_SYNC_SOURCE_TYPE: 'uri', MODEL_SYNC_SOURCE_URI: `${files.url}/model.tar.gz` };
+    const r = await fetchOnVolume(dir, 8 * MiB, env);
+    assert.equal(r.code, EXIT.noSpace, r.stderr);
+    assert.equal(files.requests.length, 1, 'a full disk is not retried');
+    // Mid-way the lower bound (its Content-Length) said nothing: only the free bytes are given.
+    assert.match(r.termination, new RegExp(`^no space left in ${path.join(dir, 'ws')} \\(${SETTING}\\): \\d+ bytes free; give`));
+    assert.deepEqual(r.tempFiles, []);
+    const bigger = await fetchOnVolume(dir, 16 * MiB, env);
+    assert.equal(bigger.code, 0, bigger.stderr);
+    assert.deepEqual(bigger.modelFiles, ['./weights/a.bin', './weights/b.bin']);
   });
 
   it('OCI: an image whose model layers exceed the volume fails with exit 8 before a layer is read', async () => {
