@@ -19,7 +19,9 @@ import { OciLayout } from '../src/oci/layout.js';
 import { CLI, cleanEnv, runCli, tempDir } from '../dev/cli.js';
 import { startS3Server, type S3Server } from '../dev/s3-server.js';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
-import { tarball, writeImage } from './support/oci-images.js';
+import { tarball, writeImage, writeRandomImage } from './support/oci-images.js';
+import { Workspace } from '../src/workspace/workspace.js';
+import { writeRecord } from '../src/workspace/records.js';
 import { startHttpServer, type TestHttpServer } from './support/http-server.js';
 import { gzipSync } from 'node:zlib';
 import { s3FetchEnv } from './support/s3-fetch-env.js';
@@ -42,34 +44,39 @@ interface VolumeRun {
   /** Files left under the workspace's .model-sync/ that are temp files (tmp/ or *.tmp), and every file of model/. */
   tempFiles: string[];
   modelFiles: string[];
+  /** Temp files (.tmp-*, *.tmp) anywhere on the mounted volume. */
+  volumeTempFiles: string[];
 }
 
 /**
  * Runs `model-sync <step>` (fetch) with the workspace on a tmpfs of `sizeBytes` (mounted over `storage`
  * only inside the child's mount namespace); lists what the run left there before the mount goes.
  */
-async function fetchOnVolume(work: string, sizeBytes: number, env: Record<string, string>, step = 'fetch'): Promise<VolumeRun> {
+async function fetchOnVolume(work: string, sizeBytes: number, env: Record<string, string>, step = 'fetch', mountAt?: string): Promise<VolumeRun> {
   const storage = path.join(work, 'ws');
   const out = path.join(work, 'out');
+  const volume = mountAt ?? storage;
   await mkdir(storage, { recursive: true });
+  await mkdir(volume, { recursive: true });
   await mkdir(out, { recursive: true });
   const script = [
-    `mount -t tmpfs -o size=${sizeBytes} tmpfs "$WS" || exit 99`,
+    `mount -t tmpfs -o size=${sizeBytes} tmpfs "$VOL" || exit 99`,
     `node "$CLI" "$STEP"; code=$?`,
+    `(cd "$VOL" && find . -type f \\( -name ".tmp-*" -o -name "*.tmp" \\)) > "$OUT/volume-temp"`,
     `(cd "$WS/.model-sync" 2>/dev/null && find . -type f \\( -path "./tmp/*" -o -name "*.tmp" \\)) > "$OUT/temp"`,
     `(cd "$WS/model" 2>/dev/null && find . -type f) > "$OUT/model"`,
     `exit $code`,
   ].join('\n');
   const termination = path.join(out, 'termination-log');
   const child = spawn('unshare', ['-m', 'sh', '-c', script], {
-    env: cleanEnv({ MODEL_SYNC_LOG_FORMAT: 'json', TERMINATION_MESSAGE_PATH: termination, WS: storage, OUT: out, CLI, STEP: step, MODEL_SYNC_STORAGE_PATH: storage, ...env }),
+    env: cleanEnv({ MODEL_SYNC_LOG_FORMAT: 'json', TERMINATION_MESSAGE_PATH: termination, WS: storage, VOL: volume, OUT: out, CLI, STEP: step, MODEL_SYNC_STORAGE_PATH: storage, ...env }),
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
   const lines = async (f: string) => (await readFile(path.join(out, f), 'utf8').catch(() => '')).split('\n').filter(Boolean);
-  return { code, stderr, termination: await readFile(termination, 'utf8').catch(() => ''), tempFiles: await lines('temp'), modelFiles: (await lines('model')).sort() };
+  return { code, stderr, termination: await readFile(termination, 'utf8').catch(() => ''), tempFiles: await lines('temp'), modelFiles: (await lines('model')).sort(), volumeTempFiles: await lines('volume-temp') };
 }
 
 /** needed and free as the message gives them. */
@@ -237,6 +244,20 @@ describe('a full volume (tmpfs under unshare -m)', { skip }, () => {
     const bigger = await fetchOnVolume(dir, 16 * MiB, env);
     assert.equal(bigger.code, 0, bigger.stderr);
     assert.deepEqual(bigger.modelFiles, ['./weights/a.bin', './weights/b.bin']);
+  });
+
+  it('push to an oci: layout on a full volume exits 8 naming that folder and its setting, no temp blob left', async () => {
+    const dir = await work();
+    const storage = path.join(dir, 'ws');
+    const desc = await writeRandomImage(new OciLayout(path.join(storage, 'image')), 3, 3 * MiB);
+    const ws = await new Workspace(storage).init();
+    // As package leaves it when every blob is a file in image/ (test/push-oci.test.ts does the same).
+    await writeRecord(ws, 'package', { baseImage: 'test', baseDigest: desc.digest, indexDigest: desc.digest, mediaType: desc.mediaType, size: desc.size, layerBlobs: 'model-files', layers: [] });
+    const target = path.join(dir, 'layout');
+    const r = await fetchOnVolume(dir, 4 * MiB, { MODEL_SYNC_DESTINATION_OCI_URI: `oci:${target}:v1` }, 'push', target);
+    assert.equal(r.code, EXIT.noSpace, r.stderr);
+    assert.match(r.termination, new RegExp(`^no space left in ${target} \\(--destination-oci-uri / MODEL_SYNC_DESTINATION_OCI_URI\\): \\d+ bytes free; give the volume of that folder more space`));
+    assert.deepEqual(r.volumeTempFiles, [], 'no temp blob is left in the layout');
   });
 
   it('OCI: an image whose model layers exceed the volume fails with exit 8 before a layer is read', async () => {
