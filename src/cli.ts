@@ -13,6 +13,7 @@ import { ConfigError, EXIT, exitCodeOf, messageOf, ModelSyncError } from './erro
 import { createLogger, type Logger } from './log.js';
 import { loadRunner } from './steps/index.js';
 import { oneLine, writeTerminationMessage } from './termination.js';
+import { asNoSpace, type VolumeTarget } from './workspace/disk.js';
 import { Workspace } from './workspace/workspace.js';
 
 function packageVersion(): string {
@@ -43,7 +44,7 @@ Unknown MODEL_SYNC_* variables get a warning naming the closest setting.
 
 Exit codes: 0 ok, 1 internal error, ${EXIT.config} invalid configuration, ${EXIT.precondition} registry precondition failed,
 ${EXIT.auth} credentials rejected, ${EXIT.notFound} not found, ${EXIT.unsafe} unsafe path refused, ${EXIT.integrity} digest or size mismatch,
-${EXIT.transient} network fault or server error after retries.
+${EXIT.noSpace} no space left on the volume, ${EXIT.transient} network fault or server error after retries.
 On exit the cause (or, for register and all, the registry ids as JSON) is written to
 $TERMINATION_MESSAGE_PATH (default /dev/termination-log).`;
 
@@ -82,11 +83,13 @@ export async function runStep(name: StepName, flags: Record<string, unknown>, en
     process.exit(EXIT.internal);
   };
   process.once('beforeExit', unfinished);
+  let volume: VolumeTarget | undefined;
   try {
     // Before the settings: a misspelt variable is often why a setting is missing.
     for (const warning of environmentWarnings({ step: contract, flags, env })) log.warn({ step: name }, warning);
     const config = resolveConfig({ step: contract, flags, env });
     const settings = new StepSettings(config, env ? { env } : undefined);
+    volume = new Workspace(settings.storagePath, settings.storagePathSetting).volume;
     log.level = settings.logLevel;
     log = log.child({ step: name });
     log.debug({ config: config.toLogObject() }, 'configuration');
@@ -102,7 +105,9 @@ export async function runStep(name: StepName, flags: Record<string, unknown>, en
     log.info({ ...outcome.summary, seconds: (Date.now() - started) / 1000 }, `${name} finished`);
     process.off('beforeExit', unfinished);
     return EXIT.ok;
-  } catch (err) {
+  } catch (caught) {
+    // A full disk anywhere below (fetch, package, records, results) ends as one noSpace error.
+    const err = volume ? await asNoSpace(caught, volume) : caught;
     const code = exitCodeOf(err);
     const cause = oneLine(redact(messageOf(err)));
     const message = err instanceof ModelSyncError ? cause : `unexpected error: ${cause}`;
@@ -116,7 +121,7 @@ export async function runStep(name: StepName, flags: Record<string, unknown>, en
 /** The workspace, or a configuration error naming the setting when the path cannot be one. */
 async function openWorkspace(settings: StepSettings): Promise<Workspace> {
   try {
-    return await new Workspace(settings.storagePath).init();
+    return await new Workspace(settings.storagePath, settings.storagePathSetting).init();
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (!code || !['ENOTDIR', 'EEXIST', 'EACCES', 'EPERM', 'EROFS', 'ENAMETOOLONG'].includes(code)) throw err;

@@ -11,13 +11,14 @@ export const EXIT = {
   notFound: 5, // source object, image, repository or file missing
   unsafe: 6, // archive entry or object key escaping the workspace
   integrity: 7, // digest or size mismatch after transfer
+  noSpace: 8, // the volume written to is full (ENOSPC) or over its quota (EDQUOT)
   transient: 10, // network fault or 5xx that outlived the retries
 } as const;
 
 export type ErrorKind = keyof typeof EXIT;
 
 /** Exit codes for which a retry of the same Job cannot succeed. */
-export const NON_RETRYABLE_EXIT_CODES = [EXIT.config, EXIT.precondition, EXIT.auth, EXIT.notFound, EXIT.unsafe];
+export const NON_RETRYABLE_EXIT_CODES = [EXIT.config, EXIT.precondition, EXIT.auth, EXIT.notFound, EXIT.unsafe, EXIT.noSpace];
 
 export class ModelSyncError extends Error {
   readonly kind: ErrorKind;
@@ -37,6 +38,20 @@ export class ConfigError extends ModelSyncError {
     super('config', message);
     this.name = 'ConfigError';
   }
+}
+
+const NO_SPACE_CODES = new Set(['ENOSPC', 'EDQUOT']);
+
+/** Whether `err` (or an error it wraps, through `cause`) says the disk is full or over quota. */
+export function isNoSpace(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; e && depth < 6; depth++) {
+    if (e instanceof ModelSyncError && e.kind === 'noSpace') return true;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && NO_SPACE_CODES.has(code)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 export function exitCodeOf(err: unknown): number {

@@ -24,6 +24,17 @@ export function parseDigest(digest: string): { algorithm: 'sha256'; hex: string 
   return { algorithm: 'sha256', hex: m[1]! };
 }
 
+/** Writes `tmp`, then renames it to `file`; a failed write (a full disk) leaves no temp file behind. */
+async function writeThenRename(tmp: string, data: Buffer | string, file: string): Promise<void> {
+  try {
+    await writeFile(tmp, data);
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
 /** Canonical bytes of a JSON document as we write it (compact, key order as given). */
 export function jsonBytes(doc: unknown): Buffer {
   return Buffer.from(JSON.stringify(doc));
@@ -96,9 +107,7 @@ export class OciLayout {
   async writeBlobBytes(data: Buffer, mediaType: string, extra: Partial<Descriptor> = {}): Promise<Descriptor> {
     const digest = sha256Digest(data);
     if (!(await this.hasBlob(digest, data.length))) {
-      const tmp = path.join(this.blobsDir, `.tmp-${randomBytes(6).toString('hex')}`);
-      await writeFile(tmp, data);
-      await rename(tmp, this.blobPath(digest));
+      await writeThenRename(path.join(this.blobsDir, `.tmp-${randomBytes(6).toString('hex')}`), data, this.blobPath(digest));
     }
     return { mediaType, digest, size: data.length, ...extra };
   }
@@ -181,9 +190,7 @@ export class OciLayout {
 
   async writeIndex(index: ImageIndex): Promise<void> {
     const file = path.join(this.dir, 'index.json');
-    const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-    await writeFile(tmp, JSON.stringify(index));
-    await rename(tmp, file);
+    await writeThenRename(`${file}.${randomBytes(4).toString('hex')}.tmp`, JSON.stringify(index), file);
   }
 
   /** The descriptor tagged `tag` in index.json (org.opencontainers.image.ref.name), else the only one. */

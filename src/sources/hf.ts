@@ -79,13 +79,20 @@ async function fetchRepository(ctx: FetchContext, pool: AgentPool, ref: HfRefere
     for (const s of siblings) await session.target(s.rfilename, `Hugging Face file ${ref.repo}/${s.rfilename}`);
     const total = siblings.reduce((n, s) => n + (s.lfs?.size ?? s.size ?? 0), 0);
     ctx.log.info({ source, commit, files: siblings.length, bytes: total }, `found ${siblings.length} file(s)`);
+    // The file list knows the sizes: refuse a model that cannot fit before any download.
+    let needed = 0;
+    for (const s of siblings) {
+      const identity = hfIdentity(s);
+      if (!identity || !(await session.isComplete(s.rfilename, identity))) needed += s.lfs?.size ?? s.size ?? 0;
+    }
+    await session.ensureRoom(needed);
     const progress = session.progress(`fetch ${source}`, total);
     try {
       await forEachLimit(siblings, session.concurrency, async (s) => {
         const what = `Hugging Face file ${ref.repo}/${s.rfilename}@${commit}`;
         const size = s.lfs?.size ?? s.size;
         const version = s.lfs?.sha256 ?? s.lfs?.oid ?? s.blobId;
-        const identity: SourceIdentity | undefined = size !== undefined && version ? { size, etag: version } : undefined;
+        const identity = hfIdentity(s);
         if (identity && (await session.completed(s.rfilename, identity))) {
           progress.add(size ?? 0);
           return;
@@ -112,6 +119,13 @@ async function fetchRepository(ctx: FetchContext, pool: AgentPool, ref: HfRefere
       progress.finish();
     }
   });
+}
+
+/** What identifies a listed file's version: its size and LFS sha256 / blob id, when the list has both. */
+function hfIdentity(s: HfSibling): SourceIdentity | undefined {
+  const size = s.lfs?.size ?? s.size;
+  const version = s.lfs?.sha256 ?? s.lfs?.oid ?? s.blobId;
+  return size !== undefined && version ? { size, etag: version } : undefined;
 }
 
 function retrying<T>(ctx: FetchContext, what: string, fn: () => Promise<T>): Promise<T> {

@@ -61,6 +61,7 @@ async function fetchOnce(session: FetchSession, pool: AgentPool, url: URL, heade
         res.body.destroy();
         return;
       }
+      if (length !== undefined) await roomFor(session, res, length);
       await session.writeStream(name, res.body, {
         what,
         progress,
@@ -74,6 +75,8 @@ async function fetchOnce(session: FetchSession, pool: AgentPool, url: URL, heade
       res.body.destroy();
       return;
     }
+    // An archive unpacks to at least its Content-Length (a zip is also kept while it unpacks).
+    if (length !== undefined) await roomFor(session, res, length, true);
     session.forgetFiles();
     session.setArchive({ ...identity, extracted: false });
     const label = `archive ${shown}`;
@@ -92,6 +95,16 @@ async function fetchOnce(session: FetchSession, pool: AgentPool, url: URL, heade
     session.setArchive({ ...identity, extracted: true });
   } finally {
     progress.finish();
+  }
+}
+
+/** Checks the room for `needed` bytes from the headers alone, leaving the body unread when it lacks. */
+async function roomFor(session: FetchSession, res: HttpResponse, needed: number, atLeast = false): Promise<void> {
+  try {
+    await session.ensureRoom(needed, { atLeast });
+  } catch (err) {
+    res.body.destroy();
+    throw err;
   }
 }
 

@@ -73,6 +73,9 @@ export async function fetchFromLocal(ctx: FetchContext, uri: string, pvcMountRoo
   return withSession(ctx, src.display, async (session) => {
     const total = files.reduce((n, f) => n + f.size, 0);
     ctx.log.info({ source: src.display, files: files.length, bytes: total }, `copying ${files.length} file(s)`);
+    let needed = 0;
+    for (const f of files) if (!(await session.isComplete(f.relative, { size: f.size, mtimeMs: f.mtimeMs }))) needed += f.size;
+    await session.ensureRoom(needed);
     const progress = session.progress(`fetch ${src.display}`, total);
     try {
       await forEachLimit(files, session.concurrency, async (f) => {

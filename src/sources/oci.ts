@@ -126,6 +126,7 @@ async function fetchImage(ctx: FetchContext, session: FetchSession, source: OciT
     if (!complete) todo.push(p);
   }
   ctx.log.info({ manifest: digest, layers: plan.length, toDownload: todo.length }, `fetching ${todo.length} of ${plan.length} layers of ${source.label}`);
+  await session.ensureRoom(todo.reduce((n, p) => n + bytesOnDisk(p), 0), { atLeast: todo.some((p) => isCompressed(p.layer)) });
 
   const progress = session.progress(`fetch ${source.label}`, todo.reduce((n, p) => n + p.layer.size, 0));
   const links = new ArchiveLinks(session);
@@ -164,6 +165,19 @@ async function fetchImage(ctx: FetchContext, session: FetchSession, source: OciT
   if (session.entryCount() === 0) {
     throw new ModelSyncError('notFound', `cannot fetch ${source.label}: no model files found (a modelcar keeps them under /models/)`);
   }
+}
+
+/**
+ * What a layer at least writes into model/, from the manifest alone: an uncompressed layer its
+ * size (tar headers included); a compressed artifact layer its size too, as a lower bound; a
+ * compressed image layer nothing, since it may be a base layer without model files.
+ */
+function bytesOnDisk(p: LayerPlan): number {
+  return isCompressed(p.layer) && p.kind === 'modelcar' ? 0 : p.layer.size;
+}
+
+function isCompressed(layer: Descriptor): boolean {
+  return /gzip|zstd/.test(layer.mediaType);
 }
 
 async function extractOne(session: FetchSession, source: OciTarget, p: LayerPlan, what: string, onBytes: (n: number) => void): Promise<PendingLayer> {

@@ -6,7 +6,12 @@ import { downloadObject, type RangedTuning } from '../s3/download.js';
 import { s3Uri } from '../s3/errors.js';
 import { listS3Source } from '../s3/list.js';
 import { forEachLimit, Limiter } from '../util/concurrency.js';
-import { withSession, type FetchContext } from './session.js';
+import { ensureRoom } from '../workspace/disk.js';
+import { readRecord } from '../workspace/records.js';
+import type { Workspace } from '../workspace/workspace.js';
+import type { NetworkSettings } from '../net/policy.js';
+import type { Logger } from '../log.js';
+import { isRecordedComplete, withSession, type FetchContext, type SourceIdentity } from './session.js';
 
 export async function fetchFromS3(ctx: FetchContext, settings: S3Settings, tuning: RangedTuning): Promise<Inventory> {
   const source = s3Uri(settings.bucket, settings.key);
@@ -17,11 +22,17 @@ export async function fetchFromS3(ctx: FetchContext, settings: S3Settings, tunin
       const listing = await listS3Source(client, settings.bucket, settings.key, ctx.workspace.modelDir);
       const total = listing.objects.reduce((n, o) => n + o.size, 0);
       ctx.log.info({ kind: listing.kind, files: listing.objects.length, bytes: total }, `found ${listing.objects.length} object(s)`);
+      // The listing knows every size: refuse a model that cannot fit before any body is read.
+      let needed = 0;
+      for (const o of listing.objects) {
+        if (!(await session.isComplete(o.relative, identityOf(o)))) needed += o.size;
+      }
+      await session.ensureRoom(needed);
       const progress = session.progress(`fetch ${source}`, total);
       const requests = new Limiter(session.concurrency);
       try {
         await forEachLimit(listing.objects, session.concurrency, async (o) => {
-          const identity = { size: o.size, ...(o.etag ? { etag: o.etag } : {}) };
+          const identity = identityOf(o);
           if (await session.completed(o.relative, identity)) {
             progress.add(o.size);
             return;
@@ -58,4 +69,36 @@ export async function fetchFromS3(ctx: FetchContext, settings: S3Settings, tunin
       client.destroy();
     }
   });
+}
+
+function identityOf(o: { size: number; etag?: string | undefined }): SourceIdentity {
+  return { size: o.size, ...(o.etag ? { etag: o.etag } : {}) };
+}
+
+/**
+ * For preflight: lists the source and fails with a noSpace error when what fetch would still
+ * download (the listed sizes minus files complete from an earlier run of this source) exceeds the
+ * workspace's free space. Writes nothing.
+ */
+export async function checkS3Room(ctx: { workspace: Workspace; log: Logger; network: NetworkSettings }, settings: S3Settings): Promise<void> {
+  const source = s3Uri(settings.bucket, settings.key);
+  const client = createS3Client(settings, 1, ctx.network);
+  try {
+    const listing = await listS3Source(client, settings.bucket, settings.key, ctx.workspace.modelDir).catch((err: unknown) => {
+      // Whether the source exists and is readable is not this check's question: fetch reports it.
+      ctx.log.warn({ source, err: (err as Error).message }, 'preflight: cannot list the source; its size is checked by fetch');
+      return undefined;
+    });
+    if (!listing) return;
+    const record = await readRecord(ctx.workspace, 'fetch');
+    const previous = record?.source === source ? record : undefined;
+    let needed = 0;
+    for (const o of listing.objects) {
+      if (!(await isRecordedComplete(ctx.workspace, previous, o.relative, identityOf(o)))) needed += o.size;
+    }
+    ctx.log.info({ source, files: listing.objects.length, needed }, 'preflight: checking the workspace has room for the source');
+    await ensureRoom(ctx.workspace.volume, { bytes: needed });
+  } finally {
+    client.destroy();
+  }
 }

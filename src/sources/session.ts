@@ -14,6 +14,7 @@ import type { Logger } from '../log.js';
 import type { NetworkSettings } from '../net/policy.js';
 import { Progress } from '../util/progress.js';
 import { Sha256Meter } from '../util/sha256-meter.js';
+import { asNoSpace, ensureRoom, type Needed } from '../workspace/disk.js';
 import { assertRealPathInside, normaliseRelative, safeJoin, UnsafePathError } from '../workspace/safe-path.js';
 import { readRecord, recordExists, writeRecord, type FetchRecord, type Inventory, type InventoryEntry, type SourceIdentity } from '../workspace/records.js';
 import type { Workspace } from '../workspace/workspace.js';
@@ -39,6 +40,20 @@ export function sameIdentity(a: SourceIdentity, b: SourceIdentity): boolean {
     compared++;
   }
   return compared > 0; // size alone never proves a file is the same
+}
+
+/**
+ * Whether `record` (fetch.json) holds `relative` with this identity and model/<relative> still has
+ * its size: what a re-run skips. Reads only, so preflight may ask it too.
+ */
+export async function isRecordedComplete(workspace: Workspace, record: FetchRecord | undefined, relative: string, identity: SourceIdentity): Promise<boolean> {
+  const rel = normaliseRelative(relative);
+  const recorded = record?.files[rel];
+  if (!recorded || !sameIdentity(recorded, identity)) return false;
+  const size = await stat(safeJoin(workspace.modelDir, rel))
+    .then((s) => (s.isFile() ? s.size : -1))
+    .catch(() => -1);
+  return size === recorded.size;
 }
 
 /** What a fetch needs from its step: where to write, how to log, and its tuning. */
@@ -76,6 +91,8 @@ export class FetchSession {
   private saving: Promise<void> = Promise.resolve();
   private dirty = false;
   skipped = 0;
+  /** Bytes this run still has to write, when the source told them before the download. */
+  needed: Needed | undefined;
 
   private constructor(ctx: FetchContext, source: string, previous: FetchRecord | undefined) {
     this.log = ctx.log;
@@ -136,15 +153,28 @@ export class FetchSession {
     return path.join(this.tmpDir, path.basename(this.workspace.tempPath(hint)));
   }
 
+  /** Whether `relative` is complete from an earlier run with the same identity (nothing recorded yet). */
+  isComplete(relative: string, identity: SourceIdentity): Promise<boolean> {
+    return isRecordedComplete(this.workspace, this.record, relative, identity);
+  }
+
+  /**
+   * Before a download whose size the source announced: fails with a noSpace error (nothing
+   * written) when `bytes` (what is not complete yet; `atLeast` when only a lower bound is known)
+   * exceed the free space of the workspace.
+   */
+  async ensureRoom(bytes: number, opts: { atLeast?: boolean } = {}): Promise<void> {
+    this.needed = { bytes, ...opts };
+    this.log.debug({ needed: bytes, atLeast: opts.atLeast ?? false }, 'checking the free space of the workspace');
+    await ensureRoom(this.workspace.volume, this.needed);
+  }
+
   /** The recorded entry when `relative` is complete from an earlier run with the same identity. */
   async completed(relative: string, identity: SourceIdentity): Promise<InventoryEntry | undefined> {
     const rel = normaliseRelative(relative);
-    const recorded = this.record.files[rel];
-    if (!recorded || !sameIdentity(recorded, identity)) return undefined;
-    const size = await stat(safeJoin(this.workspace.modelDir, rel))
-      .then((s) => (s.isFile() ? s.size : -1))
-      .catch(() => -1);
-    if (size !== recorded.size) return undefined;
+    if (!(await this.isComplete(rel, identity))) return undefined;
+    const recorded = this.record.files[rel]!;
+    const size = recorded.size;
     this.log.info({ path: rel, size }, 'already complete, skipping');
     this.skipped++;
     const entry = { path: rel, size: recorded.size, sha256: recorded.sha256 };
@@ -285,7 +315,9 @@ export async function withSession(ctx: FetchContext, source: string, fn: (sessio
     await fn(session);
   } catch (err) {
     await session.flush().catch(() => undefined);
-    throw err;
+    // The temp files of the failed write are gone (receive() removes them): a re-run with more space starts clean.
+    // Mid-way a lower bound says nothing (it fitted when checked): only an exact need is named.
+    throw await asNoSpace(err, ctx.workspace.volume, session.needed?.atLeast ? undefined : session.needed);
   }
   const inventory = await session.finish();
   ctx.log.info({ files: inventory.files.length, bytes: inventory.totalBytes, skipped: session.skipped }, `fetched ${source}`);

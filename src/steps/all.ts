@@ -3,6 +3,7 @@
 // failure past preflight, the mark-failed logic runs and the error says which registry ids exist.
 import { loadStep, type StepName } from '../contract/contract.js';
 import { messageOf, ModelSyncError } from '../errors.js';
+import { asNoSpace } from '../workspace/disk.js';
 import { runFetch } from './fetch.js';
 import { markFailed } from './mark-failed.js';
 import { runPackage } from './package.js';
@@ -69,7 +70,9 @@ export const runAll: StepRunner = async (ctx) => {
 };
 
 /** Settles the registry and returns the error to throw: same kind, message extended with the ids. */
-async function afterFailure(ctx: StepContext, err: unknown): Promise<Error> {
+async function afterFailure(ctx: StepContext, failure: unknown): Promise<Error> {
+  // A full disk is named before its message goes to the registry and into the one we throw.
+  const err = await asNoSpace(failure, ctx.workspace.volume);
   const cause = messageOf(err);
   let account: string;
   try {

@@ -1,13 +1,16 @@
 // Step push: the modelcar image layout (written by package) to an OCI registry or a local layout,
 // or the model files to an S3 prefix. Re-running it uploads only what the destination lacks.
+import path from 'node:path';
 import { refuseSigning } from '../config/signing.js';
 import { pushToS3 } from '../destinations/s3.js';
 import { ModelSyncError } from '../errors.js';
 import type { ImageEndpoint } from '../oci/credentials.js';
 import type { OciLayout } from '../oci/layout.js';
 import { ModelcarLayout } from '../oci/modelcar-layout.js';
+import { parseImageLocation } from '../oci/reference.js';
 import { pushLayout } from '../oci/transfer.js';
 import type { Descriptor } from '../oci/types.js';
+import { translatingNoSpace } from '../workspace/disk.js';
 import { readRecord, removeRecord, writeRecord, type PackageRecord } from '../workspace/records.js';
 import { assertFetchComplete } from './inputs.js';
 import type { StepContext, StepOutcome, StepRunner } from './types.js';
@@ -55,7 +58,9 @@ async function pushImage(ctx: StepContext, image: ImageEndpoint, target: string)
   const layout = ModelcarLayout.fromRecord(workspace.imageDir, workspace.modelDir, record);
   const root = await packagedRoot(record, layout);
   const started = Date.now();
-  const result = await pushLayout({
+  // An oci:<dir> destination is a folder of its own, maybe on another volume: a full disk names it.
+  const location = parseImageLocation(reference, image.setting);
+  const push = () => pushLayout({
     layout,
     root,
     reference,
@@ -67,6 +72,10 @@ async function pushImage(ctx: StepContext, image: ImageEndpoint, target: string)
     progressIntervalSeconds: settings.progressIntervalSeconds,
     mountFromImage: record?.baseImage,
   });
+  const result =
+    location.kind === 'layout'
+      ? await translatingNoSpace({ folder: path.resolve(location.dir), setting: image.setting, grow: 'give the volume of that folder more space' }, push)
+      : await push();
   const seconds = (Date.now() - started) / 1000;
   await writeRecord(workspace, 'push', { destination: 'oci', target, ...result, finished: new Date().toISOString(), settings: settings.snapshot() });
   return {

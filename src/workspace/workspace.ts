@@ -5,6 +5,19 @@
 import { mkdir, readFile, rename, writeFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import type { VolumeTarget } from './disk.js';
+
+/** Writes `data` to a temp file beside `file`, then renames it; the temp file never outlives a failure (a full disk). */
+async function writeAtomically(file: string, data: string): Promise<void> {
+  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    await writeFile(tmp, data);
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
 
 export class Workspace {
   readonly root: string;
@@ -13,9 +26,13 @@ export class Workspace {
   readonly stateDir: string;
   readonly resultsDir: string;
   readonly tmpDir: string;
+  /** The volume, for a full-disk message: the folder and the setting that names it. */
+  readonly volume: VolumeTarget;
 
-  constructor(storagePath: string) {
+  /** `setting` is how messages name the folder's setting (config/ gives its flag and env var). */
+  constructor(storagePath: string, setting = 'the storage path') {
     this.root = path.resolve(storagePath);
+    this.volume = { folder: this.root, setting };
     this.modelDir = path.join(this.root, 'model');
     this.imageDir = path.join(this.root, 'image');
     this.stateDir = path.join(this.root, '.model-sync');
@@ -43,9 +60,7 @@ export class Workspace {
   async writeJson(name: string, data: unknown): Promise<void> {
     const file = path.join(this.stateDir, name);
     await mkdir(path.dirname(file), { recursive: true });
-    const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-    await writeFile(tmp, JSON.stringify(data, null, 2) + '\n');
-    await rename(tmp, file);
+    await writeAtomically(file, JSON.stringify(data, null, 2) + '\n');
   }
 
   async readJson<T>(name: string): Promise<T | undefined> {
@@ -61,10 +76,7 @@ export class Workspace {
   async writeResult(name: string, value: string, extraDir?: string): Promise<void> {
     for (const dir of extraDir ? [this.resultsDir, extraDir] : [this.resultsDir]) {
       await mkdir(dir, { recursive: true });
-      const file = path.join(dir, name);
-      const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-      await writeFile(tmp, value);
-      await rename(tmp, file);
+      await writeAtomically(path.join(dir, name), value);
     }
   }
 

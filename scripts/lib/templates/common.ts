@@ -228,6 +228,13 @@ export function resources(): Record<string, unknown> {
   return { requests: { cpu: '250m', memory: '256Mi' }, limits: { memory: '1Gi' } };
 }
 
+/**
+ * The workspace volume's size, the one value behind the Job's emptyDir sizeLimit, the Tekton
+ * PipelineRun's claim request, the TaskRun's emptyDir sizeLimit and Argo's claim. A literal in
+ * every engine: none substitutes a parameter into a quantity (Argo v4's CRD refuses {{...}};
+ * Tekton substitutes params only into a binding's subPath and object names). Set it by editing
+ * the sample or with a kustomize replacement (docs/templates.md).
+ */
 export const WORKSPACE_SIZE = '50Gi';
 export const WORKFLOW_DEADLINE_SECONDS = 43200;
 export const RETRY_LIMIT = 3;

@@ -164,7 +164,7 @@ function job(intent: Intent): Obj {
       ttlSecondsAfterFinished: 86400,
       podFailurePolicy: {
         rules: [
-          // Bad input, a registry precondition, rejected credentials, a missing source or an unsafe path: retrying cannot help.
+          // Bad input, a registry precondition, rejected credentials, a missing source, an unsafe path or a full volume: retrying cannot help.
           { action: 'FailJob', onExitCodes: { containerName: COMMAND, operator: 'In', values: [...NON_RETRYABLE_EXIT_CODES] } },
           // An evicted or preempted pod does not count against backoffLimit.
           { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
@@ -344,7 +344,8 @@ export function taskRunAll(): Obj {
       params: Object.entries(sampleRunParameters()).map(([name, value]) => ({ name, value })),
       podTemplate: { securityContext: { fsGroup: 65532 }, enableServiceLinks: ENABLE_SERVICE_LINKS },
       workspaces: [
-        { name: VOLUMES.workspace, emptyDir: {} },
+        // One pod: an emptyDir, capped like the Job's (a full one ends with exit 8, never retried).
+        { name: VOLUMES.workspace, emptyDir: { sizeLimit: WORKSPACE_SIZE } },
         { name: VOLUMES.sourceCredentials, secret: { secretName: OBJECT_PARAMS.source.default } },
         { name: VOLUMES.destinationCredentials, secret: { secretName: OBJECT_PARAMS.destination.default } },
       ],

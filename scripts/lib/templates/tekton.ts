@@ -3,9 +3,11 @@
 // /tekton/results through MODEL_SYNC_RESULTS_DIR; credentials come from optional read-only
 // workspaces bound to Secrets and from secretKeyRef env; no param enum (alpha in Tekton).
 import type { StepName } from '../../../src/contract/contract.js';
+import { EXIT, type ErrorKind } from '../../../src/errors.js';
 import {
   CHAIN,
   COMMAND,
+  NON_RETRYABLE_EXIT_CODES,
   OBJECT_PARAMS,
   PATHS,
   RETRY_LIMIT,
@@ -264,9 +266,29 @@ linux/amd64, linux/arm64.
 
 ## Exit codes
 
-2 configuration, 3 registry precondition, 4 credentials rejected, 5 not found, 6 unsafe path: retrying cannot help.
-1 internal, 7 integrity, 10 transient: a retry (\`retries\` on the pipeline task) may succeed and resumes on the workspace.
+${exitCodeLines()}
 `;
+}
+
+const EXIT_MEANINGS: Record<Exclude<ErrorKind, 'ok'>, string> = {
+  internal: 'internal',
+  config: 'configuration',
+  precondition: 'registry precondition',
+  auth: 'credentials rejected',
+  notFound: 'not found',
+  unsafe: 'unsafe path',
+  integrity: 'integrity',
+  noSpace: 'no space left on the volume',
+  transient: 'transient',
+};
+
+/** The exit codes split as NON_RETRYABLE_EXIT_CODES splits them (the Job and Argo samples use the same list). */
+function exitCodeLines(): string {
+  const kinds = (Object.keys(EXIT_MEANINGS) as Array<keyof typeof EXIT_MEANINGS>).sort((a, b) => EXIT[a] - EXIT[b]);
+  const final = new Set<number>(NON_RETRYABLE_EXIT_CODES);
+  const list = (retry: boolean) => kinds.filter((k) => final.has(EXIT[k]) !== retry).map((k) => `${EXIT[k]} ${EXIT_MEANINGS[k]}`).join(', ');
+  return `${list(false)}: retrying cannot help (Tekton's \`retries\` do not look at exit codes, so a retry fails the same way).
+${list(true)}: a retry (\`retries\` on the pipeline task) may succeed and resumes on the workspace.`;
 }
 
 export function pipelineReadme(): string {
