@@ -1,7 +1,7 @@
 // Proxies end to end: `model-sync all` through a real squid to host names that only squid
 // resolves (its own hosts_file), so a step that went direct could not have found its server.
 // S3 (s3rver) and the Model Registry stand-in over plain http (HTTP_PROXY: absolute-URL requests),
-// the OCI registry over TLS (HTTPS_PROXY: a CONNECT tunnel). Without the proxy, and with NO_PROXY
+// the OCI registry and its token realm (another host name) over TLS (HTTPS_PROXY: CONNECT tunnels). Without the proxy, and with NO_PROXY
 // naming a host, the same names do not resolve.
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { buildBusyboxBase } from '../dev/busybox-base.js';
 import { runCli, tempDir } from '../dev/cli.js';
 import { startStandin, type Standin } from '../dev/model-registry-standin.js';
-import { registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
+import { REGISTRY_PASSWORD, REGISTRY_USER, registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
 import { startS3Server, S3RVER_KEY, S3RVER_SECRET, type S3Server } from '../dev/s3-server.js';
 import { ModelRegistryClient } from '../src/model-registry/client.js';
 import { metadataFolder, registryEnv, SAMPLE_CREATE_MODEL } from './support/model-registry.js';
@@ -24,6 +24,7 @@ const DOMAIN = 'model-sync.test';
 const S3_HOST = `s3.${DOMAIN}`;
 const REGISTRY_HOST = `registry.${DOMAIN}`;
 const MR_HOST = `mr.${DOMAIN}`;
+const TOKEN_HOST = `token.${DOMAIN}`;
 
 function missing(): string | false {
   if (!squidAvailable()) return 'squid is not installed (apt-get install squid)';
@@ -51,19 +52,22 @@ describe('proxies: all through squid to names only squid resolves', { skip }, ()
   const dirs: string[] = [];
 
   before(async () => {
-    [s3, registry, standin] = await Promise.all([startS3Server('models', { serviceEndpoint: DOMAIN }), startRegistry({ mode: 'plain', tls: true }), startStandin()]);
+    [s3, registry, standin] = await Promise.all([startS3Server('models', { serviceEndpoint: DOMAIN }), startRegistry({ mode: 'token', tls: true, realm: (realm) => realm.replace('127.0.0.2', TOKEN_HOST) }), startStandin()]);
     s3Port = new URL(s3.endpoint).port;
     registryPort = registry.host.split(':')[1]!;
     mrPort = new URL(standin.url).port;
-    squid = await startSquid({ [S3_HOST]: '127.0.0.1', [MR_HOST]: '127.0.0.1', [REGISTRY_HOST]: registry.host.split(':')[0]! });
+    const registryIp = registry.host.split(':')[0]!;
+    squid = await startSquid({ [S3_HOST]: '127.0.0.1', [MR_HOST]: '127.0.0.1', [REGISTRY_HOST]: registryIp, [TOKEN_HOST]: registryIp });
     client = new ModelRegistryClient({ baseUrl: `${standin.url}/api/model_registry/v1alpha3`, verifyTls: false });
     await s3.put('sentiment/v1/model.onnx', Buffer.alloc(256 * 1024, 3));
     await s3.put('sentiment/v1/config.json', Buffer.from('{"arch":"tiny"}'));
     const baseDir = await tempDir('ms-base-');
     dirs.push(baseDir);
     await buildBusyboxBase(path.join(baseDir, 'layout'));
-    // The base goes in directly (skopeo, not model-sync); model-sync reads it back through squid.
-    await run('skopeo', ['copy', '--all', '--preserve-digests', '--dest-tls-verify=false', `oci:${path.join(baseDir, 'layout')}:latest`, `docker://${registry.host}/library/busybox:latest`]);
+    // The base goes in with skopeo at the registry's address (loopback: direct, Go's rule), its
+    // token realm through squid; model-sync reads the base back by name, through squid.
+    const skopeoEnv = { ...process.env, ...proxyEnv({ https: squid.url }) };
+    await run('skopeo', ['copy', '--all', '--preserve-digests', '--dest-tls-verify=false', '--dest-creds', `${REGISTRY_USER}:${REGISTRY_PASSWORD}`, `oci:${path.join(baseDir, 'layout')}:latest`, `docker://${registry.host}/library/busybox:latest`], { env: skopeoEnv });
   });
   after(async () => {
     client?.close();
@@ -87,15 +91,18 @@ describe('proxies: all through squid to names only squid resolves', { skip }, ()
       MODEL_SYNC_DESTINATION_OCI_BASE_IMAGE: `${REGISTRY_HOST}:${registryPort}/library/busybox:latest`,
       // The registry's certificate names 127.0.0.2, not the test name: TLS without verification.
       MODEL_SYNC_DESTINATION_OCI_ENABLE_TLS_VERIFY: 'false',
+      MODEL_SYNC_DESTINATION_OCI_USERNAME: REGISTRY_USER,
+      MODEL_SYNC_DESTINATION_OCI_PASSWORD: REGISTRY_PASSWORD,
       MODEL_SYNC_RETRY_ATTEMPTS: '1',
       ...extra,
     });
   }
 
-  it('all: S3 and Model Registry over http, the registry over https (CONNECT), each request in squid log', async () => {
+  it('all: S3 and Model Registry over http, the registry and its token realm over https (CONNECT), each in squid log', async () => {
     const ws = await tempDir('ms-proxy-');
     const metadata = await metadataFolder(SAMPLE_CREATE_MODEL, { volume: true });
     dirs.push(ws, metadata);
+    const logBefore = (await squid.accessLog()).length;
     const result = await runCli(['all'], env(ws, { MODEL_SYNC_MODEL_UPLOAD_INTENT: 'create_model', MODEL_SYNC_METADATA_CONFIGMAP_PATH: metadata, ...proxyEnv({ http: squid.url, https: squid.url, noProxy: 'minio.minio.svc.cluster.local,*.svc.cluster.local,10.0.0.0/8' }) }), { timeoutMs: 90_000 });
     assert.equal(result.code, 0, result.stderr);
 
@@ -104,12 +111,15 @@ describe('proxies: all through squid to names only squid resolves', { skip }, ()
     const [artifact] = await client.listModelVersionArtifacts(version.id);
     assert.equal(artifact!.uri, `oci://${REGISTRY_HOST}:${registryPort}/models/sentiment:1.0.0`);
     assert.equal(artifact!.state, 'LIVE');
-    const { stdout } = await run('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${registry.host}/models/sentiment:1.0.0`]);
+    const { stdout } = await run('skopeo', ['inspect', '--tls-verify=false', '--raw', '--creds', `${REGISTRY_USER}:${REGISTRY_PASSWORD}`, `docker://${registry.host}/models/sentiment:1.0.0`], { env: { ...process.env, ...proxyEnv({ https: squid.url }) } });
     assert.ok((JSON.parse(stdout) as { manifests?: unknown[] }).manifests?.length, 'the modelcar is in the registry');
 
-    const log = await squid.accessLog();
+    const log = (await squid.accessLog()).slice(logBefore);
     assert.match(log, new RegExp(`GET http://${S3_HOST}:${s3Port}/models`), 'S3 listing and downloads went through squid');
     assert.match(log, new RegExp(`CONNECT ${REGISTRY_HOST}:${registryPort}`), 'the registry (base pull and push) through a tunnel');
+    const realm = new URL(registry.tokenService!.realm);
+    assert.match(log, new RegExp(`CONNECT ${TOKEN_HOST}:${realm.port}`), 'the token realm, another host, through a tunnel too');
+    assert.ok(registry.tokenService!.requests.some((r) => r.user === REGISTRY_USER && r.outcome === 'issued'), 'tokens were issued');
     assert.match(log, new RegExp(`POST http://${MR_HOST}:${mrPort}/api/model_registry/`), 'Model Registry writes through squid');
     assert.doesNotMatch(log, /TCP_DENIED/);
 
