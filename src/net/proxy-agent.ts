@@ -27,7 +27,7 @@ export function proxyAgentFactory(settings: ProxySettings): (protocol: Protocol,
 /** Sends each request direct or through the proxy, per NO_PROXY. */
 export class RoutingAgent extends http.Agent {
   readonly direct: http.Agent;
-  readonly proxied: http.Agent | undefined;
+  readonly proxied: http.Agent | undefined = undefined;
   private readonly tls: Record<string, unknown>;
 
   constructor(
@@ -42,7 +42,10 @@ export class RoutingAgent extends http.Agent {
     this.direct = scheme === 'https:' ? new https.Agent(options) : new http.Agent(options);
     this.tls = Object.fromEntries(TLS_KEYS.filter((k) => options[k] !== undefined).map((k) => [k, options[k]]));
     // Options are given explicitly: neither library reads the environment for its proxy.
-    this.proxied = !proxy ? undefined : scheme === 'https:' ? new HttpsProxyAgent(proxy, options) : new HttpProxyAgent(proxy, options);
+    if (proxy) {
+      const { url, headers } = withoutCredentials(proxy);
+      this.proxied = scheme === 'https:' ? new HttpsProxyAgent(url, { ...options, headers }) : new HttpProxyAgent(url, { ...options, headers });
+    }
   }
 
   /** The proxy a request to this host and port goes through, or undefined when it goes direct. */
@@ -66,6 +69,19 @@ export class RoutingAgent extends http.Agent {
     this.proxied?.destroy();
     super.destroy();
   }
+}
+
+/**
+ * The proxy URL without user info, and the Proxy-Authorization it stood for: the libraries' own
+ * debug output (DEBUG=*) prints the URL, never the headers.
+ */
+function withoutCredentials(proxy: URL): { url: URL; headers: Record<string, string> } {
+  const url = new URL(proxy.href);
+  if (!url.username && !url.password) return { url, headers: {} };
+  const pair = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  url.username = '';
+  url.password = '';
+  return { url, headers: { 'Proxy-Authorization': `Basic ${Buffer.from(pair).toString('base64')}` } };
 }
 
 function definedOnly(options: Record<string, unknown>): Record<string, unknown> {
