@@ -17,6 +17,7 @@ import { REGISTRY_PASSWORD, REGISTRY_USER, registryAvailable, startRegistry, typ
 import { startS3Server, S3RVER_KEY, S3RVER_SECRET, type S3Server } from '../dev/s3-server.js';
 import { ModelRegistryClient } from '../src/model-registry/client.js';
 import { metadataFolder, registryEnv, SAMPLE_CREATE_MODEL } from './support/model-registry.js';
+import { serveHfRepo, startHttpServer, type TestHttpServer } from './support/http-server.js';
 import { squidAvailable, startSquid, type Squid } from './support/squid.js';
 
 const run = promisify(execFile);
@@ -25,6 +26,8 @@ const S3_HOST = `s3.${DOMAIN}`;
 const REGISTRY_HOST = `registry.${DOMAIN}`;
 const MR_HOST = `mr.${DOMAIN}`;
 const TOKEN_HOST = `token.${DOMAIN}`;
+const HUB_HOST = `hf.${DOMAIN}`;
+const CDN_HOST = `cdn.${DOMAIN}`;
 
 function missing(): string | false {
   if (!squidAvailable()) return 'squid is not installed (apt-get install squid)';
@@ -45,6 +48,8 @@ describe('proxies: all through squid to names only squid resolves', { skip }, ()
   let s3: S3Server;
   let registry: TestRegistry;
   let standin: Standin;
+  let hub: TestHttpServer;
+  let cdn: TestHttpServer;
   let client: ModelRegistryClient;
   let s3Port: string;
   let registryPort: string;
@@ -57,7 +62,11 @@ describe('proxies: all through squid to names only squid resolves', { skip }, ()
     registryPort = registry.host.split(':')[1]!;
     mrPort = new URL(standin.url).port;
     const registryIp = registry.host.split(':')[0]!;
-    squid = await startSquid({ [S3_HOST]: '127.0.0.1', [MR_HOST]: '127.0.0.1', [REGISTRY_HOST]: registryIp, [TOKEN_HOST]: registryIp });
+    squid = await startSquid({ [S3_HOST]: '127.0.0.1', [MR_HOST]: '127.0.0.1', [REGISTRY_HOST]: registryIp, [TOKEN_HOST]: registryIp, [HUB_HOST]: '127.0.0.1', [CDN_HOST]: '127.0.0.1' });
+    [hub, cdn] = await Promise.all([startHttpServer(), startHttpServer()]);
+    // The Hub redirects downloads to its CDN, another name: each is decided (and proxied) on its own.
+    const cdnByName = { ...cdn, url: cdn.url.replace('127.0.0.1', CDN_HOST) };
+    serveHfRepo(hub, 'acme/tiny', 'main', [{ path: 'config.json', body: Buffer.from('{}') }, { path: 'model.safetensors', body: Buffer.alloc(4096, 1), lfs: true }], { cdn: cdnByName });
     client = new ModelRegistryClient({ baseUrl: `${standin.url}/api/model_registry/v1alpha3`, verifyTls: false });
     await s3.put('sentiment/v1/model.onnx', Buffer.alloc(256 * 1024, 3));
     await s3.put('sentiment/v1/config.json', Buffer.from('{"arch":"tiny"}'));
@@ -71,7 +80,7 @@ describe('proxies: all through squid to names only squid resolves', { skip }, ()
   });
   after(async () => {
     client?.close();
-    await Promise.all([squid?.stop(), s3?.stop(), registry?.stop(), standin?.stop()]);
+    await Promise.all([squid?.stop(), s3?.stop(), registry?.stop(), standin?.stop(), hub?.stop(), cdn?.stop()]);
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   });
 
@@ -151,5 +160,17 @@ describe('proxies: all through squid to names only squid resolves', { skip }, ()
     // The same run through squid (NO_PROXY naming another host) fetches the model.
     const ok = await runCli(['fetch'], env(ws, proxyEnv({ http: squid.url, https: squid.url, noProxy: `other.${DOMAIN}` })), { timeoutMs: 60_000 });
     assert.equal(ok.code, 0, ok.stderr);
+  });
+
+  it('hf://: the Hub API and its CDN redirect go through squid', async () => {
+    const ws = await tempDir('ms-proxy-');
+    dirs.push(ws);
+    const logBefore = (await squid.accessLog()).length;
+    const hubUrl = hub.url.replace('127.0.0.1', HUB_HOST);
+    const result = await runCli(['fetch'], { MODEL_SYNC_STORAGE_PATH: ws, MODEL_SYNC_SOURCE_TYPE: 'uri', MODEL_SYNC_SOURCE_URI: 'hf://acme/tiny', HF_ENDPOINT: hubUrl, MODEL_SYNC_RETRY_ATTEMPTS: '1', ...proxyEnv({ http: squid.url }) }, { timeoutMs: 60_000 });
+    assert.equal(result.code, 0, result.stderr);
+    const log = (await squid.accessLog()).slice(logBefore);
+    assert.match(log, new RegExp(`GET ${hubUrl}/api/models/acme/tiny/revision/main`));
+    assert.match(log, new RegExp(`GET http://${CDN_HOST}:${new URL(cdn.url).port}/cdn/`));
   });
 });
