@@ -173,4 +173,32 @@ describe('proxies: all through squid to names only squid resolves', { skip }, ()
     assert.match(log, new RegExp(`GET ${hubUrl}/api/models/acme/tiny/revision/main`));
     assert.match(log, new RegExp(`GET http://${CDN_HOST}:${new URL(cdn.url).port}/cdn/`));
   });
+
+  it('a proxy with Basic auth: user:password in the URL is sent to squid, never logged; a wrong one is refused', async () => {
+    const user = 'proxyuser';
+    const password = 'sq-Pr0xy-pass';
+    const authed = await startSquid({ [HUB_HOST]: '127.0.0.1', [CDN_HOST]: '127.0.0.1' }, { auth: { user, password } });
+    try {
+      const hubUrl = hub.url.replace('127.0.0.1', HUB_HOST);
+      const withCredentials = (pw: string) => authed.url.replace('http://', `http://${user}:${encodeURIComponent(pw)}@`);
+      const fetchVia = async (proxyUrl: string) => {
+        const ws = await tempDir('ms-proxy-');
+        dirs.push(ws);
+        return runCli(['fetch'], { MODEL_SYNC_STORAGE_PATH: ws, MODEL_SYNC_SOURCE_TYPE: 'uri', MODEL_SYNC_SOURCE_URI: 'hf://acme/tiny', HF_ENDPOINT: hubUrl, MODEL_SYNC_RETRY_ATTEMPTS: '1', MODEL_SYNC_LOG_LEVEL: 'debug', ...proxyEnv({ http: proxyUrl }) }, { timeoutMs: 60_000 });
+      };
+      const ok = await fetchVia(withCredentials(password));
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.match(await authed.accessLog(), new RegExp(`GET ${hubUrl}/api/models/acme/tiny/revision/main\\?? ${user} HIER_DIRECT`), 'squid names the authenticated user');
+      for (const out of [ok.stderr, ok.stdout, ok.termination]) {
+        assert.equal(out.includes(password), false, 'the password never appears');
+        assert.equal(out.includes(Buffer.from(`${user}:${password}`).toString('base64')), false, 'nor its Basic form');
+      }
+      const refused = await fetchVia(withCredentials('wrong-password'));
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.termination, /407/, refused.termination);
+      assert.equal(refused.stderr.includes('wrong-password'), false);
+    } finally {
+      await authed.stop();
+    }
+  });
 });

@@ -16,18 +16,31 @@ export interface Squid {
   stop(): Promise<void>;
 }
 
+const BASIC_AUTH_HELPER = '/usr/lib/squid/basic_ncsa_auth';
+
 export function squidAvailable(): boolean {
   return spawnSync('squid', ['-v'], { stdio: 'ignore' }).status === 0;
 }
 
-/** Starts squid on a free loopback port; `hosts` maps test names to addresses, for squid only. */
-export async function startSquid(hosts: Record<string, string>): Promise<Squid> {
+/**
+ * Starts squid on a free loopback port; `hosts` maps test names to addresses, for squid only.
+ * With `auth`, every request needs those Basic credentials (Proxy-Authorization), else 407.
+ */
+export async function startSquid(hosts: Record<string, string>, opts: { auth?: { user: string; password: string } } = {}): Promise<Squid> {
   const dir = await mkdtemp(path.join(tmpdir(), 'ms-squid-'));
   // Run as root, squid drops to its cache_effective_user (Debian's "proxy"), who writes the logs here.
   await chmod(dir, 0o777);
   const port = await freePort();
   const file = (name: string) => path.join(dir, name);
   await writeFile(file('hosts'), Object.entries(hosts).map(([name, ip]) => `${ip} ${name}\n`).join(''));
+  if (opts.auth) {
+    const hashed = spawnSync('htpasswd', ['-bn', opts.auth.user, opts.auth.password], { encoding: 'utf8' });
+    if (hashed.status !== 0) throw new Error(`htpasswd failed: ${hashed.stderr}`);
+    await writeFile(file('passwd'), hashed.stdout);
+  }
+  const auth = opts.auth
+    ? [`auth_param basic program ${BASIC_AUTH_HELPER} ${file('passwd')}`, 'auth_param basic realm model-sync-test', 'acl users proxy_auth REQUIRED', 'http_access deny !users']
+    : [];
   const conf = [
     `http_port 127.0.0.1:${port}`,
     `hosts_file ${file('hosts')}`,
@@ -40,6 +53,7 @@ export async function startSquid(hosts: Record<string, string>): Promise<Squid> 
     'cache_mem 8 MB',
     // Loopback clients only (the port is bound to 127.0.0.1); CONNECT to any port, tests use free ones.
     'acl localnet src 127.0.0.0/8',
+    ...auth,
     'http_access allow localnet',
     'http_access deny all',
     'via off',
