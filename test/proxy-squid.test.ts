@@ -15,6 +15,7 @@ import { runCli, tempDir } from '../dev/cli.js';
 import { startStandin, type Standin } from '../dev/model-registry-standin.js';
 import { REGISTRY_PASSWORD, REGISTRY_USER, registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
 import { startS3Server, S3RVER_KEY, S3RVER_SECRET, type S3Server } from '../dev/s3-server.js';
+import { EXIT } from '../src/errors.js';
 import { ModelRegistryClient } from '../src/model-registry/client.js';
 import { metadataFolder, registryEnv, SAMPLE_CREATE_MODEL } from './support/model-registry.js';
 import { serveHfRepo, startHttpServer, type TestHttpServer } from './support/http-server.js';
@@ -177,7 +178,7 @@ describe('proxies: all through squid to names only squid resolves', { skip }, ()
   it('a proxy with Basic auth: user:password in the URL is sent to squid, never logged; a wrong one is refused', async () => {
     const user = 'proxyuser';
     const password = 'sq-Pr0xy-pass';
-    const authed = await startSquid({ [HUB_HOST]: '127.0.0.1', [CDN_HOST]: '127.0.0.1' }, { auth: { user, password } });
+    const authed = await startSquid({ [HUB_HOST]: '127.0.0.1', [CDN_HOST]: '127.0.0.1', [S3_HOST]: '127.0.0.1' }, { auth: { user, password } });
     try {
       const hubUrl = hub.url.replace('127.0.0.1', HUB_HOST);
       const withCredentials = (pw: string) => authed.url.replace('http://', `http://${user}:${encodeURIComponent(pw)}@`);
@@ -194,9 +195,15 @@ describe('proxies: all through squid to names only squid resolves', { skip }, ()
         assert.equal(out.includes(Buffer.from(`${user}:${password}`).toString('base64')), false, 'nor its Basic form');
       }
       const refused = await fetchVia(withCredentials('wrong-password'));
-      assert.notEqual(refused.code, 0);
-      assert.match(refused.termination, /407/, refused.termination);
+      assert.equal(refused.code, EXIT.auth, refused.stderr);
+      assert.match(refused.termination, /hf\.model-sync\.test.*the proxy refused the request \(407 Proxy Authentication Required\).*HTTPS_PROXY \/ HTTP_PROXY/, refused.termination);
       assert.equal(refused.stderr.includes('wrong-password'), false);
+      // The S3 SDK's requests meet the same answer, and the same message.
+      const ws = await tempDir('ms-proxy-');
+      dirs.push(ws);
+      const s3Refused = await runCli(['fetch'], env(ws, proxyEnv({ http: withCredentials('wrong-password') })), { timeoutMs: 60_000 });
+      assert.equal(s3Refused.code, EXIT.auth, s3Refused.stderr);
+      assert.match(s3Refused.termination, /s3:\/\/models\/sentiment\/v1.*407 Proxy Authentication Required/, s3Refused.termination);
     } finally {
       await authed.stop();
     }

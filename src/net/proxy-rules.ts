@@ -3,6 +3,7 @@
 // for IP-literal hosts. Pure: config/ reads the environment and hands the values in.
 import { BlockList, isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
+import { ModelSyncError } from '../errors.js';
 import { displayUrl } from '../util/display-url.js';
 
 /** The proxies of one step, as config/ read them (HTTP_PROXY, HTTPS_PROXY, NO_PROXY). */
@@ -58,6 +59,18 @@ export function describeProxies(settings: ProxySettings): { httpProxy?: string; 
     ...(settings.https ? { httpsProxy: displayUrl(settings.https) } : {}),
     noProxy: settings.noProxy,
   };
+}
+
+/**
+ * A 407 answer: only a proxy sends one, when its credentials are missing or wrong. Not retried
+ * (auth), and it says where the credentials go.
+ */
+export function proxyAuthRefused(what: string, cause?: unknown): ModelSyncError {
+  return new ModelSyncError(
+    'auth',
+    `${what}: the proxy refused the request (407 Proxy Authentication Required): give it user:password in the proxy URL (HTTPS_PROXY / HTTP_PROXY = http://user:password@proxy:port)`,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /** NO_PROXY as a list of entries (comma-separated, blanks ignored), for ProxySettings. */
