@@ -50,8 +50,8 @@ export interface StartRegistryOptions {
   storageDir?: string;
   /** Serve https on 127.0.0.2 (the token service too), with a self-signed certificate for that address. */
   tls?: boolean;
-  /** token mode: the realm the registry names in its challenge (default: the token service's). */
-  realm?: string;
+  /** token mode: the realm the registry names in its challenge (default: the token service's, which a function may rewrite). */
+  realm?: string | ((tokenServiceRealm: string) => string);
 }
 
 /** True when the docker-registry binary is installed (tests skip with a message otherwise). */
@@ -96,7 +96,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
   } else if (mode === 'token') {
     tokenService = await startTokenService({ lifetimeSeconds: 300, ...opts.token, dir: work, users: { [username]: password }, ...(tls ? { tls } : {}) });
     authBlock =
-      `auth:\n  token:\n    realm: ${opts.realm ?? tokenService.realm}\n    service: ${tokenService.service}\n` +
+      `auth:\n  token:\n    realm: ${typeof opts.realm === 'function' ? opts.realm(tokenService.realm) : (opts.realm ?? tokenService.realm)}\n    service: ${tokenService.service}\n` +
       `    issuer: ${tokenService.issuer}\n    rootcertbundle: ${tokenService.certPath}\n`;
   }
 

@@ -25,14 +25,18 @@ export interface S3Server {
   stop(): Promise<void>;
 }
 
-export async function startS3Server(bucket = 'models'): Promise<S3Server> {
+/**
+ * `serviceEndpoint`: the domain s3rver takes as its own (default amazonaws.com); any other host
+ * name is read as a virtual-hosted bucket, so a test reaching it as s3.<domain> sets <domain>.
+ */
+export async function startS3Server(bucket = 'models', opts: { serviceEndpoint?: string } = {}): Promise<S3Server> {
   const dir = await mkdtemp(path.join(tmpdir(), 'ms-s3rver-'));
   const port = await freePort();
   const bin = path.join(REPO_ROOT, 'node_modules/.bin/s3rver');
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('AWS_')) env[k] = v;
   env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --openssl-legacy-provider`.trim();
-  const child: ChildProcess = spawn(bin, ['-d', dir, '-a', '127.0.0.1', '-p', String(port), '-s', '--configure-bucket', bucket], {
+  const child: ChildProcess = spawn(bin, ['-d', dir, '-a', '127.0.0.1', '-p', String(port), '-s', ...(opts.serviceEndpoint ? ['--service-endpoint', opts.serviceEndpoint] : []), '--configure-bucket', bucket], {
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
   });

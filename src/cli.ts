@@ -11,6 +11,7 @@ import { StepSettings } from './config/settings.js';
 import { redact } from './util/redact.js';
 import { ConfigError, EXIT, exitCodeOf, messageOf, ModelSyncError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
+import { describeProxies } from './net/proxy-rules.js';
 import { loadRunner } from './steps/index.js';
 import { oneLine, writeTerminationMessage } from './termination.js';
 import { asNoSpace, type VolumeTarget } from './workspace/disk.js';
@@ -93,6 +94,9 @@ export async function runStep(name: StepName, flags: Record<string, unknown>, en
     log.level = settings.logLevel;
     log = log.child({ step: name });
     log.debug({ config: config.toLogObject() }, 'configuration');
+    const proxy = settings.proxy();
+    if (proxy) log.info(describeProxies(proxy), 'proxy');
+    else log.debug('no proxy: HTTP_PROXY and HTTPS_PROXY are unset');
     const workspace = await openWorkspace(settings);
     const run = await loadRunner(name);
     const outcome = await run({ settings, workspace, log });

@@ -9,6 +9,7 @@ import { levelFromUpstream } from '../log.js';
 import { registryBaseUrl, SERVICE_ACCOUNT_TOKEN_PATH, type RegistryConnection } from '../model-registry/connection.js';
 import type { Intent, PlanInputs } from '../model-registry/plan.js';
 import type { NetworkSettings } from '../net/policy.js';
+import type { ProxySettings } from '../net/proxy-rules.js';
 import type { ImageEndpoint } from '../oci/credentials.js';
 import type { LayerBudget } from '../oci/layer-plan.js';
 import { parseImageLocation } from '../oci/reference.js';
@@ -20,6 +21,7 @@ import { displayUrl } from '../util/display-url.js';
 import { addSecret, redact } from '../util/redact.js';
 import type { SettingsSnapshot } from '../workspace/records.js';
 import { DEFAULT_METADATA_FOLDER, type Config } from './config.js';
+import { proxyFromEnvironment } from './proxy-env.js';
 import { incompleteSigningWarning, resolveSigning, type SigningSettings } from './signing.js';
 
 export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co';
@@ -46,6 +48,7 @@ export interface ForeignEnv {
 
 export class StepSettings {
   private signingDecision: SigningSettings | undefined;
+  private proxyDecision: { proxy: ProxySettings | undefined } | undefined;
 
   constructor(
     private readonly config: Config,
@@ -80,9 +83,16 @@ export class StepSettings {
   // Integer bounds (minimum, maximum) are declared in steps/parameters.yaml and checked by
   // resolveConfig, so the values below are in range.
 
-  /** Timeouts and retries shared by every HTTP client of this step (net/policy.ts). */
+  /** Timeouts, retries and proxies shared by every HTTP client of this step (net/policy.ts). */
   network(): NetworkSettings {
-    return { idleTimeoutMs: this.config.integer('network-timeout') * 1000, retryAttempts: this.config.integer('retry-attempts') };
+    const proxy = this.proxy();
+    return { idleTimeoutMs: this.config.integer('network-timeout') * 1000, retryAttempts: this.config.integer('retry-attempts'), ...(proxy ? { proxy } : {}) };
+  }
+
+  /** HTTP_PROXY, HTTPS_PROXY and NO_PROXY (either case), read once per step; undefined goes direct. */
+  proxy(): ProxySettings | undefined {
+    this.proxyDecision ??= { proxy: proxyFromEnvironment(this.foreign.env) };
+    return this.proxyDecision.proxy;
   }
 
   fetchConcurrency(): number {

@@ -79,7 +79,7 @@ export class ModelRegistryClient {
     readonly connection: RegistryConnection,
     private readonly options: ClientOptions = {},
   ) {
-    this.pool = new AgentPool({ tlsVerify: connection.verifyTls, ...(connection.ca ? { ca: connection.ca } : {}), idleTimeoutMs: options.network?.idleTimeoutMs ?? REQUEST_TIMEOUT_MS });
+    this.pool = new AgentPool({ tlsVerify: connection.verifyTls, ...(connection.ca ? { ca: connection.ca } : {}), idleTimeoutMs: options.network?.idleTimeoutMs ?? REQUEST_TIMEOUT_MS, proxy: options.network?.proxy });
   }
 
   close(): void {

@@ -1,10 +1,12 @@
 // Connection pools for every HTTP client of model-sync: the OCI registry client, web and Hugging
 // Face sources, the Model Registry client and the S3 SDK. They are node:http/node:https Agents,
 // not undici dispatchers, because the S3 SDK's NodeHttpHandler takes node:http agents: one pool
-// type means one TLS and one (future) proxy policy for all of them.
+// type means one TLS and one proxy policy for all of them.
 import http from 'node:http';
 import https from 'node:https';
 import { rootCertificates } from 'node:tls';
+import { proxyAgentFactory } from './proxy-agent.js';
+import type { ProxySettings } from './proxy-rules.js';
 
 export type AgentOptions = https.AgentOptions;
 
@@ -19,9 +21,11 @@ export interface NetPolicy {
   connectTimeoutMs?: number;
   /** Time a socket may stay silent before the request fails as ETIMEDOUT (ms, default 120 s). */
   idleTimeoutMs?: number;
+  /** HTTP_PROXY, HTTPS_PROXY and NO_PROXY as config/ read them; unset goes direct. */
+  proxy?: ProxySettings | undefined;
   /**
-   * Proxy seam: makes the agent for a protocol instead of `new http.Agent` / `new https.Agent`.
-   * A proxy agent plugs in here (it decides per request, NO_PROXY included); nothing fills it yet.
+   * Makes the agent for a protocol instead of `new http.Agent` / `new https.Agent`; by default,
+   * with `proxy` set, an agent that decides per request between direct and proxy (NO_PROXY).
    */
   agentFactory?: (protocol: 'http:' | 'https:', options: AgentOptions) => http.Agent;
 }
@@ -36,6 +40,8 @@ export interface NetworkSettings {
   idleTimeoutMs: number;
   /** Attempts per request, the first included. */
   retryAttempts: number;
+  /** The forward proxies (HTTP_PROXY, HTTPS_PROXY, NO_PROXY); unset goes direct. */
+  proxy?: ProxySettings | undefined;
 }
 
 /** Options of the S3 SDK's NodeHttpHandler, from the same policy as our own requests. */
@@ -59,7 +65,7 @@ export class AgentPool {
   constructor(policy: NetPolicy) {
     const maxSockets = policy.maxSockets ?? DEFAULT_MAX_SOCKETS;
     const common: AgentOptions = { keepAlive: true, maxSockets, maxFreeSockets: maxSockets };
-    const make = policy.agentFactory ?? ((protocol, options) => (protocol === 'https:' ? new https.Agent(options) : new http.Agent(options)));
+    const make = policy.agentFactory ?? (policy.proxy ? proxyAgentFactory(policy.proxy) : directAgent);
     this.httpAgent = make('http:', common);
     this.httpsAgent = make('https:', { ...common, rejectUnauthorized: policy.tlsVerify, ...(policy.ca ? { ca: withSystemRoots(policy.ca) } : {}) });
     this.idleTimeoutMs = policy.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
@@ -83,6 +89,10 @@ export class AgentPool {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
   }
+}
+
+function directAgent(protocol: 'http:' | 'https:', options: AgentOptions): http.Agent {
+  return protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
 }
 
 /** `ca` replaces Node's trust store, so the system roots go first (once, even if the caller added them). */

@@ -7,6 +7,7 @@ import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { ModelSyncError } from '../errors.js';
 import { AgentPool } from './policy.js';
+import { proxyAuthRefused } from './proxy-rules.js';
 import { displayUrl } from './url.js';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -42,6 +43,10 @@ export async function send(req: HttpRequest, pool: AgentPool): Promise<HttpRespo
   const maxRedirects = req.method === 'GET' || req.method === 'HEAD' ? req.maxRedirects : undefined;
   for (let hop = 0; ; hop++) {
     const res = await sendOnce(req.method, url, headers, req.body, pool);
+    if (res.status === 407) {
+      res.body.resume();
+      throw proxyAuthRefused(`${req.method} ${displayUrl(url)}`);
+    }
     const location = header(res, 'location');
     if (maxRedirects === undefined || !REDIRECT_STATUS.has(res.status) || !location) return res;
     res.body.resume();

@@ -75,7 +75,7 @@ export class RegistryClient {
   ) {
     this.registry = ref.registry;
     this.base = new URL(`${registryScheme(ref.apiHost)}://${ref.apiHost}`);
-    this.pool = new AgentPool({ tlsVerify: opts.tlsVerify, maxSockets: opts.maxSockets ?? 16, ...(opts.network ? { idleTimeoutMs: opts.network.idleTimeoutMs } : {}) });
+    this.pool = new AgentPool({ tlsVerify: opts.tlsVerify, maxSockets: opts.maxSockets ?? 16, ...(opts.network ? { idleTimeoutMs: opts.network.idleTimeoutMs, proxy: opts.network.proxy } : {}) });
     this.ctx = { registry: ref.registry, subject: opts.subject ?? formatReference(ref), operation: opts.operation ?? (opts.push ? 'push' : 'pull') };
     this.auth = new RegistryAuth(this.pool, this.ctx, opts.credentials, opts.log, this.base);
     this.log = opts.log;

@@ -20,7 +20,7 @@ export function createS3Client(settings: S3Settings, connections: number, networ
   // A silent socket fails instead of hanging on a stalled body.
   const idleTimeoutMs = network?.idleTimeoutMs ?? 120_000;
   const attempts = network?.retryAttempts ?? RETRY_DEFAULTS.attempts;
-  const pool = new AgentPool({ tlsVerify: true, maxSockets: Math.max(4, connections * 2), connectTimeoutMs: 15_000, idleTimeoutMs });
+  const pool = new AgentPool({ tlsVerify: true, maxSockets: Math.max(4, connections * 2), connectTimeoutMs: 15_000, idleTimeoutMs, proxy: network?.proxy });
   return new S3Client({
     region: settings.region,
     ...(settings.endpoint ? { endpoint: settings.endpoint, forcePathStyle: true } : {}),

@@ -1,6 +1,7 @@
 // S3 SDK errors as ModelSyncErrors that name the bucket and key.
 import { ModelSyncError } from '../errors.js';
 import { isTransientNetworkError, TRANSIENT_HTTP_STATUS } from '../net/retry.js';
+import { proxyAuthRefused } from '../net/proxy-rules.js';
 
 interface SdkError {
   name?: string;
@@ -51,6 +52,7 @@ export function s3Error(err: unknown, action: string, bucket: string, key: strin
   if (CHECKSUM_MISMATCH.test(e?.message ?? '')) {
     return new ModelSyncError('integrity', `${action} ${where}: the bytes do not match the checksum the server sent (${e.message}); nothing was kept`, { cause: err });
   }
+  if (status === 407) return proxyAuthRefused(`${action} ${where}`, err);
   if (name === 'NoSuchBucket') return new ModelSyncError('notFound', `${action} ${where}: bucket "${bucket}" does not exist`, { cause: err });
   if (NOT_FOUND.has(name) || status === 404) return new ModelSyncError('notFound', `${action} ${where}: no such object`, { cause: err });
   if (AUTH.has(name) || status === 401 || status === 403) {

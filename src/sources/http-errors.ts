@@ -9,7 +9,7 @@ import { SizeMismatchError } from './session.js';
 
 /** Runs `fn` with a pool for public web downloads (TLS verified, the step's timeout), closed afterwards. */
 export async function withWebPool<T>(network: NetworkSettings, fn: (pool: AgentPool) => Promise<T>): Promise<T> {
-  const pool = new AgentPool({ tlsVerify: true, maxSockets: 32, idleTimeoutMs: network.idleTimeoutMs });
+  const pool = new AgentPool({ tlsVerify: true, maxSockets: 32, idleTimeoutMs: network.idleTimeoutMs, proxy: network.proxy });
   try {
     return await fn(pool);
   } finally {
