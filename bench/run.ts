@@ -236,10 +236,11 @@ async function main(): Promise<void> {
     console.log(table(rows));
     console.log(`
 notes: each tool reads the same data set from the same s3rver / into a fresh docker-registry, one run each
-  (expect +-30% noise on writes). package: model-sync hashes one tar layer per file and records how push
-  rebuilds it from model/ (no second copy of the model); the shell peer writes every layer blob, for the
-  host platform only (model-sync keeps every platform of the base). push: skopeo pushes the shell peer's
-  layout (same layer bytes); model-sync streams its layers from model/.`);
+  (expect +-30% noise on writes). package: model-sync hashes the tar layers of its layer plan (a layer per
+  shard, the small files in one shared layer) and records how push rebuilds them from model/ (no second
+  copy of the model); the shell peer writes a layer blob per file, for the host platform only (model-sync
+  keeps every platform of the base). push: skopeo pushes the shell peer's layout (the same shard layers,
+  the small files one layer each); model-sync streams its layers from model/.`);
     const file = await writeJson(path.join(REPO_ROOT, 'bench/results'), {
       date: new Date().toISOString(),
       host: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryMiB: Math.round(os.totalmem() / 1024 / 1024), node: process.version },
