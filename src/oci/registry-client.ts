@@ -84,7 +84,8 @@ export class RegistryClient {
     opts: RegistryClientOptions,
   ) {
     this.registry = ref.registry;
-    const scheme = PLAIN_HTTP_HOSTS.has(ref.apiHost) ? 'http' : registryScheme(ref.apiHost);
+    // Only a client that allows plain HTTP itself reuses the decision (a verified one must fail).
+    const scheme = !opts.tlsVerify && PLAIN_HTTP_HOSTS.has(ref.apiHost) ? 'http' : registryScheme(ref.apiHost);
     this.base = new URL(`${scheme}://${ref.apiHost}`);
     this.tlsVerify = opts.tlsVerify;
     this.tlsSetting = opts.tlsSetting;
@@ -191,7 +192,7 @@ export class RegistryClient {
   private async send(request: HttpRequest, scopes: string[]): Promise<HttpResponse> {
     await this.ensurePing();
     // A URL made before the ping may still say https for a registry found to speak plain HTTP.
-    const onBase = request.url.host === this.base.host && request.url.protocol !== this.base.protocol;
+    const onBase = request.url.host === this.base.host && request.url.protocol === 'https:' && this.base.protocol === 'http:';
     const req = onBase ? { ...request, url: new URL(request.url.href.replace(/^https:/, 'http:')) } : request;
     for (let attempt = 0; ; attempt++) {
       const headers = { ...req.headers };
