@@ -50,6 +50,8 @@ export interface StartRegistryOptions {
   storageDir?: string;
   /** Serve https on 127.0.0.2 (the token service too), with a self-signed certificate for that address. */
   tls?: boolean;
+  /** Listen on this address instead (e.g. `127.0.0.2` for a plain-HTTP registry outside the loopback names). */
+  bind?: string;
   /** token mode: the realm the registry names in its challenge (default: the token service's, which a function may rewrite). */
   realm?: string | ((tokenServiceRealm: string) => string);
 }
@@ -81,7 +83,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
   const password = opts.password ?? REGISTRY_PASSWORD;
   let authBlock = '';
   let tokenService: TokenService | undefined;
-  const bind = opts.tls ? '127.0.0.2' : '127.0.0.1';
+  const bind = opts.bind ?? (opts.tls ? '127.0.0.2' : '127.0.0.1');
   let tls: { host: string; key: string; cert: string; keyPath: string; certPath: string } | undefined;
   if (opts.tls) {
     const keyPath = path.join(work, 'tls-key.pem');

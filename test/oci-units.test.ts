@@ -13,7 +13,7 @@ import { AgentPool } from '../src/net/policy.js';
 import { send } from '../src/net/request.js';
 import { modelcarNames } from '../src/sources/oci-layers.js';
 import { formatReference, parseImageLocation, parseImageReference, registryScheme } from '../src/oci/reference.js';
-import { networkError, parseErrorBody, registryError } from '../src/oci/registry-errors.js';
+import { answersPlainHttp, networkError, parseErrorBody, plainHttpError, registryError } from '../src/oci/registry-errors.js';
 import { ociArchitecture, pickPlatform } from '../src/sources/oci.js';
 import { tempDir } from '../dev/cli.js';
 
@@ -121,6 +121,24 @@ describe('registry errors', () => {
     const refused = networkError(ctx, Object.assign(new Error('connect ECONNREFUSED 1.2.3.4:443'), { code: 'ECONNREFUSED' }), 'quay.io');
     assert.equal(refused.kind, 'transient');
     assert.equal(refused.message, 'cannot pull quay.io/org/m:v1: registry quay.io is unreachable (ECONNREFUSED: connect ECONNREFUSED 1.2.3.4:443)');
+  });
+});
+
+describe('plain HTTP answered to a TLS client', () => {
+  const ctx = { registry: 'registry.ns.svc:5000', subject: 'registry.ns.svc:5000/m:v1', operation: 'push' };
+  const sslError = (code: string, message: string) => Object.assign(new Error(message), { code });
+  it('recognises OpenSSL\'s answers to an HTTP reply, and nothing else', () => {
+    assert.equal(answersPlainHttp(sslError('EPROTO', 'write EPROTO 80FC:error:0A00010B:SSL routines:ssl3_get_record:wrong version number')), true);
+    assert.equal(answersPlainHttp(sslError('EPROTO', 'error:0A0000C6:SSL routines::packet length too long')), true);
+    assert.equal(answersPlainHttp(sslError('ERR_SSL_WRONG_VERSION_NUMBER', 'wrong version number')), true);
+    assert.equal(answersPlainHttp(sslError('ECONNRESET', 'socket hang up')), false);
+    assert.equal(answersPlainHttp(sslError('EPROTO', 'sslv3 alert handshake failure')), false);
+    assert.equal(answersPlainHttp(sslError('DEPTH_ZERO_SELF_SIGNED_CERT', 'self-signed certificate')), false);
+  });
+  it('names the side\'s setting in one line, as a config error', () => {
+    const err = plainHttpError(ctx, 'registry.ns.svc:5000', '--source-oci-enable-tls-verify / MODEL_SYNC_SOURCE_OCI_ENABLE_TLS_VERIFY', undefined);
+    assert.equal(err.kind, 'config');
+    assert.equal(err.message, 'cannot push registry.ns.svc:5000/m:v1: registry.ns.svc:5000 answers plain HTTP, not HTTPS; set --source-oci-enable-tls-verify false / MODEL_SYNC_SOURCE_OCI_ENABLE_TLS_VERIFY=false to allow plain HTTP');
   });
 });
 

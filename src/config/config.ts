@@ -103,12 +103,33 @@ export class Config {
 
   /** The .dockerconfigjson of one side (source or destination), when its path is set. */
   dockerConfig(side: 'source' | 'destination'): DockerConfig | undefined {
-    if (this.dockerConfigs.has(side)) return this.dockerConfigs.get(side);
-    const name = `${side}-oci-credentials-path`;
+    return this.dockerConfigAt(`${side}-oci-credentials-path`);
+  }
+
+  /** The .dockerconfigjson a path setting names, loaded once. */
+  private dockerConfigAt(name: string): DockerConfig | undefined {
+    if (this.dockerConfigs.has(name)) return this.dockerConfigs.get(name);
     const file = this.has(name) ? this.string(name) : undefined;
     const loaded = file ? DockerConfig.load(file, this.describe(name)) : undefined;
-    this.dockerConfigs.set(side, loaded);
+    this.dockerConfigs.set(name, loaded);
     return loaded;
+  }
+
+  /** True when `reference` names the same registry host[:port] as the destination image. */
+  onDestinationHost(reference: string): boolean {
+    const destination = this.has('destination-oci-uri') ? this.string('destination-oci-uri') : undefined;
+    return destination !== undefined && hostOf(destination) === hostOf(reference);
+  }
+
+  /**
+   * Credentials for the base image: its own .dockerconfigjson when given; else the destination's,
+   * but only when the base is on the destination's registry host (a base on another registry, such
+   * as a mirror, never receives the destination's secrets); else anonymous.
+   */
+  baseImageCredentials(reference: string): RegistryCredentials | undefined {
+    const own = 'destination-oci-base-image-credentials-path';
+    if (this.has(own) && this.string(own)) return this.dockerConfigAt(own)?.lookup(reference);
+    return this.onDestinationHost(reference) ? this.ociCredentials('destination', reference) : undefined;
   }
 
   /**

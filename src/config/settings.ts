@@ -158,11 +158,26 @@ export class StepSettings {
     return redact(d.type === 'oci' ? d.image.reference : `s3://${d.s3.bucket}/${d.s3.key}`);
   }
 
-  /** The modelcar's base image, reached with the destination's credentials. */
+  /**
+   * The modelcar's base image, with its own credentials and TLS setting when given; the
+   * destination's apply only when the base is on the destination's registry host.
+   */
   baseImage(): ImageEndpoint {
-    const reference = this.config.string('destination-oci-base-image');
-    if (!reference) throw new ConfigError(`${this.config.describe('destination-oci-base-image')} is empty: the modelcar needs a base image with a shell`);
-    return this.image('destination', 'destination-oci-base-image', reference);
+    const config = this.config;
+    const reference = config.string('destination-oci-base-image');
+    if (!reference) throw new ConfigError(`${config.describe('destination-oci-base-image')} is empty: the modelcar needs a base image with a shell`);
+    const setting = config.describe('destination-oci-base-image');
+    parseImageLocation(reference, setting);
+    const ownTls = 'destination-oci-base-image-tls-verify';
+    const tlsOwn = config.has(ownTls) && config.origin(ownTls) !== 'default';
+    const tlsName = tlsOwn || !config.onDestinationHost(reference) ? ownTls : 'destination-oci-enable-tls-verify';
+    return {
+      reference,
+      setting,
+      credentials: () => config.baseImageCredentials(reference),
+      tlsVerify: config.has(tlsName) ? config.boolean(tlsName) : true,
+      tlsSetting: config.has(tlsName) ? config.describe(tlsName) : config.describe('destination-oci-enable-tls-verify'),
+    };
   }
 
   /** How many layers the modelcar may have (base included), and which files keep one of their own. */
@@ -239,6 +254,7 @@ export class StepSettings {
       setting,
       credentials: () => this.config.ociCredentials(side, reference),
       tlsVerify: this.config.boolean(`${side}-oci-enable-tls-verify`),
+      tlsSetting: this.config.describe(`${side}-oci-enable-tls-verify`),
     };
   }
 

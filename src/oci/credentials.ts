@@ -18,4 +18,6 @@ export interface ImageEndpoint {
   /** Looked up only when the reference names a registry (undefined: anonymous access). */
   credentials: () => RegistryCredentials | undefined;
   tlsVerify: boolean;
+  /** The flag and env var of tlsVerify, for messages. */
+  tlsSetting: string;
 }

@@ -13,6 +13,8 @@ export interface TargetOptions {
   /** For a registry only; a function is called only when the location is a registry. */
   credentials?: RegistryCredentials | (() => RegistryCredentials | undefined);
   tlsVerify: boolean;
+  /** The flag and env var of tlsVerify, named when a registry answers plain HTTP. */
+  tlsSetting?: string;
   log: Logger;
   /** Verb of error messages; `push` also asks the registry for push access. */
   operation: 'pull' | 'push' | 'fetch';
@@ -35,6 +37,7 @@ export function openTarget(location: string, opts: TargetOptions): OciTarget {
   return new RegistryTarget(parsed.ref, {
     credentials,
     tlsVerify: opts.tlsVerify,
+    tlsSetting: opts.tlsSetting,
     log: opts.log,
     operation: opts.operation,
     push: opts.operation === 'push',

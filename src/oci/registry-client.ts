@@ -14,11 +14,13 @@ import { isTransient, isTransientNetworkError, noteRetryAfter, withRetry } from 
 import { RegistryAuth } from './auth.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
 import { formatReference, registryScheme, type ImageReference } from './reference.js';
-import { BrokenDownloadError, brokenDownloadError, networkError, RegistryError, registryError, tooLargeError, type ErrorContext } from './registry-errors.js';
+import { answersPlainHttp, BrokenDownloadError, brokenDownloadError, networkError, plainHttpError, RegistryError, registryError, tooLargeError, type ErrorContext } from './registry-errors.js';
 
 export interface RegistryClientOptions {
   credentials?: RegistryCredentials;
   tlsVerify: boolean;
+  /** The flag and env var of tlsVerify, named when a registry answers plain HTTP with verification on. */
+  tlsSetting?: string;
   log: Logger;
   /** Ask for push access (tokens with `pull,push`). */
   push?: boolean;
@@ -58,6 +60,12 @@ const MONOLITHIC_ONLY = [/(^|\.)ghcr\.io$/, /\.pkg\.dev$/, /(^|\.)gcr\.io$/, /\.
 export const DEFAULT_CHUNK_THRESHOLD = 1024 * 1024 * 1024;
 export const DEFAULT_CHUNK_SIZE = 256 * 1024 * 1024;
 
+/**
+ * Registry hosts (host[:port]) found to speak plain HTTP while TLS verification was off: decided
+ * once per run, so every later client for that host starts on http.
+ */
+const PLAIN_HTTP_HOSTS = new Set<string>();
+
 export class RegistryClient {
   readonly registry: string;
   readonly base: URL;
@@ -68,13 +76,19 @@ export class RegistryClient {
   private readonly push: boolean;
   private readonly retry: { attempts: number; baseDelayMs: number };
   private ping: Promise<void> | undefined;
+  private readonly tlsVerify: boolean;
+  private readonly tlsSetting: string | undefined;
 
   constructor(
     readonly ref: ImageReference,
     opts: RegistryClientOptions,
   ) {
     this.registry = ref.registry;
-    this.base = new URL(`${registryScheme(ref.apiHost)}://${ref.apiHost}`);
+    // Only a client that allows plain HTTP itself reuses the decision (a verified one must fail).
+    const scheme = !opts.tlsVerify && PLAIN_HTTP_HOSTS.has(ref.apiHost) ? 'http' : registryScheme(ref.apiHost);
+    this.base = new URL(`${scheme}://${ref.apiHost}`);
+    this.tlsVerify = opts.tlsVerify;
+    this.tlsSetting = opts.tlsSetting;
     this.pool = new AgentPool({ tlsVerify: opts.tlsVerify, maxSockets: opts.maxSockets ?? 16, ...(opts.network ? { idleTimeoutMs: opts.network.idleTimeoutMs, proxy: opts.network.proxy } : {}) });
     this.ctx = { registry: ref.registry, subject: opts.subject ?? formatReference(ref), operation: opts.operation ?? (opts.push ? 'push' : 'pull') };
     this.auth = new RegistryAuth(this.pool, this.ctx, opts.credentials, opts.log, this.base);
@@ -133,7 +147,7 @@ export class RegistryClient {
    */
   private ensurePing(): Promise<void> {
     this.ping ??= (async () => {
-      const res = await this.raw({ method: 'GET', url: this.url('/v2/') });
+      const res = await this.raw({ method: 'GET', url: this.url('/v2/') }).catch((err: unknown) => this.plainHttpFallback(err));
       await drain(res);
       if (res.status !== 200 && res.status !== 401) {
         throw registryError(this.ctx, res.status, undefined, 'the API check /v2/ (is this an OCI registry?)');
@@ -144,6 +158,21 @@ export class RegistryClient {
       throw err;
     });
     return this.ping;
+  }
+
+  /**
+   * An https ping that met a plain-HTTP server: with verification off (skopeo's --tls-verify=false)
+   * the registry is reached over http from now on; with it on, a one-line config error says which
+   * setting allows that. Any other fault is passed on.
+   */
+  private plainHttpFallback(err: unknown): Promise<HttpResponse> {
+    const cause = err instanceof ModelSyncError ? err.cause : err;
+    if (this.base.protocol !== 'https:' || !answersPlainHttp(cause)) throw err;
+    if (this.tlsVerify) throw plainHttpError(this.ctx, this.base.host, this.tlsSetting, cause);
+    PLAIN_HTTP_HOSTS.add(this.base.host);
+    this.base.protocol = 'http:'; // the same URL object RegistryAuth holds
+    this.log.warn({ registry: this.registry }, `registry ${this.registry} answers plain HTTP, not HTTPS; TLS verification is off, so it is reached over http`);
+    return this.raw({ method: 'GET', url: this.url('/v2/') });
   }
 
   private async raw(req: HttpRequest): Promise<HttpResponse> {
@@ -160,8 +189,11 @@ export class RegistryClient {
    * One request with auth (one retry with a fresh token on 401) and redirects
    * for GET/HEAD (net drops Authorization when a redirect leaves the registry's origin).
    */
-  private async send(req: HttpRequest, scopes: string[]): Promise<HttpResponse> {
+  private async send(request: HttpRequest, scopes: string[]): Promise<HttpResponse> {
     await this.ensurePing();
+    // A URL made before the ping may still say https for a registry found to speak plain HTTP.
+    const onBase = request.url.host === this.base.host && request.url.protocol === 'https:' && this.base.protocol === 'http:';
+    const req = onBase ? { ...request, url: new URL(request.url.href.replace(/^https:/, 'http:')) } : request;
     for (let attempt = 0; ; attempt++) {
       const headers = { ...req.headers };
       const authorization = await this.auth.authorization(scopes);

@@ -108,6 +108,23 @@ export function networkError(ctx: ErrorContext, err: unknown, host: string): Mod
 }
 
 /**
+ * A TLS handshake that met a server speaking plain HTTP: OpenSSL reads the HTTP answer as a TLS
+ * record ("wrong version number", "packet length too long", "http request").
+ */
+export function answersPlainHttp(err: unknown): boolean {
+  const e = err as NodeJS.ErrnoException | undefined;
+  if (!e || typeof e.message !== 'string') return false;
+  const sslCode = e.code === 'EPROTO' || /^ERR_SSL_/.test(e.code ?? '');
+  return sslCode && /wrong[ _]version[ _]number|packet[ _]length[ _]too[ _]long|http[ _]request/i.test(`${e.code} ${e.message}`);
+}
+
+export function plainHttpError(ctx: ErrorContext, host: string, tlsSetting: string | undefined, cause: unknown): ModelSyncError {
+  const [flag, env] = (tlsSetting ?? '').split(' / ');
+  const setting = flag && env ? `${flag} false / ${env}=false` : flag ? `${flag} false` : 'TLS verification of this registry to false';
+  return new ModelSyncError('config', `cannot ${ctx.operation} ${ctx.subject}: ${host} answers plain HTTP, not HTTPS; set ${setting} to allow plain HTTP`, { cause });
+}
+
+/**
  * An answer's body that broke off mid-way (reset, premature close, a silent socket): transient.
  * Downloads that start again from scratch (retryBrokenDownload) try it again; when they give up it
  * ends the step with the transient exit code.

@@ -18,6 +18,7 @@ export interface PullOptions {
   layout: OciLayout;
   credentials?: TargetOptions['credentials'];
   tlsVerify: boolean;
+  tlsSetting?: string;
   log: Logger;
   progressIntervalSeconds?: number;
   /** Blobs downloaded at once (default 4). */
@@ -34,7 +35,7 @@ export interface PullOptions {
  * descriptor (an index or a manifest) as stored in the layout. Does not touch index.json.
  */
 export async function pullToLayout(opts: PullOptions): Promise<Descriptor> {
-  const src = openTarget(opts.reference, { credentials: opts.credentials, tlsVerify: opts.tlsVerify, log: opts.log, operation: 'pull', network: opts.network, retry: opts.retry });
+  const src = openTarget(opts.reference, { credentials: opts.credentials, tlsVerify: opts.tlsVerify, tlsSetting: opts.tlsSetting, log: opts.log, operation: 'pull', network: opts.network, retry: opts.retry });
   try {
     const root = await src.resolve();
     const r = await copy(src, new LayoutTarget(opts.layout), root, { log: opts.log, label: `pull ${src.label}`, concurrency: opts.concurrency, progressIntervalSeconds: opts.progressIntervalSeconds });
@@ -56,6 +57,7 @@ export interface PushOptions {
   reference: string;
   credentials?: TargetOptions['credentials'];
   tlsVerify: boolean;
+  tlsSetting?: string;
   concurrency: number;
   log: Logger;
   progressIntervalSeconds?: number;
@@ -88,6 +90,7 @@ export async function pushLayout(opts: PushOptions): Promise<PushResult> {
   const dst = openTarget(opts.reference, {
     credentials: opts.credentials,
     tlsVerify: opts.tlsVerify,
+    tlsSetting: opts.tlsSetting,
     log: opts.log,
     operation: 'push',
     maxSockets: Math.max(8, opts.concurrency * 2),

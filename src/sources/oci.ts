@@ -51,6 +51,7 @@ function openSource(ctx: FetchContext, image: ImageEndpoint): OciTarget {
     what: image.setting,
     credentials: image.credentials,
     tlsVerify: image.tlsVerify,
+    tlsSetting: image.tlsSetting,
     network: ctx.network,
     log: ctx.log,
     operation: 'fetch',

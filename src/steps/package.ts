@@ -56,6 +56,7 @@ export const runPackage: StepRunner = async (ctx) => {
       layout,
       credentials: baseEndpoint.credentials,
       tlsVerify: baseEndpoint.tlsVerify,
+      tlsSetting: baseEndpoint.tlsSetting,
       network: settings.network(),
       log,
       progressIntervalSeconds: settings.progressIntervalSeconds,

@@ -66,6 +66,7 @@ async function pushImage(ctx: StepContext, image: ImageEndpoint, target: string)
     reference,
     credentials: image.credentials,
     tlsVerify: image.tlsVerify,
+    tlsSetting: image.tlsSetting,
     network: settings.network(),
     concurrency,
     log,
