@@ -10,6 +10,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { PassThrough, Readable } from 'node:stream';
 import { ModelSyncError } from '../errors.js';
+import { writeAtomically, writeThenRename } from '../util/atomic-write.js';
 import { Sha256Meter } from '../util/sha256-meter.js';
 import type { Descriptor, ImageIndex } from './types.js';
 import { MT } from './media-types.js';
@@ -22,17 +23,6 @@ export function parseDigest(digest: string): { algorithm: 'sha256'; hex: string 
   const m = /^sha256:([a-f0-9]{64})$/.exec(digest);
   if (!m) throw new ModelSyncError('integrity', `unsupported or malformed digest "${digest}"`);
   return { algorithm: 'sha256', hex: m[1]! };
-}
-
-/** Writes `tmp`, then renames it to `file`; a failed write (a full disk) leaves no temp file behind. */
-async function writeThenRename(tmp: string, data: Buffer | string, file: string): Promise<void> {
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
 }
 
 /** Canonical bytes of a JSON document as we write it (compact, key order as given). */
@@ -190,7 +180,7 @@ export class OciLayout {
 
   async writeIndex(index: ImageIndex): Promise<void> {
     const file = path.join(this.dir, 'index.json');
-    await writeThenRename(`${file}.${randomBytes(4).toString('hex')}.tmp`, JSON.stringify(index), file);
+    await writeAtomically(file, JSON.stringify(index));
   }
 
   /** The descriptor tagged `tag` in index.json (org.opencontainers.image.ref.name), else the only one. */

@@ -2,22 +2,11 @@
 //   <storage>/model/        model files, only complete ones
 //   <storage>/image/        OCI image layout of the modelcar
 //   <storage>/.model-sync/  step records (<name>.json, typed in records.ts), results/<name>, tmp/
-import { mkdir, readFile, rename, writeFile, rm } from 'node:fs/promises';
-import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { writeAtomically } from '../util/atomic-write.js';
 import type { VolumeTarget } from './disk.js';
-
-/** Writes `data` to a temp file beside `file`, then renames it; the temp file never outlives a failure (a full disk). */
-async function writeAtomically(file: string, data: string): Promise<void> {
-  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
 
 export class Workspace {
   readonly root: string;
