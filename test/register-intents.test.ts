@@ -2,55 +2,16 @@
 // each intent's success path and precondition failures, termination messages, re-runs after a
 // crash between entity creations, and the end states mark-failed leaves.
 import assert from 'node:assert/strict';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { startStandin, type Standin } from '../dev/model-registry-standin.js';
+import { describe, it } from 'node:test';
 import { EXIT } from '../src/errors.js';
-import { ModelRegistryClient } from '../src/model-registry/client.js';
-import type { ModelArtifact } from '../src/model-registry/types.js';
-import { runCli, tempDir } from '../dev/cli.js';
+import { runCli } from '../dev/cli.js';
 import { startFaultProxy } from './support/fault-proxy.js';
-import { metadataFolder, registryEnv, SAMPLE_CREATE_MODEL } from './support/model-registry.js';
+import { SAMPLE_CREATE_MODEL, useStandin } from './support/model-registry.js';
 
-let standin: Standin;
-let client: ModelRegistryClient;
-const dirs: string[] = [];
-
-before(async () => {
-  standin = await startStandin();
-  client = new ModelRegistryClient({ baseUrl: `${standin.url}/api/model_registry/v1alpha3`, verifyTls: false }, { baseDelayMs: 5 });
-});
-after(async () => {
-  client.close();
-  await standin.stop();
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
-
-async function dir(prefix: string): Promise<string> {
-  const d = await tempDir(prefix);
-  dirs.push(d);
-  return d;
-}
-
-async function meta(files: Record<string, string>): Promise<string> {
-  const d = await metadataFolder(files, { volume: true });
-  dirs.push(d);
-  return d;
-}
-
-/** Settings every step of a run shares (preflight takes all parameters, so source/destination too). */
-function env(workspace: string, metadata: string | undefined, intent: string, extra: Record<string, string | undefined> = {}) {
-  return registryEnv(standin, {
-    MODEL_SYNC_STORAGE_PATH: workspace,
-    MODEL_SYNC_METADATA_CONFIGMAP_PATH: metadata,
-    MODEL_SYNC_MODEL_UPLOAD_INTENT: intent,
-    MODEL_SYNC_SOURCE_TYPE: 'uri',
-    MODEL_SYNC_SOURCE_URI: 'file:///nonexistent-model',
-    MODEL_SYNC_DESTINATION_OCI_URI: '127.0.0.1:5000/models/test:1',
-    ...extra,
-  });
-}
+const mr = useStandin();
+const { dir, meta, env } = mr;
 
 function named(files: Record<string, string>, suffix: string): Record<string, string> {
   return {
@@ -60,11 +21,7 @@ function named(files: Record<string, string>, suffix: string): Record<string, st
   };
 }
 
-async function artifactOf(versionId: string): Promise<ModelArtifact> {
-  const list = await client.listModelVersionArtifacts(versionId);
-  assert.equal(list.length, 1, 'one artifact under the version');
-  return list[0]!;
-}
+const artifactOf = mr.artifactOf;
 
 describe('create_model', () => {
   it('creates RegisteredModel, ModelVersion and ModelArtifact from the ConfigMap; termination message as upstream', async () => {
@@ -75,8 +32,8 @@ describe('create_model', () => {
     assert.equal(pre.code, 0, pre.stderr);
     const reg = await runCli(['register'], e);
     assert.equal(reg.code, 0, reg.stderr);
-    const model = (await client.findRegisteredModel('sentiment-ok'))!;
-    const version = (await client.findModelVersion('1.0.0', model.id))!;
+    const model = (await mr.client.findRegisteredModel('sentiment-ok'))!;
+    const version = (await mr.client.findModelVersion('1.0.0', model.id))!;
     const artifact = await artifactOf(version.id);
     assert.equal(
       reg.termination,
@@ -103,21 +60,21 @@ describe('create_model', () => {
     const metadata = await meta({ 'RegisteredModel.name': 'only-a-name' });
     const e = env(ws, metadata, 'create_model', { MODEL_SYNC_MODEL_URI: 'oci://127.0.0.1:5000/models/only:1' });
     assert.equal((await runCli(['preflight'], e)).code, 0);
-    const from = standin.state.exchanges.length;
+    const from = mr.standin.state.exchanges.length;
     const reg = await runCli(['register'], e);
     assert.equal(reg.code, 0, reg.stderr);
-    const model = (await client.findRegisteredModel('only-a-name'))!;
-    const version = (await client.findModelVersion('1.0.0', model.id))!;
+    const model = (await mr.client.findRegisteredModel('only-a-name'))!;
+    const version = (await mr.client.findModelVersion('1.0.0', model.id))!;
     const artifact = await artifactOf(version.id);
     assert.equal(artifact.name, 'only-a-name');
     assert.equal(artifact.state, 'LIVE');
     // upstream POSTs the artifact UNKNOWN and PATCHes it LIVE; here the POST says LIVE and no PATCH follows
-    const artifactCalls = standin.state.exchanges.slice(from).filter((x) => /artifacts/.test(x.path) && x.method !== 'GET');
+    const artifactCalls = mr.standin.state.exchanges.slice(from).filter((x) => /artifacts/.test(x.path) && x.method !== 'GET');
     assert.deepEqual(artifactCalls.map((x) => `${x.method} ${(x.requestBody as { state?: string }).state}`), ['POST LIVE']);
   });
 
   it('fails the precondition when another RegisteredModel has the name', async () => {
-    await client.createRegisteredModel({ name: 'taken-name', state: 'LIVE' });
+    await mr.client.createRegisteredModel({ name: 'taken-name', state: 'LIVE' });
     const ws = await dir('ms-ws-');
     const metadata = await meta({ ...SAMPLE_CREATE_MODEL, 'RegisteredModel.name': 'taken-name' });
     const pre = await runCli(['preflight'], env(ws, metadata, 'create_model'));
@@ -136,24 +93,24 @@ describe('create_model', () => {
   it('refuses an invalid ConfigMap before any registry call, naming the key', async () => {
     const ws = await dir('ms-ws-');
     const metadata = await meta({ ...SAMPLE_CREATE_MODEL, 'ModelVersion.custom_properties': '{bad json' });
-    const calls = standin.state.exchanges.length;
+    const calls = mr.standin.state.exchanges.length;
     const pre = await runCli(['preflight'], env(ws, metadata, 'create_model'));
     assert.equal(pre.code, EXIT.config);
     assert.match(pre.termination, /ModelVersion\.custom_properties .*is not valid JSON/);
-    assert.equal(standin.state.exchanges.length, calls);
+    assert.equal(mr.standin.state.exchanges.length, calls);
   });
 });
 
 describe('create_version', () => {
   it('adds a ModelVersion and ModelArtifact under --model-id', async () => {
-    const model = await client.createRegisteredModel({ name: 'cv-base', state: 'LIVE' });
+    const model = await mr.client.createRegisteredModel({ name: 'cv-base', state: 'LIVE' });
     const ws = await dir('ms-ws-');
     const metadata = await meta({ 'ModelVersion.name': '2.0.0', 'ModelArtifact.model_format_name': 'pytorch' });
     const e = env(ws, metadata, 'create_version', { MODEL_SYNC_MODEL_ID: model.id, MODEL_SYNC_MODEL_URI: 'oci://r.example/m:2', MODEL_SYNC_REGISTRY_AUTHOR: 'Alice' });
     assert.equal((await runCli(['preflight'], e)).code, 0);
     const reg = await runCli(['register'], e);
     assert.equal(reg.code, 0, reg.stderr);
-    const version = (await client.findModelVersion('2.0.0', model.id))!;
+    const version = (await mr.client.findModelVersion('2.0.0', model.id))!;
     assert.equal(version.author, 'Alice');
     const artifact = await artifactOf(version.id);
     assert.equal(artifact.uri, 'oci://r.example/m:2');
@@ -168,9 +125,9 @@ describe('create_version', () => {
   });
 
   it('fails the precondition when another job made a version with the name', async () => {
-    const model = await client.createRegisteredModel({ name: 'cv-taken', state: 'LIVE' });
-    const version = await client.createModelVersion({ name: '1.0.0', registeredModelId: model.id, state: 'LIVE' });
-    await client.createModelVersionArtifact(version.id, { artifactType: 'model-artifact', uri: 'oci://elsewhere/x:1', modelSourceKind: 'transfer_job', modelSourceName: 'another-job', state: 'LIVE' });
+    const model = await mr.client.createRegisteredModel({ name: 'cv-taken', state: 'LIVE' });
+    const version = await mr.client.createModelVersion({ name: '1.0.0', registeredModelId: model.id, state: 'LIVE' });
+    await mr.client.createModelVersionArtifact(version.id, { artifactType: 'model-artifact', uri: 'oci://elsewhere/x:1', modelSourceKind: 'transfer_job', modelSourceName: 'another-job', state: 'LIVE' });
     const ws = await dir('ms-ws-');
     const metadata = await meta({ 'ModelVersion.name': '1.0.0', 'ModelArtifact.model_source_kind': 'transfer_job', 'ModelArtifact.model_source_name': 'this-job' });
     const pre = await runCli(['preflight'], env(ws, metadata, 'create_version', { MODEL_SYNC_MODEL_ID: model.id }));
@@ -181,9 +138,9 @@ describe('create_version', () => {
 
 describe('update_artifact', () => {
   async function placeholder(name: string) {
-    const model = await client.createRegisteredModel({ name, state: 'LIVE' });
-    const version = await client.createModelVersion({ name: 'v1', registeredModelId: model.id, state: 'LIVE' });
-    const artifact = await client.createModelVersionArtifact(version.id, {
+    const model = await mr.client.createRegisteredModel({ name, state: 'LIVE' });
+    const version = await mr.client.createModelVersion({ name: 'v1', registeredModelId: model.id, state: 'LIVE' });
+    const artifact = await mr.client.createModelVersionArtifact(version.id, {
       artifactType: 'model-artifact',
       name: 'v1',
       uri: 'PLACEHOLDER',
@@ -202,13 +159,13 @@ describe('update_artifact', () => {
     const e = env(ws, metadata, 'update_artifact', { MODEL_SYNC_MODEL_URI: 'oci://r.example/ua:1' });
     const pre = await runCli(['preflight'], e);
     assert.equal(pre.code, 0, pre.stderr);
-    let now = (await client.getModelArtifact(artifact.id))!;
+    let now = (await mr.client.getModelArtifact(artifact.id))!;
     assert.equal(now.state, 'PENDING');
     assert.equal(now.uri, 'PLACEHOLDER');
     assert.equal(now.modelFormatName, 'onnx');
     const reg = await runCli(['register'], e);
     assert.equal(reg.code, 0, reg.stderr);
-    now = (await client.getModelArtifact(artifact.id))!;
+    now = (await mr.client.getModelArtifact(artifact.id))!;
     assert.equal(now.state, 'LIVE');
     assert.equal(now.uri, 'oci://r.example/ua:1');
     assert.equal(now.modelFormatName, 'onnx');
@@ -246,7 +203,7 @@ describe('update_artifact', () => {
     assert.equal((await runCli(['preflight'], e)).code, 0);
     const mf = await runCli(['mark-failed', '--failure-reason', 'push failed: registry said no'], e);
     assert.equal(mf.code, 0, mf.stderr);
-    const now = (await client.getModelArtifact(artifact.id))!;
+    const now = (await mr.client.getModelArtifact(artifact.id))!;
     assert.equal(now.state, 'ABANDONED');
     assert.equal(now.uri, 'PLACEHOLDER');
     assert.deepEqual(now.customProperties?.model_sync_failure_reason, { metadataType: 'MetadataStringValue', string_value: 'push failed: registry said no' });
@@ -260,11 +217,11 @@ describe('re-runs and failures', () => {
     const ws = await dir('ms-ws-');
     const metadata = await meta(named(SAMPLE_CREATE_MODEL, 'crash1'));
     const e = env(ws, metadata, 'create_model', { MODEL_SYNC_MODEL_URI: 'oci://r.example/c1:1' });
-    standin.state.faults.push({ method: 'POST', path: '/model_versions', status: 500, times: 5 });
+    mr.standin.state.faults.push({ method: 'POST', path: '/model_versions', status: 500, times: 5 });
     const first = await runCli(['register'], e);
     assert.equal(first.code, EXIT.transient, first.stderr);
     const record = JSON.parse(await readFile(path.join(ws, '.model-sync/register.json'), 'utf8')) as { registeredModel: { id: string } };
-    const model = (await client.findRegisteredModel('sentiment-crash1'))!;
+    const model = (await mr.client.findRegisteredModel('sentiment-crash1'))!;
     assert.equal(record.registeredModel.id, model.id, 'the model id was recorded as soon as it existed');
     const second = await runCli(['register'], e);
     assert.equal(second.code, 0, second.stderr);
@@ -273,7 +230,7 @@ describe('re-runs and failures', () => {
 
   it('a retried pod (fresh workspace) recognises the version it created before the crash', async () => {
     const metadata = await meta(named(SAMPLE_CREATE_MODEL, 'crash2'));
-    standin.state.faults.push({ method: 'POST', path: /^\/model_versions\/\d+\/artifacts$/, status: 500, times: 5 });
+    mr.standin.state.faults.push({ method: 'POST', path: /^\/model_versions\/\d+\/artifacts$/, status: 500, times: 5 });
     const first = await runCli(['register'], env(await dir('ms-ws-'), metadata, 'create_model', { MODEL_SYNC_MODEL_URI: 'oci://r.example/c2:1' }));
     assert.equal(first.code, EXIT.transient);
     assert.match(first.termination, /HTTP 500/);
@@ -281,15 +238,15 @@ describe('re-runs and failures', () => {
     assert.equal((await runCli(['preflight'], e2)).code, 0, 'preflight accepts the model this job created');
     const second = await runCli(['register'], e2);
     assert.equal(second.code, 0, second.stderr);
-    const model = (await client.findRegisteredModel('sentiment-crash2'))!;
-    const versions = await client.listRegisteredModelVersions(model.id);
+    const model = (await mr.client.findRegisteredModel('sentiment-crash2'))!;
+    const versions = await mr.client.listRegisteredModelVersions(model.id);
     assert.equal(versions.length, 1);
     assert.equal((await artifactOf(versions[0]!.id)).uri, 'oci://r.example/c2:1');
   });
 
   it('--retry-attempts reaches the Model Registry client: each request is tried that many times in all', async () => {
     const metadata = await meta(named(SAMPLE_CREATE_MODEL, 'attempts'));
-    const proxy = await startFaultProxy(standin.url);
+    const proxy = await startFaultProxy(mr.standin.url);
     try {
       const fault = { method: 'POST', path: '/api/model_registry/v1alpha3/registered_models', status: 503, retryAfter: '0', times: 3 };
       proxy.rules.push(fault);
@@ -310,10 +267,10 @@ describe('re-runs and failures', () => {
 
   it('a POST whose answer was lost (connection dropped after the commit) is not created twice', async () => {
     const metadata = await meta(named(SAMPLE_CREATE_MODEL, 'drop'));
-    standin.state.faults.push({ method: 'POST', path: '/registered_models', dropAfterCommit: true, times: 1 });
+    mr.standin.state.faults.push({ method: 'POST', path: '/registered_models', dropAfterCommit: true, times: 1 });
     const run = await runCli(['register'], env(await dir('ms-ws-'), metadata, 'create_model', { MODEL_SYNC_MODEL_URI: 'oci://r.example/d:1' }));
     assert.equal(run.code, 0, run.stderr);
-    const all = [...standin.state.models.values()].filter((m) => m.name === 'sentiment-drop');
+    const all = [...mr.standin.state.models.values()].filter((m) => m.name === 'sentiment-drop');
     assert.equal(all.length, 1);
   });
 
@@ -321,59 +278,59 @@ describe('re-runs and failures', () => {
     const ws = await dir('ms-ws-');
     const metadata = await meta(named(SAMPLE_CREATE_MODEL, 'archive'));
     const e = env(ws, metadata, 'create_model', { MODEL_SYNC_MODEL_URI: 'oci://r.example/a:1' });
-    standin.state.faults.push({ method: 'POST', path: /^\/model_versions\/\d+\/artifacts$/, status: 503, times: 10 });
+    mr.standin.state.faults.push({ method: 'POST', path: /^\/model_versions\/\d+\/artifacts$/, status: 503, times: 10 });
     const first = await runCli(['register'], e);
     assert.equal(first.code, EXIT.transient);
-    standin.state.faults.length = 0;
+    mr.standin.state.faults.length = 0;
     const mf = await runCli(['mark-failed', '--failure-reason', 'register failed'], e);
     assert.equal(mf.code, 0, mf.stderr);
-    const model = (await client.findRegisteredModel('sentiment-archive'))!;
-    const version = (await client.findModelVersion('1.0.0', model.id))!;
+    const model = (await mr.client.findRegisteredModel('sentiment-archive'))!;
+    const version = (await mr.client.findModelVersion('1.0.0', model.id))!;
     assert.equal(model.state, 'ARCHIVED');
     assert.equal(version.state, 'ARCHIVED');
     assert.match(mf.termination, new RegExp(`RegisteredModel ${model.id} \\(created by this job, now ARCHIVED\\), ModelVersion ${version.id} \\(created by this job, now ARCHIVED\\)`));
     const again = await runCli(['register'], env(await dir('ms-ws-'), metadata, 'create_model', { MODEL_SYNC_MODEL_URI: 'oci://r.example/a:1' }));
     assert.equal(again.code, 0, again.stderr);
-    const revived = (await client.getRegisteredModel(model.id))!;
+    const revived = (await mr.client.getRegisteredModel(model.id))!;
     assert.equal(revived.state, 'LIVE');
     assert.equal(revived.customProperties?.model_sync_failure_reason, undefined);
-    assert.equal((await client.getModelVersion(version.id))!.state, 'LIVE');
+    assert.equal((await mr.client.getModelVersion(version.id))!.state, 'LIVE');
   });
 
   it('mark-failed archives a version whose create answer was lost, though the record never held it', async () => {
     const ws = await dir('ms-ws-');
     const metadata = await meta(named(SAMPLE_CREATE_MODEL, 'lostversion'));
     // the version POST commits but its answer is lost; the retry gets 503, so register cannot look it up
-    standin.state.faults.push({ method: 'POST', path: '/model_versions', dropAfterCommit: true, times: 1 }, { method: 'POST', path: '/model_versions', status: 503, times: 1 });
+    mr.standin.state.faults.push({ method: 'POST', path: '/model_versions', dropAfterCommit: true, times: 1 }, { method: 'POST', path: '/model_versions', status: 503, times: 1 });
     const e = env(ws, metadata, 'create_model', { MODEL_SYNC_MODEL_URI: 'oci://r.example/lv:1', MODEL_SYNC_RETRY_ATTEMPTS: '2' });
     const first = await runCli(['register'], e);
     assert.equal(first.code, EXIT.transient, first.stderr);
     const record = JSON.parse(await readFile(path.join(ws, '.model-sync/register.json'), 'utf8')) as { modelVersion?: unknown };
     assert.equal(record.modelVersion, undefined, 'the version was never recorded');
-    const model = (await client.findRegisteredModel('sentiment-lostversion'))!;
-    const version = (await client.findModelVersion('1.0.0', model.id))!;
+    const model = (await mr.client.findRegisteredModel('sentiment-lostversion'))!;
+    const version = (await mr.client.findModelVersion('1.0.0', model.id))!;
     assert.equal(version.state, 'LIVE');
     const mf = await runCli(['mark-failed', '--failure-reason', 'register failed'], e);
     assert.equal(mf.code, 0, mf.stderr);
-    assert.equal((await client.getModelVersion(version.id))!.state, 'ARCHIVED');
-    assert.equal((await client.getRegisteredModel(model.id))!.state, 'ARCHIVED');
+    assert.equal((await mr.client.getModelVersion(version.id))!.state, 'ARCHIVED');
+    assert.equal((await mr.client.getRegisteredModel(model.id))!.state, 'ARCHIVED');
     assert.match(mf.termination, new RegExp(`ModelVersion ${version.id} \\(created by this job, now ARCHIVED\\)`));
   });
 
   it('mark-failed archives a model whose create answer was lost; another job\'s model of that name is left alone', async () => {
     const ws = await dir('ms-ws-');
     const metadata = await meta(named(SAMPLE_CREATE_MODEL, 'lostmodel'));
-    standin.state.faults.push({ method: 'POST', path: '/registered_models', dropAfterCommit: true, times: 1 }, { method: 'POST', path: '/registered_models', status: 503, times: 1 });
+    mr.standin.state.faults.push({ method: 'POST', path: '/registered_models', dropAfterCommit: true, times: 1 }, { method: 'POST', path: '/registered_models', status: 503, times: 1 });
     const e = env(ws, metadata, 'create_model', { MODEL_SYNC_MODEL_URI: 'oci://r.example/lm:1', MODEL_SYNC_RETRY_ATTEMPTS: '2' });
     assert.equal((await runCli(['register'], e)).code, EXIT.transient);
-    const model = (await client.findRegisteredModel('sentiment-lostmodel'))!;
+    const model = (await mr.client.findRegisteredModel('sentiment-lostmodel'))!;
     assert.equal((await runCli(['mark-failed'], e)).code, 0);
-    assert.equal((await client.getRegisteredModel(model.id))!.state, 'ARCHIVED');
+    assert.equal((await mr.client.getRegisteredModel(model.id))!.state, 'ARCHIVED');
 
-    const other = await client.createRegisteredModel({ name: 'sentiment-notours', owner: 'someone-else', state: 'LIVE' });
+    const other = await mr.client.createRegisteredModel({ name: 'sentiment-notours', owner: 'someone-else', state: 'LIVE' });
     const mf = await runCli(['mark-failed'], env(await dir('ms-ws-'), await meta(named(SAMPLE_CREATE_MODEL, 'notours')), 'create_model'));
     assert.equal(mf.code, 0, mf.stderr);
-    assert.equal((await client.getRegisteredModel(other.id))!.state, 'LIVE');
+    assert.equal((await mr.client.getRegisteredModel(other.id))!.state, 'LIVE');
     assert.equal(mf.termination, 'no Model Registry entity was created');
   });
 
@@ -383,8 +340,8 @@ describe('re-runs and failures', () => {
     assert.equal((await runCli(['register'], env(await dir('ms-ws-'), metadata, 'create_model', uri))).code, 0);
     const mf = await runCli(['mark-failed', '--failure-reason', 'a later step failed'], env(await dir('ms-ws-'), metadata, 'create_model', uri));
     assert.equal(mf.code, 0, mf.stderr);
-    const model = (await client.findRegisteredModel('sentiment-complete'))!;
-    const version = (await client.findModelVersion('1.0.0', model.id))!;
+    const model = (await mr.client.findRegisteredModel('sentiment-complete'))!;
+    const version = (await mr.client.findModelVersion('1.0.0', model.id))!;
     assert.equal(model.state, 'LIVE');
     assert.equal(version.state, 'LIVE');
     assert.equal((await artifactOf(version.id)).state, 'LIVE');
@@ -393,7 +350,7 @@ describe('re-runs and failures', () => {
   it('an artifact POST answered with id ../../x fails with exit 10 naming the call, not as a success', async () => {
     const ws = await dir('ms-ws-');
     const metadata = await meta(named(SAMPLE_CREATE_MODEL, 'badid'));
-    standin.state.faults.push({ method: 'POST', path: /^\/model_versions\/\d+\/artifacts$/, body: { artifactType: 'model-artifact', id: '../../x', name: 'x' }, times: 1 });
+    mr.standin.state.faults.push({ method: 'POST', path: /^\/model_versions\/\d+\/artifacts$/, body: { artifactType: 'model-artifact', id: '../../x', name: 'x' }, times: 1 });
     const reg = await runCli(['register'], env(ws, metadata, 'create_model', { MODEL_SYNC_MODEL_URI: 'oci://r.example/bi:1' }));
     assert.equal(reg.code, EXIT.transient, reg.stderr);
     assert.match(reg.termination, /^Model Registry POST \/api\/model_registry\/v1alpha3\/model_versions\/\d+\/artifacts: invalid answer \(HTTP 201\): not the Artifact shape: id "\.\.\/\.\.\/x" is not a usable id/);
@@ -411,8 +368,8 @@ describe('re-runs and failures', () => {
     const ws = await dir('ms-ws-');
     const tokenFile = path.join(ws, 'token');
     await writeFile(tokenFile, 'file-token-abcdef\n');
-    const model = await client.createRegisteredModel({ name: 'tok', state: 'LIVE' });
-    standin.state.requiredToken = 'file-token-abcdef';
+    const model = await mr.client.createRegisteredModel({ name: 'tok', state: 'LIVE' });
+    mr.standin.state.requiredToken = 'file-token-abcdef';
     const metadata = await meta({ 'ModelVersion.name': '1.0.0' });
     try {
       const ok = await runCli(['preflight'], env(ws, metadata, 'create_version', { MODEL_SYNC_MODEL_ID: model.id, MODEL_SYNC_REGISTRY_USER_TOKEN_ENVVAR: 'MR_TOKEN_PATH', MR_TOKEN_PATH: tokenFile }));
@@ -422,7 +379,7 @@ describe('re-runs and failures', () => {
       assert.match(denied.termination, /HTTP 401/);
       assert.doesNotMatch(denied.stderr + denied.termination, /wrong-token-123/);
     } finally {
-      delete standin.state.requiredToken;
+      delete mr.standin.state.requiredToken;
     }
   });
 });

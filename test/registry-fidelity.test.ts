@@ -3,51 +3,18 @@
 // for empty or absent names, update_artifact changing only the URI and state unless
 // --update-artifact-metadata, and unknown ConfigMap keys as warnings.
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
-import { after, before, describe, it } from 'node:test';
-import { startStandin, type Standin } from '../dev/model-registry-standin.js';
-import { runCli, tempDir } from '../dev/cli.js';
+import { describe, it } from 'node:test';
+import { runCli } from '../dev/cli.js';
 import { EXIT } from '../src/errors.js';
-import { ModelRegistryClient } from '../src/model-registry/client.js';
 import type { ModelArtifact } from '../src/model-registry/types.js';
-import { metadataFolder, registryEnv } from './support/model-registry.js';
+import { useStandin } from './support/model-registry.js';
 
-let standin: Standin;
-let client: ModelRegistryClient;
-const dirs: string[] = [];
+const mr = useStandin();
+const { meta } = mr;
 
-before(async () => {
-  standin = await startStandin();
-  client = new ModelRegistryClient({ baseUrl: `${standin.url}/api/model_registry/v1alpha3`, verifyTls: false }, { baseDelayMs: 5 });
-});
-after(async () => {
-  client.close();
-  await standin.stop();
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
-
-async function workspace(): Promise<string> {
-  const d = await tempDir('ms-ws-');
-  dirs.push(d);
-  return d;
-}
-
-async function meta(files: Record<string, string>): Promise<string> {
-  const d = await metadataFolder(files, { volume: true });
-  dirs.push(d);
-  return d;
-}
-
+/** The settings of a run in a fresh workspace. */
 async function env(metadata: string | undefined, intent: string, extra: Record<string, string | undefined> = {}) {
-  return registryEnv(standin, {
-    MODEL_SYNC_STORAGE_PATH: await workspace(),
-    MODEL_SYNC_METADATA_CONFIGMAP_PATH: metadata,
-    MODEL_SYNC_MODEL_UPLOAD_INTENT: intent,
-    MODEL_SYNC_SOURCE_TYPE: 'uri',
-    MODEL_SYNC_SOURCE_URI: 'file:///nonexistent-model',
-    MODEL_SYNC_DESTINATION_OCI_URI: '127.0.0.1:5000/models/test:1',
-    ...extra,
-  });
+  return mr.env(await mr.dir('ms-ws-'), metadata, intent, extra);
 }
 
 const TYPED_MODEL = '{"License":{"metadataType":"MetadataStringValue","string_value":"apache-2.0"},"Provider":{"metadataType":"MetadataStringValue","string_value":"IBM"}}';
@@ -67,11 +34,7 @@ function bffConfigMap(job: string, extra: Record<string, string>): Record<string
   };
 }
 
-async function onlyArtifact(versionId: string): Promise<ModelArtifact> {
-  const list = await client.listModelVersionArtifacts(versionId);
-  assert.equal(list.length, 1);
-  return list[0]!;
-}
+const onlyArtifact = mr.artifactOf;
 
 describe('create_model from the UI', () => {
   it('stores typed custom properties as given, keeps 1.0 a double, and falls back on empty names and author', async () => {
@@ -90,9 +53,9 @@ describe('create_model from the UI', () => {
     assert.equal((await runCli(['preflight'], e)).code, 0);
     const reg = await runCli(['register'], e);
     assert.equal(reg.code, 0, reg.stderr);
-    const model = (await client.findRegisteredModel('granite-ui'))!;
+    const model = (await mr.client.findRegisteredModel('granite-ui'))!;
     assert.deepEqual(model.customProperties, JSON.parse(TYPED_MODEL));
-    const version = (await client.findModelVersion('1.0.0', model.id))!;
+    const version = (await mr.client.findModelVersion('1.0.0', model.id))!;
     assert.ok(version, 'an empty ModelVersion.name means 1.0.0 for create_model');
     assert.equal(version.author, 'pipeline-bot', 'an empty ModelVersion.author falls back to --registry-author');
     assert.deepEqual(version.customProperties, JSON.parse(TYPED_VERSION));
@@ -108,11 +71,11 @@ describe('create_model from the UI', () => {
 
   it('refuses an invalid typed value before any registry call, naming the key and the property (exit 2)', async () => {
     const metadata = await meta({ 'RegisteredModel.name': 'bad-typed', 'RegisteredModel.customProperties': '{"License":{"metadataType":"MetadataIntValue","int_value":"apache"}}' });
-    const calls = standin.state.exchanges.length;
+    const calls = mr.standin.state.exchanges.length;
     const pre = await runCli(['preflight'], await env(metadata, 'create_model'));
     assert.equal(pre.code, EXIT.config, pre.stderr);
     assert.match(pre.termination, /metadata ConfigMap key RegisteredModel\.customProperties in .*: property "License" is not a valid Model Registry MetadataValue: int_value must match pattern/);
-    assert.equal(standin.state.exchanges.length, calls);
+    assert.equal(mr.standin.state.exchanges.length, calls);
   });
 
   it('warns about an unknown key (one line, with the folder and the closest key) and goes on', async () => {
@@ -137,47 +100,47 @@ describe('create_model from the UI', () => {
 describe('create_version from the UI', () => {
   it('names the artifact after the registered model when ModelArtifact.name is empty or absent', async () => {
     for (const suffix of ['empty', 'absent']) {
-      const model = await client.createRegisteredModel({ name: `cv-named-${suffix}`, state: 'LIVE' });
+      const model = await mr.client.createRegisteredModel({ name: `cv-named-${suffix}`, state: 'LIVE' });
       const cm = bffConfigMap(`cv-${suffix}`, { 'RegisteredModel.id': model.id, 'ModelVersion.name': '2.0.0' });
       if (suffix === 'absent') delete cm['ModelArtifact.name'];
       const e = await env(await meta(cm), 'create_version', { MODEL_SYNC_MODEL_URI: `oci://r.example/cv-${suffix}:2` });
       assert.equal((await runCli(['preflight'], e)).code, 0);
       const reg = await runCli(['register'], e);
       assert.equal(reg.code, 0, reg.stderr);
-      const version = (await client.findModelVersion('2.0.0', model.id))!;
+      const version = (await mr.client.findModelVersion('2.0.0', model.id))!;
       assert.equal((await onlyArtifact(version.id)).name, `cv-named-${suffix}`);
     }
   });
 
   it('an empty or absent ModelVersion.name fails as upstream, before any registry call (exit 2)', async () => {
-    const model = await client.createRegisteredModel({ name: 'cv-noname', state: 'LIVE' });
+    const model = await mr.client.createRegisteredModel({ name: 'cv-noname', state: 'LIVE' });
     for (const files of [{ 'ModelVersion.name': '' }, {}] as Array<Record<string, string>>) {
       const metadata = await meta({ 'RegisteredModel.id': model.id, ...files });
-      const calls = standin.state.exchanges.length;
+      const calls = mr.standin.state.exchanges.length;
       const pre = await runCli(['preflight'], await env(metadata, 'create_version'));
       assert.equal(pre.code, EXIT.config, pre.stderr);
       assert.match(pre.termination, new RegExp(`^ModelVersion name is required for create_version intent: .*ModelVersion\\.name in ${metadata} \\(--metadata-configmap-path`));
-      assert.equal(standin.state.exchanges.length, calls);
+      assert.equal(mr.standin.state.exchanges.length, calls);
     }
   });
 });
 
 describe('mark-failed', () => {
   it('stays lenient: an invalid typed value or a missing version name does not stop the clean-up', async () => {
-    const model = await client.createRegisteredModel({ name: 'mf-lenient', state: 'LIVE' });
+    const model = await mr.client.createRegisteredModel({ name: 'mf-lenient', state: 'LIVE' });
     const metadata = await meta({ 'RegisteredModel.id': model.id, 'ModelVersion.name': '', 'ModelVersion.customProperties': '{"x":{"metadataType":"MetadataIntValue","int_value":1}}' });
     const mf = await runCli(['mark-failed', '--failure-reason', 'push failed'], await env(metadata, 'create_version'));
     assert.equal(mf.code, 0, mf.stderr);
     assert.match(mf.stderr, /metadata problem ignored while marking the job failed: .*ModelVersion\.customProperties/);
-    assert.equal((await client.getRegisteredModel(model.id))!.state, 'LIVE', 'an existing model is left alone');
+    assert.equal((await mr.client.getRegisteredModel(model.id))!.state, 'LIVE', 'an existing model is left alone');
   });
 });
 
 describe('update_artifact from the UI', () => {
   async function placeholder(name: string) {
-    const model = await client.createRegisteredModel({ name, state: 'LIVE' });
-    const version = await client.createModelVersion({ name: 'v1', registeredModelId: model.id, state: 'LIVE' });
-    const artifact = await client.createModelVersionArtifact(version.id, {
+    const model = await mr.client.createRegisteredModel({ name, state: 'LIVE' });
+    const version = await mr.client.createModelVersion({ name: 'v1', registeredModelId: model.id, state: 'LIVE' });
+    const artifact = await mr.client.createModelVersionArtifact(version.id, {
       artifactType: 'model-artifact',
       name: 'v1',
       uri: 'PLACEHOLDER',
@@ -214,18 +177,18 @@ describe('update_artifact from the UI', () => {
 
   it('by default changes only the URI and the state, as upstream: every other field stays as it was', async () => {
     const { model, version, artifact } = await placeholder('ua-default');
-    const before = (await client.getModelArtifact(artifact.id))!;
+    const before = (await mr.client.getModelArtifact(artifact.id))!;
     const e = await env(await meta(uiConfigMap({ model: model.id, version: version.id, artifact: artifact.id }, 'ua-default-job')), 'update_artifact', { MODEL_SYNC_MODEL_URI: 'oci://r.example/ua-d:1' });
     assert.equal((await runCli(['preflight'], e)).code, 0);
-    const from = standin.state.exchanges.length;
+    const from = mr.standin.state.exchanges.length;
     const reg = await runCli(['register'], e);
     assert.equal(reg.code, 0, reg.stderr);
-    const patches = standin.state.exchanges.slice(from).filter((x) => x.method === 'PATCH');
+    const patches = mr.standin.state.exchanges.slice(from).filter((x) => x.method === 'PATCH');
     assert.deepEqual(
       patches.map((x) => x.requestBody),
       [{ uri: 'oci://r.example/ua-d:1', state: 'LIVE' }],
     );
-    const now = (await client.getModelArtifact(artifact.id))!;
+    const now = (await mr.client.getModelArtifact(artifact.id))!;
     assert.equal(now.uri, 'oci://r.example/ua-d:1');
     assert.equal(now.state, 'LIVE');
     assert.deepEqual(stable(now), stable(before));
@@ -242,7 +205,7 @@ describe('update_artifact from the UI', () => {
     assert.equal((await runCli(['preflight'], e)).code, 0);
     const reg = await runCli(['register'], e);
     assert.equal(reg.code, 0, reg.stderr);
-    const now = (await client.getModelArtifact(artifact.id))!;
+    const now = (await mr.client.getModelArtifact(artifact.id))!;
     assert.equal(now.state, 'LIVE');
     assert.equal(now.uri, 'oci://r.example/ua-o:1');
     assert.equal(now.name, 'v1', 'an artifact is never renamed');
@@ -259,11 +222,11 @@ describe('update_artifact from the UI', () => {
     const e = await env(undefined, 'update_artifact', { MODEL_SYNC_MODEL_ARTIFACT_ID: artifact.id, MODEL_SYNC_MODEL_URI: 'oci://r.example/ua-r:1' });
     assert.equal((await runCli(['preflight'], e)).code, 0);
     assert.equal((await runCli(['mark-failed', '--failure-reason', 'push failed'], e)).code, 0);
-    assert.ok((await client.getModelArtifact(artifact.id))!.customProperties?.model_sync_failure_reason);
+    assert.ok((await mr.client.getModelArtifact(artifact.id))!.customProperties?.model_sync_failure_reason);
     assert.equal((await runCli(['preflight'], e)).code, 0);
     const reg = await runCli(['register'], e);
     assert.equal(reg.code, 0, reg.stderr);
-    const now = (await client.getModelArtifact(artifact.id))!;
+    const now = (await mr.client.getModelArtifact(artifact.id))!;
     assert.equal(now.state, 'LIVE');
     assert.deepEqual(now.customProperties, { info: { metadataType: 'MetadataStructValue', struct_value: '{"k":"v"}' } });
     assert.equal(now.modelFormatName, 'onnx');

@@ -1,9 +1,13 @@
 // Helpers for tests against the Model Registry stand-in: metadata ConfigMap folders (plain or laid
-// out as a mounted ConfigMap volume) and the environment of a CLI run.
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+// out as a mounted ConfigMap volume), the environment of a CLI run, and one stand-in per test file.
+import assert from 'node:assert/strict';
+import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import { tempDir } from '../../dev/cli.js';
-import type { Standin } from '../../dev/model-registry-standin.js';
+import { startStandin, type Standin } from '../../dev/model-registry-standin.js';
+import { ModelRegistryClient } from '../../src/model-registry/client.js';
+import type { ModelArtifact } from '../../src/model-registry/types.js';
 
 /** A metadata folder with one file per key; `volume` lays it out as kubelet does (..data symlinks). */
 export async function metadataFolder(files: Record<string, string>, opts: { volume?: boolean } = {}): Promise<string> {
@@ -45,3 +49,54 @@ export const SAMPLE_CREATE_MODEL: Record<string, string> = {
   'ModelArtifact.model_source_name': 'sentiment-upload-job',
   'ModelArtifact.custom_properties': '{"model_size_mb": 438, "supported_languages": ["en", "es", "fr"]}',
 };
+
+/**
+ * One stand-in and a client of it for the calling test file (started before, stopped after its
+ * tests), with the temp folders the file makes, removed at the end.
+ */
+export function useStandin() {
+  let standin: Standin | undefined;
+  let client: ModelRegistryClient | undefined;
+  const dirs: string[] = [];
+  before(async () => {
+    standin = await startStandin();
+    client = new ModelRegistryClient({ baseUrl: `${standin.url}/api/model_registry/v1alpha3`, verifyTls: false }, { baseDelayMs: 5 });
+  });
+  after(async () => {
+    client?.close();
+    await standin?.stop();
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+  const kept = (d: string) => (dirs.push(d), d);
+  const mr = {
+    get standin(): Standin {
+      assert.ok(standin, 'the stand-in is started before the tests');
+      return standin;
+    },
+    get client(): ModelRegistryClient {
+      assert.ok(client, 'the client is made before the tests');
+      return client;
+    },
+    dir: async (prefix: string) => kept(await tempDir(prefix)),
+    /** A metadata ConfigMap folder laid out as a mounted volume. */
+    meta: async (files: Record<string, string>) => kept(await metadataFolder(files, { volume: true })),
+    /** Settings every step of a run shares (preflight takes all parameters, so source/destination too). */
+    env: (workspace: string, metadata: string | undefined, intent: string, extra: Record<string, string | undefined> = {}) =>
+      registryEnv(mr.standin, {
+        MODEL_SYNC_STORAGE_PATH: workspace,
+        MODEL_SYNC_METADATA_CONFIGMAP_PATH: metadata,
+        MODEL_SYNC_MODEL_UPLOAD_INTENT: intent,
+        MODEL_SYNC_SOURCE_TYPE: 'uri',
+        MODEL_SYNC_SOURCE_URI: 'file:///nonexistent-model',
+        MODEL_SYNC_DESTINATION_OCI_URI: '127.0.0.1:5000/models/test:1',
+        ...extra,
+      }),
+    /** The one artifact under a version. */
+    artifactOf: async (versionId: string): Promise<ModelArtifact> => {
+      const list = await mr.client.listModelVersionArtifacts(versionId);
+      assert.equal(list.length, 1, 'one artifact under the version');
+      return list[0]!;
+    },
+  };
+  return mr;
+}
