@@ -47,6 +47,8 @@ export interface Rgw extends S3Server {
   dir: string;
   /** Incomplete multipart uploads in `bucket` (under `prefix`), as ListMultipartUploads reports them. */
   listMultipartUploads(bucket: string, prefix?: string): Promise<MultipartUploadInfo[]>;
+  /** Runs `radosgw-admin` on this cluster (quotas, users), returning its stdout. */
+  admin(args: string[]): Promise<string>;
 }
 
 const OSD_PORT_RANGE = 32;
@@ -122,6 +124,7 @@ export async function startRgw(opts: RgwOptions = {}): Promise<Rgw> {
           uploadIdMarker = page.NextUploadIdMarker;
         }
       },
+      admin: (args) => cluster.run('radosgw-admin', [...c, ...args]),
       stop: () => cluster.stop(),
     };
   } catch (err) {
