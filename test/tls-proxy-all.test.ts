@@ -153,6 +153,26 @@ describe('all through squid: S3, OCI registry and Model Registry over TLS (test 
     assert.doesNotMatch(log, /TCP_DENIED/);
   });
 
+  it('the token realm needs its own certs.d folder: without it, exit 2 naming that folder', async () => {
+    const registryPort = tlsRegistry.host.split(':')[1]!;
+    const realmPort = new URL(tlsRegistry.tokenService!.realm).port;
+    const registryOnly = path.join(work, 'certs.d-registry-only');
+    mkdirSync(path.join(registryOnly, `${REGISTRY_HOST}:${registryPort}`), { recursive: true });
+    copyFileSync(ca.certPath, path.join(registryOnly, `${REGISTRY_HOST}:${registryPort}`, 'ca.crt'));
+    const r = await runCli(['push'], {
+      MODEL_SYNC_STORAGE_PATH: path.join(work, 'ws-sentiment-tls'),
+      MODEL_SYNC_DESTINATION_TYPE: 'oci',
+      MODEL_SYNC_DESTINATION_OCI_URI: `${REGISTRY_HOST}:${registryPort}/models/sentiment:1.0.1`,
+      MODEL_SYNC_DESTINATION_OCI_USERNAME: REGISTRY_USER,
+      MODEL_SYNC_DESTINATION_OCI_PASSWORD: REGISTRY_PASSWORD,
+      MODEL_SYNC_DESTINATION_OCI_CERT_DIR: registryOnly,
+      ...NO_CA_ENV,
+      ...proxyEnv(squid.url),
+    });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.termination, new RegExp(`${TOKEN_HOST}:${realmPort} presented a certificate no trusted CA signed .*: add its CA with --destination-oci-cert-dir / MODEL_SYNC_DESTINATION_OCI_CERT_DIR \\(${registryOnly.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/${TOKEN_HOST}:${realmPort}/ca\\.crt\\)`), r.termination);
+  });
+
   it('over plain HTTP: S3 and Model Registry on http, the registry on http with verification off, each through squid', async () => {
     const registryPort = plainRegistry.host.split(':')[1]!;
     const { log, uri } = await runAll('sentiment-plain', {
