@@ -21,6 +21,7 @@ import { resolveConfig } from '../src/config/config.js';
 import { StepSettings } from '../src/config/settings.js';
 import { loadStep } from '../src/contract/contract.js';
 import { EXIT } from '../src/errors.js';
+import { certificateFailure } from '../src/net/tls-errors.js';
 import { tlsOptionsFor } from '../src/net/tls-trust.js';
 import { metadataFolder, SAMPLE_CREATE_MODEL } from './support/model-registry.js';
 import { serveHfRepo, startHttpServer, type TestHttpServer } from './support/http-server.js';
@@ -45,8 +46,9 @@ function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** A refusal as the brief wants it: exit 2, one line naming host and setting, no retry. */
-function assertRefused(r: CliResult, host: string, advice: RegExp): void {
+/** A refusal as wanted: exit 2, one line naming host and setting, no retry (one refused handshake at the front, when given). */
+function assertRefused(r: CliResult, host: string, advice: RegExp, handshakes?: { front: TlsFront; before: number }): void {
+  if (handshakes) assert.equal(handshakes.front.refused - handshakes.before, 1, 'one attempt: a refused certificate is not retried');
   assert.equal(r.code, EXIT.config, r.stderr);
   const line = r.termination.trim();
   assert.ok(!line.includes('\n'), `one line: ${line}`);
@@ -123,8 +125,9 @@ describe('private CAs per service', { skip }, () => {
       });
 
     it('without the CA: exit 2, names --source-aws-ca-bundle and AWS_CA_BUNDLE', async () => {
+      const before = fronts[0]!.refused;
       const r = await fetchS3({ SSL_CERT_FILE: SYSTEM_BUNDLE });
-      assertRefused(r, `127.0.0.1:${fronts[0]!.port}`, /--source-aws-ca-bundle \/ MODEL_SYNC_SOURCE_AWS_CA_BUNDLE \(or AWS_CA_BUNDLE\)/);
+      assertRefused(r, `127.0.0.1:${fronts[0]!.port}`, /--source-aws-ca-bundle \/ MODEL_SYNC_SOURCE_AWS_CA_BUNDLE \(or AWS_CA_BUNDLE\)/, { front: fronts[0]!, before });
     });
     it('--source-aws-ca-bundle, AWS_CA_BUNDLE, SSL_CERT_FILE and NODE_EXTRA_CA_CERTS each trust it', async () => {
       for (const env of <Array<Record<string, string>>>[{ MODEL_SYNC_SOURCE_AWS_CA_BUNDLE: caOnly }, { AWS_CA_BUNDLE: caOnly }, { SSL_CERT_FILE: caOnly }, { NODE_EXTRA_CA_CERTS: caOnly }, { NODE_EXTRA_CA_CERTS: caOnly, SSL_CERT_FILE: SYSTEM_BUNDLE }]) {
@@ -171,7 +174,8 @@ describe('private CAs per service', { skip }, () => {
 
     it('https://: refused without the CA (names --source-uri-ca-bundle); each way of trusting it works', async () => {
       const uri = `${webUrl()}/model.onnx`;
-      assertRefused(await fetchUri(uri, {}), `127.0.0.1:${fronts[1]!.port}`, /--source-uri-ca-bundle \/ MODEL_SYNC_SOURCE_URI_CA_BUNDLE/);
+      const before = fronts[1]!.refused;
+      assertRefused(await fetchUri(uri, {}), `127.0.0.1:${fronts[1]!.port}`, /--source-uri-ca-bundle \/ MODEL_SYNC_SOURCE_URI_CA_BUNDLE/, { front: fronts[1]!, before });
       for (const env of <Array<Record<string, string>>>[{ MODEL_SYNC_SOURCE_URI_CA_BUNDLE: caOnly }, { SSL_CERT_FILE: caOnly }, { NODE_EXTRA_CA_CERTS: caOnly }, { NODE_EXTRA_CA_CERTS: caOnly, SSL_CERT_FILE: SYSTEM_BUNDLE }]) {
         const r = await fetchUri(uri, env);
         assert.equal(r.code, 0, `${JSON.stringify(env)}: ${r.stderr}`);
@@ -179,7 +183,8 @@ describe('private CAs per service', { skip }, () => {
     });
     it('hf:// with HF_ENDPOINT behind the CA: refused without it; each way of trusting it works', async () => {
       const hf = { HF_ENDPOINT: hubUrl() };
-      assertRefused(await fetchUri('hf://acme/tiny', hf), `127.0.0.1:${fronts[2]!.port}`, /--source-uri-ca-bundle \/ MODEL_SYNC_SOURCE_URI_CA_BUNDLE/);
+      const before = fronts[2]!.refused;
+      assertRefused(await fetchUri('hf://acme/tiny', hf), `127.0.0.1:${fronts[2]!.port}`, /--source-uri-ca-bundle \/ MODEL_SYNC_SOURCE_URI_CA_BUNDLE/, { front: fronts[2]!, before });
       for (const env of <Array<Record<string, string>>>[{ MODEL_SYNC_SOURCE_URI_CA_BUNDLE: caOnly }, { SSL_CERT_FILE: caOnly }, { NODE_EXTRA_CA_CERTS: caOnly }]) {
         const r = await fetchUri('hf://acme/tiny', { ...hf, ...env });
         assert.equal(r.code, 0, `${JSON.stringify(env)}: ${r.stderr}`);
@@ -211,8 +216,9 @@ describe('private CAs per service', { skip }, () => {
     };
 
     it('refused without the CA (names --registry-custom-ca and --registry-is-secure); --registry-custom-ca and the environment work', async () => {
+      const before = fronts[3]!.refused;
       const refused = await preflight({});
-      assertRefused(refused, `127.0.0.1:${fronts[3]!.port}`, /--registry-custom-ca \/ MODEL_SYNC_REGISTRY_CUSTOM_CA, or set --registry-is-secure false \/ MODEL_SYNC_REGISTRY_IS_SECURE=false/);
+      assertRefused(refused, `127.0.0.1:${fronts[3]!.port}`, /--registry-custom-ca \/ MODEL_SYNC_REGISTRY_CUSTOM_CA, or set --registry-is-secure false \/ MODEL_SYNC_REGISTRY_IS_SECURE=false/, { front: fronts[3]!, before });
       for (const env of <Array<Record<string, string>>>[{ MODEL_SYNC_REGISTRY_CUSTOM_CA: caOnly }, { SSL_CERT_FILE: caOnly }, { NODE_EXTRA_CA_CERTS: caOnly }, { NODE_EXTRA_CA_CERTS: caOnly, SSL_CERT_FILE: SYSTEM_BUNDLE }]) {
         const r = await preflight(env);
         assert.equal(r.code, 0, `${JSON.stringify(env)}: ${r.stderr}`);
@@ -310,6 +316,18 @@ describe('trust settings (config/)', () => {
     assert.match(onMirror.addCa!('mirror.example'), /^--destination-oci-base-image-cert-dir \/ MODEL_SYNC_DESTINATION_OCI_BASE_IMAGE_CERT_DIR \(<dir>\/mirror\.example\/ca\.crt\)$/);
     const own = settings({ MODEL_SYNC_DESTINATION_OCI_BASE_IMAGE: 'mirror.example/base:1', MODEL_SYNC_DESTINATION_OCI_BASE_IMAGE_CERT_DIR: dir }).baseImage().trust!;
     assert.ok(own.forHost!('mirror.example'));
+  });
+
+  it('a refusal names what helps: the CA for an unknown issuer, renewal for an expired one, the names for a wrong one', () => {
+    const trust = { addCa: (h: string) => `--x-cert-dir / X (<dir>/${h}/ca.crt)`, tlsSetting: '--x-tls-verify / X_TLS_VERIFY' };
+    const fault = (code: string, message = 'refused') => Object.assign(new Error(message), { code });
+    const unknown = certificateFailure(fault('SELF_SIGNED_CERT_IN_CHAIN'), 'r.example:5000', trust)!;
+    assert.equal(unknown.kind, 'config');
+    assert.equal(unknown.message, 'r.example:5000 presented a certificate no trusted CA signed (SELF_SIGNED_CERT_IN_CHAIN): add its CA with --x-cert-dir / X (<dir>/r.example:5000/ca.crt), or set --x-tls-verify false / X_TLS_VERIFY=false to skip verification');
+    assert.match(certificateFailure(fault('CERT_HAS_EXPIRED'), 'r.example', trust)!.message, /^r\.example presented a certificate that has expired \(CERT_HAS_EXPIRED\): renew it on the server/);
+    assert.match(certificateFailure(fault('ERR_TLS_CERT_ALTNAME_INVALID', "Hostname/IP does not match certificate's altnames: Host: r.example. is not in the cert's altnames: DNS:other.example"), 'r.example', trust)!.message, /certificate for other names \(ERR_TLS_CERT_ALTNAME_INVALID: .*DNS:other\.example\)/);
+    assert.match(certificateFailure(fault('DEPTH_ZERO_SELF_SIGNED_CERT'), 'r.example', undefined)!.message, /add its CA to SSL_CERT_FILE or NODE_EXTRA_CA_CERTS$/);
+    assert.equal(certificateFailure(fault('ECONNRESET'), 'r.example', trust), undefined, 'other faults keep their own handling');
   });
 
   it('SSL_CERT_FILE is always added; NODE_EXTRA_CA_CERTS joins whenever a ca is given', () => {

@@ -376,7 +376,7 @@ export class StepSettings {
     const caFile = config.string('registry-custom-ca') ?? (caVar ? env[caVar] : undefined);
     if (caFile) {
       const where = config.string('registry-custom-ca') ? config.describe('registry-custom-ca') : `$${caVar} (${config.describe('registry-custom-ca-envvar')})`;
-      ca = readPemBundle(caFile, `Model Registry CA bundle (${where})`);
+      ca = readPemBundle(caFile, where);
     } else if (caVar && !env[caVar]) {
       log?.warn(`${config.describe('registry-custom-ca-envvar')} names $${caVar}, which is not set; using the system CAs`);
     }

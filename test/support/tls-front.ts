@@ -8,6 +8,8 @@ export interface TlsFront {
   /** The port the front listens on (on `host`). */
   port: number;
   host: string;
+  /** Handshakes the client broke off (it refused the certificate): one per attempt. */
+  readonly refused: number;
   stop(): Promise<void>;
 }
 
@@ -24,12 +26,16 @@ export async function startTlsFront(backend: { host: string; port: number }, cer
     socket.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
   });
-  // A client that refuses the certificate only resets the handshake.
-  server.on('tlsClientError', () => undefined);
+  // A client that refuses the certificate ends the handshake with an alert: counted, not fatal.
+  let refused = 0;
+  server.on('tlsClientError', () => refused++);
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   return {
     port: (server.address() as AddressInfo).port,
     host,
+    get refused() {
+      return refused;
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
