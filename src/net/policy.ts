@@ -37,8 +37,8 @@ export interface NetPolicy {
 
 /**
  * What every HTTP client of one step shares, set once by config/ (--network-timeout,
- * --retry-attempts): each client builds its pool and retry policy from it. Later network settings
- * (a proxy, CA bundles) belong here too, so that they reach every client at once.
+ * --retry-attempts, the proxies): each client builds its pool and retry policy from it. CAs are not
+ * here: they differ per endpoint, so each endpoint carries its own TlsTrust.
  */
 export interface NetworkSettings {
   /** A socket silent this long fails as ETIMEDOUT, and is retried (ms). */
