@@ -26,7 +26,7 @@ export interface TestRegistry {
   host: string;
   /** `http://127.0.0.1:PORT` (`https://127.0.0.2:PORT` with tls) */
   url: string;
-  /** With tls: the self-signed certificate (PEM file) of the registry and its token service. */
+  /** With tls: the certificate (PEM file) of the registry and its token service. */
   certPath?: string;
   /** The registry's storage root (blobs and repositories). */
   storageDir: string;
@@ -48,8 +48,11 @@ export interface StartRegistryOptions {
   port?: number;
   /** Reuse this storage dir (kept on stop) instead of a fresh temp one. */
   storageDir?: string;
-  /** Serve https on 127.0.0.2 (the token service too), with a self-signed certificate for that address. */
-  tls?: boolean;
+  /**
+   * Serve https on 127.0.0.2 (the token service too): `true` with a self-signed certificate for that
+   * address, or this certificate (PEM files, e.g. one a test CA signed for test names and 127.0.0.2).
+   */
+  tls?: boolean | { keyPath: string; certPath: string };
   /** Listen on this address instead (e.g. `127.0.0.2` for a plain-HTTP registry outside the loopback names). */
   bind?: string;
   /** token mode: the realm the registry names in its challenge (default: the token service's, which a function may rewrite). */
@@ -85,7 +88,10 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
   let tokenService: TokenService | undefined;
   const bind = opts.bind ?? (opts.tls ? '127.0.0.2' : '127.0.0.1');
   let tls: { host: string; key: string; cert: string; keyPath: string; certPath: string } | undefined;
-  if (opts.tls) {
+  if (typeof opts.tls === 'object') {
+    const { keyPath, certPath } = opts.tls;
+    tls = { host: bind, key: await readFile(keyPath, 'utf8'), cert: await readFile(certPath, 'utf8'), keyPath, certPath };
+  } else if (opts.tls) {
     const keyPath = path.join(work, 'tls-key.pem');
     const certPath = path.join(work, 'tls-cert.pem');
     await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-keyout', keyPath, '-out', certPath, '-subj', `/CN=${bind}`, '-addext', `subjectAltName=IP:${bind}`]);

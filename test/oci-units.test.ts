@@ -14,6 +14,7 @@ import { send } from '../src/net/request.js';
 import { modelcarNames } from '../src/sources/oci-layers.js';
 import { formatReference, parseImageLocation, parseImageReference, registryScheme } from '../src/oci/reference.js';
 import { answersPlainHttp, networkError, parseErrorBody, plainHttpError, registryError } from '../src/oci/registry-errors.js';
+import { ModelSyncError } from '../src/errors.js';
 import { ociArchitecture, pickPlatform } from '../src/sources/oci.js';
 import { tempDir } from '../dev/cli.js';
 
@@ -158,7 +159,11 @@ describe('TLS verification switch', () => {
         );
         strict.close();
         assert.ok(err, 'verification must fail');
-        const mapped = networkError({ registry: url.host, subject: `${url.host}/a:b`, operation: 'pull' }, err, url.host);
+        // net/ names the host and the refused certificate as a config error (exit 2, not retried).
+        assert.ok(err instanceof ModelSyncError);
+        assert.equal(err.kind, 'config');
+        assert.match(err.message, /^127\.0\.0\.1:\d+ presented a certificate no trusted CA signed \(DEPTH_ZERO_SELF_SIGNED_CERT\)/);
+        const mapped = networkError({ registry: url.host, subject: `${url.host}/a:b`, operation: 'pull' }, (err as ModelSyncError).cause, url.host);
         assert.equal(mapped.kind, 'config');
         assert.match(mapped.message, /TLS verification of registry 127\.0\.0\.1:\d+ failed/);
         const lax = new AgentPool({ tlsVerify: false });

@@ -81,7 +81,7 @@ describe('package: base image credentials and TLS of their own', { skip }, () =>
     const env = { ...destinationEnv(REGISTRY_USER, REGISTRY_PASSWORD), MODEL_SYNC_DESTINATION_OCI_ENABLE_TLS_VERIFY: 'false' };
     const strict = await runCli(['package', '--storage-path', await workspace(), '--destination-oci-base-image', base], env);
     assert.equal(strict.code, 2, strict.stderr);
-    assert.match(strict.termination, /TLS verification of registry .* failed/);
+    assert.match(strict.termination, /presented a certificate no trusted CA signed \(DEPTH_ZERO_SELF_SIGNED_CERT\): add its CA with --destination-oci-base-image-cert-dir .*, or set --destination-oci-base-image-tls-verify false/);
     const lax = await runCli(['package', '--storage-path', await workspace(), '--destination-oci-base-image', base], { ...env, MODEL_SYNC_DESTINATION_OCI_BASE_IMAGE_TLS_VERIFY: 'false' });
     assert.equal(lax.code, 0, lax.stderr);
   });

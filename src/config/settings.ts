@@ -10,6 +10,7 @@ import { registryBaseUrl, SERVICE_ACCOUNT_TOKEN_PATH, type RegistryConnection } 
 import type { Intent, PlanInputs } from '../model-registry/plan.js';
 import type { NetworkSettings } from '../net/policy.js';
 import type { ProxySettings } from '../net/proxy-rules.js';
+import type { TlsTrust } from '../net/tls-trust.js';
 import type { ImageEndpoint } from '../oci/credentials.js';
 import type { LayerBudget } from '../oci/layer-plan.js';
 import { parseImageLocation } from '../oci/reference.js';
@@ -23,6 +24,7 @@ import type { SettingsSnapshot } from '../workspace/records.js';
 import { DEFAULT_METADATA_FOLDER, type Config } from './config.js';
 import { proxyFromEnvironment } from './proxy-env.js';
 import { incompleteSigningWarning, resolveSigning, type SigningSettings } from './signing.js';
+import { certsDir, environmentCa, readPemBundle } from './tls-files.js';
 
 export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co';
 /** The S3 region when neither a setting nor a credentials file names one. */
@@ -49,6 +51,7 @@ export interface ForeignEnv {
 export class StepSettings {
   private signingDecision: SigningSettings | undefined;
   private proxyDecision: { proxy: ProxySettings | undefined } | undefined;
+  private environmentCaFiles: TlsTrust['environment'] | undefined;
 
   constructor(
     private readonly config: Config,
@@ -138,6 +141,7 @@ export class StepSettings {
         setting,
         pvcMountRoot: this.config.string('pvc-mount-root') ?? '/mnt/pvc',
         hf: { endpoint: (this.foreign.env.HF_ENDPOINT || DEFAULT_HF_ENDPOINT).replace(/\/+$/, ''), ...(hfToken ? { token: hfToken } : {}) },
+        trust: this.bundleTrust('source-uri-ca-bundle'),
       },
     };
   }
@@ -171,12 +175,17 @@ export class StepSettings {
     const ownTls = 'destination-oci-base-image-tls-verify';
     const tlsOwn = config.has(ownTls) && config.origin(ownTls) !== 'default';
     const tlsName = tlsOwn || !config.onDestinationHost(reference) ? ownTls : 'destination-oci-enable-tls-verify';
+    // The same rule for CAs: its own certs.d, else the destination's for the destination's host only.
+    const ownDir = 'destination-oci-base-image-cert-dir';
+    const dirName = (config.has(ownDir) && config.string(ownDir)) || !config.onDestinationHost(reference) ? ownDir : 'destination-oci-cert-dir';
+    const tlsSetting = config.has(tlsName) ? config.describe(tlsName) : config.describe('destination-oci-enable-tls-verify');
     return {
       reference,
       setting,
       credentials: () => config.baseImageCredentials(reference),
       tlsVerify: config.has(tlsName) ? config.boolean(tlsName) : true,
-      tlsSetting: config.has(tlsName) ? config.describe(tlsName) : config.describe('destination-oci-enable-tls-verify'),
+      tlsSetting,
+      trust: this.certsDirTrust(dirName, tlsSetting),
     };
   }
 
@@ -255,7 +264,45 @@ export class StepSettings {
       credentials: () => this.config.ociCredentials(side, reference),
       tlsVerify: this.config.boolean(`${side}-oci-enable-tls-verify`),
       tlsSetting: this.config.describe(`${side}-oci-enable-tls-verify`),
+      trust: this.certsDirTrust(`${side}-oci-cert-dir`, this.config.describe(`${side}-oci-enable-tls-verify`)),
     };
+  }
+
+  /** SSL_CERT_FILE and NODE_EXTRA_CA_CERTS, read once per step. */
+  private environmentTrust(): TlsTrust['environment'] {
+    this.environmentCaFiles ??= environmentCa(this.foreign.env);
+    return this.environmentCaFiles;
+  }
+
+  /** A registry's trust: the certs.d folder `name` sets (per host), and the environment's CAs. */
+  private certsDirTrust(name: string, tlsSetting: string): TlsTrust {
+    const config = this.config;
+    const environment = this.environmentTrust();
+    const setting = config.has(name) ? config.describe(name) : undefined;
+    const dir = config.has(name) ? config.string(name) : undefined;
+    return {
+      ...(environment ? { environment } : {}),
+      ...(dir && setting ? { forHost: certsDir(dir, setting) } : {}),
+      ...(setting ? { addCa: (host: string) => `${setting} (${dir ?? '<dir>'}/${host}/ca.crt)` } : {}),
+      tlsSetting,
+    };
+  }
+
+  /**
+   * An endpoint's trust from a PEM bundle setting (`fallbackEnv` when the setting is not given:
+   * AWS_CA_BUNDLE for S3), and the environment's CAs.
+   */
+  private bundleTrust(name: string, fallbackEnv?: string): TlsTrust {
+    const config = this.config;
+    const environment = this.environmentTrust();
+    const setting = config.has(name) ? config.describe(name) : undefined;
+    const given = config.has(name) ? config.string(name) : undefined;
+    const fallback = fallbackEnv ? this.foreign.env[fallbackEnv] || undefined : undefined;
+    let ca: string[] | undefined;
+    if (given && setting) ca = readPemBundle(given, setting);
+    else if (fallback && fallbackEnv) ca = readPemBundle(fallback, `$${fallbackEnv}${setting ? ` (the fallback of ${setting})` : ''}`);
+    const advice = setting ? `${setting}${fallbackEnv ? ` (or ${fallbackEnv})` : ''}` : fallbackEnv;
+    return { ...(ca ? { ca } : {}), ...(environment ? { environment } : {}), ...(advice ? { addCa: () => advice } : {}) };
   }
 
   /** The `<side>-aws-*` settings (credential folders are already merged by resolveConfig). */
@@ -280,6 +327,7 @@ export class StepSettings {
       ...(accessKeyId !== undefined ? { accessKeyId } : {}),
       ...(secretAccessKey !== undefined ? { secretAccessKey } : {}),
       keySettings: { accessKeyId: config.describe(p('access-key-id')), secretAccessKey: config.describe(p('secret-access-key')) },
+      trust: this.bundleTrust(p('ca-bundle'), 'AWS_CA_BUNDLE'),
     };
   }
 
@@ -323,22 +371,25 @@ export class StepSettings {
       describeEnvVar: config.describe('registry-user-token-envvar'),
       ...(log ? { log } : {}),
     });
-    // Only the custom bundle: net/ adds it to the system roots (one place for that rule).
+    // Only the custom bundle and the environment's: net/ adds them to the system roots (one place for that rule).
     let ca: string[] | undefined;
     const caVar = config.string('registry-custom-ca-envvar');
     const caFile = config.string('registry-custom-ca') ?? (caVar ? env[caVar] : undefined);
     if (caFile) {
       const where = config.string('registry-custom-ca') ? config.describe('registry-custom-ca') : `$${caVar} (${config.describe('registry-custom-ca-envvar')})`;
-      try {
-        ca = [readFileSync(caFile, 'utf8')];
-      } catch (err) {
-        throw new ConfigError(`Model Registry CA bundle ${caFile} (${where}) cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-      }
+      ca = readPemBundle(caFile, where);
     } else if (caVar && !env[caVar]) {
       log?.warn(`${config.describe('registry-custom-ca-envvar')} names $${caVar}, which is not set; using the system CAs`);
     }
+    const environment = this.environmentTrust();
+    const trust: TlsTrust = {
+      ...(ca ? { ca } : {}),
+      ...(environment ? { environment } : {}),
+      addCa: () => config.describe('registry-custom-ca'),
+      ...(config.has('registry-is-secure') ? { tlsSetting: config.describe('registry-is-secure') } : {}),
+    };
     if (secure && !token) log?.warn('no Model Registry token found; sending requests without Authorization');
-    return { baseUrl, ...(token ? { token, tokenSource: source } : {}), ...(ca ? { ca } : {}), verifyTls: secure };
+    return { baseUrl, ...(token ? { token, tokenSource: source } : {}), trust, verifyTls: secure };
   }
 }
 

@@ -79,7 +79,7 @@ export class ModelRegistryClient {
     readonly connection: RegistryConnection,
     private readonly options: ClientOptions = {},
   ) {
-    this.pool = new AgentPool({ tlsVerify: connection.verifyTls, ...(connection.ca ? { ca: connection.ca } : {}), idleTimeoutMs: options.network?.idleTimeoutMs ?? REQUEST_TIMEOUT_MS, proxy: options.network?.proxy });
+    this.pool = new AgentPool({ tlsVerify: connection.verifyTls, trust: connection.trust, idleTimeoutMs: options.network?.idleTimeoutMs ?? REQUEST_TIMEOUT_MS, proxy: options.network?.proxy });
   }
 
   close(): void {
@@ -192,6 +192,8 @@ export class ModelRegistryClient {
         try {
           res = await this.exchange(method as HttpMethod, url, body);
         } catch (err) {
+          // A refused certificate: net's one-line config error, which names the settings.
+          if (err instanceof ModelSyncError) throw new ModelSyncError(err.kind, `${what}: ${err.message}`, { cause: err });
           const transient = isTransientNetworkError(err);
           const tls = /CERT|SSL|TLS|SELF_SIGNED/i.test((err as NodeJS.ErrnoException).code ?? '');
           const hint = tls ? ' (check --registry-custom-ca / --registry-is-secure)' : '';

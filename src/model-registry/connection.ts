@@ -1,6 +1,7 @@
 // Where and how to reach Model Registry: base URL, Bearer token and TLS trust (config/settings.ts
 // resolves them from the registry-* settings, as the upstream Python client does).
 import { ConfigError } from '../errors.js';
+import type { TlsTrust } from '../net/tls-trust.js';
 
 export const API_BASE_PATH = '/api/model_registry/v1alpha3';
 export const SERVICE_ACCOUNT_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/token';
@@ -11,8 +12,8 @@ export interface RegistryConnection {
   token?: string;
   /** Where the token came from, for logs (never the token). */
   tokenSource?: string;
-  /** A custom CA bundle for https, trusted on top of the system roots (net/policy.ts adds those). */
-  ca?: string[];
+  /** A custom CA bundle for https and the environment's, trusted on top of the system roots (net/ adds those). */
+  trust?: TlsTrust;
   /** Verify the server certificate (secure mode); upstream turns verification off when insecure. */
   verifyTls: boolean;
 }

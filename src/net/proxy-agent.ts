@@ -11,7 +11,7 @@ import { ProxyRules, type ProxySettings } from './proxy-rules.js';
 type Protocol = 'http:' | 'https:';
 
 /** The options of the TLS session with the server, which https-proxy-agent takes from each request. */
-const TLS_KEYS = ['ca', 'cert', 'key', 'rejectUnauthorized', 'checkServerIdentity', 'minVersion', 'ciphers'] as const;
+const TLS_KEYS = ['ca', 'cert', 'key', 'secureContext', 'rejectUnauthorized', 'checkServerIdentity', 'minVersion', 'ciphers'] as const;
 
 /** What Node's http.ClientRequest calls on its agent; not in @types/node. */
 interface RequestAdder {

@@ -42,7 +42,9 @@ export async function send(req: HttpRequest, pool: AgentPool): Promise<HttpRespo
   for (const [name, value] of Object.entries(req.headers ?? {})) headers[name.toLowerCase()] = value;
   const maxRedirects = req.method === 'GET' || req.method === 'HEAD' ? req.maxRedirects : undefined;
   for (let hop = 0; ; hop++) {
-    const res = await sendOnce(req.method, url, headers, req.body, pool);
+    const res = await sendOnce(req.method, url, headers, req.body, pool).catch((err: unknown) => {
+      throw pool.certificateFailure(err, url.host) ?? err;
+    });
     if (res.status === 407) {
       res.body.resume();
       throw proxyAuthRefused(`${req.method} ${displayUrl(url)}`);

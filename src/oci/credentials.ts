@@ -1,5 +1,6 @@
 // What it takes to reach one image: the reference, the setting that named it (for messages), the
-// credentials for its registry and the TLS switch. Made by config/, used by oci/ and sources/.
+// credentials for its registry, the TLS switch and the CAs it trusts. Made by config/, used by oci/ and sources/.
+import type { TlsTrust } from '../net/tls-trust.js';
 
 export interface RegistryCredentials {
   username?: string;
@@ -20,4 +21,6 @@ export interface ImageEndpoint {
   tlsVerify: boolean;
   /** The flag and env var of tlsVerify, for messages. */
   tlsSetting: string;
+  /** CAs beyond the system roots: the side's certs.d folder per host, SSL_CERT_FILE, NODE_EXTRA_CA_CERTS. */
+  trust?: TlsTrust;
 }

@@ -3,6 +3,7 @@
 import type { RegistryCredentials } from './credentials.js';
 import type { Logger } from '../log.js';
 import type { NetworkSettings } from '../net/policy.js';
+import type { TlsTrust } from '../net/tls-trust.js';
 import { OciLayout } from './layout.js';
 import { parseImageLocation } from './reference.js';
 import type { OciTarget } from './target.js';
@@ -15,6 +16,8 @@ export interface TargetOptions {
   tlsVerify: boolean;
   /** The flag and env var of tlsVerify, named when a registry answers plain HTTP. */
   tlsSetting?: string;
+  /** CAs beyond the system roots, for a registry (ImageEndpoint.trust). */
+  trust?: TlsTrust | undefined;
   log: Logger;
   /** Verb of error messages; `push` also asks the registry for push access. */
   operation: 'pull' | 'push' | 'fetch';
@@ -38,6 +41,7 @@ export function openTarget(location: string, opts: TargetOptions): OciTarget {
     credentials,
     tlsVerify: opts.tlsVerify,
     tlsSetting: opts.tlsSetting,
+    trust: opts.trust,
     log: opts.log,
     operation: opts.operation,
     push: opts.operation === 'push',

@@ -9,6 +9,7 @@ import { ModelSyncError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { Sha256Meter } from '../util/sha256-meter.js';
 import { AgentPool, type NetworkSettings } from '../net/policy.js';
+import type { TlsTrust } from '../net/tls-trust.js';
 import { contentLength, drain, header, readBody, send, type HttpRequest, type HttpResponse, type RequestBody } from '../net/request.js';
 import { isTransient, isTransientNetworkError, noteRetryAfter, withRetry } from '../net/retry.js';
 import { RegistryAuth } from './auth.js';
@@ -21,6 +22,8 @@ export interface RegistryClientOptions {
   tlsVerify: boolean;
   /** The flag and env var of tlsVerify, named when a registry answers plain HTTP with verification on. */
   tlsSetting?: string;
+  /** CAs beyond the system roots for the registry, its token realm and storage hosts (certs.d per host). */
+  trust?: TlsTrust;
   log: Logger;
   /** Ask for push access (tokens with `pull,push`). */
   push?: boolean;
@@ -89,7 +92,7 @@ export class RegistryClient {
     this.base = new URL(`${scheme}://${ref.apiHost}`);
     this.tlsVerify = opts.tlsVerify;
     this.tlsSetting = opts.tlsSetting;
-    this.pool = new AgentPool({ tlsVerify: opts.tlsVerify, maxSockets: opts.maxSockets ?? 16, ...(opts.network ? { idleTimeoutMs: opts.network.idleTimeoutMs, proxy: opts.network.proxy } : {}) });
+    this.pool = new AgentPool({ tlsVerify: opts.tlsVerify, trust: opts.trust, maxSockets: opts.maxSockets ?? 16, ...(opts.network ? { idleTimeoutMs: opts.network.idleTimeoutMs, proxy: opts.network.proxy } : {}) });
     this.ctx = { registry: ref.registry, subject: opts.subject ?? formatReference(ref), operation: opts.operation ?? (opts.push ? 'push' : 'pull') };
     this.auth = new RegistryAuth(this.pool, this.ctx, opts.credentials, opts.log, this.base);
     this.log = opts.log;

@@ -96,6 +96,8 @@ function faultDetail(err: unknown): string {
 
 /** A connection fault (refused, reset, timeout, DNS) as an error naming the registry. */
 export function networkError(ctx: ErrorContext, err: unknown, host: string): ModelSyncError {
+  // net's own one-line errors (a refused certificate naming its setting) keep their kind.
+  if (err instanceof ModelSyncError) return new ModelSyncError(err.kind, `cannot ${ctx.operation} ${ctx.subject}: ${err.message}`, { cause: err });
   const e = err as NodeJS.ErrnoException;
   const detail = faultDetail(err);
   const isRegistry = host === ctx.registry || host.endsWith(`//${ctx.registry}`);

@@ -19,6 +19,7 @@ export interface PullOptions {
   credentials?: TargetOptions['credentials'];
   tlsVerify: boolean;
   tlsSetting?: string;
+  trust?: TargetOptions['trust'];
   log: Logger;
   progressIntervalSeconds?: number;
   /** Blobs downloaded at once (default 4). */
@@ -35,7 +36,7 @@ export interface PullOptions {
  * descriptor (an index or a manifest) as stored in the layout. Does not touch index.json.
  */
 export async function pullToLayout(opts: PullOptions): Promise<Descriptor> {
-  const src = openTarget(opts.reference, { credentials: opts.credentials, tlsVerify: opts.tlsVerify, tlsSetting: opts.tlsSetting, log: opts.log, operation: 'pull', network: opts.network, retry: opts.retry });
+  const src = openTarget(opts.reference, { credentials: opts.credentials, tlsVerify: opts.tlsVerify, tlsSetting: opts.tlsSetting, trust: opts.trust, log: opts.log, operation: 'pull', network: opts.network, retry: opts.retry });
   try {
     const root = await src.resolve();
     const r = await copy(src, new LayoutTarget(opts.layout), root, { log: opts.log, label: `pull ${src.label}`, concurrency: opts.concurrency, progressIntervalSeconds: opts.progressIntervalSeconds });
@@ -58,6 +59,7 @@ export interface PushOptions {
   credentials?: TargetOptions['credentials'];
   tlsVerify: boolean;
   tlsSetting?: string;
+  trust?: TargetOptions['trust'];
   concurrency: number;
   log: Logger;
   progressIntervalSeconds?: number;
@@ -91,6 +93,7 @@ export async function pushLayout(opts: PushOptions): Promise<PushResult> {
     credentials: opts.credentials,
     tlsVerify: opts.tlsVerify,
     tlsSetting: opts.tlsSetting,
+    trust: opts.trust,
     log: opts.log,
     operation: 'push',
     maxSockets: Math.max(8, opts.concurrency * 2),

@@ -3,7 +3,9 @@
 // and checksums only where S3 requires them (servers such as s3rver store aws-chunked bodies verbatim).
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { AgentPool, type NetworkSettings } from '../net/policy.js';
+import type { TlsTrust } from '../net/tls-trust.js';
 import { RETRY_DEFAULTS, retryDelay } from '../net/retry.js';
+import { ModelSyncError } from '../errors.js';
 import { isTransientS3Error, KEY_HINT } from './errors.js';
 
 export interface S3Settings {
@@ -15,6 +17,8 @@ export interface S3Settings {
   secretAccessKey?: string;
   /** How the key settings are named in messages (`--flag / MODEL_SYNC_ENV`), for a refused key or secret. */
   keySettings?: KeySettingNames;
+  /** CAs beyond the system roots (a CA bundle setting, AWS_CA_BUNDLE, SSL_CERT_FILE), and how messages name them. */
+  trust?: TlsTrust;
 }
 
 export interface KeySettingNames {
@@ -27,7 +31,7 @@ export function createS3Client(settings: S3Settings, connections: number, networ
   // A silent socket fails instead of hanging on a stalled body.
   const idleTimeoutMs = network?.idleTimeoutMs ?? 120_000;
   const attempts = network?.retryAttempts ?? RETRY_DEFAULTS.attempts;
-  const pool = new AgentPool({ tlsVerify: true, maxSockets: Math.max(4, connections * 2), connectTimeoutMs: 15_000, idleTimeoutMs, proxy: network?.proxy });
+  const pool = new AgentPool({ tlsVerify: true, trust: settings.trust, maxSockets: Math.max(4, connections * 2), connectTimeoutMs: 15_000, idleTimeoutMs, proxy: network?.proxy });
   const client = new S3Client({
     region: settings.region,
     ...(settings.endpoint ? { endpoint: settings.endpoint, forcePathStyle: true } : {}),
@@ -42,6 +46,23 @@ export function createS3Client(settings: S3Settings, connections: number, networ
     retryStrategy: sdkRetryStrategy(attempts),
     requestHandler: pool.s3Handler(),
   });
+  // Inside the retry middleware: a refused certificate becomes a config error, which is not retried.
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      try {
+        return await next(args);
+      } catch (err) {
+        const request = args.request as { hostname?: string; port?: number } | undefined;
+        const host = request?.hostname ? `${request.hostname}${request.port ? `:${request.port}` : ''}` : (settings.endpoint ?? 'S3');
+        const failure = pool.certificateFailure(err, host);
+        if (!failure) throw err;
+        const input = args.input as { Bucket?: string; Key?: string; Prefix?: string };
+        const where = input.Bucket ? ` s3://${input.Bucket}/${input.Key ?? input.Prefix ?? ''}` : '';
+        throw new ModelSyncError('config', `S3 ${context.commandName ?? 'request'}${where}: ${failure.message}`, { cause: err });
+      }
+    },
+    { step: 'finalizeRequest', priority: 'low', name: 'modelSyncCertificateFailure' },
+  );
   if (settings.keySettings) nameKeySettingsOnRefusal(client, settings.keySettings);
   return client;
 }

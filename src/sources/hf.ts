@@ -6,6 +6,7 @@
 // CDN a download redirects to). LFS files are checked against their listed sha256.
 import { ConfigError, ModelSyncError } from '../errors.js';
 import type { AgentPool } from '../net/policy.js';
+import type { TlsTrust } from '../net/tls-trust.js';
 import { withRetry } from '../net/retry.js';
 import type { Inventory } from '../workspace/records.js';
 import { forEachLimit } from '../util/concurrency.js';
@@ -42,9 +43,9 @@ export function parseHfUri(uri: string, describe: string): HfReference {
   return { repo, revision };
 }
 
-export async function fetchFromHuggingFace(ctx: FetchContext, uri: string, setting: string, hub: { endpoint: string; token?: string }): Promise<Inventory> {
+export async function fetchFromHuggingFace(ctx: FetchContext, uri: string, setting: string, hub: { endpoint: string; token?: string }, trust?: TlsTrust): Promise<Inventory> {
   const ref = parseHfUri(uri, setting);
-  return withWebPool(ctx.network, (pool) => fetchRepository(ctx, pool, ref, hub));
+  return withWebPool(ctx.network, trust, (pool) => fetchRepository(ctx, pool, ref, hub));
 }
 
 async function fetchRepository(ctx: FetchContext, pool: AgentPool, ref: HfReference, hub: { endpoint: string; token?: string }): Promise<Inventory> {

@@ -3,13 +3,14 @@
 // the connection pool those downloads share.
 import { ModelSyncError } from '../errors.js';
 import { AgentPool, type NetworkSettings } from '../net/policy.js';
+import type { TlsTrust } from '../net/tls-trust.js';
 import type { HttpResponse } from '../net/request.js';
 import { isTransient, noteRetryAfter, TRANSIENT_HTTP_STATUS } from '../net/retry.js';
 import { SizeMismatchError } from './session.js';
 
-/** Runs `fn` with a pool for public web downloads (TLS verified, the step's timeout), closed afterwards. */
-export async function withWebPool<T>(network: NetworkSettings, fn: (pool: AgentPool) => Promise<T>): Promise<T> {
-  const pool = new AgentPool({ tlsVerify: true, maxSockets: 32, idleTimeoutMs: network.idleTimeoutMs, proxy: network.proxy });
+/** Runs `fn` with a pool for web downloads (TLS verified against `trust`, the step's timeout), closed afterwards. */
+export async function withWebPool<T>(network: NetworkSettings, trust: TlsTrust | undefined, fn: (pool: AgentPool) => Promise<T>): Promise<T> {
+  const pool = new AgentPool({ tlsVerify: true, trust, maxSockets: 32, idleTimeoutMs: network.idleTimeoutMs, proxy: network.proxy });
   try {
     return await fn(pool);
   } finally {

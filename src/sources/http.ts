@@ -9,6 +9,7 @@ import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { ModelSyncError } from '../errors.js';
 import type { AgentPool } from '../net/policy.js';
+import type { TlsTrust } from '../net/tls-trust.js';
 import { withRetry } from '../net/retry.js';
 import type { Progress } from '../util/progress.js';
 import type { Inventory } from '../workspace/records.js';
@@ -20,7 +21,7 @@ import { sameIdentity, SizeMismatchError, withSession, type FetchContext, type F
 import { extractTar } from './tar.js';
 import { extractZip } from './zip.js';
 
-export async function fetchFromHttp(ctx: FetchContext, uri: string, setting: string): Promise<Inventory> {
+export async function fetchFromHttp(ctx: FetchContext, uri: string, setting: string, trust?: TlsTrust): Promise<Inventory> {
   const { url, headers } = splitUrlCredentials(new URL(uri));
   const shown = displayUrl(url);
   const name = decodeURIComponent(path.posix.basename(url.pathname));
@@ -28,7 +29,7 @@ export async function fetchFromHttp(ctx: FetchContext, uri: string, setting: str
     throw new ModelSyncError('config', `${setting}: ${shown} names no file (the last path segment is the file name)`);
   }
   const queryNames = [...url.searchParams.values()].map((v) => path.posix.basename(v));
-  return withWebPool(ctx.network, (pool) =>
+  return withWebPool(ctx.network, trust, (pool) =>
     withSession(ctx, shown, async (session) => {
       await withRetry(() => fetchOnce(session, pool, url, headers, name, queryNames, shown), {
         attempts: ctx.network.retryAttempts,

@@ -52,6 +52,7 @@ function openSource(ctx: FetchContext, image: ImageEndpoint): OciTarget {
     credentials: image.credentials,
     tlsVerify: image.tlsVerify,
     tlsSetting: image.tlsSetting,
+    trust: image.trust,
     network: ctx.network,
     log: ctx.log,
     operation: 'fetch',

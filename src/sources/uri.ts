@@ -1,5 +1,6 @@
 // Fetch source `uri`: dispatch on the scheme.
 import { ConfigError } from '../errors.js';
+import type { TlsTrust } from '../net/tls-trust.js';
 import type { Inventory } from '../workspace/records.js';
 import { fetchFromHuggingFace } from './hf.js';
 import { fetchFromHttp } from './http.js';
@@ -14,6 +15,8 @@ export interface UriSource {
   pvcMountRoot: string;
   /** $HF_ENDPOINT and $HF_TOKEN (or $HUGGING_FACE_HUB_TOKEN), for hf:// */
   hf: { endpoint: string; token?: string };
+  /** CAs beyond the system roots for http(s) and the Hub (a CA bundle setting, SSL_CERT_FILE, NODE_EXTRA_CA_CERTS). */
+  trust?: TlsTrust;
 }
 
 export async function fetchFromUri(ctx: FetchContext, source: UriSource): Promise<Inventory> {
@@ -22,9 +25,9 @@ export async function fetchFromUri(ctx: FetchContext, source: UriSource): Promis
   switch (scheme) {
     case 'http':
     case 'https':
-      return fetchFromHttp(ctx, uri, source.setting);
+      return fetchFromHttp(ctx, uri, source.setting, source.trust);
     case 'hf':
-      return fetchFromHuggingFace(ctx, uri, source.setting, source.hf);
+      return fetchFromHuggingFace(ctx, uri, source.setting, source.hf, source.trust);
     case 'file':
     case 'pvc':
     case undefined:

@@ -57,6 +57,7 @@ export const runPackage: StepRunner = async (ctx) => {
       credentials: baseEndpoint.credentials,
       tlsVerify: baseEndpoint.tlsVerify,
       tlsSetting: baseEndpoint.tlsSetting,
+      trust: baseEndpoint.trust,
       network: settings.network(),
       log,
       progressIntervalSeconds: settings.progressIntervalSeconds,

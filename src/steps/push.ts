@@ -67,6 +67,7 @@ async function pushImage(ctx: StepContext, image: ImageEndpoint, target: string)
     credentials: image.credentials,
     tlsVerify: image.tlsVerify,
     tlsSetting: image.tlsSetting,
+    trust: image.trust,
     network: settings.network(),
     concurrency,
     log,
