@@ -68,10 +68,12 @@ test('fetch and push over https with the test certificate trusted', async () => 
   assert.ok(Buffer.from(await copy.Body!.transformToByteArray()).equals(body));
 });
 
-test('without trusting the test certificate, fetch fails and downloads nothing', async () => {
+test('without trusting the test certificate, fetch is refused (exit 2, naming the CA setting) and downloads nothing', async () => {
   const ws = path.join(dir, 'untrusted');
   const r = await runCli(['fetch', '--retry-attempts', '1'], s3FetchEnv(rgw().bucket, rgw().endpoint, ws, 'tls', TRUST_NOTHING_EXTRA, rgw()));
-  assert.notEqual(r.code, 0, r.stderr);
-  assert.match(r.termination, /certificate/i);
+  // Not retried and not an internal error: the message names the host and the setting that adds its CA.
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.termination, /127\.0\.0\.1:\d+ presented a certificate/);
+  assert.match(r.termination, /--source-aws-ca-bundle \/ MODEL_SYNC_SOURCE_AWS_CA_BUNDLE/);
   assert.equal((await readTree(path.join(ws, 'model')).catch(() => new Map())).size, 0);
 });
