@@ -1,0 +1,92 @@
+// SIGTERM as Kubernetes sends it (pod deletion, preemption, activeDeadlineSeconds): every step stops
+// within --termination-grace-period, says in the termination message what it aborted or recorded,
+// and exits 143; a re-run starts clean. The CLI runs as a child process and gets a real signal.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { runCli, runCliSignalled, tempDir } from '../dev/cli.js';
+import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
+import { startHttpServer, type TestHttpServer } from './support/http-server.js';
+import { readInventory, sha256 } from './support/fetch-helpers.js';
+
+let web: TestHttpServer;
+let slow: FaultProxy;
+let dir: string;
+const weights = randomBytes(8 * 1024 * 1024 + 17);
+
+before(async () => {
+  web = await startHttpServer();
+  web.routes.set('/files/model.safetensors', { body: weights });
+  slow = await startFaultProxy(web.url);
+  dir = await tempDir('ms-sigterm-');
+});
+
+after(async () => {
+  await slow?.stop();
+  await web?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function fetchEnv(ws: string, uri: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { MODEL_SYNC_STORAGE_PATH: ws, MODEL_SYNC_SOURCE_TYPE: 'uri', MODEL_SYNC_SOURCE_URI: uri, ...extra };
+}
+
+/** GETs the slow proxy has answered so far (the body may still be on its way). */
+function answeredGets(): number {
+  return slow.requests.filter((r) => r.method === 'GET' && r.status === 200).length;
+}
+
+/** The JSON log lines of a run. */
+function logLines(stderr: string): Array<Record<string, unknown>> {
+  return stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+test('fetch stopped by SIGTERM mid-download: exit 143 at once, the termination message says so, and a re-run fetches the whole file', async () => {
+  const ws = path.join(dir, 'fetch');
+  // The download stalls after 1 MiB: without a stop it would sit there for the network timeout.
+  slow.rules.push({ method: 'GET', path: '/files/model.safetensors', stallAfterBytes: 1024 * 1024 });
+  const before = answeredGets();
+  const stopped = await runCliSignalled(['fetch'], fetchEnv(ws, `${slow.url}/files/model.safetensors`, { MODEL_SYNC_TERMINATION_GRACE_PERIOD: '10' }), {
+    signal: 'SIGTERM',
+    // Once the stalled GET has been answered: the body is on its way.
+    when: () => answeredGets() > before,
+  });
+  assert.equal(stopped.code, 143, stopped.stderr);
+  assert.ok(stopped.msAfterSignal < 10_000, `exited ${stopped.msAfterSignal} ms after SIGTERM, past the 10 s grace period`);
+  assert.match(stopped.termination, /^fetch stopped by SIGTERM after [\d.]+ s: the download was abandoned; fetch\.json records 0 complete files/);
+  const last = logLines(stopped.stderr).at(-1);
+  assert.equal(last?.exitCode, 143, 'the message is logged with the exit code');
+  assert.equal(last?.msg, stopped.termination);
+  await assert.rejects(readFile(path.join(ws, 'model/model.safetensors')), 'no half file in model/');
+
+  const again = await runCli(['fetch'], fetchEnv(ws, `${slow.url}/files/model.safetensors`));
+  assert.equal(again.code, 0, again.stderr);
+  assert.ok((await readFile(path.join(ws, 'model/model.safetensors'))).equals(weights));
+  const inv = await readInventory(ws);
+  assert.deepEqual(inv.files, [{ path: 'model.safetensors', size: weights.length, sha256: sha256(weights) }]);
+});
+
+test('a second SIGTERM does not skip the termination message; SIGINT exits 130', async () => {
+  const ws = path.join(dir, 'twice');
+  slow.rules.push({ method: 'GET', path: '/files/model.safetensors', stallAfterBytes: 1024 * 1024, times: 2 });
+  let before = answeredGets();
+  const twice = await runCliSignalled(['fetch'], fetchEnv(ws, `${slow.url}/files/model.safetensors`), {
+    signal: 'SIGTERM',
+    againAfterMs: 0,
+    when: () => answeredGets() > before,
+  });
+  assert.equal(twice.code, 143, twice.stderr);
+  assert.match(twice.termination, /^fetch stopped by SIGTERM/);
+  before = answeredGets();
+  const interrupted = await runCliSignalled(['fetch'], fetchEnv(ws, `${slow.url}/files/model.safetensors`), {
+    signal: 'SIGINT',
+    when: () => answeredGets() > before,
+  });
+  assert.equal(interrupted.code, 130, interrupted.stderr);
+  assert.match(interrupted.termination, /^fetch stopped by SIGINT/);
+});
