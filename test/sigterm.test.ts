@@ -1,12 +1,17 @@
 // SIGTERM as Kubernetes sends it (pod deletion, preemption, activeDeadlineSeconds): every step stops
 // within --termination-grace-period, says in the termination message what it aborted or recorded,
 // and exits 143; a re-run starts clean. The CLI runs as a child process and gets a real signal.
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { runCli, runCliSignalled, tempDir } from '../dev/cli.js';
+import { registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
+import { OciLayout } from '../src/oci/layout.js';
+import { Workspace } from '../src/workspace/workspace.js';
+import { writeRecord } from '../src/workspace/records.js';
+import { writeRandomImage } from './support/oci-images.js';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 import { startHttpServer, type TestHttpServer } from './support/http-server.js';
 import { readInventory, sha256 } from './support/fetch-helpers.js';
@@ -89,4 +94,43 @@ test('a second SIGTERM does not skip the termination message; SIGINT exits 130',
   });
   assert.equal(interrupted.code, 130, interrupted.stderr);
   assert.match(interrupted.termination, /^fetch stopped by SIGINT/);
+});
+
+describe('push to an OCI registry stopped by SIGTERM', { skip: registryAvailable() ? false : 'docker-registry is not installed (apt-get install docker-registry)' }, () => {
+  let registry: TestRegistry;
+  let proxy: FaultProxy;
+  before(async () => {
+    registry = await startRegistry({ mode: 'plain' });
+    proxy = await startFaultProxy(registry.url);
+  });
+  after(async () => {
+    await proxy?.stop();
+    await registry?.stop();
+  });
+
+  test('the open blob upload session is deleted, the message says so, exit 143', async () => {
+    const storage = path.join(dir, 'oci');
+    const layout = new OciLayout(path.join(storage, 'image'));
+    const desc = await writeRandomImage(layout, 2, 4096);
+    const ws = await new Workspace(storage).init();
+    await writeRecord(ws, 'package', { baseImage: 'test', baseDigest: desc.digest, indexDigest: desc.digest, mediaType: desc.mediaType, size: desc.size, layerBlobs: 'model-files', layers: [] });
+    // Every blob PUT (the end of a monolithic upload) hangs: the sessions stay open.
+    proxy.rules.push({ method: 'PUT', path: /\/blobs\/uploads\//, delayMs: 15_000, times: 100 });
+    const host = new URL(proxy.url).host;
+    const stopped = await runCliSignalled(['push', '--storage-path', storage, '--destination-oci-uri', `${host}/models/stopped:v1`], {}, {
+      signal: 'SIGTERM',
+      when: () => proxy.requests.some((r) => r.method === 'PUT' && r.path.includes('/blobs/uploads/')),
+    });
+    assert.equal(stopped.code, 143, stopped.stderr);
+    assert.match(stopped.termination, /^push stopped by SIGTERM after [\d.]+ s: the upload session of blob sha256:[0-9a-f]{64} at 127\.0\.0\.1:\d+ deleted/);
+    const deleted = proxy.requests.filter((r) => r.method === 'DELETE' && r.path.includes('/blobs/uploads/'));
+    const hung = proxy.requests.filter((r) => r.method === 'PUT' && r.path.includes('/blobs/uploads/'));
+    assert.ok(hung.length >= 1);
+    assert.deepEqual(
+      deleted.map((d) => d.path).sort(),
+      hung.map((p) => p.path).sort(),
+      'each session with a PUT in flight was deleted, and only those',
+    );
+    proxy.rules.length = 0;
+  });
 });

@@ -73,6 +73,7 @@ async function pushImage(ctx: StepContext, image: ImageEndpoint, target: string)
     log,
     progressIntervalSeconds: settings.progressIntervalSeconds,
     mountFromImage: record?.baseImage,
+    stop: ctx.stop,
   });
   const result =
     location.kind === 'layout'
