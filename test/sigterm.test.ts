@@ -107,6 +107,7 @@ describe('push to an OCI registry stopped by SIGTERM', { skip: registryAvailable
     await proxy?.stop();
     await registry?.stop();
   });
+  const uploadPuts = () => proxy.requests.filter((r) => r.method === 'PUT' && r.path.includes('/blobs/uploads/')).length;
 
   test('the open blob upload session is deleted, the message says so, exit 143', async () => {
     const storage = path.join(dir, 'oci');
@@ -119,7 +120,7 @@ describe('push to an OCI registry stopped by SIGTERM', { skip: registryAvailable
     const host = new URL(proxy.url).host;
     const stopped = await runCliSignalled(['push', '--storage-path', storage, '--destination-oci-uri', `${host}/models/stopped:v1`], {}, {
       signal: 'SIGTERM',
-      when: () => proxy.requests.some((r) => r.method === 'PUT' && r.path.includes('/blobs/uploads/')),
+      when: () => uploadPuts() > 0,
     });
     assert.equal(stopped.code, 143, stopped.stderr);
     assert.match(stopped.termination, /^push stopped by SIGTERM after [\d.]+ s: the upload session of blob sha256:[0-9a-f]{64} at 127\.0\.0\.1:\d+ deleted/);
@@ -130,6 +131,29 @@ describe('push to an OCI registry stopped by SIGTERM', { skip: registryAvailable
       deleted.map((d) => d.path).sort(),
       hung.map((p) => p.path).sort(),
       'each session with a PUT in flight was deleted, and only those',
+    );
+    proxy.rules.length = 0;
+  });
+
+  test('when the clean-up outlasts the grace period: exit 143 at its end, the message names what is left', async () => {
+    const storage = path.join(dir, 'oci-late');
+    const layout = new OciLayout(path.join(storage, 'image'));
+    const desc = await writeRandomImage(layout, 1, 4096);
+    const ws = await new Workspace(storage).init();
+    await writeRecord(ws, 'package', { baseImage: 'test', baseDigest: desc.digest, indexDigest: desc.digest, mediaType: desc.mediaType, size: desc.size, layerBlobs: 'model-files', layers: [] });
+    proxy.rules.push({ method: 'PUT', path: /\/blobs\/uploads\//, delayMs: 15_000, times: 100 }, { method: 'DELETE', delayMs: 15_000, times: 100 });
+    const host = new URL(proxy.url).host;
+    const before = uploadPuts();
+    const stopped = await runCliSignalled(
+      ['push', '--storage-path', storage, '--destination-oci-uri', `${host}/models/late:v1`, '--termination-grace-period', '2'],
+      {},
+      { signal: 'SIGTERM', when: () => uploadPuts() > before },
+    );
+    assert.equal(stopped.code, 143, stopped.stderr);
+    assert.ok(stopped.msAfterSignal >= 2000 && stopped.msAfterSignal < 5000, `exited ${stopped.msAfterSignal} ms after SIGTERM, not at the end of the 2 s grace period`);
+    assert.match(
+      stopped.termination,
+      /^push stopped by SIGTERM after [\d.]+ s: not cleaned up within the grace period of 2 s \(--termination-grace-period \/ MODEL_SYNC_TERMINATION_GRACE_PERIOD\): the upload session of blob sha256:/,
     );
     proxy.rules.length = 0;
   });
