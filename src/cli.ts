@@ -46,7 +46,8 @@ Unknown MODEL_SYNC_* variables get a warning naming the closest setting.
 
 Exit codes: 0 ok, 1 internal error, ${EXIT.config} invalid configuration, ${EXIT.precondition} registry precondition failed,
 ${EXIT.auth} credentials rejected, ${EXIT.notFound} not found, ${EXIT.unsafe} unsafe path refused, ${EXIT.integrity} digest or size mismatch,
-${EXIT.noSpace} no space left on the volume, ${EXIT.transient} network fault or server error after retries.
+${EXIT.noSpace} no space left on the volume, ${EXIT.transient} network fault or server error after retries,
+143 stopped by SIGTERM (130 by SIGINT): open uploads aborted within --termination-grace-period.
 On exit the cause (or, for register and all, the registry ids as JSON) is written to
 $TERMINATION_MESSAGE_PATH (default /dev/termination-log).`;
 

@@ -4,9 +4,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { runCli, runCliSignalled, tempDir } from '../dev/cli.js';
+import { parseAllDocuments } from 'yaml';
+import { REPO_ROOT, runCli, runCliSignalled, tempDir } from '../dev/cli.js';
+import { loadStep } from '../src/contract/contract.js';
 import { registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
 import { OciLayout } from '../src/oci/layout.js';
 import { Workspace } from '../src/workspace/workspace.js';
@@ -15,7 +17,9 @@ import { writeRandomImage } from './support/oci-images.js';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 import { startHttpServer, type TestHttpServer } from './support/http-server.js';
 import { readInventory, sha256 } from './support/fetch-helpers.js';
+import { useStandin } from './support/model-registry.js';
 
+const mr = useStandin();
 let web: TestHttpServer;
 let slow: FaultProxy;
 let dir: string;
@@ -126,12 +130,16 @@ describe('push to an OCI registry stopped by SIGTERM', { skip: registryAvailable
     assert.match(stopped.termination, /^push stopped by SIGTERM after [\d.]+ s: the upload session of blob sha256:[0-9a-f]{64} at 127\.0\.0\.1:\d+ deleted/);
     const deleted = proxy.requests.filter((r) => r.method === 'DELETE' && r.path.includes('/blobs/uploads/'));
     const hung = proxy.requests.filter((r) => r.method === 'PUT' && r.path.includes('/blobs/uploads/'));
+    const opened = proxy.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/blobs/uploads/') && r.status === 202);
     assert.ok(hung.length >= 1);
+    // A session opened just before the signal, its PUT not yet sent, is deleted too.
     assert.deepEqual(
-      deleted.map((d) => d.path).sort(),
-      hung.map((p) => p.path).sort(),
-      'each session with a PUT in flight was deleted, and only those',
+      hung.filter((p) => !deleted.some((d) => d.path === p.path)).map((p) => p.path),
+      [],
+      'each session with a PUT in flight was deleted',
     );
+    assert.ok(deleted.length <= opened.length, 'no DELETE but of sessions the registry opened');
+    assert.equal(new Set(deleted.map((d) => d.path)).size, deleted.length, 'each session deleted once');
     proxy.rules.length = 0;
   });
 
@@ -157,4 +165,43 @@ describe('push to an OCI registry stopped by SIGTERM', { skip: registryAvailable
     );
     proxy.rules.length = 0;
   });
+});
+
+test('the Job samples give the pod more time after SIGTERM than model-sync takes (terminationGracePeriodSeconds)', async () => {
+  const setting = loadStep('all').parameters.find((p) => p.name === 'termination-grace-period');
+  assert.equal(typeof setting?.default, 'number');
+  const jobs = path.join(REPO_ROOT, 'samples/job');
+  const files = (await readdir(jobs)).filter((f) => f.endsWith('.yaml'));
+  let checked = 0;
+  for (const file of files) {
+    for (const doc of parseAllDocuments(await readFile(path.join(jobs, file), 'utf8'))) {
+      const obj = doc.toJS() as { kind?: string; spec?: { template?: { spec?: { terminationGracePeriodSeconds?: number } } } };
+      if (obj?.kind !== 'Job') continue;
+      const grace = obj.spec?.template?.spec?.terminationGracePeriodSeconds;
+      assert.ok(typeof grace === 'number' && grace > (setting!.default as number), `${file}: terminationGracePeriodSeconds ${grace} must exceed ${setting!.default}`);
+      checked++;
+    }
+  }
+  assert.ok(checked >= 3, `checked ${checked} Jobs`);
+});
+
+test('all stopped by SIGTERM past preflight settles the Model Registry as on failure: the artifact preflight set PENDING ends ABANDONED', async () => {
+  const model = await mr.client.createRegisteredModel({ name: 'stopped-ua', state: 'LIVE' });
+  const version = await mr.client.createModelVersion({ name: 'v1', registeredModelId: model.id, state: 'LIVE' });
+  const artifact = await mr.client.createModelVersionArtifact(version.id, { artifactType: 'model-artifact', uri: 'PLACEHOLDER', state: 'UNKNOWN' });
+  const ws = await mr.dir('ms-sigterm-all-');
+  slow.rules.push({ method: 'GET', path: '/files/model.safetensors', stallAfterBytes: 1024 * 1024 });
+  const before = answeredGets();
+  const stopped = await runCliSignalled(
+    ['all'],
+    mr.env(ws, undefined, 'update_artifact', { MODEL_SYNC_MODEL_ARTIFACT_ID: artifact.id, MODEL_SYNC_SOURCE_URI: `${slow.url}/files/model.safetensors` }),
+    { signal: 'SIGTERM', when: async () => answeredGets() > before && (await mr.client.getModelArtifact(artifact.id))?.state === 'PENDING' },
+  );
+  assert.equal(stopped.code, 143, stopped.stderr);
+  const now = (await mr.client.getModelArtifact(artifact.id))!;
+  assert.equal(now.state, 'ABANDONED');
+  assert.equal(now.uri, 'PLACEHOLDER');
+  assert.match(String(now.customProperties?.model_sync_failure_reason?.string_value ?? JSON.stringify(now.customProperties)), /stopped by SIGTERM/);
+  assert.match(stopped.termination, /^all stopped by SIGTERM after [\d.]+ s: the download was abandoned; .*Model Registry: .*ModelArtifact /);
+  assert.match(stopped.termination, new RegExp(`ModelArtifact ${artifact.id} \\(existing, now ABANDONED\\)`));
 });
