@@ -97,7 +97,7 @@ export async function runStep(name: StepName, flags: Record<string, unknown>, en
   };
   process.once('beforeExit', unfinished);
   const shutdown = new Shutdown();
-  let grace = { seconds: EARLY_GRACE_SECONDS, setting: '--termination-grace-period / MODEL_SYNC_TERMINATION_GRACE_PERIOD' };
+  let grace: { seconds: number; setting?: string } = { seconds: EARLY_GRACE_SECONDS };
   let stopped: Promise<number> | undefined;
   let stopCode: (code: number) => void = () => undefined;
   const stopCodeKnown = new Promise<number>((resolve) => (stopCode = resolve));
@@ -165,7 +165,8 @@ interface StopRequest {
   name: StepName;
   signal: NodeJS.Signals;
   shutdown: Shutdown;
-  grace: { seconds: number; setting: string };
+  /** The setting's name comes with the settings; a stop before them has the default's length only. */
+  grace: { seconds: number; setting?: string };
   started: number;
   log: () => Logger;
   report: (message: string) => void;
@@ -192,9 +193,9 @@ async function stopStep(req: StopRequest): Promise<number> {
   const parts = [...account.done];
   if (account.failed.length) parts.push(`could not clean up: ${account.failed.join('; ')}`);
   if (outcome === timedOut && account.pending.length) {
-    parts.push(`not cleaned up within the grace period of ${grace.seconds} s (${grace.setting}): ${account.pending.join('; ')}`);
+    parts.push(`not cleaned up within the grace period of ${grace.seconds} s${grace.setting ? ` (${grace.setting})` : ''}: ${account.pending.join('; ')}`);
   }
-  if (!parts.length) parts.push('nothing was in flight');
+  if (!parts.length) parts.push('nothing to abort (records and files are written whole; a re-run starts from them)');
   const message = oneLine(redact(`${name} stopped by ${signal} after ${seconds} s: ${parts.join('; ')}`));
   req.log().warn({ exitCode: code, signal }, message);
   req.report(message);

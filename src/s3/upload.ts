@@ -3,7 +3,7 @@
 // (lib-storage Upload) with `concurrency` parts at once, one file at a time; small files go
 // `concurrency` at a time. Memory stays near part size x concurrency.
 import { createReadStream } from 'node:fs';
-import { HeadObjectCommand, type CreateMultipartUploadCommandOutput, type S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, HeadObjectCommand, type CreateMultipartUploadCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Logger } from '../log.js';
 import type { Progress } from '../util/progress.js';
@@ -84,7 +84,15 @@ function watchMultipartUploads(client: S3Client, opened: (u: MultipartUpload) =>
       if (context.commandName === 'CreateMultipartUploadCommand') {
         const input = args.input as { Bucket?: string; Key?: string };
         const uploadId = (result.output as CreateMultipartUploadCommandOutput).UploadId;
-        if (input.Bucket && input.Key && uploadId) await opened({ bucket: input.Bucket, key: input.Key, uploadId });
+        if (input.Bucket && input.Key && uploadId) {
+          try {
+            await opened({ bucket: input.Bucket, key: input.Key, uploadId });
+          } catch (err) {
+            // Not recorded (a full disk): lib-storage never learns the id, so abort it here.
+            await client.send(new AbortMultipartUploadCommand({ Bucket: input.Bucket, Key: input.Key, UploadId: uploadId })).catch(() => undefined);
+            throw err;
+          }
+        }
       }
       return result;
     },
