@@ -150,6 +150,7 @@ test('missing bucket, missing key, wrong access key and unreachable endpoint hav
   const wrongKey = await runCli(['fetch'], env(ws, 'my-model', { MODEL_SYNC_SOURCE_AWS_ACCESS_KEY_ID: 'AKIAWRONGWRONGWRONG' }));
   assert.equal(wrongKey.code, EXIT.auth, wrongKey.stderr);
   assert.match(wrongKey.termination, /InvalidAccessKeyId/);
+  assert.match(wrongKey.termination, /--source-aws-access-key-id \/ MODEL_SYNC_SOURCE_AWS_ACCESS_KEY_ID/);
 
   const port = await freePort(); // nothing listens there
   const down = await runCli(['fetch'], env(ws, 'my-model', { MODEL_SYNC_SOURCE_AWS_ENDPOINT: `http://127.0.0.1:${port}` }));
