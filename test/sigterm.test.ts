@@ -9,6 +9,7 @@ import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { REPO_ROOT, runCli, runCliSignalled, tempDir } from '../dev/cli.js';
 import { loadStep } from '../src/contract/contract.js';
+import { Shutdown, signalExitCode } from '../src/util/shutdown.js';
 import { registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
 import { OciLayout } from '../src/oci/layout.js';
 import { Workspace } from '../src/workspace/workspace.js';
@@ -204,4 +205,30 @@ test('all stopped by SIGTERM past preflight settles the Model Registry as on fai
   assert.match(JSON.stringify(now.customProperties?.model_sync_failure_reason), /stopped by SIGTERM/, 'the reason is recorded');
   assert.match(stopped.termination, /^all stopped by SIGTERM after [\d.]+ s: the download was abandoned; .*Model Registry: .*ModelArtifact /);
   assert.match(stopped.termination, new RegExp(`ModelArtifact ${artifact.id} \\(existing, now ABANDONED\\)`));
+});
+
+test('Shutdown: transfers are undone at once, then settle actions in order; a finished one is not run; the account says what is pending', async () => {
+  const stop = new Shutdown();
+  const order: string[] = [];
+  let release!: () => void;
+  const slowTransfer = new Promise<void>((resolve) => (release = resolve));
+  stop.onStop({ what: 'settle', phase: 'settle', run: async (signal) => (order.push(`settle ${signal}`), 'settled') });
+  stop.onStop({ what: 'upload a', run: async () => (order.push('a'), await slowTransfer, 'a aborted early') });
+  stop.onStop({ what: 'upload b', run: async () => void order.push('b') });
+  stop.onStop({ what: 'failing', run: async () => Promise.reject(new Error('no answer')) });
+  const finished = stop.onStop({ what: 'finished upload', run: async () => void order.push('finished') });
+  finished();
+  assert.equal(stop.signal.aborted, false);
+  const done = stop.stop('SIGTERM');
+  assert.equal(stop.signal.aborted, true, 'the signal is aborted first');
+  assert.equal(stop.stop('SIGTERM'), done, 'a second stop is the same one');
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(order, ['a', 'b'], 'transfers at once; settle waits for them');
+  assert.deepEqual(stop.account().pending.sort(), ['settle', 'upload a']);
+  release();
+  const account = await done;
+  assert.deepEqual(order, ['a', 'b', 'settle SIGTERM']);
+  assert.deepEqual(account, { done: ['upload b aborted', 'a aborted early', 'settled'], failed: ['failing: no answer'], pending: [] });
+  assert.equal(signalExitCode('SIGTERM'), 143);
+  assert.equal(signalExitCode('SIGINT'), 130);
 });
