@@ -232,3 +232,17 @@ test('Shutdown: transfers are undone at once, then settle actions in order; a fi
   assert.equal(signalExitCode('SIGTERM'), 143);
   assert.equal(signalExitCode('SIGINT'), 130);
 });
+
+test('Shutdown: many requests listening to its signal at once print no leak warning (it would break the JSON log)', async () => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.name);
+  process.on('warning', onWarning);
+  try {
+    const stop = new Shutdown();
+    for (let i = 0; i < 50; i++) stop.signal.addEventListener('abort', () => undefined);
+    await new Promise((r) => setImmediate(r));
+  } finally {
+    process.off('warning', onWarning);
+  }
+  assert.deepEqual(warnings, []);
+});

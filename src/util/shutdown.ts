@@ -3,6 +3,7 @@
 // into `stop()`, which aborts `signal` (transfers given it stop) and runs what the work in flight
 // registered to undo (a multipart upload to abort, an upload session to delete) or to report (what a
 // record keeps), so that the termination message can say what was done and what was not.
+import { setMaxListeners } from 'node:events';
 import { constants } from 'node:os';
 
 export type StopReason = NodeJS.Signals;
@@ -36,6 +37,12 @@ export class Shutdown {
   private stopping: Promise<StopAccount> | undefined;
   /** The signal that stopped the run, once one did. */
   reason: StopReason | undefined;
+
+  constructor() {
+    // Every request in flight listens to the one signal: dozens at once are expected, not a leak
+    // (Node would print a warning line, not JSON, into the log past 10).
+    setMaxListeners(0, this.controller.signal);
+  }
 
   /** Aborted on stop: transfers given it end without waiting for their bytes. */
   get signal(): AbortSignal {
