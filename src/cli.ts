@@ -9,6 +9,7 @@ import { environmentWarnings } from './config/environment-check.js';
 import { earlyLogOptions, quietSdkNotices, terminationMessagePath } from './config/process-env.js';
 import { StepSettings } from './config/settings.js';
 import { redact } from './util/redact.js';
+import { Shutdown, signalExitCode } from './util/shutdown.js';
 import { ConfigError, EXIT, exitCodeOf, messageOf, ModelSyncError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 import { describeProxies } from './net/proxy-rules.js';
@@ -45,7 +46,8 @@ Unknown MODEL_SYNC_* variables get a warning naming the closest setting.
 
 Exit codes: 0 ok, 1 internal error, ${EXIT.config} invalid configuration, ${EXIT.precondition} registry precondition failed,
 ${EXIT.auth} credentials rejected, ${EXIT.notFound} not found, ${EXIT.unsafe} unsafe path refused, ${EXIT.integrity} digest or size mismatch,
-${EXIT.noSpace} no space left on the volume, ${EXIT.transient} network fault or server error after retries.
+${EXIT.noSpace} no space left on the volume, ${EXIT.transient} network fault or server error after retries,
+143 stopped by SIGTERM (130 by SIGINT): open uploads aborted within --termination-grace-period.
 On exit the cause (or, for register and all, the registry ids as JSON) is written to
 $TERMINATION_MESSAGE_PATH (default /dev/termination-log).`;
 
@@ -68,6 +70,9 @@ function addStepCommand(program: Command, contract: StepContract): void {
   });
 }
 
+/** Until the settings are read (a few milliseconds into the run), a stop gets this long. */
+const EARLY_GRACE_SECONDS = 20;
+
 /** Runs one step and returns the exit code. */
 export async function runStep(name: StepName, flags: Record<string, unknown>, env?: NodeJS.ProcessEnv): Promise<number> {
   const contract = loadStep(name);
@@ -75,51 +80,126 @@ export async function runStep(name: StepName, flags: Record<string, unknown>, en
   const termination = terminationMessagePath(env);
   quietSdkNotices(env);
   const started = Date.now();
+  // The first of the step's own end and a stop writes the termination message; the other stays quiet.
+  let reported = false;
+  const report = (message: string) => {
+    if (reported) return;
+    reported = true;
+    writeTerminationMessage(termination, message);
+  };
   // A step awaiting something that never settles would let Node run out of work and exit 0:
   // report that as a failure instead.
   const unfinished = () => {
     const message = `${name} stopped before finishing (a transfer never completed)`;
     log.error({ exitCode: EXIT.internal }, message);
-    writeTerminationMessage(termination, message);
+    report(message);
     process.exit(EXIT.internal);
   };
   process.once('beforeExit', unfinished);
-  let volume: VolumeTarget | undefined;
-  try {
-    // Before the settings: a misspelt variable is often why a setting is missing.
-    for (const warning of environmentWarnings({ step: contract, flags, env })) log.warn({ step: name }, warning);
-    const config = resolveConfig({ step: contract, flags, env });
-    const settings = new StepSettings(config, env ? { env } : undefined);
-    volume = new Workspace(settings.storagePath, settings.storagePathSetting).volume;
-    log.level = settings.logLevel;
-    log = log.child({ step: name });
-    log.debug({ config: config.toLogObject() }, 'configuration');
-    const proxy = settings.proxy();
-    if (proxy) log.info(describeProxies(proxy), 'proxy');
-    else log.debug('no proxy: HTTP_PROXY and HTTPS_PROXY are unset');
-    const workspace = await openWorkspace(settings);
-    const run = await loadRunner(name);
-    const outcome = await run({ settings, workspace, log });
-    const resultsDir = settings.resultsDir;
-    for (const r of contract.results) {
-      await workspace.writeResult(r.name, outcome.results[r.name] ?? '', resultsDir);
+  const shutdown = new Shutdown();
+  let grace: { seconds: number; setting?: string } = { seconds: EARLY_GRACE_SECONDS };
+  let stopped: Promise<number> | undefined;
+  let stopCode: (code: number) => void = () => undefined;
+  const stopCodeKnown = new Promise<number>((resolve) => (stopCode = resolve));
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopped) {
+      // Kubernetes may signal again; the message and the clean-up still come within the grace period.
+      log.warn({ signal }, `${signal} again: still stopping (at most ${grace.seconds} s after the first)`);
+      return;
     }
-    writeTerminationMessage(termination, outcome.termination ?? JSON.stringify(outcome.results));
-    process.stdout.write(JSON.stringify(outcome.results) + '\n');
-    log.info({ ...outcome.summary, seconds: (Date.now() - started) / 1000 }, `${name} finished`);
+    stopped = stopStep({ name, signal, shutdown, grace, started, log: () => log, report });
+    void stopped.then(stopCode);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  let volume: VolumeTarget | undefined;
+  const work = async (): Promise<number | undefined> => {
+    try {
+      // Before the settings: a misspelt variable is often why a setting is missing.
+      for (const warning of environmentWarnings({ step: contract, flags, env })) log.warn({ step: name }, warning);
+      const config = resolveConfig({ step: contract, flags, env });
+      const settings = new StepSettings(config, env ? { env } : undefined);
+      grace = settings.terminationGracePeriod();
+      volume = new Workspace(settings.storagePath, settings.storagePathSetting).volume;
+      log.level = settings.logLevel;
+      log = log.child({ step: name });
+      log.debug({ config: config.toLogObject() }, 'configuration');
+      const proxy = settings.proxy();
+      if (proxy) log.info(describeProxies(proxy), 'proxy');
+      else log.debug('no proxy: HTTP_PROXY and HTTPS_PROXY are unset');
+      const workspace = await openWorkspace(settings);
+      const run = await loadRunner(name);
+      const outcome = await run({ settings, workspace, log, stop: shutdown });
+      if (shutdown.stopped) return undefined; // the stop reports; the step's results may be incomplete
+      const resultsDir = settings.resultsDir;
+      for (const r of contract.results) {
+        await workspace.writeResult(r.name, outcome.results[r.name] ?? '', resultsDir);
+      }
+      report(outcome.termination ?? JSON.stringify(outcome.results));
+      process.stdout.write(JSON.stringify(outcome.results) + '\n');
+      log.info({ ...outcome.summary, seconds: (Date.now() - started) / 1000 }, `${name} finished`);
+      return EXIT.ok;
+    } catch (caught) {
+      // Aborted by a stop: the stop reports what it did, not the abort error of a transfer.
+      if (shutdown.stopped) return undefined;
+      // A full disk anywhere below (fetch, package, records, results) ends as one noSpace error.
+      const err = volume ? await asNoSpace(caught, volume) : caught;
+      const code = exitCodeOf(err);
+      const cause = oneLine(redact(messageOf(err)));
+      const message = err instanceof ModelSyncError ? cause : `unexpected error: ${cause}`;
+      log.error({ exitCode: code, ...(err instanceof ModelSyncError ? {} : { err }) }, message);
+      report(message);
+      return code;
+    }
+  };
+  try {
+    return await Promise.race([work().then((code) => code ?? stopCodeKnown), stopCodeKnown]);
+  } finally {
     process.off('beforeExit', unfinished);
-    return EXIT.ok;
-  } catch (caught) {
-    // A full disk anywhere below (fetch, package, records, results) ends as one noSpace error.
-    const err = volume ? await asNoSpace(caught, volume) : caught;
-    const code = exitCodeOf(err);
-    const cause = oneLine(redact(messageOf(err)));
-    const message = err instanceof ModelSyncError ? cause : `unexpected error: ${cause}`;
-    log.error({ exitCode: code, ...(err instanceof ModelSyncError ? {} : { err }) }, message);
-    writeTerminationMessage(termination, message);
-    process.off('beforeExit', unfinished);
-    return code;
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
   }
+}
+
+interface StopRequest {
+  name: StepName;
+  signal: NodeJS.Signals;
+  shutdown: Shutdown;
+  /** The setting's name comes with the settings; a stop before them has the default's length only. */
+  grace: { seconds: number; setting?: string };
+  started: number;
+  log: () => Logger;
+  report: (message: string) => void;
+}
+
+/**
+ * After SIGTERM (or SIGINT): aborts what is in flight and settles what the step registered, then
+ * reports and returns 128 + the signal's number (143), within the grace period. When that runs
+ * out, it reports what is still not cleaned up and returns the same code.
+ */
+async function stopStep(req: StopRequest): Promise<number> {
+  const { name, signal, shutdown, grace } = req;
+  const code = signalExitCode(signal);
+  req.log().warn({ signal, graceSeconds: grace.seconds }, `${signal} received: stopping ${name}`);
+  const timedOut = Symbol('timed out');
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    shutdown.stop(signal),
+    new Promise<typeof timedOut>((resolve) => (timer = setTimeout(() => resolve(timedOut), grace.seconds * 1000))),
+  ]);
+  clearTimeout(timer);
+  const account = outcome === timedOut ? shutdown.account() : outcome;
+  const seconds = Math.round((Date.now() - req.started) / 100) / 10;
+  const parts = [...account.done];
+  if (account.failed.length) parts.push(`could not clean up: ${account.failed.join('; ')}`);
+  if (outcome === timedOut && account.pending.length) {
+    parts.push(`not cleaned up within the grace period of ${grace.seconds} s${grace.setting ? ` (${grace.setting})` : ''}: ${account.pending.join('; ')}`);
+  }
+  if (!parts.length) parts.push('nothing to abort (records and files are written whole; a re-run starts from them)');
+  const message = oneLine(redact(`${name} stopped by ${signal} after ${seconds} s: ${parts.join('; ')}`));
+  req.log().warn({ exitCode: code, signal }, message);
+  req.report(message);
+  return code;
 }
 
 /** The workspace, or a configuration error naming the setting when the path cannot be one. */

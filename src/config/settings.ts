@@ -86,6 +86,12 @@ export class StepSettings {
   // Integer bounds (minimum, maximum) are declared in steps/parameters.yaml and checked by
   // resolveConfig, so the values below are in range.
 
+  /** Time the CLI gives itself after SIGTERM to clean up and report, and how the setting is named. */
+  terminationGracePeriod(): { seconds: number; setting: string } {
+    const name = 'termination-grace-period';
+    return { seconds: this.config.integer(name), setting: this.config.describe(name) };
+  }
+
   /** Timeouts, retries and proxies shared by every HTTP client of this step (net/policy.ts). */
   network(): NetworkSettings {
     const proxy = this.proxy();

@@ -3,13 +3,16 @@
 // checked before the first upload, and each is read through a handle opened and checked again
 // (openInside), so that a link planted or swapped in after fetch never sends a host file.
 import type { FileHandle } from 'node:fs/promises';
-import { ModelSyncError } from '../errors.js';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { messageOf, ModelSyncError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { NetworkSettings } from '../net/policy.js';
 import { createS3Client, type S3Settings } from '../s3/client.js';
-import { uploadFiles, type UploadItem } from '../s3/upload.js';
+import { abortMultipartUpload, listMultipartUploads } from '../s3/multipart.js';
+import { uploadFiles, type MultipartUpload, type UploadItem } from '../s3/upload.js';
 import { Progress } from '../util/progress.js';
-import { readRecord } from '../workspace/records.js';
+import type { Shutdown } from '../util/shutdown.js';
+import { readRecord, removeRecord, writeRecord, type OpenMultipartUpload } from '../workspace/records.js';
 import { openInside, safeJoin } from '../workspace/safe-path.js';
 import type { Workspace } from '../workspace/workspace.js';
 
@@ -27,6 +30,8 @@ export interface S3PushContext {
   concurrency: number;
   progressIntervalSeconds: number;
   network: NetworkSettings;
+  /** The run's stop: uploads end on its signal, and the open multipart uploads are aborted. */
+  stop?: Pick<Shutdown, 'signal' | 'onStop'>;
 }
 
 /** Files held open at once while they are uploaded (well below the usual limit of 1024). */
@@ -54,7 +59,10 @@ export async function pushToS3(ctx: S3PushContext, settings: S3Settings): Promis
   for (const item of items) await (await openInside(ctx.workspace.modelDir, item.file, item.what)).close();
   const client = createS3Client(settings, concurrency, ctx.network);
   const progress = new Progress(ctx.log, `push ${uri}`, inventory.totalBytes, ctx.progressIntervalSeconds);
+  const open = new OpenUploads(ctx, settings);
+  const unregister = ctx.stop?.onStop({ what: `the upload to ${uri}`, run: () => open.abortOnStop(client) });
   try {
+    await abortStaleUploads(ctx, settings, client, prefix, new Set(items.map((i) => i.key)));
     ctx.log.info({ uri, files: items.length, bytes: inventory.totalBytes, endpoint: settings.endpoint }, 'uploading model files to S3');
     let bytes = 0;
     let skipped = 0;
@@ -64,7 +72,15 @@ export async function pushToS3(ctx: S3PushContext, settings: S3Settings): Promis
       try {
         for (const item of batch) handles.push(await openInside(ctx.workspace.modelDir, item.file, item.what));
         const opened: UploadItem[] = batch.map((item, j) => ({ file: handlePath(handles[j]!), key: item.key, size: item.size }));
-        const r = await uploadFiles(opened, { client, bucket: settings.bucket, concurrency, progress, log: ctx.log });
+        const r = await uploadFiles(opened, {
+          client,
+          bucket: settings.bucket,
+          concurrency,
+          progress,
+          log: ctx.log,
+          ...(ctx.stop ? { signal: ctx.stop.signal } : {}),
+          multipart: { opened: (u) => open.add(u), ended: (key) => open.remove(key) },
+        });
         bytes += r.bytes;
         skipped += r.skipped;
       } finally {
@@ -73,7 +89,92 @@ export async function pushToS3(ctx: S3PushContext, settings: S3Settings): Promis
     }
     return { uri, files: items.length, bytes, skipped };
   } finally {
+    unregister?.();
     progress.finish();
-    client.destroy();
+    // Stopped, the stop action owns the client (it ends the parts in flight with it).
+    if (!ctx.stop?.signal.aborted) client.destroy();
   }
+}
+
+/**
+ * The multipart uploads this push has open, mirrored in `s3-uploads.json` before each one's first
+ * part, so that a push killed outright leaves a trace for the next one.
+ */
+class OpenUploads {
+  private readonly open = new Map<string, OpenMultipartUpload>();
+  private saving: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly ctx: S3PushContext,
+    private readonly settings: S3Settings,
+  ) {}
+
+  add(u: MultipartUpload): Promise<void> {
+    this.open.set(u.key, { ...u, opened: new Date().toISOString() });
+    return this.save();
+  }
+
+  remove(key: string): Promise<void> {
+    if (!this.open.delete(key)) return Promise.resolve();
+    return this.save();
+  }
+
+  /** On stop: ends the parts in flight (they would be sent again), then aborts each open upload. */
+  async abortOnStop(client: S3Client): Promise<string> {
+    client.destroy();
+    const uploads = [...this.open.values()];
+    if (!uploads.length) return `the upload to s3://${this.settings.bucket} stopped with no multipart upload open (the files uploaded so far stay; a re-run skips them)`;
+    const cleanup = createS3Client(this.settings, 1, this.ctx.network);
+    try {
+      const aborted: string[] = [];
+      for (const u of uploads) {
+        await abortMultipartUpload(cleanup, u);
+        this.open.delete(u.key);
+        aborted.push(`s3://${u.bucket}/${u.key} (upload id ${u.uploadId})`);
+      }
+      await this.save();
+      return `aborted the multipart upload of ${aborted.join(', ')}`;
+    } finally {
+      cleanup.destroy();
+    }
+  }
+
+  private save(): Promise<void> {
+    const uploads = [...this.open.values()];
+    const write = () =>
+      uploads.length ? writeRecord(this.ctx.workspace, 's3-uploads', { endpoint: this.settings.endpoint ?? '', uploads }) : removeRecord(this.ctx.workspace, 's3-uploads');
+    this.saving = this.saving.then(write, write);
+    return this.saving;
+  }
+}
+
+/**
+ * Before the first upload: aborts the multipart uploads an earlier push left open, those it
+ * recorded (same endpoint and bucket) and any open on a key this push is about to upload (a push
+ * killed before its record was written). Other uploads under the prefix are not this job's to
+ * touch. Best effort: a store that refuses the listing (no s3:ListBucketMultipartUploads) gets a
+ * warning, and the push goes on.
+ */
+async function abortStaleUploads(ctx: S3PushContext, settings: S3Settings, client: S3Client, prefix: string, keys: Set<string>): Promise<void> {
+  const recorded = await readRecord(ctx.workspace, 's3-uploads');
+  const stale = new Map<string, MultipartUpload & { initiated?: Date | string }>();
+  if (recorded && recorded.endpoint === (settings.endpoint ?? '')) {
+    for (const u of recorded.uploads) if (u.bucket === settings.bucket) stale.set(u.uploadId, { ...u, initiated: u.opened });
+  }
+  try {
+    for (const u of await listMultipartUploads(client, settings.bucket, prefix ? `${prefix}/` : '')) {
+      if (keys.has(u.key)) stale.set(u.uploadId, u);
+    }
+  } catch (err) {
+    ctx.log.warn({ bucket: settings.bucket, prefix, reason: messageOf(err) }, 'could not list the open multipart uploads under the prefix; uploads an earlier push left open (if any) stay');
+  }
+  for (const u of stale.values()) {
+    try {
+      const wasOpen = await abortMultipartUpload(client, u);
+      if (wasOpen) ctx.log.warn({ bucket: u.bucket, key: u.key, uploadId: u.uploadId, initiated: u.initiated }, 'aborted a multipart upload an earlier push left open');
+    } catch (err) {
+      ctx.log.warn({ bucket: u.bucket, key: u.key, uploadId: u.uploadId, reason: messageOf(err) }, 'could not abort a multipart upload an earlier push left open');
+    }
+  }
+  if (recorded) await removeRecord(ctx.workspace, 's3-uploads');
 }

@@ -21,6 +21,8 @@ export interface HttpRequest {
   body?: RequestBody;
   /** Follow up to this many redirects (GET and HEAD only); unset returns a 3xx answer as it is. */
   maxRedirects?: number;
+  /** Aborted (the run is stopping): the request and its answer's body end with an AbortError. */
+  signal?: AbortSignal;
 }
 
 export interface HttpResponse {
@@ -42,7 +44,7 @@ export async function send(req: HttpRequest, pool: AgentPool): Promise<HttpRespo
   for (const [name, value] of Object.entries(req.headers ?? {})) headers[name.toLowerCase()] = value;
   const maxRedirects = req.method === 'GET' || req.method === 'HEAD' ? req.maxRedirects : undefined;
   for (let hop = 0; ; hop++) {
-    const res = await sendOnce(req.method, url, headers, req.body, pool).catch((err: unknown) => {
+    const res = await sendOnce(req.method, url, headers, req.body, pool, req.signal).catch((err: unknown) => {
       throw pool.certificateFailure(err, url.host) ?? err;
     });
     if (res.status === 407) {
@@ -65,7 +67,7 @@ export async function send(req: HttpRequest, pool: AgentPool): Promise<HttpRespo
   }
 }
 
-function sendOnce(method: HttpMethod, url: URL, given: Record<string, string>, body: RequestBody | undefined, pool: AgentPool): Promise<HttpResponse> {
+function sendOnce(method: HttpMethod, url: URL, given: Record<string, string>, body: RequestBody | undefined, pool: AgentPool, signal?: AbortSignal): Promise<HttpResponse> {
   const lib = url.protocol === 'https:' ? https : url.protocol === 'http:' ? http : undefined;
   if (!lib) return Promise.reject(new ModelSyncError('config', `unsupported URL scheme ${url.protocol} in ${displayUrl(url)}`));
   const headers: Record<string, string> = { 'user-agent': 'model-sync', ...given };
@@ -81,7 +83,7 @@ function sendOnce(method: HttpMethod, url: URL, given: Record<string, string>, b
     };
     let source: Readable | undefined;
     let response: IncomingMessage | undefined;
-    const request = lib.request(url, { method, headers, agent: pool.agent(url) }, (res) => {
+    const request = lib.request(url, { method, headers, agent: pool.agent(url), ...(signal ? { signal } : {}) }, (res) => {
       settled = true;
       response = res;
       // An early error answer (401, 413, ...) ends the upload: stop reading the file.

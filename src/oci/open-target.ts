@@ -8,7 +8,7 @@ import { OciLayout } from './layout.js';
 import { parseImageLocation } from './reference.js';
 import type { OciTarget } from './target.js';
 import { LayoutTarget } from './target-layout.js';
-import { RegistryTarget } from './target-registry.js';
+import { RegistryTarget, type RegistryTargetOptions } from './target-registry.js';
 
 export interface TargetOptions {
   /** For a registry only; a function is called only when the location is a registry. */
@@ -31,6 +31,8 @@ export interface TargetOptions {
   /** Blobs above chunkThreshold go up in PATCH chunks of chunkSize (registry-client defaults). */
   chunkThreshold?: number;
   chunkSize?: number;
+  /** The run's stop, for a registry (registry-client.ts). */
+  stop?: RegistryTargetOptions['stop'];
 }
 
 export function openTarget(location: string, opts: TargetOptions): OciTarget {
@@ -50,5 +52,6 @@ export function openTarget(location: string, opts: TargetOptions): OciTarget {
     retry: opts.retry,
     chunkThreshold: opts.chunkThreshold,
     chunkSize: opts.chunkSize,
+    stop: opts.stop,
   });
 }

@@ -15,6 +15,7 @@ import { isTransient, isTransientNetworkError, noteRetryAfter, withRetry } from 
 import { RegistryAuth } from './auth.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
 import { formatReference, registryScheme, type ImageReference } from './reference.js';
+import type { Shutdown } from '../util/shutdown.js';
 import { answersPlainHttp, BrokenDownloadError, brokenDownloadError, networkError, plainHttpError, RegistryError, registryError, tooLargeError, type ErrorContext } from './registry-errors.js';
 
 export interface RegistryClientOptions {
@@ -36,6 +37,8 @@ export interface RegistryClientOptions {
   network?: NetworkSettings;
   /** Overrides of the retry policy (tests shorten it). */
   retry?: { attempts?: number; baseDelayMs?: number };
+  /** The run's stop: requests end on its signal, and an open upload session is deleted (best effort). */
+  stop?: Pick<Shutdown, 'signal' | 'onStop'>;
 }
 
 export interface FetchedManifest {
@@ -81,6 +84,7 @@ export class RegistryClient {
   private ping: Promise<void> | undefined;
   private readonly tlsVerify: boolean;
   private readonly tlsSetting: string | undefined;
+  private readonly stop: RegistryClientOptions['stop'];
 
   constructor(
     readonly ref: ImageReference,
@@ -98,9 +102,12 @@ export class RegistryClient {
     this.log = opts.log;
     this.push = opts.push ?? false;
     this.retry = { attempts: opts.retry?.attempts ?? opts.network?.retryAttempts ?? 5, baseDelayMs: opts.retry?.baseDelayMs ?? 500 };
+    this.stop = opts.stop;
   }
 
   close(): void {
+    // Stopping, the stop's DELETEs of open upload sessions still need the pool; the process exits after them.
+    if (this.stop?.signal.aborted) return;
     this.pool.close();
   }
 
@@ -180,8 +187,9 @@ export class RegistryClient {
 
   private async raw(req: HttpRequest): Promise<HttpResponse> {
     try {
-      return await send(req, this.pool);
+      return await send(this.stop ? { ...req, signal: this.stop.signal } : req, this.pool);
     } catch (err) {
+      if (this.stop?.signal.aborted) throw err; // stopping: no retry, no mapping
       // net's own refusals (a redirect loop, a redirect to another scheme) keep their kind.
       if (err instanceof ModelSyncError) throw new ModelSyncError(err.kind, `cannot ${this.ctx.operation} ${this.ctx.subject}: ${err.message}`, { cause: err });
       throw networkError(this.ctx, err, req.url.host === this.base.host ? this.registry : req.url.host);
@@ -348,6 +356,31 @@ export class RegistryClient {
     return { location: new URL(location, res.url), minChunk: Number(header(res, 'oci-chunk-min-length') ?? 0) || 0 };
   }
 
+  /**
+   * Runs `fn` with an upload session open at `location()`; on a stop meanwhile, the session is
+   * deleted (best effort: a registry may not support it, and drops idle sessions anyway).
+   */
+  private async whileOpen<T>(repository: string, what: string, location: () => URL, fn: () => Promise<T>): Promise<T> {
+    const unregister = this.stop?.onStop({ what: `the upload session of ${what} at ${this.registry}`, run: () => this.deleteSession(repository, what, location()) });
+    try {
+      return await fn();
+    } finally {
+      unregister?.();
+    }
+  }
+
+  /** On stop: DELETE of an open upload session, so that the registry frees what it holds of it. */
+  private async deleteSession(repository: string, what: string, location: URL): Promise<string> {
+    const headers: Record<string, string> = {};
+    const authorization = await this.auth.authorization(this.scopes(repository));
+    if (authorization) headers.authorization = authorization;
+    // Not through raw(): its requests carry the stop signal, aborted by now.
+    const res = await send({ method: 'DELETE', url: location, headers }, this.pool);
+    await drain(res);
+    const gone = res.status < 300 || res.status === 404;
+    return `the upload session of ${what} at ${this.registry} ${gone ? 'deleted' : `left open (DELETE answered ${res.status})`}`;
+  }
+
   private withDigest(location: URL, digest: string): URL {
     const url = new URL(location);
     url.searchParams.append('digest', digest); // keeps the Location's own query (_state, ...)
@@ -384,9 +417,11 @@ export class RegistryClient {
       try {
         const { location } = await this.startUpload(repository, what);
         const body: RequestBody = { length: size, open: () => this.counting(open(), onBytes, sent) };
-        const res = await this.expect({ method: 'PUT', url: this.withDigest(location, digest), headers: { 'content-type': 'application/octet-stream' }, body }, this.scopes(repository), [201, 204], what);
-        await drain(res);
-        this.checkStored(res, digest, what);
+        await this.whileOpen(repository, what, () => location, async () => {
+          const res = await this.expect({ method: 'PUT', url: this.withDigest(location, digest), headers: { 'content-type': 'application/octet-stream' }, body }, this.scopes(repository), [201, 204], what);
+          await drain(res);
+          this.checkStored(res, digest, what);
+        });
       } catch (err) {
         sent.closed = true;
         onBytes?.(-sent.n);
@@ -419,6 +454,7 @@ export class RegistryClient {
       const chunk = Math.max(chunkSize, session.minChunk);
       let offset = 0;
       let sentTotal = 0;
+      const unregister = this.stop?.onStop({ what: `the upload session of ${what} at ${this.registry}`, run: () => this.deleteSession(repository, what, location) });
       try {
         while (offset < size) {
           const end = Math.min(offset + chunk, size) - 1;
@@ -477,6 +513,8 @@ export class RegistryClient {
       } catch (err) {
         onBytes?.(-sentTotal);
         throw err;
+      } finally {
+        unregister?.();
       }
     }, retry);
   }

@@ -75,6 +75,8 @@ export interface PushOptions {
   network?: TargetOptions['network'];
   /** Retry policy of the registry client (tests shorten it). */
   retry?: { attempts?: number; baseDelayMs?: number };
+  /** The run's stop: requests end, open upload sessions are deleted. */
+  stop?: TargetOptions['stop'];
 }
 
 export interface PushResult {
@@ -101,6 +103,7 @@ export async function pushLayout(opts: PushOptions): Promise<PushResult> {
     retry: opts.retry,
     chunkThreshold: opts.chunkThreshold,
     chunkSize: opts.chunkSize,
+    stop: opts.stop,
   });
   try {
     if (dst.digest && dst.digest !== opts.root.digest) {

@@ -40,6 +40,8 @@ export interface DownloadRequest {
   log: Logger;
   /** How often a body cut mid-way is taken up again (default: the retry policy's). */
   attempts?: number;
+  /** The run's stop signal: aborted, the requests end and the download fails with an AbortError. */
+  signal?: AbortSignal;
 }
 
 interface Part {
@@ -115,6 +117,7 @@ async function fetchPart(req: DownloadRequest, part: Part, parts: number, fh: im
             // S3 sends checksums for whole objects only; the SDK then checks them as the body streams.
             ...(asked.ranged ? { Range: `bytes=${asked.from}-${asked.to}` } : { ChecksumMode: 'ENABLED' }),
           }),
+          { abortSignal: req.signal },
         );
       } catch (err) {
         sdkGaveUp = true;

@@ -3,7 +3,7 @@
 // (lib-storage Upload) with `concurrency` parts at once, one file at a time; small files go
 // `concurrency` at a time. Memory stays near part size x concurrency.
 import { createReadStream } from 'node:fs';
-import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, HeadObjectCommand, type CreateMultipartUploadCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Logger } from '../log.js';
 import type { Progress } from '../util/progress.js';
@@ -20,12 +20,27 @@ export interface UploadItem {
   size: number;
 }
 
+/** One multipart upload the server has opened: what AbortMultipartUpload needs. */
+export interface MultipartUpload {
+  bucket: string;
+  key: string;
+  uploadId: string;
+}
+
 export interface UploadOptions {
   client: S3Client;
   bucket: string;
   concurrency: number;
   progress?: Progress;
   log: Logger;
+  /** Aborted: no new request starts and the upload in progress rejects at once (the caller cleans up). */
+  signal?: AbortSignal;
+  /**
+   * Told when a multipart upload has been opened (awaited before its first part goes out, so that a
+   * record of it can be written first), and when the upload of a key has ended without a stop:
+   * completed, or failed and aborted by lib-storage (leavePartsOnError: false).
+   */
+  multipart?: { opened: (u: MultipartUpload) => Promise<void>; ended: (key: string) => Promise<void> };
 }
 
 export async function uploadFiles(items: UploadItem[], opts: UploadOptions): Promise<{ uploaded: number; skipped: number; bytes: number }> {
@@ -45,14 +60,52 @@ export async function uploadFiles(items: UploadItem[], opts: UploadOptions): Pro
   };
   const small = items.filter((i) => i.size <= UPLOAD_PART_SIZE);
   const large = items.filter((i) => i.size > UPLOAD_PART_SIZE);
-  await forEachLimit(small, opts.concurrency, (item) => one(item, 1));
-  await forEachLimit(large, 1, (item) => one(item, opts.concurrency));
+  const unwatch = opts.multipart ? watchMultipartUploads(opts.client, opts.multipart.opened) : () => undefined;
+  try {
+    await forEachLimit(small, opts.concurrency, (item) => one(item, 1));
+    await forEachLimit(large, 1, (item) => one(item, opts.concurrency));
+  } finally {
+    unwatch();
+  }
   return { uploaded, skipped, bytes };
+}
+
+let watchers = 0;
+
+/**
+ * Calls `opened` with each multipart upload the server opens through `client`, before lib-storage
+ * (which keeps the upload id to itself) sends the first part.
+ */
+function watchMultipartUploads(client: S3Client, opened: (u: MultipartUpload) => Promise<void>): () => void {
+  const name = `model-sync-multipart-watch-${++watchers}`;
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const result = await next(args);
+      if (context.commandName === 'CreateMultipartUploadCommand') {
+        const input = args.input as { Bucket?: string; Key?: string };
+        const uploadId = (result.output as CreateMultipartUploadCommandOutput).UploadId;
+        if (input.Bucket && input.Key && uploadId) {
+          try {
+            await opened({ bucket: input.Bucket, key: input.Key, uploadId });
+          } catch (err) {
+            // Not recorded (a full disk): lib-storage never learns the id, so abort it here.
+            await client.send(new AbortMultipartUploadCommand({ Bucket: input.Bucket, Key: input.Key, UploadId: uploadId })).catch(() => undefined);
+            throw err;
+          }
+        }
+      }
+      return result;
+    },
+    { step: 'initialize', name },
+  );
+  return () => {
+    client.middlewareStack.remove(name);
+  };
 }
 
 async function remoteSize(opts: UploadOptions, key: string): Promise<number | undefined> {
   try {
-    const head = await opts.client.send(new HeadObjectCommand({ Bucket: opts.bucket, Key: key }));
+    const head = await opts.client.send(new HeadObjectCommand({ Bucket: opts.bucket, Key: key }), { abortSignal: opts.signal });
     return head.ContentLength;
   } catch (err) {
     const mapped = s3Error(err, 'checking', opts.bucket, key);
@@ -67,13 +120,20 @@ async function remoteSize(opts: UploadOptions, key: string): Promise<number | un
  * failed part is sent again alone rather than the whole file.
  */
 async function putFile(opts: UploadOptions, item: UploadItem, partConcurrency: number): Promise<void> {
+  opts.signal?.throwIfAborted();
   let sent = 0;
+  const abortController = new AbortController();
+  const stop = () => abortController.abort();
+  opts.signal?.addEventListener('abort', stop, { once: true });
   const upload = new Upload({
     client: opts.client,
     params: { Bucket: opts.bucket, Key: item.key, Body: createReadStream(item.file), ContentLength: item.size },
     partSize: UPLOAD_PART_SIZE,
     queueSize: partConcurrency,
     leavePartsOnError: false,
+    // Aborted, done() rejects at once and no new part starts; the parts in flight and the
+    // AbortMultipartUpload are the caller's (lib-storage would abort only after they finish).
+    abortController,
   });
   upload.on('httpUploadProgress', (p) => {
     if (p.loaded !== undefined && p.loaded > sent) {
@@ -84,6 +144,11 @@ async function putFile(opts: UploadOptions, item: UploadItem, partConcurrency: n
   try {
     await upload.done();
   } catch (err) {
+    if (opts.signal?.aborted) throw err;
+    await opts.multipart?.ended(item.key);
     throw s3Error(err, 'uploading', opts.bucket, item.key);
+  } finally {
+    opts.signal?.removeEventListener('abort', stop);
   }
+  await opts.multipart?.ended(item.key);
 }

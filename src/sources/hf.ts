@@ -55,7 +55,7 @@ async function fetchRepository(ctx: FetchContext, pool: AgentPool, ref: HfRefere
   const repoPath = ref.repo.split('/').map(encodeURIComponent).join('/');
   const info = await retrying(ctx, `list ${source}`, async () => {
     const url = new URL(`${endpoint}/api/models/${repoPath}/revision/${encodeURIComponent(ref.revision)}?blobs=true`);
-    const res = await send({ method: 'GET', url, headers, maxRedirects: MAX_REDIRECTS }, pool);
+    const res = await send({ method: 'GET', url, headers, maxRedirects: MAX_REDIRECTS, signal: ctx.signal }, pool);
     const text = await readText(res.body);
     if (res.status !== 200) {
       if (res.status === 401 || res.status === 403 || res.status === 404) {
@@ -101,7 +101,7 @@ async function fetchRepository(ctx: FetchContext, pool: AgentPool, ref: HfRefere
         const filePath = s.rfilename.split('/').map(encodeURIComponent).join('/');
         const url = new URL(`${endpoint}/${repoPath}/resolve/${encodeURIComponent(commit)}/${filePath}`);
         await retrying(ctx, what, async () => {
-          const res = await send({ method: 'GET', url, headers, maxRedirects: MAX_REDIRECTS }, pool);
+          const res = await send({ method: 'GET', url, headers, maxRedirects: MAX_REDIRECTS, signal: ctx.signal }, pool);
           if (res.status !== 200) {
             res.body.resume();
             throw statusError(res.status, what, res.headers);

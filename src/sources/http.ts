@@ -45,7 +45,7 @@ export async function fetchFromHttp(ctx: FetchContext, uri: string, setting: str
 
 async function fetchOnce(session: FetchSession, pool: AgentPool, url: URL, headers: Record<string, string>, name: string, queryNames: string[], shown: string): Promise<void> {
   const what = `GET ${shown}`;
-  const res = await send({ method: 'GET', url, headers, maxRedirects: MAX_REDIRECTS }, pool);
+  const res = await send({ method: 'GET', url, headers, maxRedirects: MAX_REDIRECTS, signal: session.signal }, pool);
   if (res.status !== 200) {
     res.body.resume();
     throw statusError(res.status, what, res.headers);

@@ -53,6 +53,7 @@ export async function fetchFromS3(ctx: FetchContext, settings: S3Settings, tunin
               progress,
               log: ctx.log,
               attempts: ctx.network.retryAttempts,
+              ...(ctx.signal ? { signal: ctx.signal } : {}),
             });
             await session.commit(temp, target, { path: o.relative, size, sha256 }, identity);
             ctx.log.debug({ key: o.key, path: o.relative, size }, 'downloaded');

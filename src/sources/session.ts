@@ -67,6 +67,8 @@ export interface FetchContext {
   network: NetworkSettings;
   /** How far an archive or layer may expand (archive-limits.ts). */
   archiveLimits: ArchiveLimits;
+  /** The run's stop signal: downloads given it end at once (files only become complete by rename). */
+  signal?: AbortSignal;
 }
 
 /** Bytes to write: a stream, or a function that opens one only when the target has been checked. */
@@ -83,6 +85,7 @@ export class FetchSession {
   readonly workspace: Workspace;
   readonly concurrency: number;
   readonly progressInterval: number;
+  readonly signal: AbortSignal | undefined;
   private readonly archiveLimits: ArchiveLimits;
   /** Temp files of this step; stale ones from an interrupted run are removed at start. */
   readonly tmpDir: string;
@@ -99,6 +102,7 @@ export class FetchSession {
     this.workspace = ctx.workspace;
     this.concurrency = ctx.concurrency;
     this.progressInterval = ctx.progressIntervalSeconds;
+    this.signal = ctx.signal;
     this.archiveLimits = ctx.archiveLimits;
     this.tmpDir = path.join(ctx.workspace.tmpDir, 'fetch');
     this.record = previous ?? { source, complete: false, files: {}, updated: new Date().toISOString() };

@@ -1,6 +1,8 @@
 // Step all: preflight -> fetch -> package (OCI destination) -> push -> register in one process,
 // sharing one workspace, with each step's results written as if it had run on its own. After a
 // failure past preflight, the mark-failed logic runs and the error says which registry ids exist.
+// A stop (SIGTERM) past preflight settles the registry the same way, once the transfers are aborted
+// and within the grace period: the artifact preflight set to PENDING must not stay PENDING.
 import { loadStep, type StepName } from '../contract/contract.js';
 import { messageOf, ModelSyncError } from '../errors.js';
 import { asNoSpace } from '../workspace/disk.js';
@@ -37,14 +39,22 @@ export const runAll: StepRunner = async (ctx) => {
   let packaged: StepOutcome | undefined;
   let pushed: StepOutcome;
   let registered: StepOutcome;
+  const unregister = ctx.stop.onStop({
+    what: 'settling the Model Registry state',
+    phase: 'settle',
+    run: async (signal) => `Model Registry: ${(await markFailed(ctx, `stopped by ${signal}`)).summary}`,
+  });
   try {
     fetched = await runStep('fetch', ctx);
     if (ctx.settings.destinationType() === 'oci') packaged = await runStep('package', ctx);
     pushed = await runStep('push', ctx);
     registered = await runStep('register', ctx);
   } catch (err) {
+    if (ctx.stop.stopped) throw err; // the stop settles the registry (above)
+    unregister();
     throw await afterFailure(ctx, err);
   }
+  unregister();
   const results: Record<string, string> = {
     'model-files': fetched.results['model-files'] ?? '',
     'model-bytes': fetched.results['model-bytes'] ?? '',

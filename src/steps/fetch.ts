@@ -2,8 +2,8 @@
 import { fetchFromOci } from '../sources/oci.js';
 import { fetchFromS3 } from '../sources/s3.js';
 import { fetchFromUri } from '../sources/uri.js';
-import { writeRecord, type Inventory } from '../workspace/records.js';
-import type { StepRunner } from './types.js';
+import { readRecord, writeRecord, type Inventory } from '../workspace/records.js';
+import type { StepContext, StepRunner } from './types.js';
 
 export const runFetch: StepRunner = async (ctx) => {
   const { settings } = ctx;
@@ -15,12 +15,20 @@ export const runFetch: StepRunner = async (ctx) => {
     progressIntervalSeconds: settings.progressIntervalSeconds,
     network: settings.network(),
     archiveLimits: settings.archiveLimits(),
+    signal: ctx.stop.signal,
   };
+  // Stopped, nothing on the source side needs undoing: files reach model/ only whole (temp name,
+  // then rename), and fetch.json says which; the account says how far it got.
+  const unregister = ctx.stop.onStop({ what: 'the download', run: () => fetchAccount(ctx) });
   const started = Date.now();
   let inventory: Inventory;
-  if (source.type === 's3') inventory = await fetchFromS3(fetchCtx, source.s3, settings.rangedTuning());
-  else if (source.type === 'oci') inventory = await fetchFromOci(fetchCtx, source.image);
-  else inventory = await fetchFromUri(fetchCtx, source.uri);
+  try {
+    if (source.type === 's3') inventory = await fetchFromS3(fetchCtx, source.s3, settings.rangedTuning());
+    else if (source.type === 'oci') inventory = await fetchFromOci(fetchCtx, source.image);
+    else inventory = await fetchFromUri(fetchCtx, source.uri);
+  } finally {
+    unregister();
+  }
   inventory = { ...inventory, settings: settings.snapshot() };
   await writeRecord(ctx.workspace, 'inventory', inventory);
   const seconds = (Date.now() - started) / 1000;
@@ -34,3 +42,9 @@ export const runFetch: StepRunner = async (ctx) => {
     },
   };
 };
+
+async function fetchAccount(ctx: StepContext): Promise<string> {
+  const record = await readRecord(ctx.workspace, 'fetch');
+  const files = record ? Object.keys(record.files).length : 0;
+  return `the download was abandoned; fetch.json records ${files} complete file${files === 1 ? '' : 's'} (a re-run resumes from them and discards the partial one)`;
+}

@@ -31,6 +31,7 @@ export const runPush: StepRunner = async (ctx) => {
       concurrency: settings.pushConcurrency(),
       progressIntervalSeconds: settings.progressIntervalSeconds,
       network: settings.network(),
+      stop: ctx.stop,
     };
     const r = await pushToS3(pushCtx, destination.s3);
     await writeRecord(ctx.workspace, 'push', {
@@ -73,6 +74,7 @@ async function pushImage(ctx: StepContext, image: ImageEndpoint, target: string)
     log,
     progressIntervalSeconds: settings.progressIntervalSeconds,
     mountFromImage: record?.baseImage,
+    stop: ctx.stop,
   });
   const result =
     location.kind === 'layout'

@@ -1,5 +1,6 @@
 import type { StepSettings } from '../config/settings.js';
 import type { Logger } from '../log.js';
+import type { Shutdown } from '../util/shutdown.js';
 import type { Workspace } from '../workspace/workspace.js';
 
 export interface StepContext {
@@ -7,6 +8,11 @@ export interface StepContext {
   settings: StepSettings;
   workspace: Workspace;
   log: Logger;
+  /**
+   * The run's stop (SIGTERM, SIGINT): transfers get its signal, and register with it what to abort
+   * or report, so that the CLI can clean up within the grace period.
+   */
+  stop: Shutdown;
 }
 
 export interface StepOutcome {

@@ -132,6 +132,26 @@ export type PushRecord =
       settings?: SettingsSnapshot;
     };
 
+/** One multipart upload push has opened on S3 and not seen end. */
+export interface OpenMultipartUpload {
+  bucket: string;
+  key: string;
+  uploadId: string;
+  /** When push opened it (ISO time). */
+  opened: string;
+}
+
+/**
+ * `s3-uploads.json`: the multipart uploads a push to S3 has open, written before the first part
+ * of each goes out. A push stopped by SIGTERM aborts them and drops them from the record; one
+ * killed outright leaves them here, and the next push aborts them before it uploads.
+ */
+export interface S3UploadsRecord {
+  /** The S3 endpoint they were opened on ('' for AWS): a record of another endpoint is not acted on. */
+  endpoint: string;
+  uploads: OpenMultipartUpload[];
+}
+
 // --- Model Registry ---------------------------------------------------------------------------
 
 export type UploadIntent = 'update_artifact' | 'create_model' | 'create_version';
@@ -166,6 +186,7 @@ export interface Records {
   'fetch-oci': OciLayersRecord;
   package: PackageRecord;
   push: PushRecord;
+  's3-uploads': S3UploadsRecord;
   preflight: RegistryRecord;
   register: RegistryRecord;
 }

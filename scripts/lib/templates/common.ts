@@ -236,6 +236,13 @@ export function resources(): Record<string, unknown> {
  * the sample or with a kustomize replacement (docs/templates.md).
  */
 export const WORKSPACE_SIZE = '50Gi';
+/**
+ * The pod's terminationGracePeriodSeconds in the Job samples: SIGTERM, then SIGKILL this long after.
+ * Kubernetes' default, written out because it must stay above model-sync's own
+ * termination-grace-period (default 20 s), in which it aborts open uploads and writes the
+ * termination message (test/sigterm.test.ts checks the samples).
+ */
+export const TERMINATION_GRACE_PERIOD_SECONDS = 30;
 export const WORKFLOW_DEADLINE_SECONDS = 43200;
 export const RETRY_LIMIT = 3;
 

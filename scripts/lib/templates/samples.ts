@@ -8,6 +8,7 @@ import {
   NON_RETRYABLE_EXIT_CODES,
   OBJECT_PARAMS,
   PATHS,
+  TERMINATION_GRACE_PERIOD_SECONDS,
   VOLUMES,
   WORKSPACE_SIZE,
   REGISTRY_NAME_PARAM,
@@ -175,6 +176,7 @@ function job(intent: Intent): Obj {
         spec: {
           restartPolicy: 'Never',
           enableServiceLinks: ENABLE_SERVICE_LINKS,
+          terminationGracePeriodSeconds: TERMINATION_GRACE_PERIOD_SECONDS,
           securityContext: podSecurityContext(),
           containers: [
             {
