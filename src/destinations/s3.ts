@@ -153,7 +153,7 @@ class OpenUploads {
  * recorded (same endpoint and bucket) and any open on a key this push is about to upload (a push
  * killed before its record was written). Other uploads under the prefix are not this job's to
  * touch. Best effort: a store that refuses the listing (no s3:ListBucketMultipartUploads) gets a
- * warning, and the push goes on.
+ * warning (one that does not implement it, an info line), and the push goes on.
  */
 async function abortStaleUploads(ctx: S3PushContext, settings: S3Settings, client: S3Client, prefix: string, keys: Set<string>): Promise<void> {
   const recorded = await readRecord(ctx.workspace, 's3-uploads');
@@ -166,7 +166,11 @@ async function abortStaleUploads(ctx: S3PushContext, settings: S3Settings, clien
       if (keys.has(u.key)) stale.set(u.uploadId, u);
     }
   } catch (err) {
-    ctx.log.warn({ bucket: settings.bucket, prefix, reason: messageOf(err) }, 'could not list the open multipart uploads under the prefix; uploads an earlier push left open (if any) stay');
+    // A server without the call (s3rver answers 501) is not a fault worth a warning on every push.
+    const unsupported = (err as { name?: string }).name === 'NotImplemented';
+    const line = 'could not list the open multipart uploads under the prefix; uploads an earlier push left open (if any) stay';
+    if (unsupported) ctx.log.info({ bucket: settings.bucket, prefix, reason: messageOf(err) }, line);
+    else ctx.log.warn({ bucket: settings.bucket, prefix, reason: messageOf(err) }, line);
   }
   for (const u of stale.values()) {
     try {
