@@ -1,0 +1,297 @@
+// preflight checks the whole path before Model Registry is asked and before any model byte moves
+// (issue 13, item 5): a wrong registry password, a wrong S3 key, a missing source object and a
+// too-small volume are each refused by `preflight` and by `all` with their own exit code and a line
+// naming the setting to fix; the registry state is unchanged (an update_artifact artifact is not
+// set PENDING, a create_model creates nothing) and nothing is downloaded. A valid path passes, and
+// the probes leave no upload session, blob or object behind.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { buildMinimalBase } from '../dev/minimal-base.js';
+import { CLI, cleanEnv, runCli, tempDir } from '../dev/cli.js';
+import { registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
+import { S3RVER_KEY, S3RVER_SECRET, startS3Server, type S3Server } from '../dev/s3-server.js';
+import { EXIT } from '../src/errors.js';
+import { withMargin } from '../src/steps/preflight-path.js';
+import { startHttpServer, type TestHttpServer } from './support/http-server.js';
+import { useStandin } from './support/model-registry.js';
+
+const MiB = 1024 * 1024;
+const mr = useStandin();
+
+function noVolume(): string | false {
+  if (process.getuid?.() !== 0) return 'needs root: a tmpfs is mounted in a private mount namespace (unshare -m)';
+  const probe = spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs -o size=1m tmpfs /mnt && umount /mnt'], { encoding: 'utf8' });
+  if (probe.error || probe.status !== 0) return `unshare -m cannot mount a tmpfs here: ${probe.stderr?.trim() ?? probe.error?.message}`;
+  return false;
+}
+
+interface Run {
+  code: number;
+  stderr: string;
+  termination: string;
+  /** Files in the workspace's model/ after the run. */
+  modelFiles: string[];
+  inventory: boolean;
+}
+
+const skip = registryAvailable() ? false : 'docker-registry is not installed';
+
+describe('preflight checks the whole path', { skip }, () => {
+  let registry: TestRegistry;
+  let s3: S3Server;
+  let web: TestHttpServer;
+  let baseImage = '';
+  const model = Buffer.alloc(2 * MiB, 7);
+
+  before(async () => {
+    [registry, s3, web] = await Promise.all([startRegistry({ mode: 'htpasswd' }), startS3Server('models'), startHttpServer()]);
+    await s3.put('models/granite/model.bin', model);
+    web.routes.set('/model.bin', { body: model });
+    web.routes.set('/big.bin', { body: Buffer.alloc(40 * MiB) });
+    baseImage = (await buildMinimalBase(await mr.dir('ms-base-'))).reference;
+  });
+  after(async () => {
+    await Promise.all([registry?.stop(), s3?.stop(), web?.stop()]);
+  });
+
+  /** A valid path: an http source, the htpasswd registry with the right password, a layout base image. */
+  function pathEnv(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+    return {
+      MODEL_SYNC_SOURCE_TYPE: 'uri',
+      MODEL_SYNC_SOURCE_URI: `${web.url}/model.bin`,
+      MODEL_SYNC_DESTINATION_TYPE: 'oci',
+      MODEL_SYNC_DESTINATION_OCI_URI: `${registry.host}/models/granite:1`,
+      MODEL_SYNC_DESTINATION_OCI_USERNAME: registry.username,
+      MODEL_SYNC_DESTINATION_OCI_PASSWORD: registry.password,
+      MODEL_SYNC_DESTINATION_OCI_BASE_IMAGE: baseImage,
+      MODEL_SYNC_RETRY_ATTEMPTS: '2',
+      ...extra,
+    };
+  }
+
+  const s3Source = (key: string) => ({
+    MODEL_SYNC_SOURCE_TYPE: 's3',
+    MODEL_SYNC_SOURCE_AWS_BUCKET: s3.bucket,
+    MODEL_SYNC_SOURCE_AWS_KEY: key,
+    MODEL_SYNC_SOURCE_AWS_ENDPOINT: s3.endpoint,
+    MODEL_SYNC_SOURCE_AWS_ACCESS_KEY_ID: S3RVER_KEY,
+    MODEL_SYNC_SOURCE_AWS_SECRET_ACCESS_KEY: S3RVER_SECRET,
+  });
+  const s3Destination = (extra: Record<string, string> = {}) => ({
+    MODEL_SYNC_DESTINATION_TYPE: 's3',
+    MODEL_SYNC_DESTINATION_AWS_BUCKET: s3.bucket,
+    MODEL_SYNC_DESTINATION_AWS_KEY: 'pushed/granite',
+    MODEL_SYNC_DESTINATION_AWS_ENDPOINT: s3.endpoint,
+    MODEL_SYNC_DESTINATION_AWS_ACCESS_KEY_ID: S3RVER_KEY,
+    MODEL_SYNC_DESTINATION_AWS_SECRET_ACCESS_KEY: S3RVER_SECRET,
+    ...extra,
+  });
+
+  async function placeholder(name: string) {
+    const m = await mr.client.createRegisteredModel({ name, state: 'LIVE' });
+    const version = await mr.client.createModelVersion({ name: 'v1', registeredModelId: m.id, state: 'LIVE' });
+    return mr.client.createModelVersionArtifact(version.id, { artifactType: 'model-artifact', name: 'v1', uri: 'PLACEHOLDER', state: 'UNKNOWN' });
+  }
+
+  /** The registry side of a run: an update_artifact placeholder, or a create_model name nobody has. */
+  async function intent(kind: 'update_artifact' | 'create_model', label: string) {
+    if (kind === 'update_artifact') {
+      const artifact = await placeholder(`pf-${label}`);
+      return {
+        env: { MODEL_SYNC_MODEL_ARTIFACT_ID: artifact.id },
+        metadata: undefined,
+        unchanged: async () => {
+          const now = (await mr.client.getModelArtifact(artifact.id))!;
+          assert.equal(now.state, 'UNKNOWN', `${label}: the artifact is not set PENDING (nor ABANDONED)`);
+          assert.equal(now.uri, 'PLACEHOLDER');
+        },
+      };
+    }
+    const name = `pf-new-${label}`;
+    return {
+      env: {},
+      metadata: await mr.meta({ 'RegisteredModel.name': name }),
+      unchanged: async () => assert.equal(await mr.client.findRegisteredModel(name), undefined, `${label}: no RegisteredModel created`),
+    };
+  }
+
+  async function inspect(ws: string, r: { code: number; stderr: string; termination: string }): Promise<Run> {
+    const modelFiles = await readdir(path.join(ws, 'model')).catch(() => [] as string[]);
+    return { ...r, modelFiles, inventory: existsSync(path.join(ws, '.model-sync', 'inventory.json')) };
+  }
+
+  /** `step` with the workspace on a tmpfs of `volumeBytes` (inside the child's own mount namespace), or on /tmp. */
+  async function run(step: string, env: Record<string, string | undefined>, volumeBytes?: number): Promise<Run> {
+    const ws = env.MODEL_SYNC_STORAGE_PATH!;
+    if (volumeBytes === undefined) return inspect(ws, await runCli([step], env));
+    await mkdir(ws, { recursive: true });
+    const out = await mr.dir('ms-pf-out-');
+    const termination = path.join(out, 'termination-log');
+    const script = [`mount -t tmpfs -o size=${volumeBytes} tmpfs "$WS" || exit 99`, `node "$CLI" "$STEP"; code=$?`, `ls -A "$WS/model" > "$OUT/model" 2>/dev/null`, `[ -e "$WS/.model-sync/inventory.json" ] && touch "$OUT/inventory"`, 'exit $code'].join('\n');
+    const child = spawn('unshare', ['-m', 'sh', '-c', script], {
+      env: cleanEnv({ MODEL_SYNC_LOG_FORMAT: 'json', TERMINATION_MESSAGE_PATH: termination, WS: ws, OUT: out, CLI, STEP: step, ...env }),
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
+    return {
+      code,
+      stderr,
+      termination: await readFile(termination, 'utf8').catch(() => ''),
+      modelFiles: (await readFile(path.join(out, 'model'), 'utf8').catch(() => '')).split('\n').filter(Boolean),
+      inventory: existsSync(path.join(out, 'inventory')),
+    };
+  }
+
+  /** Runs the case with `preflight` and with `all`, for update_artifact and create_model; each is refused alike. */
+  async function refusedEverywhere(label: string, env: Record<string, string | undefined>, expected: { code: number; message: RegExp; volumeBytes?: number }, noDownload: () => void) {
+    for (const step of ['preflight', 'all']) {
+      for (const kind of ['update_artifact', 'create_model'] as const) {
+        const tag = `${label}-${step}-${kind}`;
+        const reg = await intent(kind, tag);
+        web.requests.length = 0;
+        const ws = path.join(await mr.dir('ms-pf-'), 'ws');
+        const r = await run(step, mr.env(ws, reg.metadata, kind, { ...env, ...reg.env }), expected.volumeBytes);
+        assert.equal(r.code, expected.code, `${tag}: ${r.stderr.slice(-3000)}`);
+        assert.match(r.termination, expected.message, tag);
+        assert.doesNotMatch(r.termination, /marked|ABANDONED/, `${tag}: the registry was not settled (never touched)`);
+        await reg.unchanged();
+        assert.deepEqual(r.modelFiles, [], `${tag}: nothing in model/`);
+        assert.equal(r.inventory, false, `${tag}: no inventory`);
+        noDownload();
+      }
+    }
+  }
+
+  const noWebGet = (file: string) => () =>
+    assert.deepEqual(
+      web.requests.filter((q) => q.method === 'GET' && q.path === file),
+      [],
+      `no GET of ${file}`,
+    );
+
+  it('a wrong registry password: exit 4 naming the destination credentials', async () => {
+    await refusedEverywhere(
+      'oci-password',
+      pathEnv({ MODEL_SYNC_DESTINATION_OCI_PASSWORD: 'wrong-password' }),
+      { code: EXIT.auth, message: /^cannot push .*granite:1: registry 127\.0\.0\.1:\d+ refused .*; check --destination-oci-username \/ MODEL_SYNC_DESTINATION_OCI_USERNAME and --destination-oci-password \/ MODEL_SYNC_DESTINATION_OCI_PASSWORD, or --destination-oci-credentials-path/ },
+      noWebGet('/model.bin'),
+    );
+  });
+
+  it('a wrong S3 key of the destination: exit 4 naming the destination S3 credentials', async () => {
+    await refusedEverywhere(
+      's3-key',
+      pathEnv(s3Destination({ MODEL_SYNC_DESTINATION_AWS_ACCESS_KEY_ID: 'WRONGKEY' })),
+      { code: EXIT.auth, message: /^writing to s3:\/\/models\/pushed\/granite: access refused \(InvalidAccessKeyId\); check --destination-aws-access-key-id \/ MODEL_SYNC_DESTINATION_AWS_ACCESS_KEY_ID and --destination-aws-secret-access-key \/ MODEL_SYNC_DESTINATION_AWS_SECRET_ACCESS_KEY, or --destination-s3-credentials-path/ },
+      noWebGet('/model.bin'),
+    );
+  });
+
+  it('a missing source object: exit 5 naming the source bucket and key', async () => {
+    await refusedEverywhere(
+      'missing-object',
+      pathEnv(s3Source('models/no-such-model')),
+      { code: EXIT.notFound, message: /^s3:\/\/models\/models\/no-such-model: no object with this key and no objects under .*; check --source-aws-bucket \/ MODEL_SYNC_SOURCE_AWS_BUCKET and --source-aws-key \/ MODEL_SYNC_SOURCE_AWS_KEY$/ },
+      () => undefined,
+    );
+  });
+
+  it('a too-small volume: exit 8 with the bytes needed (model, base image and margin) and free', { skip: noVolume() }, async () => {
+    await refusedEverywhere(
+      'volume',
+      pathEnv({ MODEL_SYNC_SOURCE_URI: `${web.url}/big.bin` }),
+      { code: EXIT.noSpace, message: /^not enough space for this download in .*ws \(--storage-path \/ MODEL_SYNC_STORAGE_PATH\): \d+ bytes needed, \d+ bytes free; give the workspace volume more space/, volumeBytes: 32 * MiB },
+      noWebGet('/big.bin'),
+    );
+  });
+
+  it('the bytes needed are the listed size plus the base image plus the margin', { skip: noVolume() }, async () => {
+    const ws = path.join(await mr.dir('ms-pf-'), 'ws');
+    const reg = await intent('update_artifact', 'volume-bytes');
+    const r = await run('preflight', mr.env(ws, undefined, 'update_artifact', { ...pathEnv({ MODEL_SYNC_SOURCE_URI: `${web.url}/big.bin` }), ...reg.env }), 32 * MiB);
+    assert.equal(r.code, EXIT.noSpace, r.stderr);
+    const needed = Number(/(\d+) bytes needed/.exec(r.termination)?.[1]);
+    assert.ok(needed > withMargin(40 * MiB) && needed < withMargin(40 * MiB + 64 * 1024), `model + base + margin: ${needed}`);
+    assert.equal(withMargin(40 * MiB), 40 * MiB + 64 * MiB, 'the margin is 64 MiB at least');
+    assert.equal(withMargin(10_000 * MiB), 10_500 * MiB, 'and 5% of a large model');
+  });
+
+  it('a missing repository bucket: exit 5 naming the destination bucket', async () => {
+    const ws = path.join(await mr.dir('ms-pf-'), 'ws');
+    const reg = await intent('update_artifact', 'bucket');
+    const r = await run('preflight', mr.env(ws, undefined, 'update_artifact', { ...pathEnv(s3Destination({ MODEL_SYNC_DESTINATION_AWS_BUCKET: 'no-such-bucket' })), ...reg.env }));
+    assert.equal(r.code, EXIT.notFound, r.stderr);
+    assert.match(r.termination, /bucket "no-such-bucket" does not exist; check --destination-aws-bucket \/ MODEL_SYNC_DESTINATION_AWS_BUCKET and --destination-aws-key/);
+    await reg.unchanged();
+  });
+
+  it('a missing base image: exit 5 naming the base image setting', async () => {
+    const ws = path.join(await mr.dir('ms-pf-'), 'ws');
+    const reg = await intent('update_artifact', 'base');
+    const r = await run('preflight', mr.env(ws, undefined, 'update_artifact', { ...pathEnv({ MODEL_SYNC_DESTINATION_OCI_BASE_IMAGE: `${registry.host}/library/no-such-base:1` }), ...reg.env }));
+    assert.equal(r.code, EXIT.notFound, r.stderr);
+    assert.match(r.termination, /^base image 127\.0\.0\.1:\d+\/library\/no-such-base:1: .*not found.*; check --destination-oci-base-image \/ MODEL_SYNC_DESTINATION_OCI_BASE_IMAGE$/);
+    await reg.unchanged();
+  });
+
+  it('a valid path passes: the probes read no model body and leave no upload session, blob or object', async () => {
+    const uploads = path.join(registry.storageDir, 'docker/registry/v2/repositories/models/granite/_uploads');
+    const blobs = path.join(registry.storageDir, 'docker/registry/v2/blobs');
+    for (const [label, env] of [
+      ['oci', pathEnv()],
+      ['s3', pathEnv(s3Destination())],
+      ['s3 source', pathEnv(s3Source('models/granite'))],
+    ] as const) {
+      web.requests.length = 0;
+      const reg = await intent('update_artifact', `ok-${label}`);
+      const ws = path.join(await mr.dir('ms-pf-'), 'ws');
+      const r = await run('preflight', mr.env(ws, undefined, 'update_artifact', { ...env, ...reg.env }));
+      assert.equal(r.code, 0, `${label}: ${r.stderr}`);
+      assert.equal((await mr.client.getModelArtifact(reg.env.MODEL_SYNC_MODEL_ARTIFACT_ID!))!.state, 'PENDING', `${label}: preflight went on to the registry`);
+      assert.deepEqual(r.modelFiles, []);
+      assert.deepEqual(
+        web.requests.filter((q) => q.method !== 'HEAD').map((q) => `${q.method} ${q.path}`),
+        [],
+        `${label}: the http source was asked only with HEAD`,
+      );
+    }
+    // distribution's cancel removes a session's data and start time (a GET of it answers 404) and
+    // leaves only its empty-hash state file behind.
+    const sessionFiles = ((await readdir(uploads, { recursive: true }).catch(() => [])) as string[]).filter((f) => /(^|\/)(data|startedat)$/.test(f));
+    assert.ok(existsSync(uploads), 'upload sessions were opened');
+    assert.deepEqual(sessionFiles, [], 'every upload session was cancelled');
+    assert.equal(existsSync(blobs), false, 'no blob was written');
+    const left = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: 'pushed/' }));
+    assert.deepEqual(left.Contents ?? [], [], 'no object under the S3 destination prefix');
+  });
+
+  it('an http source that refuses HEAD is probed with a ranged GET of its first byte', async () => {
+    const seen: string[] = [];
+    const server = http.createServer((req, res) => {
+      seen.push(`${req.method} ${req.headers.range ?? ''}`.trim());
+      if (req.method === 'HEAD') return void res.writeHead(405).end();
+      res.writeHead(206, { 'content-range': `bytes 0-0/${model.length}`, 'content-length': '1' }).end(model.subarray(0, 1));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const ws = path.join(await mr.dir('ms-pf-'), 'ws');
+      const reg = await intent('update_artifact', 'ranged');
+      const uri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/model.bin`;
+      const r = await run('preflight', mr.env(ws, undefined, 'update_artifact', { ...pathEnv({ MODEL_SYNC_SOURCE_URI: uri, MODEL_SYNC_LOG_LEVEL: 'debug' }), ...reg.env }));
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(seen, ['HEAD', 'GET bytes=0-0']);
+      assert.match(r.stderr, new RegExp(`"bytes":${model.length}.*"msg":"preflight: the source is readable"`), 'the size comes from Content-Range');
+    } finally {
+      server.close();
+    }
+  });
+});
