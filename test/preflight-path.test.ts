@@ -152,7 +152,7 @@ describe('preflight checks the whole path', { skip }, () => {
   }
 
   /** Runs the case with `preflight` and with `all`, for update_artifact and create_model; each is refused alike. */
-  async function refusedEverywhere(label: string, env: Record<string, string | undefined>, expected: { code: number; message: RegExp; volumeBytes?: number }, noDownload: () => void) {
+  async function refusedEverywhere(label: string, env: Record<string, string | undefined>, expected: { code: number; message: RegExp; volumeBytes?: number }, noDownload: (tag: string) => void) {
     for (const step of ['preflight', 'all']) {
       for (const kind of ['update_artifact', 'create_model'] as const) {
         const tag = `${label}-${step}-${kind}`;
@@ -160,22 +160,23 @@ describe('preflight checks the whole path', { skip }, () => {
         web.requests.length = 0;
         const ws = path.join(await mr.dir('ms-pf-'), 'ws');
         const r = await run(step, mr.env(ws, reg.metadata, kind, { ...env, ...reg.env }), expected.volumeBytes);
+        // The registry and the workspace first: they are the point of a preflight that checks the path.
+        await reg.unchanged();
+        noDownload(tag);
+        assert.deepEqual(r.modelFiles, [], `${tag}: nothing in model/`);
+        assert.equal(r.inventory, false, `${tag}: no inventory`);
         assert.equal(r.code, expected.code, `${tag}: ${r.stderr.slice(-3000)}`);
         assert.match(r.termination, expected.message, tag);
         assert.doesNotMatch(r.termination, /marked|ABANDONED/, `${tag}: the registry was not settled (never touched)`);
-        await reg.unchanged();
-        assert.deepEqual(r.modelFiles, [], `${tag}: nothing in model/`);
-        assert.equal(r.inventory, false, `${tag}: no inventory`);
-        noDownload();
       }
     }
   }
 
-  const noWebGet = (file: string) => () =>
+  const noWebGet = (file: string) => (tag: string) =>
     assert.deepEqual(
       web.requests.filter((q) => q.method === 'GET' && q.path === file),
       [],
-      `no GET of ${file}`,
+      `${tag}: no GET of ${file}`,
     );
 
   it('a wrong registry password: exit 4 naming the destination credentials', async () => {
