@@ -23,6 +23,16 @@ import { startHttpServer, type TestHttpServer } from './support/http-server.js';
 import { useStandin } from './support/model-registry.js';
 
 const MiB = 1024 * 1024;
+
+function logLines(stderr: string): Array<Record<string, unknown>> {
+  return stderr.split('\n').flatMap((line) => {
+    try {
+      return [JSON.parse(line) as Record<string, unknown>];
+    } catch {
+      return [];
+    }
+  });
+}
 const mr = useStandin();
 
 function noVolume(): string | false {
@@ -215,13 +225,12 @@ describe('preflight checks the whole path', { skip }, () => {
     );
   });
 
-  it('the bytes needed are the listed size plus the base image plus the margin', { skip: noVolume() }, async () => {
+  it('the bytes needed are the listed size plus the margin, checked before the destination is asked', { skip: noVolume() }, async () => {
     const ws = path.join(await mr.dir('ms-pf-'), 'ws');
     const reg = await intent('update_artifact', 'volume-bytes');
-    const r = await run('preflight', mr.env(ws, undefined, 'update_artifact', { ...pathEnv({ MODEL_SYNC_SOURCE_URI: `${web.url}/big.bin` }), ...reg.env }), 32 * MiB);
+    const r = await run('preflight', mr.env(ws, undefined, 'update_artifact', { ...pathEnv({ MODEL_SYNC_SOURCE_URI: `${web.url}/big.bin`, MODEL_SYNC_DESTINATION_OCI_URI: '127.0.0.1:9/nowhere/x:1' }), ...reg.env }), 32 * MiB);
     assert.equal(r.code, EXIT.noSpace, r.stderr);
-    const needed = Number(/(\d+) bytes needed/.exec(r.termination)?.[1]);
-    assert.ok(needed > withMargin(40 * MiB) && needed < withMargin(40 * MiB + 64 * 1024), `model + base + margin: ${needed}`);
+    assert.equal(Number(/(\d+) bytes needed/.exec(r.termination)?.[1]), withMargin(40 * MiB), 'the Content-Length plus the margin');
     assert.equal(withMargin(40 * MiB), 40 * MiB + 64 * MiB, 'the margin is 64 MiB at least');
     assert.equal(withMargin(10_000 * MiB), 10_500 * MiB, 'and 5% of a large model');
   });
@@ -259,6 +268,11 @@ describe('preflight checks the whole path', { skip }, () => {
       assert.equal(r.code, 0, `${label}: ${r.stderr}`);
       assert.equal((await mr.client.getModelArtifact(reg.env.MODEL_SYNC_MODEL_ARTIFACT_ID!))!.state, 'PENDING', `${label}: preflight went on to the registry`);
       assert.deepEqual(r.modelFiles, []);
+      const room = logLines(r.stderr).filter((l) => l.msg === 'preflight: checking the workspace has room');
+      const last = room.at(-1)!;
+      if (label !== 's3') assert.ok(Number(last.base) > 0, `${label}: the base image is counted: ${JSON.stringify(room)}`);
+      assert.equal(last.model, model.length, `${label}: the listed size`);
+      assert.equal(last.needed, withMargin(model.length + Number(last.base)), `${label}: model + base + margin`);
       assert.deepEqual(
         web.requests.filter((q) => q.method !== 'HEAD').map((q) => `${q.method} ${q.path}`),
         [],

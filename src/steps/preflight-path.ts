@@ -48,6 +48,9 @@ export async function checkWholePath(ctx: StepContext): Promise<PathReport> {
   else probe = await naming(probeUriSource(probeCtx, source.uri), { auth: source.uri.setting, notFound: source.uri.setting });
   log.info({ source: probe.label, files: probe.files, bytes: probe.needed.bytes }, 'preflight: the source is readable');
 
+  // 4a. Room for the model, a local check before the destination's servers are asked.
+  let needed = await roomFor(ctx, probe.needed, 0);
+
   // 2. The destination accepts a push with this job's credentials; 3. the base image resolves.
   const destination = settings.destinationType() ? settings.destination() : undefined;
   let baseBytes = 0;
@@ -62,15 +65,23 @@ export async function checkWholePath(ctx: StepContext): Promise<PathReport> {
     log.info({ base: base.reference, bytes: baseBytes }, 'preflight: the base image resolves');
   }
 
-  // 4. Room for what this run writes into the workspace: the model (every source goes through
-  // model/ today), and for an OCI destination the base image package copies into image/ (the
-  // model layers are made from model/ on the fly and take no room of their own). Once sources
-  // stream to the destination (issue 14), a streamed run needs only a small buffer budget here.
-  const written = probe.needed.bytes + baseBytes;
-  const needed: Needed = { bytes: written > 0 ? withMargin(written) : 0, ...(probe.needed.atLeast ? { atLeast: true } : {}) };
-  log.info({ model: probe.needed.bytes, base: baseBytes, needed: needed.bytes }, 'preflight: checking the workspace has room');
-  await ensureRoom(workspace.volume, needed);
-  return { source: probe.label, files: probe.files, neededBytes: needed.bytes };
+  // 4b. With the base image package copies into image/.
+  if (baseBytes > 0) needed = await roomFor(ctx, probe.needed, baseBytes);
+  return { source: probe.label, files: probe.files, neededBytes: needed };
+}
+
+/**
+ * Room for what this run writes into the workspace: the model (every source goes through model/
+ * today) and, for an OCI destination, the base image that package copies into image/ (the model
+ * layers are made from model/ on the fly and take no room of their own), plus the margin. Once
+ * sources stream to the destination (issue 14), a streamed run needs only a small buffer budget.
+ */
+async function roomFor(ctx: StepContext, model: Needed, baseBytes: number): Promise<number> {
+  const written = model.bytes + baseBytes;
+  const bytes = written > 0 ? withMargin(written) : 0;
+  ctx.log.info({ model: model.bytes, base: baseBytes, needed: bytes }, 'preflight: checking the workspace has room');
+  await ensureRoom(ctx.workspace.volume, { bytes, ...(model.atLeast ? { atLeast: true } : {}) });
+  return bytes;
 }
 
 function s3Names(side: SideSettingNames): Naming {
