@@ -103,7 +103,11 @@ export async function probeS3Destination(ctx: { log: Logger; network: NetworkSet
     try {
       await client.send(new AbortMultipartUploadCommand({ Bucket: settings.bucket, Key: key, UploadId: uploadId }));
     } catch (err) {
-      ctx.log.warn({ bucket: settings.bucket, key, uploadId, err: (err as Error).message }, 'preflight: could not abort its test multipart upload (no object was written)');
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      const fields = { bucket: settings.bucket, key, uploadId, err: (err as Error).message };
+      // A server without abort (405/501, such as s3rver) has no upload to clean up either.
+      if (status === 405 || status === 501) ctx.log.info(fields, 'preflight: the S3 server does not abort multipart uploads (no object was written)');
+      else ctx.log.warn(fields, 'preflight: could not abort its test multipart upload (no object was written)');
     }
   } finally {
     client.destroy();
