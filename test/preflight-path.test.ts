@@ -289,6 +289,23 @@ describe('preflight checks the whole path', { skip }, () => {
     assert.deepEqual(left.Contents ?? [], [], 'no object under the S3 destination prefix');
   });
 
+  it('a re-run after a complete fetch asks no room for the files fetch will skip', async () => {
+    for (const [label, env] of [
+      ['http', pathEnv()],
+      ['s3', pathEnv(s3Source('models/granite'))],
+    ] as const) {
+      const ws = path.join(await mr.dir('ms-pf-'), 'ws');
+      const reg = await intent('update_artifact', `rerun-${label}`);
+      const e = mr.env(ws, undefined, 'update_artifact', { ...env, ...reg.env });
+      const fetched = await runCli(['fetch'], e);
+      assert.equal(fetched.code, 0, fetched.stderr);
+      const r = await runCli(['preflight'], e);
+      assert.equal(r.code, 0, r.stderr);
+      const room = logLines(r.stderr).filter((l) => l.msg === 'preflight: checking the workspace has room');
+      assert.deepEqual(room.map((l) => l.model), [0, 0], `${label}: the model is complete in model/ already`);
+    }
+  });
+
   it('an http source that refuses HEAD is probed with a ranged GET of its first byte', async () => {
     const seen: string[] = [];
     const server = http.createServer((req, res) => {

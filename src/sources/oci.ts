@@ -16,7 +16,7 @@ import { readRecord, writeRecord, type Inventory, type OciLayersRecord } from '.
 import { ArchiveLinks } from './archive-links.js';
 import { forEachLimit } from '../util/concurrency.js';
 import type { SourceProbe, SourceProbeContext } from './probe-types.js';
-import { withSession, type FetchContext, type FetchSession } from './session.js';
+import { isRecordedComplete, withSession, type FetchContext, type FetchSession } from './session.js';
 
 
 const IMAGE_LAYER_TYPES = new Set<string>([MT.ociLayerTar, MT.ociLayerTarGzip, MT.dockerLayerTarGzip, 'application/vnd.docker.image.rootfs.diff.tar']);
@@ -57,8 +57,23 @@ export async function probeOciSource(ctx: SourceProbeContext, image: ImageEndpoi
   try {
     const { manifest } = await resolveManifest(source, ctx.log);
     const plan = planLayers(manifest, source.label);
-    const bytes = plan.reduce((n, p) => n + bytesOnDisk(p), 0);
-    return { label: source.label, files: plan.length, needed: { bytes, ...(plan.some((p) => isCompressed(p.layer)) ? { atLeast: true } : {}) } };
+    // Layers whose files are all complete from an earlier fetch of this source are skipped, as fetch skips them.
+    const layers = await readRecord(ctx.workspace, 'fetch-oci');
+    const files = await readRecord(ctx.workspace, 'fetch');
+    const previous = layers?.source === source.label ? layers : undefined;
+    const previousFiles = files?.source === source.label ? files : undefined;
+    const todo: LayerPlan[] = [];
+    for (const p of plan) {
+      const done = previous?.layers[p.layer.digest];
+      let complete = !!done && !done.links;
+      for (const f of done?.files ?? []) {
+        if (!complete) break;
+        complete = await isRecordedComplete(ctx.workspace, previousFiles, f.path, { size: f.size, etag: p.layer.digest });
+      }
+      if (!complete) todo.push(p);
+    }
+    const bytes = todo.reduce((n, p) => n + bytesOnDisk(p), 0);
+    return { label: source.label, files: plan.length, needed: { bytes, ...(todo.some((p) => isCompressed(p.layer)) ? { atLeast: true } : {}) } };
   } finally {
     source.close();
   }

@@ -11,7 +11,9 @@ import { displayUrl, splitUrlCredentials } from '../net/url.js';
 import { archiveKind } from './archive-kind.js';
 import { parseHfUri } from './hf.js';
 import { isTransientHttpError, networkError, statusError, withWebPool } from './http-errors.js';
+import { readRecord } from '../workspace/records.js';
 import type { SourceProbe, SourceProbeContext } from './probe-types.js';
+import { isRecordedComplete, type SourceIdentity } from './session.js';
 
 /** Statuses of servers that do not answer HEAD (or sign URLs for GET only): ask for one byte instead. */
 const HEAD_REFUSED = new Set([400, 403, 405, 501]);
@@ -35,6 +37,11 @@ export async function probeHttpSource(ctx: SourceProbeContext, uri: string, sett
     }
     const queryNames = [...url.searchParams.values()].map((v) => path.posix.basename(v));
     const kind = archiveKind(name, queryNames, header(res, 'content-type'), ctx.log);
+    // A file complete from an earlier fetch with the same ETag and length is not downloaded again.
+    const etag = header(res, 'etag');
+    if (kind === 'file' && size !== undefined && (await completeBefore(ctx, shown, name, { size, contentLength: size, ...(etag ? { etag } : {}) }))) {
+      return { label: shown, files: 1, needed: { bytes: 0 } };
+    }
     // An archive unpacks to at least its own size; without a size nothing is known before fetch.
     return { label: shown, files: 1, needed: { bytes: size ?? 0, ...(kind !== 'file' || size === undefined ? { atLeast: true } : {}) } };
   });
@@ -59,7 +66,8 @@ function totalOfRange(value: string | undefined): number | undefined {
 interface HfSibling {
   rfilename: string;
   size?: number;
-  lfs?: { size?: number };
+  blobId?: string;
+  lfs?: { sha256?: string; oid?: string; size?: number };
 }
 
 interface HfModelInfo {
@@ -107,9 +115,22 @@ export async function probeHfSource(ctx: SourceProbeContext, uri: string, settin
       if (res.status === 401 || res.status === 403) throw refused(res.status);
       if (res.status !== 200) throw statusError(res.status, `Hugging Face file ${ref.repo}/${first.rfilename}`, res.headers);
     });
-    const bytes = siblings.reduce((n, s) => n + (s.lfs?.size ?? s.size ?? 0), 0);
+    let bytes = 0;
+    for (const s of siblings) {
+      const size = s.lfs?.size ?? s.size;
+      const version = s.lfs?.sha256 ?? s.lfs?.oid ?? s.blobId;
+      // As fetch: a file complete from an earlier run with the same size and version is skipped.
+      if (size !== undefined && version && (await completeBefore(ctx, label, s.rfilename, { size, etag: version }))) continue;
+      bytes += size ?? 0;
+    }
     return { label, files: siblings.length, needed: { bytes } };
   });
+}
+
+/** Whether fetch's record of `label` holds `relative` complete with this identity (what a re-run skips). */
+async function completeBefore(ctx: SourceProbeContext, label: string, relative: string, identity: SourceIdentity): Promise<boolean> {
+  const record = await readRecord(ctx.workspace, 'fetch');
+  return record?.source === label && (await isRecordedComplete(ctx.workspace, record, relative, identity));
 }
 
 function retrying<T>(ctx: SourceProbeContext, what: string, fn: () => Promise<T>): Promise<T> {
