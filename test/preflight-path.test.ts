@@ -5,7 +5,8 @@
 // set PENDING, a create_model creates nothing) and nothing is downloaded. A valid path passes, and
 // the probes leave no upload session, blob or object behind.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -19,7 +20,7 @@ import { registryAvailable, startRegistry, type TestRegistry } from '../dev/regi
 import { S3RVER_KEY, S3RVER_SECRET, startS3Server, type S3Server } from '../dev/s3-server.js';
 import { EXIT } from '../src/errors.js';
 import { withMargin } from '../src/steps/preflight-path.js';
-import { startHttpServer, type TestHttpServer } from './support/http-server.js';
+import { serveHfRepo, startHttpServer, type TestHttpServer } from './support/http-server.js';
 import { useStandin } from './support/model-registry.js';
 
 const MiB = 1024 * 1024;
@@ -304,6 +305,57 @@ describe('preflight checks the whole path', { skip }, () => {
       const room = logLines(r.stderr).filter((l) => l.msg === 'preflight: checking the workspace has room');
       assert.deepEqual(room.map((l) => l.model), [0, 0], `${label}: the model is complete in model/ already`);
     }
+  });
+
+  it('Hugging Face: private without a token and gated with a token that has no access are exit 4; a missing model exit 5; the listed sizes are counted', async () => {
+    const weights = Buffer.alloc(3 * MiB, 1);
+    serveHfRepo(web, 'acme/private', 'main', [{ path: 'model.safetensors', body: weights, lfs: true }, { path: 'config.json', body: Buffer.from('{}') }], { token: 'hf_good' });
+    // Gated: the Hub lists the files to anyone; only a token that accepted the terms may download.
+    web.routes.set('/api/models/acme/gated/revision/main', { body: JSON.stringify({ id: 'acme/gated', sha: 'abc', gated: 'auto', siblings: [{ rfilename: 'w.bin', size: 5 }] }), contentType: 'application/json' });
+    web.routes.set('/acme/gated/resolve/abc/w.bin', { body: 'weights', authorization: 'Bearer hf_good' });
+    const probe = async (uri: string, extra: Record<string, string> = {}) => {
+      const ws = path.join(await mr.dir('ms-pf-'), 'ws');
+      const reg = await intent('update_artifact', `hf-${uri.slice(5).replace('/', '-')}-${Object.keys(extra).length}`);
+      const r = await run('preflight', mr.env(ws, undefined, 'update_artifact', { ...pathEnv({ MODEL_SYNC_SOURCE_URI: uri, HF_ENDPOINT: web.url, ...extra }), ...reg.env }));
+      if (r.code !== 0) await reg.unchanged();
+      return r;
+    };
+    const noToken = await probe('hf://acme/private');
+    assert.equal(noToken.code, EXIT.auth, noToken.stderr);
+    assert.match(noToken.termination, /^Hugging Face model acme\/private revision main at .*: access refused \(HTTP 401\); set HF_TOKEN for private or gated models/);
+    const gated = await probe('hf://acme/gated', { HF_TOKEN: 'hf_wrong' });
+    assert.equal(gated.code, EXIT.auth, gated.stderr);
+    assert.match(gated.termination, /acme\/gated .*access refused \(HTTP 401\); the token in HF_TOKEN has no access to this model/);
+    assert.doesNotMatch(gated.termination + gated.stderr, /hf_wrong/, 'the token is never printed');
+    const gatedNoToken = await probe('hf://acme/gated');
+    assert.equal(gatedNoToken.code, EXIT.auth, gatedNoToken.stderr);
+    const missing = await probe('hf://acme/unknown');
+    assert.equal(missing.code, EXIT.notFound, missing.stderr);
+    assert.match(missing.termination, /acme\/unknown revision main .*not found; check --source-uri \/ MODEL_SYNC_SOURCE_URI$/);
+    const ok = await probe('hf://acme/private', { HF_TOKEN: 'hf_good' });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(logLines(ok.stderr).find((l) => l.msg === 'preflight: checking the workspace has room')?.model, weights.length + 2);
+  });
+
+  it('OCI source: the manifest is read with the source credentials; a wrong password is exit 4, a missing tag exit 5, each naming its setting', async () => {
+    const image = `${registry.host}/library/base:1`;
+    await promisify(execFile)('skopeo', ['copy', '--quiet', '--preserve-digests', '--dest-tls-verify=false', '--dest-creds', `${registry.username}:${registry.password}`, baseImage, `docker://${image}`]);
+    const probe = async (label: string, extra: Record<string, string | undefined>) => {
+      const ws = path.join(await mr.dir('ms-pf-'), 'ws');
+      const reg = await intent('update_artifact', `oci-src-${label}`);
+      const r = await run('preflight', mr.env(ws, undefined, 'update_artifact', { ...pathEnv({ MODEL_SYNC_SOURCE_TYPE: 'oci', MODEL_SYNC_SOURCE_OCI_URI: image, MODEL_SYNC_SOURCE_OCI_USERNAME: registry.username, MODEL_SYNC_SOURCE_OCI_PASSWORD: registry.password, ...extra }), ...reg.env }));
+      if (r.code !== 0) await reg.unchanged();
+      return r;
+    };
+    const wrong = await probe('wrong', { MODEL_SYNC_SOURCE_OCI_PASSWORD: 'nope' });
+    assert.equal(wrong.code, EXIT.auth, wrong.stderr);
+    assert.match(wrong.termination, /^cannot fetch .*library\/base:1: .*; check --source-oci-username \/ MODEL_SYNC_SOURCE_OCI_USERNAME and --source-oci-password \/ MODEL_SYNC_SOURCE_OCI_PASSWORD, or --source-oci-credentials-path/);
+    const missing = await probe('missing', { MODEL_SYNC_SOURCE_OCI_URI: `${registry.host}/library/base:no-such-tag` });
+    assert.equal(missing.code, EXIT.notFound, missing.stderr);
+    assert.match(missing.termination, /not found .*; check --source-oci-uri \/ MODEL_SYNC_SOURCE_OCI_URI$/);
+    const ok = await probe('ok', {});
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(logLines(ok.stderr).find((l) => l.msg === 'preflight: checking the workspace has room')?.model, 1024, "the layer's size");
   });
 
   it('an http source that refuses HEAD is probed with a ranged GET of its first byte', async () => {
