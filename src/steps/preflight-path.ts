@@ -103,7 +103,9 @@ async function naming<T>(work: Promise<T>, names: Naming): Promise<T> {
     return await work;
   } catch (err) {
     if (!(err instanceof ModelSyncError)) throw err;
-    const setting = err.kind === 'auth' ? names.auth : err.kind === 'notFound' ? names.notFound : undefined;
+    let setting = err.kind === 'auth' ? names.auth : err.kind === 'notFound' ? names.notFound : undefined;
+    // A message that already names one of these settings (the S3 client names a refused key) keeps its own words.
+    if (setting && (setting.match(/--[a-z0-9-]+/g) ?? []).some((flag) => err.message.includes(flag))) setting = undefined;
     const text = `${names.prefix ? `${names.prefix}: ` : ''}${err.message}`;
     if (!setting && !names.prefix) throw err;
     throw new ModelSyncError(err.kind, setting ? `${text}; check ${setting}` : text, { cause: err });
