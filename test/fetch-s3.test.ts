@@ -1,4 +1,4 @@
-// fetch with source-type s3 against s3rver on 127.0.0.1, through the built CLI.
+// fetch with source-type s3 against Ceph's RADOS Gateway on 127.0.0.1 (dev/rgw.ts), through the built CLI.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -6,11 +6,12 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EXIT } from '../src/errors.js';
 import { runCli, tempDir } from '../dev/cli.js';
-import { startS3Server, S3RVER_KEY, S3RVER_SECRET, freePort, type S3Server } from '../dev/s3-server.js';
+import { freePort } from '../dev/ports.js';
+import { startRgw, RGW_ACCESS_KEY, RGW_SECRET_KEY, type Rgw } from '../dev/rgw.js';
 import { listAll, logLines, readInventory, readTree, sha256 } from './support/fetch-helpers.js';
 import { s3FetchEnv } from './support/s3-fetch-env.js';
 
-let s3: S3Server;
+let s3: Rgw;
 const folder = new Map<string, Buffer>([
   ['config.json', Buffer.from('{"model_type":"test"}')],
   ['weights/part-1.safetensors', randomBytes(300_000)],
@@ -21,7 +22,7 @@ const big = randomBytes(5 * 1024 * 1024 + 12_345);
 const temps: string[] = [];
 
 before(async () => {
-  s3 = await startS3Server('models');
+  s3 = await startRgw();
   for (const [rel, body] of folder) await s3.put(`my-model/${rel}`, body);
   await s3.put('my-model/folder-marker/', ''); // a "folder" object: skipped
   await s3.put('my-model2/not-mine.bin', 'must not be fetched with key my-model');
@@ -44,7 +45,7 @@ async function storage(): Promise<string> {
 }
 
 function env(storagePath: string, key: string, extra: Record<string, string> = {}): Record<string, string> {
-  return s3FetchEnv(s3.bucket, s3.endpoint, storagePath, key, extra);
+  return s3FetchEnv(s3.bucket, s3.endpoint, storagePath, key, extra, s3);
 }
 
 test('a prefix with nested keys arrives byte for byte; my-model does not pick up my-model2/', async () => {
@@ -149,6 +150,7 @@ test('missing bucket, missing key, wrong access key and unreachable endpoint hav
   const wrongKey = await runCli(['fetch'], env(ws, 'my-model', { MODEL_SYNC_SOURCE_AWS_ACCESS_KEY_ID: 'AKIAWRONGWRONGWRONG' }));
   assert.equal(wrongKey.code, EXIT.auth, wrongKey.stderr);
   assert.match(wrongKey.termination, /InvalidAccessKeyId/);
+  assert.match(wrongKey.termination, /--source-aws-access-key-id \/ MODEL_SYNC_SOURCE_AWS_ACCESS_KEY_ID/);
 
   const port = await freePort(); // nothing listens there
   const down = await runCli(['fetch'], env(ws, 'my-model', { MODEL_SYNC_SOURCE_AWS_ENDPOINT: `http://127.0.0.1:${port}` }));
@@ -183,8 +185,8 @@ test('S3 settings from a credentials folder work like env vars', async () => {
   const ws = await storage();
   const creds = path.join(path.dirname(ws), 'creds');
   await mkdir(creds);
-  await writeFile(path.join(creds, 'AWS_ACCESS_KEY_ID'), `${S3RVER_KEY}\n`);
-  await writeFile(path.join(creds, 'AWS_SECRET_ACCESS_KEY'), `${S3RVER_SECRET}\n`);
+  await writeFile(path.join(creds, 'AWS_ACCESS_KEY_ID'), `${RGW_ACCESS_KEY}\n`);
+  await writeFile(path.join(creds, 'AWS_SECRET_ACCESS_KEY'), `${RGW_SECRET_KEY}\n`);
   await writeFile(path.join(creds, 'AWS_S3_ENDPOINT'), s3.endpoint);
   await writeFile(path.join(creds, 'AWS_S3_BUCKET'), s3.bucket);
   const r = await runCli(['fetch'], {

@@ -1,4 +1,4 @@
-// Destination s3: fetch a prefix from s3rver, push it to another prefix, compare; a re-run skips
+// Destination s3 on RGW (dev/rgw.ts): fetch a prefix, push it to another prefix, compare; a re-run skips
 // what is already there; files above the part size go as multipart uploads.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,9 +14,9 @@ import { pushToS3 } from '../src/destinations/s3.js';
 import { EXIT, ModelSyncError } from '../src/errors.js';
 import { Workspace } from '../src/workspace/workspace.js';
 import { runCli, tempDir } from '../dev/cli.js';
-import { startS3Server, S3RVER_KEY, S3RVER_SECRET, type S3Server } from '../dev/s3-server.js';
+import { startRgw, RGW_ACCESS_KEY, RGW_SECRET_KEY, type Rgw } from '../dev/rgw.js';
 
-let s3: S3Server;
+let s3: Rgw;
 let dir: string;
 const files = new Map<string, Buffer>([
   ['config.json', Buffer.from('{"x":1}')],
@@ -25,7 +25,7 @@ const files = new Map<string, Buffer>([
 ]);
 
 before(async () => {
-  s3 = await startS3Server('models');
+  s3 = await startRgw();
   dir = await tempDir('ms-push-s3-');
   for (const [rel, body] of files) await s3.put(`source/${rel}`, body);
 });
@@ -46,8 +46,8 @@ function pushContext(ws: string, env: Record<string, string>) {
       MODEL_SYNC_DESTINATION_TYPE: 's3',
       MODEL_SYNC_DESTINATION_AWS_BUCKET: s3.bucket,
       MODEL_SYNC_DESTINATION_AWS_ENDPOINT: s3.endpoint,
-      MODEL_SYNC_DESTINATION_AWS_ACCESS_KEY_ID: S3RVER_KEY,
-      MODEL_SYNC_DESTINATION_AWS_SECRET_ACCESS_KEY: S3RVER_SECRET,
+      MODEL_SYNC_DESTINATION_AWS_ACCESS_KEY_ID: RGW_ACCESS_KEY,
+      MODEL_SYNC_DESTINATION_AWS_SECRET_ACCESS_KEY: RGW_SECRET_KEY,
       ...env,
     },
   });
@@ -79,8 +79,8 @@ test('fetch from one prefix, push to another: same objects byte for byte; a re-r
     MODEL_SYNC_SOURCE_AWS_BUCKET: s3.bucket,
     MODEL_SYNC_SOURCE_AWS_KEY: 'source',
     MODEL_SYNC_SOURCE_AWS_ENDPOINT: s3.endpoint,
-    MODEL_SYNC_SOURCE_AWS_ACCESS_KEY_ID: S3RVER_KEY,
-    MODEL_SYNC_SOURCE_AWS_SECRET_ACCESS_KEY: S3RVER_SECRET,
+    MODEL_SYNC_SOURCE_AWS_ACCESS_KEY_ID: RGW_ACCESS_KEY,
+    MODEL_SYNC_SOURCE_AWS_SECRET_ACCESS_KEY: RGW_SECRET_KEY,
   });
   assert.equal(fetched.code, 0, fetched.stderr);
 
@@ -118,8 +118,8 @@ test('push through the CLI with destination-type s3', async (t) => {
     MODEL_SYNC_DESTINATION_AWS_BUCKET: s3.bucket,
     MODEL_SYNC_DESTINATION_AWS_KEY: 'copies/cli',
     MODEL_SYNC_DESTINATION_AWS_ENDPOINT: s3.endpoint,
-    MODEL_SYNC_DESTINATION_AWS_ACCESS_KEY_ID: S3RVER_KEY,
-    MODEL_SYNC_DESTINATION_AWS_SECRET_ACCESS_KEY: S3RVER_SECRET,
+    MODEL_SYNC_DESTINATION_AWS_ACCESS_KEY_ID: RGW_ACCESS_KEY,
+    MODEL_SYNC_DESTINATION_AWS_SECRET_ACCESS_KEY: RGW_SECRET_KEY,
   });
   if (r.code === EXIT.internal && /step push is not implemented yet/.test(r.termination)) {
     t.skip('runPush (src/steps/push.ts) does not dispatch to pushToS3 yet');

@@ -305,6 +305,7 @@ export class StepSettings {
       ...(endpoint !== undefined ? { endpoint } : {}),
       ...(accessKeyId !== undefined ? { accessKeyId } : {}),
       ...(secretAccessKey !== undefined ? { secretAccessKey } : {}),
+      keySettings: { accessKeyId: config.describe(p('access-key-id')), secretAccessKey: config.describe(p('secret-access-key')) },
     };
   }
 

@@ -24,6 +24,9 @@ const AUTH = new Set([
   'AuthorizationHeaderMalformed',
 ]);
 
+/** The property of an SDK error that names the key setting to fix (set by the client, s3/client.ts). */
+export const KEY_HINT = 'modelSyncKeyHint';
+
 export function s3Uri(bucket: string, key: string): string {
   return `s3://${bucket}/${key}`;
 }
@@ -55,9 +58,16 @@ export function s3Error(err: unknown, action: string, bucket: string, key: strin
   if (status === 407) return proxyAuthRefused(`${action} ${where}`, err);
   if (name === 'NoSuchBucket') return new ModelSyncError('notFound', `${action} ${where}: bucket "${bucket}" does not exist`, { cause: err });
   if (NOT_FOUND.has(name) || status === 404) return new ModelSyncError('notFound', `${action} ${where}: no such object`, { cause: err });
+  // RGW (and MinIO) answer 403 QuotaExceeded: the destination is full, not a refused key.
+  if (name === 'QuotaExceeded') {
+    return new ModelSyncError('noSpace', `${action} ${where}: the bucket's or its owner's storage quota is exceeded (QuotaExceeded); free room in the bucket or raise the quota`, { cause: err });
+  }
   if (AUTH.has(name) || status === 401 || status === 403) {
-    const hint = name === 'CredentialsProviderError' ? ' (no credentials found: set the access key id and secret access key)' : '';
-    return new ModelSyncError('auth', `${action} ${where}: access refused (${name})${hint}`, { cause: err });
+    const keyHint = (err as Record<string, unknown>)[KEY_HINT];
+    const hint = name === 'CredentialsProviderError' ? ' (no credentials found: set the access key id and secret access key)' : typeof keyHint === 'string' ? `: ${keyHint}` : '';
+    // A HEAD answer has no body, so the SDK names its error "Unknown": say the status instead.
+    const what = name === 'Unknown' && status !== undefined ? `HTTP ${status}` : name;
+    return new ModelSyncError('auth', `${action} ${where}: access refused (${what})${hint}`, { cause: err });
   }
   if (isTransientS3Error(err)) {
     return new ModelSyncError('transient', `${action} ${where}: ${name}${status ? ` (HTTP ${status})` : ''}: ${e?.message ?? ''}`.trim(), { cause: err });
