@@ -1,5 +1,5 @@
 // preflight checks the whole path before Model Registry is asked and before any model byte moves
-// (issue 13, item 5): a wrong registry password, a wrong S3 key, a missing source object and a
+// (issue 13, item 5): a wrong registry password, a wrong S3 secret (Ceph RGW), a missing source object and a
 // too-small volume are each refused by `preflight` and by `all` with their own exit code and a line
 // naming the setting to fix; the registry state is unchanged (an update_artifact artifact is not
 // set PENDING, a create_model creates nothing) and nothing is downloaded. A valid path passes, and
@@ -17,11 +17,12 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { buildMinimalBase } from '../dev/minimal-base.js';
 import { CLI, cleanEnv, runCli, tempDir } from '../dev/cli.js';
 import { registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
-import { S3RVER_KEY, S3RVER_SECRET, startS3Server, type S3Server } from '../dev/s3-server.js';
+import type { Rgw } from '../dev/rgw.js';
 import { EXIT } from '../src/errors.js';
 import { withMargin } from '../src/steps/preflight-path.js';
 import { serveHfRepo, startHttpServer, type TestHttpServer } from './support/http-server.js';
 import { useStandin } from './support/model-registry.js';
+import { useRgw } from './support/rgw.js';
 
 const MiB = 1024 * 1024;
 
@@ -35,6 +36,8 @@ function logLines(stderr: string): Array<Record<string, unknown>> {
   });
 }
 const mr = useStandin();
+// A real S3 (Ceph RGW): it checks SigV4 signatures, so a wrong secret is refused, and it lists multipart uploads.
+const rgw = useRgw();
 
 function noVolume(): string | false {
   if (process.getuid?.() !== 0) return 'needs root: a tmpfs is mounted in a private mount namespace (unshare -m)';
@@ -56,20 +59,20 @@ const skip = registryAvailable() ? false : 'docker-registry is not installed';
 
 describe('preflight checks the whole path', { skip }, () => {
   let registry: TestRegistry;
-  let s3: S3Server;
+  let s3: Rgw;
   let web: TestHttpServer;
   let baseImage = '';
   const model = Buffer.alloc(2 * MiB, 7);
 
   before(async () => {
-    [registry, s3, web] = await Promise.all([startRegistry({ mode: 'htpasswd' }), startS3Server('models'), startHttpServer()]);
+    [registry, s3, web] = await Promise.all([startRegistry({ mode: 'htpasswd' }), rgw.ready, startHttpServer()]);
     await s3.put('models/granite/model.bin', model);
     web.routes.set('/model.bin', { body: model });
     web.routes.set('/big.bin', { body: Buffer.alloc(40 * MiB) });
     baseImage = (await buildMinimalBase(await mr.dir('ms-base-'))).reference;
   });
   after(async () => {
-    await Promise.all([registry?.stop(), s3?.stop(), web?.stop()]);
+    await Promise.all([registry?.stop(), web?.stop()]);
   });
 
   /** A valid path: an http source, the htpasswd registry with the right password, a layout base image. */
@@ -92,16 +95,16 @@ describe('preflight checks the whole path', { skip }, () => {
     MODEL_SYNC_SOURCE_AWS_BUCKET: s3.bucket,
     MODEL_SYNC_SOURCE_AWS_KEY: key,
     MODEL_SYNC_SOURCE_AWS_ENDPOINT: s3.endpoint,
-    MODEL_SYNC_SOURCE_AWS_ACCESS_KEY_ID: S3RVER_KEY,
-    MODEL_SYNC_SOURCE_AWS_SECRET_ACCESS_KEY: S3RVER_SECRET,
+    MODEL_SYNC_SOURCE_AWS_ACCESS_KEY_ID: s3.accessKey,
+    MODEL_SYNC_SOURCE_AWS_SECRET_ACCESS_KEY: s3.secretKey,
   });
   const s3Destination = (extra: Record<string, string> = {}) => ({
     MODEL_SYNC_DESTINATION_TYPE: 's3',
     MODEL_SYNC_DESTINATION_AWS_BUCKET: s3.bucket,
     MODEL_SYNC_DESTINATION_AWS_KEY: 'pushed/granite',
     MODEL_SYNC_DESTINATION_AWS_ENDPOINT: s3.endpoint,
-    MODEL_SYNC_DESTINATION_AWS_ACCESS_KEY_ID: S3RVER_KEY,
-    MODEL_SYNC_DESTINATION_AWS_SECRET_ACCESS_KEY: S3RVER_SECRET,
+    MODEL_SYNC_DESTINATION_AWS_ACCESS_KEY_ID: s3.accessKey,
+    MODEL_SYNC_DESTINATION_AWS_SECRET_ACCESS_KEY: s3.secretKey,
     ...extra,
   });
 
@@ -199,13 +202,24 @@ describe('preflight checks the whole path', { skip }, () => {
     );
   });
 
-  it('a wrong S3 key of the destination: exit 4 naming the destination S3 credentials', async () => {
+  it('a wrong S3 secret of the destination (RGW): exit 4 naming the secret setting', async () => {
     await refusedEverywhere(
-      's3-key',
-      pathEnv(s3Destination({ MODEL_SYNC_DESTINATION_AWS_ACCESS_KEY_ID: 'WRONGKEY' })),
-      { code: EXIT.auth, message: /^writing to s3:\/\/models\/pushed\/granite: access refused \(InvalidAccessKeyId\); check --destination-aws-access-key-id \/ MODEL_SYNC_DESTINATION_AWS_ACCESS_KEY_ID and --destination-aws-secret-access-key \/ MODEL_SYNC_DESTINATION_AWS_SECRET_ACCESS_KEY, or --destination-s3-credentials-path/ },
+      's3-secret',
+      pathEnv(s3Destination({ MODEL_SYNC_DESTINATION_AWS_SECRET_ACCESS_KEY: 'wrong-secret-0123456789' })),
+      { code: EXIT.auth, message: /^writing to s3:\/\/models\/pushed\/granite: access refused \(SignatureDoesNotMatch\): the secret access key does not match the access key id; check --destination-aws-secret-access-key \/ MODEL_SYNC_DESTINATION_AWS_SECRET_ACCESS_KEY$/ },
       noWebGet('/model.bin'),
     );
+    assert.deepEqual(await s3.listMultipartUploads(s3.bucket), [], 'no multipart upload was started');
+  });
+
+  it('a wrong S3 secret of the source (RGW): exit 4 naming the source secret setting', async () => {
+    const ws = path.join(await mr.dir('ms-pf-'), 'ws');
+    const reg = await intent('update_artifact', 'src-secret');
+    const r = await run('preflight', mr.env(ws, undefined, 'update_artifact', { ...pathEnv({ ...s3Source('models/granite'), MODEL_SYNC_SOURCE_AWS_SECRET_ACCESS_KEY: 'wrong-secret-0123456789' }), ...reg.env }));
+    await reg.unchanged();
+    assert.equal(r.code, EXIT.auth, r.stderr);
+    assert.match(r.termination, /access refused \(SignatureDoesNotMatch\).*check --source-aws-secret-access-key \/ MODEL_SYNC_SOURCE_AWS_SECRET_ACCESS_KEY$/);
+    assert.doesNotMatch(r.termination + r.stderr, /wrong-secret-0123456789/, 'the secret is never printed');
   });
 
   it('a missing source object: exit 5 naming the source bucket and key', async () => {
@@ -288,6 +302,7 @@ describe('preflight checks the whole path', { skip }, () => {
     assert.equal(existsSync(blobs), false, 'no blob was written');
     const left = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: 'pushed/' }));
     assert.deepEqual(left.Contents ?? [], [], 'no object under the S3 destination prefix');
+    assert.deepEqual(await s3.listMultipartUploads(s3.bucket, 'pushed/'), [], 'the test multipart upload was aborted');
   });
 
   it('a re-run after a complete fetch asks no room for the files fetch will skip', async () => {
