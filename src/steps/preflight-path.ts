@@ -48,10 +48,10 @@ export async function checkWholePath(ctx: StepContext): Promise<PathReport> {
   else probe = await naming(probeUriSource(probeCtx, source.uri), { auth: source.uri.setting, notFound: source.uri.setting });
   log.info({ source: probe.label, files: probe.files, bytes: probe.needed.bytes }, 'preflight: the source is readable');
 
-  // 4a. Room for the model, a local check before the destination's servers are asked.
+  // 2. Room for the model, a local check before the destination's servers are asked.
   let needed = await roomFor(ctx, probe.needed, 0);
 
-  // 2. The destination accepts a push with this job's credentials; 3. the base image resolves.
+  // 3. The destination accepts a push with this job's credentials; 4. the base image resolves.
   const destination = settings.destinationType() ? settings.destination() : undefined;
   let baseBytes = 0;
   if (destination?.type === 's3') {
@@ -65,7 +65,7 @@ export async function checkWholePath(ctx: StepContext): Promise<PathReport> {
     log.info({ base: base.reference, bytes: baseBytes }, 'preflight: the base image resolves');
   }
 
-  // 4b. With the base image package copies into image/.
+  // 5. Room again, with the base image package copies into image/.
   if (baseBytes > 0) needed = await roomFor(ctx, probe.needed, baseBytes);
   return { source: probe.label, files: probe.files, neededBytes: needed };
 }
