@@ -17,6 +17,7 @@ import { runCli, tempDir } from '../dev/cli.js';
 import { metadataFolder, registryEnv, SAMPLE_CREATE_MODEL } from './support/model-registry.js';
 import { registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
 import { startS3Server, S3RVER_KEY, S3RVER_SECRET, type S3Server } from '../dev/s3-server.js';
+import { startFaultProxy } from './support/fault-proxy.js';
 
 const run = promisify(execFile);
 
@@ -115,8 +116,14 @@ describe('all: S3 -> local OCI registry -> Model Registry stand-in', { skip }, (
     const artifact = await client.createModelVersionArtifact(version.id, { artifactType: 'model-artifact', uri: 'PLACEHOLDER', state: 'UNKNOWN' });
     const ws = await tempDir('ms-all-');
     dirs.push(ws);
-    const result = await runCli(['all'], env(ws, { MODEL_SYNC_MODEL_ARTIFACT_ID: artifact.id, MODEL_SYNC_SOURCE_AWS_KEY: 'no/such/prefix' }), { timeoutMs: 90_000 });
-    assert.notEqual(result.code, EXIT.ok);
+    // The source passes preflight (its listing answers) but refuses its objects' bodies, so fetch
+    // fails after the artifact was set PENDING (a missing prefix is refused by preflight itself:
+    // test/preflight-path.test.ts).
+    const proxy = await startFaultProxy(s3.endpoint);
+    proxy.rules.push({ method: 'GET', path: /^\/models\/sentiment\/v1\//, status: 403, times: 1000 });
+    const result = await runCli(['all'], env(ws, { MODEL_SYNC_MODEL_ARTIFACT_ID: artifact.id, MODEL_SYNC_SOURCE_AWS_ENDPOINT: proxy.url }), { timeoutMs: 90_000 }).finally(() => proxy.stop());
+    assert.equal(result.code, EXIT.auth, result.stderr);
+    assert.ok(proxy.requests.some((q) => q.fault), 'fetch asked for an object after preflight');
     const now = (await client.getModelArtifact(artifact.id))!;
     assert.equal(now.state, 'ABANDONED');
     assert.equal(now.uri, 'PLACEHOLDER');

@@ -19,7 +19,7 @@ import { resolveSigning } from '../src/config/signing.js';
 import { loadStep } from '../src/contract/contract.js';
 import { EXIT } from '../src/errors.js';
 import { startHttpServer, type TestHttpServer } from './support/http-server.js';
-import { metadataFolder, registryEnv, SAMPLE_CREATE_MODEL } from './support/model-registry.js';
+import { localPathEnv, metadataFolder, registryEnv, SAMPLE_CREATE_MODEL } from './support/model-registry.js';
 
 const SIGSTORE = { SIGSTORE_TUF_URL: 'https://tuf.example', SIGSTORE_FULCIO_URL: 'https://fulcio.example', SIGSTORE_REKOR_URL: 'https://rekor.example' };
 const TRUE_WORDS = ['yes', 'Y', 'true', 'T', '1', 'ON', ' True ', '\tyes\n'];
@@ -334,7 +334,7 @@ describe('signing', () => {
   it('--sign false with all SIGSTORE_*_URL set does not sign and does not fail', async () => {
     reset();
     for (const word of ['false', 'OFF', ' n ']) {
-      const r = await runCli(['preflight'], { ...(await env({ MODEL_SYNC_SIGN: word })), ...SIGSTORE });
+      const r = await runCli(['preflight'], { ...(await env({ MODEL_SYNC_SIGN: word, ...(await localPathEnv(await dir('ms-path-'))) })), ...SIGSTORE });
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(logged(r, 'warn'), []);
     }
@@ -343,10 +343,12 @@ describe('signing', () => {
 
   it('only some SIGSTORE_*_URL set: upstream\'s warning, once, and no failure', async () => {
     reset();
-    const r = await runCli(['preflight'], { ...(await env()), SIGSTORE_TUF_URL: SIGSTORE.SIGSTORE_TUF_URL, SIGSTORE_FULCIO_URL: '', SIGSTORE_REKOR_URL: SIGSTORE.SIGSTORE_REKOR_URL });
+    // A path preflight can check without servers: these runs pass it and go on to the registry.
+    const local = await localPathEnv(await dir('ms-path-'));
+    const r = await runCli(['preflight'], { ...(await env(local)), SIGSTORE_TUF_URL: SIGSTORE.SIGSTORE_TUF_URL, SIGSTORE_FULCIO_URL: '', SIGSTORE_REKOR_URL: SIGSTORE.SIGSTORE_REKOR_URL });
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(logged(r, 'warn'), ['Signing disabled, incomplete SIGSTORE configuration, missing: SIGSTORE_FULCIO_URL.']);
-    const none = await runCli(['preflight'], await env());
+    const none = await runCli(['preflight'], await env(local));
     assert.equal(none.code, 0, none.stderr);
     assert.deepEqual(logged(none, 'warn'), [], 'no SIGSTORE variable: silent, as upstream');
   });

@@ -11,7 +11,7 @@ import { parse } from 'yaml';
 import { startStandin, type Exchange, type Standin } from '../dev/model-registry-standin.js';
 import { ModelRegistryClient } from '../src/model-registry/client.js';
 import { REPO_ROOT, runCli, tempDir } from '../dev/cli.js';
-import { metadataFolder, registryEnv, SAMPLE_CREATE_MODEL } from './support/model-registry.js';
+import { localPathEnv, metadataFolder, registryEnv, SAMPLE_CREATE_MODEL } from './support/model-registry.js';
 import { mapValues, toJsonSchema } from '../scripts/lib/openapi-json-schema.js';
 
 const SPEC = path.join(REPO_ROOT, '..', 'shared', 'specs', 'model-registry-openapi.yaml');
@@ -125,8 +125,8 @@ describe('Model Registry traffic against the OpenAPI spec', { skip }, () => {
   it('holds for create_model, create_version, update_artifact, mark-failed, re-runs and error answers', async () => {
     const ws = () => tempDir('ms-ws-').then((d) => (dirs.push(d), d));
     const meta = (files: Record<string, string>) => metadataFolder(files, { volume: true }).then((d) => (dirs.push(d), d));
-    const base = (extra: Record<string, string | undefined>) =>
-      registryEnv(standin, { MODEL_SYNC_SOURCE_TYPE: 'uri', MODEL_SYNC_SOURCE_URI: 'file:///x', MODEL_SYNC_DESTINATION_OCI_URI: '127.0.0.1:5000/m:1', ...extra });
+    const local = await localPathEnv(await ws()); // preflight checks the path before the registry
+    const base = (extra: Record<string, string | undefined>) => registryEnv(standin, { ...local, ...extra });
 
     // create_model, twice (the second run recognises its own entities)
     const cm = base({ MODEL_SYNC_STORAGE_PATH: await ws(), MODEL_SYNC_METADATA_CONFIGMAP_PATH: await meta(SAMPLE_CREATE_MODEL), MODEL_SYNC_MODEL_UPLOAD_INTENT: 'create_model', MODEL_SYNC_MODEL_URI: 'oci://r/m:1' });

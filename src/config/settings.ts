@@ -48,6 +48,20 @@ export interface ForeignEnv {
   serviceAccountTokenPath?: string;
 }
 
+/** Flag / env var names of what holds a side's credentials and names its bucket. */
+export interface SideSettingNames {
+  ociCredentials: string;
+  s3Credentials: string;
+  bucket: string;
+  key: string;
+}
+
+export interface PathSettingNames {
+  source: SideSettingNames;
+  destination: SideSettingNames;
+  baseImageCredentials: string;
+}
+
 export class StepSettings {
   private signingDecision: SigningSettings | undefined;
   private proxyDecision: { proxy: ProxySettings | undefined } | undefined;
@@ -217,6 +231,18 @@ export class StepSettings {
     }
     if (this.config.has('source-type') && this.config.string('source-type') === 'oci') add('source-oci-uri');
     return out;
+  }
+
+  /** The settings preflight names when a probe of the source, destination or base image fails. */
+  pathSettingNames(): PathSettingNames {
+    const d = (name: string) => this.config.describe(name);
+    const oci = (side: string) => `${d(`${side}-oci-username`)} and ${d(`${side}-oci-password`)}, or ${d(`${side}-oci-credentials-path`)}`;
+    const s3 = (side: string) => `${d(`${side}-aws-access-key-id`)} and ${d(`${side}-aws-secret-access-key`)}, or ${d(`${side}-s3-credentials-path`)}`;
+    return {
+      source: { ociCredentials: oci('source'), s3Credentials: s3('source'), bucket: d('source-aws-bucket'), key: d('source-aws-key') },
+      destination: { ociCredentials: oci('destination'), s3Credentials: s3('destination'), bucket: d('destination-aws-bucket'), key: d('destination-aws-key') },
+      baseImageCredentials: d('destination-oci-base-image-credentials-path'),
+    };
   }
 
   /** The URI register records: the setting, else what push wrote. */

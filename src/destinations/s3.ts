@@ -2,12 +2,14 @@
 // A file is read only when, with every link followed, it is a regular file inside model/: all are
 // checked before the first upload, and each is read through a handle opened and checked again
 // (openInside), so that a link planted or swapped in after fetch never sends a host file.
+import { randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { CreateMultipartUploadCommand, type S3Client } from '@aws-sdk/client-s3';
 import { messageOf, ModelSyncError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { NetworkSettings } from '../net/policy.js';
 import { createS3Client, type S3Settings } from '../s3/client.js';
+import { s3Error } from '../s3/errors.js';
 import { abortMultipartUpload, listMultipartUploads } from '../s3/multipart.js';
 import { uploadFiles, type MultipartUpload, type UploadItem } from '../s3/upload.js';
 import { Progress } from '../util/progress.js';
@@ -181,4 +183,37 @@ async function abortStaleUploads(ctx: S3PushContext, settings: S3Settings, clien
     }
   }
   if (recorded) await removeRecord(ctx.workspace, 's3-uploads');
+}
+
+/**
+ * For preflight: whether this job's credentials may write under the key prefix, leaving nothing
+ * behind. A PutObject would leave an object (and deleting it needs s3:DeleteObject, which a
+ * push-only policy may lack); a multipart upload that is started and then aborted needs only the
+ * write permission, and writes no object. If the abort fails, the upload id is logged: a bucket
+ * lifecycle rule for incomplete uploads removes it.
+ */
+export async function probeS3Destination(ctx: { log: Logger; network: NetworkSettings }, settings: S3Settings): Promise<void> {
+  const prefix = settings.key.replace(/^\/+|\/+$/g, '');
+  const key = `${prefix ? `${prefix}/` : ''}.model-sync-preflight-${randomBytes(6).toString('hex')}`;
+  const client = createS3Client(settings, 1, ctx.network);
+  try {
+    let uploadId: string | undefined;
+    try {
+      uploadId = (await client.send(new CreateMultipartUploadCommand({ Bucket: settings.bucket, Key: key }))).UploadId;
+    } catch (err) {
+      throw s3Error(err, 'writing to', settings.bucket, prefix);
+    }
+    if (!uploadId) return;
+    try {
+      await abortMultipartUpload(client, { bucket: settings.bucket, key, uploadId });
+    } catch (err) {
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      const fields = { bucket: settings.bucket, key, uploadId, err: (err as Error).message };
+      // A server without abort (405/501, such as s3rver) has no upload to clean up either.
+      if (status === 405 || status === 501) ctx.log.info(fields, 'preflight: the S3 server does not abort multipart uploads (no object was written)');
+      else ctx.log.warn(fields, 'preflight: could not abort its test multipart upload (no object was written)');
+    }
+  } finally {
+    client.destroy();
+  }
 }

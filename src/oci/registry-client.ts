@@ -348,6 +348,31 @@ export class RegistryClient {
     else await this.uploadMonolithic(repository, digest, size, open, opts.onBytes);
   }
 
+  /**
+   * Preflight's push check: opens a blob upload session (POST /v2/<repo>/blobs/uploads/, with a
+   * token of push scope when the registry uses tokens) and cancels it at once (DELETE of its
+   * Location), so that no blob is written. A registry that refuses the DELETE lets the session
+   * expire on its own: `cancelled` says which.
+   */
+  openAndCancelUpload(repository: string): Promise<{ cancelled: boolean }> {
+    const what = 'a blob upload session (push access)';
+    return this.retried(what, async () => {
+      const { location } = await this.startUpload(repository, what);
+      return { cancelled: await this.cancelUpload(repository, location) };
+    });
+  }
+
+  /** DELETE of an upload session; false when the registry refuses or the request fails (never an error). */
+  async cancelUpload(repository: string, location: URL): Promise<boolean> {
+    try {
+      const res = await this.send({ method: 'DELETE', url: location }, this.scopes(repository));
+      await drain(res);
+      return res.status >= 200 && res.status < 300;
+    } catch {
+      return false;
+    }
+  }
+
   private async startUpload(repository: string, what: string): Promise<{ location: URL; minChunk: number }> {
     const res = await this.expect({ method: 'POST', url: this.url(`/v2/${repository}/blobs/uploads/`) }, this.scopes(repository), [202], what);
     await drain(res);

@@ -3,15 +3,18 @@
 // Symbolic links are followed only while they stay inside the source root (the given folder;
 // for pvc:// the claim's folder, so a Hugging Face cache snapshot that links to ../../blobs works);
 // a link leading elsewhere is refused with an `unsafe` error.
-import { createReadStream } from 'node:fs';
-import { lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { constants, createReadStream } from 'node:fs';
+import { access, lstat, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, ModelSyncError } from '../errors.js';
 import type { Inventory } from '../workspace/records.js';
 import { safeJoin, UnsafePathError } from '../workspace/safe-path.js';
 import { forEachLimit } from '../util/concurrency.js';
-import { withSession, type FetchContext } from './session.js';
+import type { Logger } from '../log.js';
+import { readRecord } from '../workspace/records.js';
+import type { SourceProbe, SourceProbeContext } from './probe-types.js';
+import { isRecordedComplete, withSession, type FetchContext } from './session.js';
 
 export interface LocalSource {
   /** The file or folder to copy. */
@@ -45,14 +48,15 @@ export function resolveLocalSource(uri: string, pvcMountRoot: string, describe: 
   return { path: abs, root: abs, display: `file://${abs}` };
 }
 
-interface PlannedFile {
+export interface PlannedFile {
   absolute: string;
   relative: string;
   size: number;
   mtimeMs: number;
 }
 
-export async function fetchFromLocal(ctx: FetchContext, uri: string, pvcMountRoot: string, setting: string): Promise<Inventory> {
+/** The files a local source names (links checked, nothing read): what fetch copies, and preflight sizes. */
+export async function planLocalSource(uri: string, pvcMountRoot: string, setting: string, log: Logger): Promise<{ src: LocalSource; files: PlannedFile[] }> {
   const src = resolveLocalSource(uri, pvcMountRoot, setting);
   const top = await stat(src.path).catch((err: NodeJS.ErrnoException) => {
     throw new ModelSyncError('notFound', `${src.display}: ${err.code === 'ENOENT' ? 'no such file or folder' : err.message} (${src.path})`);
@@ -64,11 +68,34 @@ export async function fetchFromLocal(ctx: FetchContext, uri: string, pvcMountRoo
     files.push({ absolute: src.path, relative: path.basename(src.path), size: top.size, mtimeMs: top.mtimeMs });
   } else if (top.isDirectory()) {
     await assertInside(src.path, realRoot, src);
-    await walk(src.path, '', realRoot, src, files, ctx);
+    await walk(src.path, '', realRoot, src, files, log);
   } else {
     throw new ModelSyncError('unsafe', `refusing ${src.display}: not a regular file or folder`);
   }
   if (files.length === 0) throw new ModelSyncError('notFound', `${src.display}: the folder holds no files`);
+  return { src, files };
+}
+
+/**
+ * For preflight: the source exists, every file is readable by this process, and what fetch would
+ * still copy (files complete from an earlier run of this source left out). Reads no file's bytes.
+ */
+export async function probeLocalSource(ctx: SourceProbeContext, uri: string, pvcMountRoot: string, setting: string): Promise<SourceProbe> {
+  const { src, files } = await planLocalSource(uri, pvcMountRoot, setting, ctx.log);
+  const record = await readRecord(ctx.workspace, 'fetch');
+  const previous = record?.source === src.display ? record : undefined;
+  let needed = 0;
+  for (const f of files) {
+    await access(f.absolute, constants.R_OK).catch((err: NodeJS.ErrnoException) => {
+      throw new ModelSyncError('auth', `${src.display}: ${f.relative} cannot be read by this process (${err.code ?? err.message}); give the pod read access to the volume (${setting})`);
+    });
+    if (!(await isRecordedComplete(ctx.workspace, previous, f.relative, { size: f.size, mtimeMs: f.mtimeMs }))) needed += f.size;
+  }
+  return { label: src.display, files: files.length, needed: { bytes: needed } };
+}
+
+export async function fetchFromLocal(ctx: FetchContext, uri: string, pvcMountRoot: string, setting: string): Promise<Inventory> {
+  const { src, files } = await planLocalSource(uri, pvcMountRoot, setting, ctx.log);
 
   return withSession(ctx, src.display, async (session) => {
     const total = files.reduce((n, f) => n + f.size, 0);
@@ -97,14 +124,14 @@ export async function fetchFromLocal(ctx: FetchContext, uri: string, pvcMountRoo
   });
 }
 
-async function walk(dir: string, relDir: string, realRoot: string, src: LocalSource, out: PlannedFile[], ctx: FetchContext): Promise<void> {
+async function walk(dir: string, relDir: string, realRoot: string, src: LocalSource, out: PlannedFile[], log: Logger): Promise<void> {
   const entries = await readdir(dir, { withFileTypes: true });
   entries.sort((a, b) => (a.name < b.name ? -1 : 1));
   for (const e of entries) {
     const abs = path.join(dir, e.name);
     const rel = relDir ? `${relDir}/${e.name}` : e.name;
     if (e.isDirectory()) {
-      await walk(abs, rel, realRoot, src, out, ctx);
+      await walk(abs, rel, realRoot, src, out, log);
     } else if (e.isFile()) {
       const s = await stat(abs);
       out.push({ absolute: abs, relative: rel, size: s.size, mtimeMs: s.mtimeMs });
@@ -112,9 +139,9 @@ async function walk(dir: string, relDir: string, realRoot: string, src: LocalSou
       const real = await assertInside(abs, realRoot, src, rel);
       const s = await stat(real);
       if (s.isFile()) out.push({ absolute: real, relative: rel, size: s.size, mtimeMs: s.mtimeMs });
-      else ctx.log.warn({ path: rel }, 'not following a symbolic link to a folder');
+      else log.warn({ path: rel }, 'not following a symbolic link to a folder');
     } else {
-      ctx.log.warn({ path: rel }, 'skipping a special file (socket, FIFO or device)');
+      log.warn({ path: rel }, 'skipping a special file (socket, FIFO or device)');
     }
   }
 }

@@ -15,7 +15,8 @@ import type { Descriptor, ImageIndex, ImageManifest } from '../oci/types.js';
 import { readRecord, writeRecord, type Inventory, type OciLayersRecord } from '../workspace/records.js';
 import { ArchiveLinks } from './archive-links.js';
 import { forEachLimit } from '../util/concurrency.js';
-import { withSession, type FetchContext, type FetchSession } from './session.js';
+import type { SourceProbe, SourceProbeContext } from './probe-types.js';
+import { isRecordedComplete, withSession, type FetchContext, type FetchSession } from './session.js';
 
 
 const IMAGE_LAYER_TYPES = new Set<string>([MT.ociLayerTar, MT.ociLayerTarGzip, MT.dockerLayerTarGzip, 'application/vnd.docker.image.rootfs.diff.tar']);
@@ -45,8 +46,41 @@ export async function fetchFromOci(ctx: FetchContext, image: ImageEndpoint): Pro
   }
 }
 
+/**
+ * For preflight: the source image resolves with the source credentials (its manifest, through
+ * indexes to the machine's platform, as fetch chooses), its layers are ones fetch can read, and
+ * what fetch would write into model/ (the layer sizes; a lower bound when layers are compressed).
+ * Reads no layer.
+ */
+export async function probeOciSource(ctx: SourceProbeContext, image: ImageEndpoint): Promise<SourceProbe> {
+  const source = openSource(ctx, image);
+  try {
+    const { manifest } = await resolveManifest(source, ctx.log);
+    const plan = planLayers(manifest, source.label);
+    // Layers whose files are all complete from an earlier fetch of this source are skipped, as fetch skips them.
+    const layers = await readRecord(ctx.workspace, 'fetch-oci');
+    const files = await readRecord(ctx.workspace, 'fetch');
+    const previous = layers?.source === source.label ? layers : undefined;
+    const previousFiles = files?.source === source.label ? files : undefined;
+    const todo: LayerPlan[] = [];
+    for (const p of plan) {
+      const done = previous?.layers[p.layer.digest];
+      let complete = !!done && !done.links;
+      for (const f of done?.files ?? []) {
+        if (!complete) break;
+        complete = await isRecordedComplete(ctx.workspace, previousFiles, f.path, { size: f.size, etag: p.layer.digest });
+      }
+      if (!complete) todo.push(p);
+    }
+    const bytes = todo.reduce((n, p) => n + bytesOnDisk(p), 0);
+    return { label: source.label, files: plan.length, needed: { bytes, ...(todo.some((p) => isCompressed(p.layer)) ? { atLeast: true } : {}) } };
+  } finally {
+    source.close();
+  }
+}
+
 /** Where manifests and blobs come from: a registry or a local image layout. */
-function openSource(ctx: FetchContext, image: ImageEndpoint): OciTarget {
+function openSource(ctx: { network: FetchContext['network']; log: FetchContext['log'] }, image: ImageEndpoint): OciTarget {
   return openTarget(image.reference, {
     what: image.setting,
     credentials: image.credentials,

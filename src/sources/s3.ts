@@ -6,11 +6,8 @@ import { downloadObject, type RangedTuning } from '../s3/download.js';
 import { s3Uri } from '../s3/errors.js';
 import { listS3Source } from '../s3/list.js';
 import { forEachLimit, Limiter } from '../util/concurrency.js';
-import { ensureRoom } from '../workspace/disk.js';
 import { readRecord } from '../workspace/records.js';
-import type { Workspace } from '../workspace/workspace.js';
-import type { NetworkSettings } from '../net/policy.js';
-import type { Logger } from '../log.js';
+import type { SourceProbe, SourceProbeContext } from './probe-types.js';
 import { isRecordedComplete, withSession, type FetchContext, type SourceIdentity } from './session.js';
 
 export async function fetchFromS3(ctx: FetchContext, settings: S3Settings, tuning: RangedTuning): Promise<Inventory> {
@@ -77,28 +74,23 @@ function identityOf(o: { size: number; etag?: string | undefined }): SourceIdent
 }
 
 /**
- * For preflight: lists the source and fails with a noSpace error when what fetch would still
- * download (the listed sizes minus files complete from an earlier run of this source) exceeds the
- * workspace's free space. Writes nothing.
+ * For preflight: the source exists and this job's credentials may read it (the listing of the
+ * prefix, or a HEAD of the single object, through list.ts as fetch does), and what fetch would
+ * still download (the listed sizes minus files complete from an earlier run of this source).
+ * Reads no object body.
  */
-export async function checkS3Room(ctx: { workspace: Workspace; log: Logger; network: NetworkSettings }, settings: S3Settings): Promise<void> {
+export async function probeS3Source(ctx: SourceProbeContext, settings: S3Settings): Promise<SourceProbe> {
   const source = s3Uri(settings.bucket, settings.key);
   const client = createS3Client(settings, 1, ctx.network);
   try {
-    const listing = await listS3Source(client, settings.bucket, settings.key, ctx.workspace.modelDir).catch((err: unknown) => {
-      // Whether the source exists and is readable is not this check's question: fetch reports it.
-      ctx.log.warn({ source, err: (err as Error).message }, 'preflight: cannot list the source; its size is checked by fetch');
-      return undefined;
-    });
-    if (!listing) return;
+    const listing = await listS3Source(client, settings.bucket, settings.key, ctx.workspace.modelDir);
     const record = await readRecord(ctx.workspace, 'fetch');
     const previous = record?.source === source ? record : undefined;
     let needed = 0;
     for (const o of listing.objects) {
       if (!(await isRecordedComplete(ctx.workspace, previous, o.relative, identityOf(o)))) needed += o.size;
     }
-    ctx.log.info({ source, files: listing.objects.length, needed }, 'preflight: checking the workspace has room for the source');
-    await ensureRoom(ctx.workspace.volume, { bytes: needed });
+    return { label: source, files: listing.objects.length, needed: { bytes: needed } };
   } finally {
     client.destroy();
   }

@@ -5,6 +5,7 @@ import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before } from 'node:test';
 import { tempDir } from '../../dev/cli.js';
+import { buildMinimalBase } from '../../dev/minimal-base.js';
 import { startStandin, type Standin } from '../../dev/model-registry-standin.js';
 import { ModelRegistryClient } from '../../src/model-registry/client.js';
 import type { ModelArtifact } from '../../src/model-registry/types.js';
@@ -22,6 +23,23 @@ export async function metadataFolder(files: Record<string, string>, opts: { volu
   await symlink(stamp, path.join(dir, '..data'));
   for (const k of Object.keys(files)) await symlink(path.join('..data', k), path.join(dir, k));
   return dir;
+}
+
+/**
+ * A path preflight can check without servers (it probes the source, the destination and the base
+ * image before it asks Model Registry): a small model file, an image layout folder to push to, and
+ * the minimal base image as a layout, all under `dir`.
+ */
+export async function localPathEnv(dir: string): Promise<Record<string, string>> {
+  await writeFile(path.join(dir, 'model.bin'), 'weights');
+  const base = await buildMinimalBase(path.join(dir, 'base'));
+  return {
+    MODEL_SYNC_SOURCE_TYPE: 'uri',
+    MODEL_SYNC_SOURCE_URI: `file://${path.join(dir, 'model.bin')}`,
+    MODEL_SYNC_DESTINATION_TYPE: 'oci',
+    MODEL_SYNC_DESTINATION_OCI_URI: `oci:${path.join(dir, 'pushed')}:1`,
+    MODEL_SYNC_DESTINATION_OCI_BASE_IMAGE: base.reference,
+  };
 }
 
 export function registryEnv(standin: Standin, extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
@@ -57,9 +75,11 @@ export const SAMPLE_CREATE_MODEL: Record<string, string> = {
 export function useStandin() {
   let standin: Standin | undefined;
   let client: ModelRegistryClient | undefined;
+  let pathEnv: Record<string, string> = {};
   const dirs: string[] = [];
   before(async () => {
     standin = await startStandin();
+    pathEnv = await localPathEnv(kept(await tempDir('ms-path-')));
     client = new ModelRegistryClient({ baseUrl: `${standin.url}/api/model_registry/v1alpha3`, verifyTls: false }, { baseDelayMs: 5 });
   });
   after(async () => {
@@ -80,15 +100,13 @@ export function useStandin() {
     dir: async (prefix: string) => kept(await tempDir(prefix)),
     /** A metadata ConfigMap folder laid out as a mounted volume. */
     meta: async (files: Record<string, string>) => kept(await metadataFolder(files, { volume: true })),
-    /** Settings every step of a run shares (preflight takes all parameters, so source/destination too). */
+    /** Settings every step of a run shares (preflight takes all parameters and checks the path: a local one). */
     env: (workspace: string, metadata: string | undefined, intent: string, extra: Record<string, string | undefined> = {}) =>
       registryEnv(mr.standin, {
         MODEL_SYNC_STORAGE_PATH: workspace,
         MODEL_SYNC_METADATA_CONFIGMAP_PATH: metadata,
         MODEL_SYNC_MODEL_UPLOAD_INTENT: intent,
-        MODEL_SYNC_SOURCE_TYPE: 'uri',
-        MODEL_SYNC_SOURCE_URI: 'file:///nonexistent-model',
-        MODEL_SYNC_DESTINATION_OCI_URI: '127.0.0.1:5000/models/test:1',
+        ...pathEnv,
         ...extra,
       }),
     /** The one artifact under a version. */
