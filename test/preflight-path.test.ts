@@ -393,4 +393,15 @@ describe('preflight checks the whole path', { skip }, () => {
       server.close();
     }
   });
+  it('a malformed metadata ConfigMap is exit 2 before any probe: no request reaches the source or the registry', async () => {
+    web.requests.length = 0;
+    const uploadsBefore = (await readdir(registry.storageDir, { recursive: true }).catch(() => [] as string[])).length;
+    const ws = path.join(await mr.dir('ms-pf-'), 'ws');
+    const metadata = await mr.meta({ 'RegisteredModel.name': 'pf-bad-metadata', 'RegisteredModel.customProperties': '{not json' });
+    const r = await run('preflight', mr.env(ws, metadata, 'create_model', pathEnv()));
+    assert.equal(r.code, EXIT.config, r.stderr);
+    assert.match(r.termination, /customProperties.*is not valid JSON/);
+    assert.deepEqual(web.requests, [], 'the source was not probed');
+    assert.equal((await readdir(registry.storageDir, { recursive: true }).catch(() => [] as string[])).length, uploadsBefore, 'no upload session was opened');
+  });
 });

@@ -11,11 +11,12 @@ import type { StepContext, StepRunner } from './types.js';
 export const runPreflight: StepRunner = async (ctx) => {
   refuseSigning(ctx.settings.signing(ctx.log)); // before any registry call
   checkTransferSettings(ctx);
-  const registry = registryContext(ctx); // the connection settings: a config error before any probe
-  // Before the Model Registry session opens, so that a broken path sets nothing to PENDING.
-  const path = await checkWholePath(ctx);
-  const session = await openRegistrySession(registry);
+  // The connection settings and the metadata folder are parsed here, and no request is sent yet:
+  // a config error comes before any probe.
+  const session = await openRegistrySession(registryContext(ctx));
   try {
+    // Before the registry is asked anything, so that a broken path sets nothing to PENDING.
+    const path = await checkWholePath(ctx);
     const registrar = new Registrar(session.client, session.plan, session.writer('preflight'), session.known, ctx.log);
     const ids = await registrar.preflight();
     return {
