@@ -207,6 +207,8 @@ describe('private CAs per service', { skip }, () => {
           MODEL_SYNC_SOURCE_URI: path.join(work, 'base'),
           MODEL_SYNC_DESTINATION_TYPE: 'oci',
           MODEL_SYNC_DESTINATION_OCI_URI: `oci:${path.join(work, 'mr-out')}:v1`,
+          // A local base: preflight resolves the base image, and this test is about Model Registry's trust.
+          MODEL_SYNC_DESTINATION_OCI_BASE_IMAGE: `oci:${path.join(work, 'base')}:latest`,
           ...NO_CA_ENV,
           ...env,
         });
