@@ -28,25 +28,8 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): Record
 }
 
 export async function runCli(args: string[], env: Record<string, string | undefined> = {}, opts: { timeoutMs?: number } = {}): Promise<CliResult> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'ms-term-'));
-  const termination = path.join(dir, 'termination-log');
-  try {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: cleanEnv({ MODEL_SYNC_LOG_FORMAT: 'json', TERMINATION_MESSAGE_PATH: termination, ...env }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
-    const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
-    clearTimeout(timer);
-    const message = await readFile(termination, 'utf8').catch(() => '');
-    return { code, stdout, stderr, termination: message };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  const { code, stdout, stderr, termination } = await runCliSignalled(args, env, undefined, opts);
+  return { code, stdout, stderr, termination };
 }
 
 export interface SignalPlan {
@@ -64,11 +47,11 @@ export interface SignalledResult extends CliResult {
   msAfterSignal: number;
 }
 
-/** runCli, with a signal sent to the CLI once it has logged what `plan.when` waits for. */
+/** Runs the CLI; with a plan, a signal is sent to it once it has logged what `plan.when` waits for. */
 export async function runCliSignalled(
   args: string[],
   env: Record<string, string | undefined>,
-  plan: SignalPlan,
+  plan: SignalPlan | undefined,
   opts: { timeoutMs?: number } = {},
 ): Promise<SignalledResult> {
   const dir = await mkdtemp(path.join(tmpdir(), 'ms-term-'));
@@ -91,7 +74,7 @@ export async function runCliSignalled(
       }),
     );
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
-    void (async () => {
+    if (plan) void (async () => {
       while (!exited && !(await plan.when(stderr))) await new Promise((r) => setTimeout(r, 50));
       if (exited) return;
       signalledAt = Date.now();

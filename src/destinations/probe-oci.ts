@@ -9,7 +9,7 @@ import path from 'node:path';
 import { ModelSyncError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { NetworkSettings } from '../net/policy.js';
-import type { ImageEndpoint } from '../oci/credentials.js';
+import { endpointAccess, type ImageEndpoint } from '../oci/credentials.js';
 import { walkGraph } from '../oci/graph.js';
 import { openTarget } from '../oci/open-target.js';
 import { parseImageLocation } from '../oci/reference.js';
@@ -27,10 +27,8 @@ export async function probeOciDestination(ctx: OciProbeContext, image: ImageEndp
     return;
   }
   const client = new RegistryClient(parsed.ref, {
-    credentials: image.credentials(),
-    tlsVerify: image.tlsVerify,
-    tlsSetting: image.tlsSetting,
-    ...(image.trust ? { trust: image.trust } : {}),
+    ...endpointAccess(image),
+    credentials: image.credentials(), // the client takes the value
     log: ctx.log,
     push: true,
     operation: 'push',
@@ -49,10 +47,7 @@ export async function probeOciDestination(ctx: OciProbeContext, image: ImageEndp
 export async function probeBaseImage(ctx: OciProbeContext, image: ImageEndpoint): Promise<number> {
   const target = openTarget(image.reference, {
     what: image.setting,
-    credentials: image.credentials,
-    tlsVerify: image.tlsVerify,
-    tlsSetting: image.tlsSetting,
-    trust: image.trust,
+    ...endpointAccess(image),
     network: ctx.network,
     log: ctx.log,
     operation: 'pull',

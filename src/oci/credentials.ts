@@ -24,3 +24,8 @@ export interface ImageEndpoint {
   /** CAs beyond the system roots: the side's certs.d folder per host, SSL_CERT_FILE, NODE_EXTRA_CA_CERTS. */
   trust?: TlsTrust;
 }
+
+/** What a client of `image` needs to reach it: its credentials (looked up when asked), TLS switch and CAs, and their names for messages. */
+export function endpointAccess(image: ImageEndpoint): Pick<ImageEndpoint, 'credentials' | 'tlsVerify' | 'tlsSetting' | 'trust'> {
+  return { credentials: image.credentials, tlsVerify: image.tlsVerify, tlsSetting: image.tlsSetting, ...(image.trust ? { trust: image.trust } : {}) };
+}

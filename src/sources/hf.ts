@@ -19,15 +19,17 @@ export interface HfReference {
   revision: string;
 }
 
-interface HfSibling {
+/** A file of a model as the Hub's model info API lists it (`?blobs=true` adds sizes and hashes). */
+export interface HfSibling {
   rfilename: string;
   size?: number;
   blobId?: string;
   lfs?: { sha256?: string; oid?: string; size?: number };
 }
 
-interface HfModelInfo {
+export interface HfModelInfo {
   sha?: string;
+  gated?: unknown;
   siblings?: HfSibling[];
 }
 

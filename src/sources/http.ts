@@ -21,13 +21,19 @@ import { sameIdentity, SizeMismatchError, withSession, type FetchContext, type F
 import { extractTar } from './tar.js';
 import { extractZip } from './zip.js';
 
-export async function fetchFromHttp(ctx: FetchContext, uri: string, setting: string, trust?: TlsTrust): Promise<Inventory> {
+/** An http(s) source: the URL without its user:password (sent as a header instead), as shown in logs, and its file name. */
+export function webFile(uri: string, setting: string): { url: URL; headers: Record<string, string>; shown: string; name: string } {
   const { url, headers } = splitUrlCredentials(new URL(uri));
   const shown = displayUrl(url);
   const name = decodeURIComponent(path.posix.basename(url.pathname));
   if (name === '' || name === '.' || name === '..') {
     throw new ModelSyncError('config', `${setting}: ${shown} names no file (the last path segment is the file name)`);
   }
+  return { url, headers, shown, name };
+}
+
+export async function fetchFromHttp(ctx: FetchContext, uri: string, setting: string, trust?: TlsTrust): Promise<Inventory> {
+  const { url, headers, shown, name } = webFile(uri, setting);
   const queryNames = [...url.searchParams.values()].map((v) => path.posix.basename(v));
   return withWebPool(ctx.network, trust, (pool) =>
     withSession(ctx, shown, async (session) => {

@@ -7,7 +7,7 @@ import { ModelSyncError } from '../errors.js';
 import { digestVerifier, retryBrokenDownload } from '../oci/registry-client.js';
 import { parseManifestDocument, platformName } from '../oci/graph.js';
 import { artifactNames, commitLayer, discardLayer, extractRawLayer, extractTarLayer, modelcarNames, type PendingLayer } from './oci-layers.js';
-import type { ImageEndpoint } from '../oci/credentials.js';
+import { endpointAccess, type ImageEndpoint } from '../oci/credentials.js';
 import { ANNOTATION, MT } from '../oci/media-types.js';
 import { openTarget } from '../oci/open-target.js';
 import type { OciTarget } from '../oci/target.js';
@@ -83,10 +83,7 @@ export async function probeOciSource(ctx: SourceProbeContext, image: ImageEndpoi
 function openSource(ctx: { network: FetchContext['network']; log: FetchContext['log'] }, image: ImageEndpoint): OciTarget {
   return openTarget(image.reference, {
     what: image.setting,
-    credentials: image.credentials,
-    tlsVerify: image.tlsVerify,
-    tlsSetting: image.tlsSetting,
-    trust: image.trust,
+    ...endpointAccess(image),
     network: ctx.network,
     log: ctx.log,
     operation: 'fetch',

@@ -7,12 +7,12 @@ import { ModelSyncError } from '../errors.js';
 import type { AgentPool } from '../net/policy.js';
 import { contentLength, drain, header, MAX_REDIRECTS, readBody, send, type HttpResponse } from '../net/request.js';
 import { withRetry } from '../net/retry.js';
-import { displayUrl, splitUrlCredentials } from '../net/url.js';
-import { archiveKind } from './archive-kind.js';
-import { parseHfUri } from './hf.js';
 import type { TlsTrust } from '../net/tls-trust.js';
-import { isTransientHttpError, networkError, statusError, withWebPool } from './http-errors.js';
 import { readRecord } from '../workspace/records.js';
+import { archiveKind } from './archive-kind.js';
+import { parseHfUri, type HfModelInfo, type HfSibling } from './hf.js';
+import { webFile } from './http.js';
+import { isTransientHttpError, networkError, statusError, withWebPool } from './http-errors.js';
 import type { SourceProbe, SourceProbeContext } from './probe-types.js';
 import { isRecordedComplete, type SourceIdentity } from './session.js';
 
@@ -20,12 +20,7 @@ import { isRecordedComplete, type SourceIdentity } from './session.js';
 const HEAD_REFUSED = new Set([400, 403, 405, 501]);
 
 export async function probeHttpSource(ctx: SourceProbeContext, uri: string, setting: string, trust?: TlsTrust): Promise<SourceProbe> {
-  const { url, headers } = splitUrlCredentials(new URL(uri));
-  const shown = displayUrl(url);
-  const name = decodeURIComponent(path.posix.basename(url.pathname));
-  if (name === '' || name === '.' || name === '..') {
-    throw new ModelSyncError('config', `${setting}: ${shown} names no file (the last path segment is the file name)`);
-  }
+  const { url, headers, shown, name } = webFile(uri, setting);
   return withWebPool(ctx.network, trust, async (pool) => {
     let res = await retrying(ctx, `HEAD ${shown}`, () => answer(pool, { method: 'HEAD', url, headers }, `HEAD ${shown}`, HEAD_REFUSED));
     let size = contentLength(res.headers);
@@ -64,18 +59,6 @@ function totalOfRange(value: string | undefined): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-interface HfSibling {
-  rfilename: string;
-  size?: number;
-  blobId?: string;
-  lfs?: { sha256?: string; oid?: string; size?: number };
-}
-
-interface HfModelInfo {
-  sha?: string;
-  gated?: unknown;
-  siblings?: HfSibling[];
-}
 
 /**
  * hf://org/model[:revision]: the model info (GET /api/models/<repo>/revision/<rev>?blobs=true, as

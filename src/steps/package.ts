@@ -9,6 +9,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { refuseSigning } from '../config/signing.js';
 import { ModelSyncError } from '../errors.js';
+import { endpointAccess } from '../oci/credentials.js';
 import { walkGraph } from '../oci/graph.js';
 import { OciLayout } from '../oci/layout.js';
 import { comparePaths, planModelLayers, type LayerPlan, type PlannedLayer } from '../oci/layer-plan.js';
@@ -54,10 +55,7 @@ export const runPackage: StepRunner = async (ctx) => {
     base = await pullToLayout({
       reference: baseImage,
       layout,
-      credentials: baseEndpoint.credentials,
-      tlsVerify: baseEndpoint.tlsVerify,
-      tlsSetting: baseEndpoint.tlsSetting,
-      trust: baseEndpoint.trust,
+      ...endpointAccess(baseEndpoint),
       network: settings.network(),
       log,
       progressIntervalSeconds: settings.progressIntervalSeconds,

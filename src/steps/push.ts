@@ -4,7 +4,7 @@ import path from 'node:path';
 import { refuseSigning } from '../config/signing.js';
 import { pushToS3 } from '../destinations/s3.js';
 import { ModelSyncError } from '../errors.js';
-import type { ImageEndpoint } from '../oci/credentials.js';
+import { endpointAccess, type ImageEndpoint } from '../oci/credentials.js';
 import type { OciLayout } from '../oci/layout.js';
 import { ModelcarLayout } from '../oci/modelcar-layout.js';
 import { parseImageLocation } from '../oci/reference.js';
@@ -65,10 +65,7 @@ async function pushImage(ctx: StepContext, image: ImageEndpoint, target: string)
     layout,
     root,
     reference,
-    credentials: image.credentials,
-    tlsVerify: image.tlsVerify,
-    tlsSetting: image.tlsSetting,
-    trust: image.trust,
+    ...endpointAccess(image),
     network: settings.network(),
     concurrency,
     log,
