@@ -1,5 +1,6 @@
-// A model-shaped data set: a few large incompressible weight shards plus small config/tokenizer
-// files (one in a sub-folder), so per-file overheads and bulk throughput both show.
+// The benchmark's data sets, random (incompressible) bytes. `large`: a few weight shards plus small
+// config/tokenizer files (one in a sub-folder), so bulk throughput shows. `many-files`: thousands of
+// files of 100 KiB-1 MiB in sub-folders, so per-file overheads show.
 import { randomFill } from 'node:crypto';
 import { mkdir, open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -14,8 +15,10 @@ export interface Dataset {
   totalBytes: number;
 }
 
-export async function generateDataset(dir: string, totalMiB: number, shards: number): Promise<Dataset> {
-  const files: { path: string; size: number }[] = [];
+export type DatasetFile = { path: string; size: number };
+
+export function largeProfile(totalMiB: number, shards: number): DatasetFile[] {
+  const files: DatasetFile[] = [];
   const smallFiles: [string, number][] = [
     ['config.json', 2_048],
     ['generation_config.json', 512],
@@ -31,7 +34,22 @@ export async function generateDataset(dir: string, totalMiB: number, shards: num
     files.push({ path: name, size: shardBytes });
   }
   for (const [name, size] of smallFiles) files.push({ path: name, size });
+  return files;
+}
 
+/** `count` files with sizes spread evenly over [minBytes, maxBytes] (shuffled), 100 to a folder. */
+export function manyFilesProfile(count: number, minBytes: number, maxBytes: number): DatasetFile[] {
+  const files: DatasetFile[] = [];
+  const step = count > 1 ? (maxBytes - minBytes) / (count - 1) : 0;
+  for (let i = 0; i < count; i++) {
+    // 7919 is prime, so i -> (i * 7919) % count is a permutation when count is not a multiple of it.
+    const rank = count % 7919 === 0 ? i : (i * 7919) % count;
+    files.push({ path: `shard-${String(Math.floor(i / 100)).padStart(3, '0')}/part-${String(i).padStart(5, '0')}.bin`, size: Math.round(minBytes + rank * step) });
+  }
+  return files;
+}
+
+export async function generateDataset(dir: string, files: DatasetFile[]): Promise<Dataset> {
   const buffer = Buffer.allocUnsafe(CHUNK);
   for (const f of files) {
     const target = path.join(dir, f.path);

@@ -1,5 +1,6 @@
-// Runs one command and measures its wall time and peak resident memory (the largest of the command
-// and its descendants), with GNU time when installed, else by sampling /proc.
+// Runs one command and measures its wall time, peak resident memory (the largest of the command
+// and its descendants) and CPU time (user + system of the command and its waited-for children), with
+// GNU time when installed, else by sampling /proc (no CPU time then).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
@@ -12,6 +13,8 @@ export interface Measurement {
   seconds: number;
   /** Peak RSS in MiB (undefined when it could not be measured). */
   peakRssMiB: number | undefined;
+  /** User + system CPU seconds of the command and its children (GNU time's %U + %S). */
+  cpuSeconds: number | undefined;
   rssMethod: 'gnu-time' | 'proc-sampling';
 }
 
@@ -31,36 +34,43 @@ export class CommandFailed extends Error {
   }
 }
 
-export async function measure(cmd: CommandSpec): Promise<Measurement> {
-  return existsSync(GNU_TIME) ? measureWithGnuTime(cmd) : measureBySampling(cmd);
+/** `onStart` runs beside the command (e.g. to sample its workspace) and returns its stop function. */
+export async function measure(cmd: CommandSpec, onStart?: (pid: number) => () => void): Promise<Measurement> {
+  return existsSync(GNU_TIME) ? measureWithGnuTime(cmd, onStart) : measureBySampling(cmd, onStart);
 }
 
-async function measureWithGnuTime(cmd: CommandSpec): Promise<Measurement> {
+async function measureWithGnuTime(cmd: CommandSpec, onStart?: (pid: number) => () => void): Promise<Measurement> {
   const dir = await mkdtemp(path.join(tmpdir(), 'ms-bench-time-'));
   const out = path.join(dir, 'time.txt');
   try {
     const started = process.hrtime.bigint();
-    // %M: maximum resident set size in KiB of the command (GNU time reports the largest process).
-    await runToEnd({ ...cmd, argv: [GNU_TIME, '-f', '%M', '-o', out, ...cmd.argv] });
+    // %M: maximum resident set size in KiB (GNU time reports the largest process); %U %S: user and
+    // system seconds of the command and every child it waited for (wait4's rusage).
+    await runToEnd({ ...cmd, argv: [GNU_TIME, '-f', '%M %U %S', '-o', out, ...cmd.argv] }, onStart);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const kib = Number((await readFile(out, 'utf8')).trim().split('\n').pop());
-    return { seconds, peakRssMiB: Number.isFinite(kib) ? kib / 1024 : undefined, rssMethod: 'gnu-time' };
+    const [kib, user, sys] = ((await readFile(out, 'utf8')).trim().split('\n').pop() ?? '').split(' ').map(Number);
+    const cpu = (user ?? NaN) + (sys ?? NaN);
+    return { seconds, peakRssMiB: Number.isFinite(kib) ? (kib as number) / 1024 : undefined, cpuSeconds: Number.isFinite(cpu) ? cpu : undefined, rssMethod: 'gnu-time' };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-async function measureBySampling(cmd: CommandSpec): Promise<Measurement> {
+async function measureBySampling(cmd: CommandSpec, onStart?: (pid: number) => () => void): Promise<Measurement> {
   let peakKiB = 0;
   const started = process.hrtime.bigint();
   await runToEnd(cmd, (pid) => {
     const timer = setInterval(() => {
       void treeHighWaterKiB(pid).then((kib) => (peakKiB = Math.max(peakKiB, kib)));
     }, 50);
-    return () => clearInterval(timer);
+    const stopOther = onStart?.(pid) ?? (() => {});
+    return () => {
+      clearInterval(timer);
+      stopOther();
+    };
   });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { seconds, peakRssMiB: peakKiB > 0 ? peakKiB / 1024 : undefined, rssMethod: 'proc-sampling' };
+  return { seconds, peakRssMiB: peakKiB > 0 ? peakKiB / 1024 : undefined, cpuSeconds: undefined, rssMethod: 'proc-sampling' };
 }
 
 /** Largest VmHWM (peak RSS) of pid and its descendants, in KiB. */
