@@ -1,25 +1,33 @@
-// `npm run bench`: model-sync's fetch, package and push beside peer tools on the same data and the
-// same local servers, in one run. Prints a table and writes bench/results/bench-<time>.json.
-// Ratios are printed, never asserted. Settings (environment):
-//   BENCH_SIZE_MB   data set size in MiB (default 1024), split into BENCH_SHARDS large files (4)
-//   BENCH_KEEP=1    keep the work directory (printed) for inspection
+// `npm run bench`: model-sync's fetch, package, push and all beside peer tools (and, for package and
+// push, a reference: one openssl pass, one curl PUT per blob) on the same data and the same local
+// servers, in one run. Prints a table and writes bench/results/bench-<time>.json and latest.json.
+// Ratios are printed, never asserted. Settings (environment), documented in docs/bench.md:
+//   BENCH_PROFILE      large | many-files | both (default both)
+//   BENCH_SIZE_MB      large profile size in MiB (default 1024), in BENCH_SHARDS large files (4)
+//   BENCH_MANY_FILES   many-files profile file count (default 1000), sizes BENCH_MANY_MIN_KB..BENCH_MANY_MAX_KB (100..1024)
+//   BENCH_KEEP=1       keep the work directory (printed) for inspection
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { CLI, cleanEnv, REPO_ROOT } from '../dev/cli.js';
+import { startStandin } from '../dev/model-registry-standin.js';
 import { registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
 import { S3RVER_KEY as S3RVER_ACCESS_KEY, S3RVER_SECRET as S3RVER_SECRET_KEY, startS3Server } from '../dev/s3-server.js';
 import { pushBaseImage } from './lib/base-image.js';
-import { generateDataset, type Dataset } from './lib/dataset.js';
+import { generateDataset, largeProfile, manyFilesProfile, type Dataset } from './lib/dataset.js';
 import { CommandFailed, measure, runToEnd, type CommandSpec } from './lib/measure.js';
-import { addRatios, OURS, table, writeJson, type Row } from './lib/report.js';
+import { addRatios, costRatios, costTable, OURS, table, writeJson, type Phase, type Profile, type Row } from './lib/report.js';
 
 const SIZE_MIB = Number(process.env.BENCH_SIZE_MB ?? '1024');
 const SHARDS = Number(process.env.BENCH_SHARDS ?? '4');
+const MANY_FILES = Number(process.env.BENCH_MANY_FILES ?? '1000');
+const MANY_MIN_KIB = Number(process.env.BENCH_MANY_MIN_KB ?? '100');
+const MANY_MAX_KIB = Number(process.env.BENCH_MANY_MAX_KB ?? '1024');
+const PROFILE_SETTING = process.env.BENCH_PROFILE ?? 'both';
 const BUCKET = 'models';
-const PREFIX = 'bench-model';
 const TAG = 'bench';
+const GIB = 1024 ** 3;
 
 interface Totals {
   files: number;
@@ -37,9 +45,33 @@ async function totalsOf(dir: string): Promise<Totals> {
   for (const entry of await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => [])) {
     if (!entry.isFile()) continue;
     totals.files++;
-    totals.bytes += (await stat(path.join(entry.parentPath, entry.name))).size;
+    totals.bytes += (await stat(path.join(entry.parentPath, entry.name)).catch(() => ({ size: 0 }))).size;
   }
   return totals;
+}
+
+/** Samples the bytes under `dirs` every 500 ms while a command runs; `peak()` is the largest sum seen. */
+function workspaceSampler(dirs: string[]): { onStart: () => () => void; peak: () => number } {
+  let peak = 0;
+  let busy = false;
+  const sample = async () => {
+    if (busy) return;
+    busy = true;
+    let sum = 0;
+    for (const d of dirs) sum += (await totalsOf(d)).bytes;
+    peak = Math.max(peak, sum);
+    busy = false;
+  };
+  return {
+    onStart: () => {
+      const timer = setInterval(() => void sample(), 500);
+      return () => {
+        clearInterval(timer);
+        void sample(); // the final size, in case the run was shorter than a sample
+      };
+    },
+    peak: () => peak,
+  };
 }
 
 function toolVersion(argv: string[]): string {
@@ -58,32 +90,9 @@ function ourCommand(step: string, env: Record<string, string>, work: string): Co
   };
 }
 
-/** Times one command, then checks its output; failures become rows, not exceptions. */
-async function timed(
-  phase: Row['phase'],
-  tool: string,
-  cmd: CommandSpec,
-  bytes: number,
-  verify: () => Promise<string | undefined>,
-): Promise<Row> {
-  const row: Row = { phase, tool, command: cmd.argv, status: 'ok' };
-  process.stderr.write(`bench: ${phase} with ${tool} ...\n`);
-  try {
-    const m = await measure(cmd);
-    row.seconds = m.seconds;
-    row.mibPerSecond = bytes / 1024 / 1024 / m.seconds;
-    row.peakRssMiB = m.peakRssMiB;
-    const problem = await verify();
-    if (problem) Object.assign(row, { status: 'failed', note: problem });
-  } catch (err) {
-    const text = err instanceof CommandFailed ? err.output : String(err);
-    const lastLine = text.trim().split('\n').filter(Boolean).pop() ?? String(err);
-    Object.assign(row, { status: 'failed', note: lastLine.slice(0, 300) });
-  }
-  return row;
-}
+type Verify = () => Promise<string | undefined>;
 
-function expectTotals(dir: string, data: Dataset): () => Promise<string | undefined> {
+function expectTotals(dir: string, data: Dataset): Verify {
   return async () => {
     const t = await totalsOf(dir);
     return t.files === data.files.length && t.bytes === data.totalBytes
@@ -92,168 +101,304 @@ function expectTotals(dir: string, data: Dataset): () => Promise<string | undefi
   };
 }
 
-async function main(): Promise<void> {
-  const work = await mkdtemp(path.join(os.tmpdir(), 'ms-bench-'));
-  const stops: (() => Promise<void>)[] = [];
-  const rows: Row[] = [];
-  try {
-    process.stderr.write(`bench: work dir ${work}; generating ${SIZE_MIB} MiB in ${SHARDS} shards + small files\n`);
-    const data = await generateDataset(path.join(work, 'data'), SIZE_MIB, SHARDS);
-
-    const s3 = await startS3Server(BUCKET);
-    const stopS3 = once(() => s3.stop());
-    stops.push(stopS3);
-    // Peers run without the machine's AWS_* settings (AWS_CA_BUNDLE breaks rclone) and config files.
-    const awsEnv = cleanEnv({
-      AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY,
-      AWS_SECRET_ACCESS_KEY: S3RVER_SECRET_KEY,
-      AWS_DEFAULT_REGION: 'us-east-1',
-      AWS_CONFIG_FILE: path.join(work, 'no-aws-config'),
-      AWS_SHARED_CREDENTIALS_FILE: path.join(work, 'no-aws-credentials'),
-      // s3rver stores aws-chunked framing as data when the client adds checksums.
-      AWS_REQUEST_CHECKSUM_CALCULATION: 'when_required',
-      AWS_RESPONSE_CHECKSUM_VALIDATION: 'when_required',
-    });
-    await runToEnd({ argv: ['aws', 's3', 'cp', '--recursive', '--only-show-errors', '--endpoint-url', s3.endpoint, data.dir, `s3://${BUCKET}/${PREFIX}/`], env: awsEnv });
-
-    // ---- fetch ----
-    const ours = path.join(work, 'ws-model-sync');
-    rows.push(
-      await timed(
-        'fetch',
-        OURS,
-        ourCommand('fetch', {
-          MODEL_SYNC_STORAGE_PATH: ours,
-          MODEL_SYNC_SOURCE_TYPE: 's3',
-          MODEL_SYNC_SOURCE_AWS_BUCKET: BUCKET,
-          MODEL_SYNC_SOURCE_AWS_KEY: PREFIX,
-          MODEL_SYNC_SOURCE_AWS_ENDPOINT: s3.endpoint,
-          MODEL_SYNC_SOURCE_AWS_REGION: 'us-east-1',
-          MODEL_SYNC_SOURCE_AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY,
-          MODEL_SYNC_SOURCE_AWS_SECRET_ACCESS_KEY: S3RVER_SECRET_KEY,
-        }, work),
-        data.totalBytes,
-        expectTotals(path.join(ours, 'model'), data),
-      ),
-    );
-    const awsOut = path.join(work, 'fetch-aws');
-    rows.push(
-      await timed('fetch', 'aws s3 cp', { argv: ['aws', 's3', 'cp', '--recursive', '--only-show-errors', '--endpoint-url', s3.endpoint, `s3://${BUCKET}/${PREFIX}/`, awsOut], env: awsEnv }, data.totalBytes, expectTotals(awsOut, data)),
-    );
-    await rm(awsOut, { recursive: true, force: true });
-    const rcloneOut = path.join(work, 'fetch-rclone');
-    const rcloneEnv = cleanEnv({
-      RCLONE_CONFIG: path.join(work, 'no-rclone.conf'),
-      RCLONE_CONFIG_BENCH_TYPE: 's3',
-      RCLONE_CONFIG_BENCH_PROVIDER: 'Other',
-      RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: S3RVER_ACCESS_KEY,
-      RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: S3RVER_SECRET_KEY,
-      RCLONE_CONFIG_BENCH_ENDPOINT: s3.endpoint,
-      RCLONE_CONFIG_BENCH_REGION: 'us-east-1',
-    });
-    rows.push(await timed('fetch', 'rclone copy', { argv: ['rclone', 'copy', `bench:${BUCKET}/${PREFIX}`, rcloneOut], env: rcloneEnv }, data.totalBytes, expectTotals(rcloneOut, data)));
-    await rm(rcloneOut, { recursive: true, force: true });
-    await stopS3();
-
-    // ---- package ----
-    const oursFetched = rows.find((r) => r.phase === 'fetch' && r.tool === OURS)?.status === 'ok';
-    let base: { reference: string } | { skip: string } = { skip: 'docker-registry is not installed' };
-    let stopRegistry = async (): Promise<void> => {};
-    if (registryAvailable()) {
-      const reg = await startRegistry({ mode: 'plain' });
-      stopRegistry = once(() => reg.stop());
-      stops.push(stopRegistry);
-      base = await pushBaseImage(reg.host, path.join(work, 'base'));
+function pushedExists(reg: TestRegistry, ref: string): Verify {
+  return async () => {
+    try {
+      await runToEnd({ argv: ['skopeo', 'inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/${ref}`], env: cleanEnv() });
+      return undefined;
+    } catch (err) {
+      return `pushed image not found: ${String(err).slice(0, 200)}`;
     }
-    const shellLayout = path.join(work, 'layout-shell');
-    if ('skip' in base) {
-      rows.push({ phase: 'package', tool: OURS, command: [], status: 'skipped', note: base.skip });
-      rows.push({ phase: 'package', tool: 'tar+sha256sum+jq', command: [], status: 'skipped', note: base.skip });
-    } else {
-      const regEnv = { MODEL_SYNC_DESTINATION_OCI_ENABLE_TLS_VERIFY: 'false' };
+  };
+}
+
+interface Servers {
+  s3: { endpoint: string };
+  /** Holds the busybox base image for the whole run (package and all read it). */
+  base: { reference: string } | { skip: string };
+  standinUrl?: string;
+  work: string;
+  stops: (() => Promise<void>)[];
+}
+
+/** One profile's rows: fetch, package, push and all, each tool on the same data set. */
+async function runProfile(profile: Profile, data: Dataset, srv: Servers): Promise<Row[]> {
+  const rows: Row[] = [];
+  const dir = path.dirname(data.dir);
+  const prefix = `bench-${profile}`;
+  const { work } = srv;
+
+  /** Times one command, then checks its output; failures become rows, not exceptions. */
+  const timed = async (phase: Phase, tool: string, role: Row['role'], cmd: CommandSpec, verify: Verify, workspace?: string[]): Promise<Row> => {
+    const row: Row = { profile, phase, tool, role, command: cmd.argv, status: 'ok' };
+    process.stderr.write(`bench: ${profile} ${phase} with ${tool} ...\n`);
+    const sampler = workspace ? workspaceSampler(workspace) : undefined;
+    try {
+      const m = await measure(cmd, sampler?.onStart);
+      row.seconds = m.seconds;
+      row.mibPerSecond = data.totalBytes / 1024 / 1024 / m.seconds;
+      row.peakRssMiB = m.peakRssMiB;
+      if (m.cpuSeconds !== undefined) {
+        row.cpuSeconds = m.cpuSeconds;
+        row.cpuSecondsPerGiB = m.cpuSeconds / (data.totalBytes / GIB);
+      }
+      if (sampler) row.workspacePeakMiB = sampler.peak() / 1024 / 1024;
+      const problem = await verify();
+      if (problem) Object.assign(row, { status: 'failed', note: problem });
+    } catch (err) {
+      const text = err instanceof CommandFailed ? err.output : String(err);
+      const lastLine = text.trim().split('\n').filter(Boolean).pop() ?? String(err);
+      Object.assign(row, { status: 'failed', note: lastLine.slice(0, 300) });
+    }
+    return row;
+  };
+  const skipped = (phase: Phase, tool: string, role: Row['role'], note: string): Row => ({ profile, phase, tool, role, command: [], status: 'skipped', note });
+  /** Runs `run` against a registry of its own, so no blob is already there. */
+  const withFreshRegistry = async (run: (reg: TestRegistry) => Promise<Row>): Promise<Row> => {
+    const reg = await startRegistry({ mode: 'plain' });
+    const stop = once(() => reg.stop());
+    srv.stops.push(stop);
+    try {
+      return await run(reg);
+    } finally {
+      await stop();
+    }
+  };
+  const ok = (phase: Phase, tool: string) => rows.find((r) => r.phase === phase && r.tool === tool)?.status === 'ok';
+
+  // Peers run without the machine's AWS_* settings (AWS_CA_BUNDLE breaks rclone) and config files.
+  const awsEnv = cleanEnv({
+    AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY,
+    AWS_SECRET_ACCESS_KEY: S3RVER_SECRET_KEY,
+    AWS_DEFAULT_REGION: 'us-east-1',
+    AWS_CONFIG_FILE: path.join(work, 'no-aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: path.join(work, 'no-aws-credentials'),
+    // s3rver stores aws-chunked framing as data when the client adds checksums.
+    AWS_REQUEST_CHECKSUM_CALCULATION: 'when_required',
+    AWS_RESPONSE_CHECKSUM_VALIDATION: 'when_required',
+  });
+  const rcloneEnv = cleanEnv({
+    RCLONE_CONFIG: path.join(work, 'no-rclone.conf'),
+    RCLONE_CONFIG_BENCH_TYPE: 's3',
+    RCLONE_CONFIG_BENCH_PROVIDER: 'Other',
+    RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: S3RVER_ACCESS_KEY,
+    RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: S3RVER_SECRET_KEY,
+    RCLONE_CONFIG_BENCH_ENDPOINT: srv.s3.endpoint,
+    RCLONE_CONFIG_BENCH_REGION: 'us-east-1',
+  });
+  const sourceEnv = {
+    MODEL_SYNC_SOURCE_TYPE: 's3',
+    MODEL_SYNC_SOURCE_AWS_BUCKET: BUCKET,
+    MODEL_SYNC_SOURCE_AWS_KEY: prefix,
+    MODEL_SYNC_SOURCE_AWS_ENDPOINT: srv.s3.endpoint,
+    MODEL_SYNC_SOURCE_AWS_REGION: 'us-east-1',
+    MODEL_SYNC_SOURCE_AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY,
+    MODEL_SYNC_SOURCE_AWS_SECRET_ACCESS_KEY: S3RVER_SECRET_KEY,
+  };
+
+  process.stderr.write(`bench: ${profile}: uploading ${data.files.length} files to s3rver\n`);
+  await runToEnd({ argv: ['aws', 's3', 'cp', '--recursive', '--only-show-errors', '--endpoint-url', srv.s3.endpoint, data.dir, `s3://${BUCKET}/${prefix}/`], env: awsEnv });
+  // From here on the peers read rclone's copy: one copy less on disk (8 GiB runs need tens of GiB).
+  await rm(data.dir, { recursive: true, force: true });
+
+  // ---- fetch ----
+  const ours = path.join(dir, 'ws-model-sync');
+  rows.push(await timed('fetch', OURS, 'ours', ourCommand('fetch', { MODEL_SYNC_STORAGE_PATH: ours, ...sourceEnv }, work), expectTotals(path.join(ours, 'model'), data)));
+  const awsOut = path.join(dir, 'fetch-aws');
+  rows.push(await timed('fetch', 'aws s3 cp', 'peer', { argv: ['aws', 's3', 'cp', '--recursive', '--only-show-errors', '--endpoint-url', srv.s3.endpoint, `s3://${BUCKET}/${prefix}/`, awsOut], env: awsEnv }, expectTotals(awsOut, data)));
+  await rm(awsOut, { recursive: true, force: true });
+  const peerModel = path.join(dir, 'fetch-rclone');
+  rows.push(await timed('fetch', 'rclone copy', 'peer', { argv: ['rclone', 'copy', `bench:${BUCKET}/${prefix}`, peerModel], env: rcloneEnv }, expectTotals(peerModel, data)));
+  const peerModelOk = ok('fetch', 'rclone copy');
+
+  // ---- package ----
+  const shellLayout = path.join(dir, 'layout-shell');
+  const PACKAGE_PEER = 'tar+sha256sum+jq';
+  const OPENSSL = 'openssl dgst -sha256';
+  if ('skip' in srv.base) {
+    for (const [tool, role] of [[OURS, 'ours'], [PACKAGE_PEER, 'peer'], [OPENSSL, 'reference']] as const) rows.push(skipped('package', tool, role, srv.base.skip));
+  } else {
+    const base = srv.base.reference;
+    rows.push(
+      ok('fetch', OURS)
+        ? await timed('package', OURS, 'ours', ourCommand('package', { MODEL_SYNC_STORAGE_PATH: ours, MODEL_SYNC_DESTINATION_OCI_BASE_IMAGE: base, MODEL_SYNC_DESTINATION_OCI_ENABLE_TLS_VERIFY: 'false' }, work), async () => {
+            // model-sync's layout holds the base and the new manifests; push makes the model layers from model/.
+            const index = JSON.parse(await readFile(path.join(ours, 'image', 'index.json'), 'utf8').catch(() => '{}')) as { manifests?: unknown[] };
+            return index.manifests?.length ? undefined : 'no image index in image/index.json';
+          })
+        : skipped('package', OURS, 'ours', 'model-sync fetch did not produce a workspace'),
+    );
+    if (peerModelOk) {
       rows.push(
-        oursFetched
-          ? await timed('package', OURS, ourCommand('package', { MODEL_SYNC_STORAGE_PATH: ours, MODEL_SYNC_DESTINATION_OCI_BASE_IMAGE: base.reference, ...regEnv }, work), data.totalBytes, async () => {
-              // model-sync's layout holds the base and the new manifests; push makes the model layers from model/.
-              const index = JSON.parse(await readFile(path.join(ours, 'image', 'index.json'), 'utf8').catch(() => '{}')) as { manifests?: unknown[] };
-              return index.manifests?.length ? undefined : 'no image index in image/index.json';
-            })
-          : { phase: 'package', tool: OURS, command: [], status: 'skipped', note: 'model-sync fetch did not produce a workspace' },
-      );
-      rows.push(
-        await timed('package', 'tar+sha256sum+jq', { argv: [path.join(REPO_ROOT, 'bench/peers/package-layout.sh'), data.dir, base.reference, shellLayout, TAG], env: cleanEnv() }, data.totalBytes, async () =>
+        await timed('package', PACKAGE_PEER, 'peer', { argv: [path.join(REPO_ROOT, 'bench/peers/package-layout.sh'), peerModel, base, shellLayout, TAG], env: cleanEnv() }, async () =>
           (await totalsOf(shellLayout)).bytes >= data.totalBytes ? undefined : 'image layout is smaller than the model',
         ),
       );
-    }
-    await stopRegistry();
-
-    // ---- push: each tool into a fresh registry, so no blob is already there ----
-    const oursPackaged = rows.find((r) => r.phase === 'package' && r.tool === OURS)?.status === 'ok';
-    const shellPackaged = rows.find((r) => r.phase === 'package' && r.tool !== OURS)?.status === 'ok';
-    if (!registryAvailable()) {
-      rows.push({ phase: 'push', tool: OURS, command: [], status: 'skipped', note: 'docker-registry is not installed' });
+      // The floor for package: one sha256 pass over the model files, in one process.
+      rows.push(await timed('package', OPENSSL, 'reference', { argv: ['bash', '-c', 'cd "$1" && find . -type f -print0 | xargs -0 openssl dgst -sha256 > /dev/null', 'openssl-pass', peerModel], env: cleanEnv() }, async () => undefined));
     } else {
-      const target = async (run: (reg: TestRegistry) => Promise<Row>): Promise<void> => {
-        const reg = await startRegistry({ mode: 'plain' });
-        const stop = once(() => reg.stop());
-        stops.push(stop);
-        try {
-          rows.push(await run(reg));
-        } finally {
-          await stop();
-        }
-      };
-      const pushedExists = (reg: TestRegistry, ref: string) => async () => {
-        try {
-          await runToEnd({ argv: ['skopeo', 'inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/${ref}`], env: cleanEnv() });
-          return undefined;
-        } catch (err) {
-          return `pushed image not found: ${String(err).slice(0, 200)}`;
-        }
-      };
-      if (oursPackaged) {
-        await target((reg) =>
-          timed('push', OURS, ourCommand('push', { MODEL_SYNC_STORAGE_PATH: ours, MODEL_SYNC_DESTINATION_TYPE: 'oci', MODEL_SYNC_DESTINATION_OCI_URI: `${reg.host}/bench/model:${TAG}`, MODEL_SYNC_DESTINATION_OCI_ENABLE_TLS_VERIFY: 'false' }, work), data.totalBytes, pushedExists(reg, `bench/model:${TAG}`)),
-        );
-      } else {
-        rows.push({ phase: 'push', tool: OURS, command: [], status: 'skipped', note: 'no image layout from model-sync package' });
-      }
-      // skopeo pushes the shell peer's layout: model-sync's image/ holds no model layer blobs (its push
-      // streams them from model/), so skopeo cannot read it. Same files, same layer contents.
-      if (shellPackaged) {
-        const layout = `oci:${shellLayout}:${TAG}`;
-        await target((reg) =>
-          timed('push', 'skopeo copy --preserve-digests', { argv: ['skopeo', 'copy', '--quiet', '--all', '--preserve-digests', '--dest-tls-verify=false', layout, `docker://${reg.host}/bench/model:${TAG}`], env: cleanEnv() }, data.totalBytes, pushedExists(reg, `bench/model:${TAG}`)),
-        );
-      } else {
-        rows.push({ phase: 'push', tool: 'skopeo copy --preserve-digests', command: [], status: 'skipped', note: 'no image layout to push' });
-      }
+      rows.push(skipped('package', PACKAGE_PEER, 'peer', 'rclone fetch failed: no model copy for the peers'), skipped('package', OPENSSL, 'reference', 'rclone fetch failed'));
+    }
+  }
+  await rm(peerModel, { recursive: true, force: true });
+
+  // ---- push: each tool into a fresh registry ----
+  const SKOPEO = 'skopeo copy --preserve-digests';
+  const CURL = 'curl POST+PUT per blob';
+  if (!registryAvailable()) {
+    for (const [tool, role] of [[OURS, 'ours'], [SKOPEO, 'peer'], [CURL, 'reference']] as const) rows.push(skipped('push', tool, role, 'docker-registry is not installed'));
+  } else {
+    rows.push(
+      ok('package', OURS)
+        ? await withFreshRegistry((reg) =>
+            timed('push', OURS, 'ours', ourCommand('push', { MODEL_SYNC_STORAGE_PATH: ours, MODEL_SYNC_DESTINATION_TYPE: 'oci', MODEL_SYNC_DESTINATION_OCI_URI: `${reg.host}/bench/model:${TAG}`, MODEL_SYNC_DESTINATION_OCI_ENABLE_TLS_VERIFY: 'false' }, work), pushedExists(reg, `bench/model:${TAG}`)),
+          )
+        : skipped('push', OURS, 'ours', 'no image layout from model-sync package'),
+    );
+    // skopeo and curl push the shell peer's layout: model-sync's image/ holds no model layer blobs
+    // (its push streams them from model/), so they cannot read it. Same files, same layer contents.
+    if (ok('package', PACKAGE_PEER)) {
+      rows.push(
+        await withFreshRegistry((reg) =>
+          timed('push', SKOPEO, 'peer', { argv: ['skopeo', 'copy', '--quiet', '--all', '--preserve-digests', '--dest-tls-verify=false', `oci:${shellLayout}:${TAG}`, `docker://${reg.host}/bench/model:${TAG}`], env: cleanEnv() }, pushedExists(reg, `bench/model:${TAG}`)),
+        ),
+      );
+      rows.push(
+        await withFreshRegistry((reg) =>
+          timed('push', CURL, 'reference', { argv: [path.join(REPO_ROOT, 'bench/peers/curl-push.sh'), shellLayout, reg.url, 'bench/curl', TAG], env: cleanEnv() }, pushedExists(reg, `bench/curl:${TAG}`)),
+        ),
+      );
+    } else {
+      rows.push(skipped('push', SKOPEO, 'peer', 'no image layout to push'), skipped('push', CURL, 'reference', 'no image layout to push'));
+    }
+  }
+  await rm(ours, { recursive: true, force: true });
+  await rm(shellLayout, { recursive: true, force: true });
+
+  // ---- all: S3 -> modelcar -> fresh registry (+ Model Registry stand-in for model-sync) ----
+  const CHAIN = 'rclone -> tar+sha256sum+jq -> skopeo';
+  if ('skip' in srv.base || !srv.standinUrl) {
+    const note = 'skip' in srv.base ? srv.base.skip : 'no Model Registry stand-in';
+    rows.push(skipped('all', OURS, 'ours', note), skipped('all', CHAIN, 'peer', note));
+  } else {
+    const base = srv.base.reference;
+    const wsAll = path.join(dir, 'ws-all');
+    const metadata = path.join(dir, 'metadata');
+    await mkdir(metadata, { recursive: true });
+    for (const [k, v] of Object.entries({ 'RegisteredModel.name': `bench-${profile}`, 'ModelVersion.name': '1', 'ModelArtifact.name': `bench-${profile}` })) await writeFile(path.join(metadata, k), v);
+    rows.push(
+      await withFreshRegistry((reg) =>
+        timed(
+          'all',
+          OURS,
+          'ours',
+          ourCommand(
+            'all',
+            {
+              MODEL_SYNC_STORAGE_PATH: wsAll,
+              ...sourceEnv,
+              MODEL_SYNC_DESTINATION_TYPE: 'oci',
+              MODEL_SYNC_DESTINATION_OCI_URI: `${reg.host}/bench/model:${TAG}`,
+              MODEL_SYNC_DESTINATION_OCI_BASE_IMAGE: base,
+              MODEL_SYNC_DESTINATION_OCI_ENABLE_TLS_VERIFY: 'false',
+              MODEL_SYNC_REGISTRY_SERVER_ADDRESS: srv.standinUrl ?? '',
+              MODEL_SYNC_REGISTRY_IS_SECURE: 'false',
+              MODEL_SYNC_MODEL_UPLOAD_INTENT: 'create_model',
+              MODEL_SYNC_METADATA_CONFIGMAP_PATH: metadata,
+            },
+            work,
+          ),
+          pushedExists(reg, `bench/model:${TAG}`),
+          [wsAll],
+        ),
+      ),
+    );
+    await rm(wsAll, { recursive: true, force: true });
+    const chainWork = path.join(dir, 'chain');
+    rows.push(
+      await withFreshRegistry((reg) =>
+        timed('all', CHAIN, 'peer', { argv: [path.join(REPO_ROOT, 'bench/peers/chain.sh'), `${BUCKET}/${prefix}`, chainWork, base, `${reg.host}/bench/model:${TAG}`], env: rcloneEnv }, pushedExists(reg, `bench/model:${TAG}`), [chainWork]),
+      ),
+    );
+    await rm(chainWork, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+function profilesToRun(): Profile[] {
+  if (PROFILE_SETTING === 'both') return ['large', 'many-files'];
+  if (PROFILE_SETTING === 'large' || PROFILE_SETTING === 'many-files') return [PROFILE_SETTING];
+  throw new Error(`BENCH_PROFILE must be large, many-files or both, not ${PROFILE_SETTING}`);
+}
+
+async function main(): Promise<void> {
+  const profiles = profilesToRun();
+  const work = await mkdtemp(path.join(os.tmpdir(), 'ms-bench-'));
+  const stops: (() => Promise<void>)[] = [];
+  const rows: Row[] = [];
+  const datasets: Record<string, { files: number; totalBytes: number; smallest: number; largest: number }> = {};
+  const started = Date.now();
+  const loadBefore = os.loadavg();
+  try {
+    const s3 = await startS3Server(BUCKET);
+    stops.push(once(() => s3.stop()));
+    let base: Servers['base'] = { skip: 'docker-registry is not installed' };
+    if (registryAvailable()) {
+      const baseRegistry = await startRegistry({ mode: 'plain' });
+      stops.push(once(() => baseRegistry.stop()));
+      base = await pushBaseImage(baseRegistry.host, path.join(work, 'base'));
+    }
+    const standin = await startStandin();
+    stops.push(once(() => standin.stop()));
+    const srv: Servers = { s3, base, standinUrl: standin.url, work, stops };
+
+    for (const profile of profiles) {
+      const files = profile === 'large' ? largeProfile(SIZE_MIB, SHARDS) : manyFilesProfile(MANY_FILES, MANY_MIN_KIB * 1024, MANY_MAX_KIB * 1024);
+      process.stderr.write(`bench: work dir ${work}; ${profile}: generating ${files.length} files\n`);
+      const data = await generateDataset(path.join(work, profile, 'data'), files);
+      const sizes = data.files.map((f) => f.size);
+      datasets[profile] = { files: data.files.length, totalBytes: data.totalBytes, smallest: Math.min(...sizes), largest: Math.max(...sizes) };
+      rows.push(...(await runProfile(profile, data, srv)));
+      await rm(path.join(work, profile), { recursive: true, force: true });
     }
 
     addRatios(rows);
-    console.log(`\nmodel-sync bench: ${data.files.length} files, ${(data.totalBytes / 1024 / 1024).toFixed(0)} MiB; ${os.cpus().length} CPUs; MiB/s = data set bytes / wall seconds\n`);
+    const ratios = costRatios(rows);
+    const loadAfter = os.loadavg();
+    const describe = Object.entries(datasets).map(([p, d]) => `${p}: ${d.files} files, ${(d.totalBytes / 1024 / 1024).toFixed(0)} MiB`).join('; ');
+    console.log(`\nmodel-sync bench: ${describe}; ${os.cpus().length} CPUs; load average ${loadBefore[0]?.toFixed(2)} at start, ${loadAfter[0]?.toFixed(2)} at end; ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    console.log('MiB/s = data set bytes / wall seconds; CPU s/GiB = user+sys of the command and its children per GiB (servers not counted)\n');
     console.log(table(rows));
+    if (ratios.length) {
+      console.log('\nmany-files per-byte cost / large profile per-byte cost (same phase and tool; 1 = no per-file overhead):\n');
+      console.log(costTable(ratios));
+    }
     console.log(`
 notes: each tool reads the same data set from the same s3rver / into a fresh docker-registry, one run each
-  (expect +-30% noise on writes). package: model-sync hashes the tar layers of its layer plan (a layer per
-  shard, the small files in one shared layer) and records how push rebuilds them from model/ (no second
-  copy of the model); the shell peer writes a layer blob per file, for the host platform only (model-sync
-  keeps every platform of the base). push: skopeo pushes the shell peer's layout (the same shard layers,
-  the small files one layer each); model-sync streams its layers from model/.`);
+  (expect +-30% noise on writes). (ref) rows are the floors the targets compare to: one openssl sha256
+  pass over the model files; one curl POST + monolithic PUT per blob of the shell layout, one after
+  another. package: model-sync hashes its layer plan and records how push rebuilds the layers from
+  model/ (no second copy); the shell peer writes a layer blob per file, for the host platform only.
+  push: skopeo and curl push the shell peer's layout; model-sync streams its layers from model/.
+  all: model-sync all also registers the model in the Model Registry stand-in; the chain is rclone,
+  then the package peer, then skopeo. workspace MiB = the largest size of the working folders seen.`);
     const file = await writeJson(path.join(REPO_ROOT, 'bench/results'), {
       date: new Date().toISOString(),
-      host: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryMiB: Math.round(os.totalmem() / 1024 / 1024), node: process.version },
+      host: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryMiB: Math.round(os.totalmem() / 1024 / 1024), node: process.version, loadAverageAtStart: loadBefore, loadAverageAtEnd: loadAfter },
+      wallSeconds: (Date.now() - started) / 1000,
       tools: {
         aws: toolVersion(['aws', '--version']),
         rclone: toolVersion(['rclone', 'version']),
         skopeo: toolVersion(['skopeo', '--version']),
         registry: toolVersion(['docker-registry', '--version']),
+        openssl: toolVersion(['openssl', 'version']),
+        curl: toolVersion(['curl', '--version']),
       },
-      dataset: { files: data.files, totalBytes: data.totalBytes },
+      datasets,
       rows,
+      manyFilesCostRatios: ratios,
     });
-    console.log(`\nresults: ${path.relative(REPO_ROOT, file)}`);
+    console.log(`\nresults: ${path.relative(REPO_ROOT, file)} (and bench/results/latest.json)`);
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => {});
     if (process.env.BENCH_KEEP === '1') process.stderr.write(`bench: kept ${work}\n`);

@@ -19,5 +19,6 @@ done
 
 # The index's manifests, then the index under the tag (ignoring the layout's base-only entries).
 manifest=$(jq -r --arg t "$tag" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $t) | .digest' "$layout/index.json")
-curl -sS -f -o /dev/null -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+type=$(jq -r '.mediaType // "application/vnd.oci.image.manifest.v1+json"' "$blobs/${manifest#sha256:}")
+curl -sS -f -o /dev/null -X PUT -H "Content-Type: $type" \
   --data-binary @"$blobs/${manifest#sha256:}" "$url/v2/$repo/manifests/$tag"
