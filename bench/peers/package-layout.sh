@@ -15,9 +15,10 @@ manifest_digest=$(jq -r '.manifests[0].digest' "$out/index.json")
 base_manifest=$(blob "$manifest_digest")
 base_config=$(blob "$(jq -r '.config.digest' <<<"$base_manifest")")
 
-layers='[]'
-diff_ids='[]'
-history='[]'
+# One line per layer (digest, size, path) during the loop; the JSON arrays are built once at the end
+# (jq over a growing array per file would make thousands of files quadratic).
+list=$out/layers.tsv
+: > "$list"
 while IFS= read -r -d '' rel; do
   rel=${rel#./}
   tmp=$out/layer.tmp
@@ -27,12 +28,12 @@ while IFS= read -r -d '' rel; do
       --transform "s|^|models/|" -C "$model" "$rel" | tee "$tmp" | sha256sum | cut -d' ' -f1)
   size=$(stat -c %s "$tmp")
   mv "$tmp" "$blobs/${digest#sha256:}"
-  layers=$(jq -c --arg d "$digest" --argjson s "$size" --arg t "$rel" \
-    '. + [{mediaType: "application/vnd.oci.image.layer.v1.tar", digest: $d, size: $s,
-           annotations: {"org.opencontainers.image.title": $t}}]' <<<"$layers")
-  diff_ids=$(jq -c --arg d "$digest" '. + [$d]' <<<"$diff_ids")
-  history=$(jq -c --arg t "$rel" '. + [{created: "1970-01-01T00:00:00Z", created_by: ("model file " + $t)}]' <<<"$history")
+  printf '%s\t%s\t%s\n' "$digest" "$size" "$rel" >> "$list"
 done < <(cd "$model" && find . -type f -print0 | sort -z)
+# Files, not arguments: thousands of layers exceed the 128 KiB limit of one argument.
+rows=$out/layers.json
+jq -R -s -c 'split("\n") | map(select(length > 0) | split("\t") | {d: .[0], s: (.[1] | tonumber), t: .[2]})' "$list" > "$rows"
+rm "$list"
 
 write_blob() { # stdin -> blob; prints "digest size" once the blob is in place
   local tmp d size
@@ -43,10 +44,14 @@ write_blob() { # stdin -> blob; prints "digest size" once the blob is in place
   mv "$tmp" "$blobs/$d"
   echo "sha256:$d $size"
 }
-read -r config_digest config_size < <(jq -c --argjson ids "$diff_ids" --argjson h "$history" \
-  '.rootfs.diff_ids += $ids | .history = ((.history // []) + $h)' <<<"$base_config" | write_blob)
-read -r manifest_digest manifest_size < <(jq -c --argjson l "$layers" --arg cd "$config_digest" --argjson cs "$config_size" \
-  '.config.digest = $cd | .config.size = $cs | .layers += $l' <<<"$base_manifest" | write_blob)
+read -r config_digest config_size < <(jq -c --slurpfile r "$rows" \
+  '.rootfs.diff_ids += ($r[0] | map(.d))
+   | .history = ((.history // []) + ($r[0] | map({created: "1970-01-01T00:00:00Z", created_by: ("model file " + .t)})))' <<<"$base_config" | write_blob)
+read -r manifest_digest manifest_size < <(jq -c --slurpfile r "$rows" --arg cd "$config_digest" --argjson cs "$config_size" \
+  '.config.digest = $cd | .config.size = $cs
+   | .layers += ($r[0] | map({mediaType: "application/vnd.oci.image.layer.v1.tar", digest: .d, size: .s,
+                               annotations: {"org.opencontainers.image.title": .t}}))' <<<"$base_manifest" | write_blob)
+rm "$rows"
 jq -n --arg d "$manifest_digest" --argjson s "$manifest_size" --arg t "$tag" '{schemaVersion: 2,
   mediaType: "application/vnd.oci.image.index.v1+json",
   manifests: [{mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $d, size: $s,
