@@ -4,10 +4,10 @@
 // Ratios are printed, never asserted. Settings (environment), documented in docs/bench.md:
 //   BENCH_PROFILE      large | many-files | both (default both)
 //   BENCH_SIZE_MB      large profile size in MiB (default 1024), in BENCH_SHARDS large files (4)
-//   BENCH_MANY_FILES   many-files profile file count (default 1000), sizes BENCH_MANY_MIN_KB..BENCH_MANY_MAX_KB (100..1024)
+//   BENCH_MANY_FILES   many-files profile file count (default 500), sizes BENCH_MANY_MIN_KB..BENCH_MANY_MAX_KB (100..1024)
 //   BENCH_KEEP=1       keep the work directory (printed) for inspection
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { CLI, cleanEnv, REPO_ROOT } from '../dev/cli.js';
@@ -21,7 +21,7 @@ import { addRatios, costRatios, costTable, OURS, table, writeJson, type Phase, t
 
 const SIZE_MIB = Number(process.env.BENCH_SIZE_MB ?? '1024');
 const SHARDS = Number(process.env.BENCH_SHARDS ?? '4');
-const MANY_FILES = Number(process.env.BENCH_MANY_FILES ?? '1000');
+const MANY_FILES = Number(process.env.BENCH_MANY_FILES ?? '500');
 const MANY_MIN_KIB = Number(process.env.BENCH_MANY_MIN_KB ?? '100');
 const MANY_MAX_KIB = Number(process.env.BENCH_MANY_MAX_KB ?? '1024');
 const PROFILE_SETTING = process.env.BENCH_PROFILE ?? 'both';
@@ -331,8 +331,22 @@ function profilesToRun(): Profile[] {
   throw new Error(`BENCH_PROFILE must be large, many-files or both, not ${PROFILE_SETTING}`);
 }
 
+/**
+ * At its fullest the disk holds four copies of a data set (s3rver's, model-sync's workspace or the
+ * chain's model, the shell layout, the registry's blobs); every other copy is removed as soon as the
+ * next tool no longer needs it. Refuses to start when TMPDIR has less than that, plus a margin.
+ */
+async function checkDisk(profiles: Profile[]): Promise<void> {
+  const largest = Math.max(...profiles.map((p) => (p === 'large' ? SIZE_MIB * 1024 * 1024 : (MANY_FILES * (MANY_MIN_KIB + MANY_MAX_KIB) * 1024) / 2)));
+  const fs = await statfs(os.tmpdir());
+  const free = fs.bavail * fs.bsize;
+  const needed = 4 * largest + 2 * GIB;
+  if (free < needed) throw new Error(`bench: ${os.tmpdir()} has ${(free / GIB).toFixed(1)} GiB free, the run needs about ${(needed / GIB).toFixed(1)} GiB (4 copies of the data set + 2 GiB): lower BENCH_SIZE_MB or set TMPDIR`);
+}
+
 async function main(): Promise<void> {
   const profiles = profilesToRun();
+  await checkDisk(profiles);
   const work = await mkdtemp(path.join(os.tmpdir(), 'ms-bench-'));
   const stops: (() => Promise<void>)[] = [];
   const rows: Row[] = [];
@@ -406,4 +420,7 @@ notes: each tool reads the same data set from the same s3rver / into a fresh doc
   }
 }
 
-await main();
+await main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});
