@@ -4,7 +4,7 @@
 // Ratios are printed, never asserted. Settings (environment), documented in docs/bench.md:
 //   BENCH_PROFILE      large | many-files | both (default both)
 //   BENCH_SIZE_MB      large profile size in MiB (default 1024), in BENCH_SHARDS large files (4)
-//   BENCH_MANY_FILES   many-files profile file count (default 500), sizes BENCH_MANY_MIN_KB..BENCH_MANY_MAX_KB (100..1024)
+//   BENCH_MANY_FILES   many-files profile file count (default 1000), sizes BENCH_MANY_MIN_KB..BENCH_MANY_MAX_KB (100..1024)
 //   BENCH_KEEP=1       keep the work directory (printed) for inspection
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
@@ -16,12 +16,12 @@ import { registryAvailable, startRegistry, type TestRegistry } from '../dev/regi
 import { S3RVER_KEY as S3RVER_ACCESS_KEY, S3RVER_SECRET as S3RVER_SECRET_KEY, startS3Server } from '../dev/s3-server.js';
 import { pushBaseImage } from './lib/base-image.js';
 import { generateDataset, largeProfile, manyFilesProfile, type Dataset } from './lib/dataset.js';
-import { CommandFailed, measure, runToEnd, type CommandSpec } from './lib/measure.js';
+import { CommandFailed, measure, runToEnd, serverCpuSeconds, type CommandSpec } from './lib/measure.js';
 import { addRatios, costRatios, costTable, OURS, table, writeJson, type Phase, type Profile, type Row } from './lib/report.js';
 
 const SIZE_MIB = Number(process.env.BENCH_SIZE_MB ?? '1024');
 const SHARDS = Number(process.env.BENCH_SHARDS ?? '4');
-const MANY_FILES = Number(process.env.BENCH_MANY_FILES ?? '500');
+const MANY_FILES = Number(process.env.BENCH_MANY_FILES ?? '1000');
 const MANY_MIN_KIB = Number(process.env.BENCH_MANY_MIN_KB ?? '100');
 const MANY_MAX_KIB = Number(process.env.BENCH_MANY_MAX_KB ?? '1024');
 const PROFILE_SETTING = process.env.BENCH_PROFILE ?? 'both';
@@ -134,7 +134,9 @@ async function runProfile(profile: Profile, data: Dataset, srv: Servers): Promis
     process.stderr.write(`bench: ${profile} ${phase} with ${tool} ...\n`);
     const sampler = workspace ? workspaceSampler(workspace) : undefined;
     try {
+      const serverCpuBefore = await serverCpuSeconds();
       const m = await measure(cmd, sampler?.onStart);
+      row.serverCpuSecondsPerGiB = ((await serverCpuSeconds()) - serverCpuBefore) / (data.totalBytes / GIB);
       row.seconds = m.seconds;
       row.mibPerSecond = data.totalBytes / 1024 / 1024 / m.seconds;
       row.peakRssMiB = m.peakRssMiB;
@@ -381,7 +383,7 @@ async function main(): Promise<void> {
     const loadAfter = os.loadavg();
     const describe = Object.entries(datasets).map(([p, d]) => `${p}: ${d.files} files, ${(d.totalBytes / 1024 / 1024).toFixed(0)} MiB`).join('; ');
     console.log(`\nmodel-sync bench: ${describe}; ${os.cpus().length} CPUs; load average ${loadBefore[0]?.toFixed(2)} at start, ${loadAfter[0]?.toFixed(2)} at end; ${((Date.now() - started) / 1000).toFixed(0)} s`);
-    console.log('MiB/s = data set bytes / wall seconds; CPU s/GiB = user+sys of the command and its children per GiB (servers not counted)\n');
+    console.log('MiB/s = data set bytes / wall seconds; CPU s/GiB = user+sys of the command and its children per GiB; server = the same for s3rver + docker-registry while it ran\n');
     console.log(table(rows));
     if (ratios.length) {
       console.log('\nmany-files per-byte cost / large profile per-byte cost (same phase and tool; 1 = no per-file overhead):\n');

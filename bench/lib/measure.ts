@@ -121,3 +121,23 @@ export function runToEnd(cmd: CommandSpec, onStart?: (pid: number) => () => void
     });
   });
 }
+
+const CLOCK_TICKS = 100; // USER_HZ: /proc reports CPU time in 1/100 s on Linux
+
+/**
+ * CPU seconds (user + system) used so far by this process's direct children that are still running:
+ * the local servers (s3rver, docker-registry). Read before and after a command, the difference is
+ * what the servers spent serving it. 0 where /proc is missing.
+ */
+export async function serverCpuSeconds(): Promise<number> {
+  let ticks = 0;
+  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    // Fields after the command name (which may hold spaces): state, ppid, ... utime is the 14th, stime the 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[1]) !== process.pid) continue;
+    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+  }
+  return ticks / CLOCK_TICKS;
+}

@@ -21,6 +21,8 @@ export interface Row {
   /** User + system CPU seconds of the command and its children (servers not included). */
   cpuSeconds?: number;
   cpuSecondsPerGiB?: number;
+  /** CPU seconds per GiB the local servers (s3rver, docker-registry) spent while the command ran. */
+  serverCpuSecondsPerGiB?: number;
   peakRssMiB?: number;
   /** Largest size of the tool's working folders seen while it ran (sampled), where it matters (`all`). */
   workspacePeakMiB?: number;
@@ -80,7 +82,7 @@ function render(head: string[], body: string[][], freeLast: boolean): string {
 }
 
 export function table(rows: Row[]): string {
-  const head = ['profile', 'phase', 'tool', 'seconds', 'MiB/s', 'CPU s/GiB', 'peak RSS MiB', 'workspace MiB', 'x best peer', 'x reference', 'status'];
+  const head = ['profile', 'phase', 'tool', 'seconds', 'MiB/s', 'CPU s/GiB', 'server CPU s/GiB', 'peak RSS MiB', 'workspace MiB', 'x best peer', 'x reference', 'status'];
   const body = rows.map((r) => [
     r.profile,
     r.phase,
@@ -88,6 +90,7 @@ export function table(rows: Row[]): string {
     fixed(r.seconds, 2),
     fixed(r.mibPerSecond, 0),
     fixed(r.cpuSecondsPerGiB, 2),
+    fixed(r.serverCpuSecondsPerGiB, 2),
     fixed(r.peakRssMiB, 0),
     fixed(r.workspacePeakMiB, 0),
     fixed(r.vsBestPeer, 2),
