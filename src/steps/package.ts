@@ -14,7 +14,7 @@ import { walkGraph } from '../oci/graph.js';
 import { OciLayout } from '../oci/layout.js';
 import { comparePaths, planModelLayers, type LayerPlan, type PlannedLayer } from '../oci/layer-plan.js';
 import { baseLayerCount, buildModelcar } from '../oci/modelcar.js';
-import { hashTarLayerGroup } from '../oci/tar-layer.js';
+import { hashTarLayers, totalCounts } from '../oci/layer-hasher.js';
 import { pullToLayout } from '../oci/transfer.js';
 import type { Descriptor } from '../oci/types.js';
 import { Progress } from '../util/progress.js';
@@ -30,6 +30,8 @@ interface ModelFile {
   mtimeMs: number;
   /** From the inventory, when fetch wrote one. */
   sha256?: string;
+  /** True when fetch recorded this size and mtime with the sha256: the file is not hashed again. */
+  sha256Current?: boolean;
 }
 
 /** Above this many layers images do not start on the overlay runtimes (docs/modelcar.md). */
@@ -127,7 +129,8 @@ async function modelFiles(ctx: StepContext): Promise<ModelFile[]> {
       if (s.size !== entry.size) {
         throw new ModelSyncError('integrity', `model file ${rel} has ${s.size} bytes but the inventory says ${entry.size}: run fetch again`);
       }
-      files.push({ path: rel, file, size: s.size, mtimeMs: s.mtimeMs, sha256: entry.sha256 ? prefixed(entry.sha256) : undefined });
+      const sha256 = entry.sha256 ? prefixed(entry.sha256) : undefined;
+      files.push({ path: rel, file, size: s.size, mtimeMs: s.mtimeMs, sha256, sha256Current: !!sha256 && entry.mtimeMs === s.mtimeMs });
     }
   } else {
     files = await walkModelDir(workspace.modelDir, ctx.log);
@@ -190,7 +193,9 @@ async function assertInsideModelDir(modelDir: string, file: string, rel: string)
 /**
  * The digest of each planned layer: reused from the previous record when that record has a layer
  * of the same files in the same order and every one is unchanged (same size and mtime, and the
- * same sha256 when the inventory has one); else hashed, in one read of each file.
+ * same sha256 when the inventory has one); else hashed on worker threads, in one read of each
+ * file. A file whose size and mtime are those fetch recorded keeps fetch's sha256 (only the layer
+ * digest is computed); any other file is hashed too, and checked against the inventory.
  */
 async function layerDigests(ctx: StepContext, plan: LayerPlan<ModelFile>, previous: PackageRecord | undefined): Promise<ModelLayerRecord[]> {
   const key = (paths: string[]) => paths.join('\0');
@@ -201,35 +206,39 @@ async function layerDigests(ctx: StepContext, plan: LayerPlan<ModelFile>, previo
     const p = known.get(key(layer.files.map((f) => f.path)));
     return p && layer.files.every((f, i) => unchanged(f, p.files[i])) ? p : undefined;
   };
-  const toHash = plan.layers.filter((l) => !reusable(l));
+  const reused = plan.layers.map(reusable);
+  const toHash = plan.layers.filter((_, i) => !reused[i]);
   const progress = new Progress(ctx.log, 'package (hash layers)', toHash.reduce((n, l) => n + l.files.reduce((m, f) => m + f.size, 0), 0), ctx.settings.progressIntervalSeconds);
-  const layers: ModelLayerRecord[] = [];
+  let counts = { filesRead: 0, bytesRead: 0, fileDigestsComputed: 0 };
+  const hashedLayers: ModelLayerRecord[] = [];
   try {
-    for (const layer of plan.layers) {
-      const reused = reusable(layer);
-      if (reused) {
-        layers.push(reused);
-        continue;
-      }
-      const info = await hashTarLayerGroup(layer.files, (n) => progress.add(n));
+    const hashed = await hashTarLayers(
+      toHash.map((layer) => layer.files.map((f) => ({ file: f.file, path: f.path, fileSize: f.size, ...(f.sha256Current ? { knownSha256: f.sha256 } : {}) }))),
+      { onBytes: (n) => progress.add(n) },
+    );
+    counts = totalCounts(hashed);
+    toHash.forEach((layer, l) => {
+      const info = hashed[l]!;
       const files = layer.files.map((f, i): ModelLayerFile => {
-        const hashed = info.files[i]!;
-        if (hashed.fileSize !== f.size) {
-          throw new ModelSyncError('integrity', `model file ${f.path} has ${hashed.fileSize} bytes but had ${f.size} when package listed it: it changed during package; run package again`);
+        const fileSha256 = info.files[i]!.fileSha256;
+        if (f.sha256 && f.sha256 !== fileSha256) {
+          throw new ModelSyncError('integrity', `model file ${f.path} has sha256 ${fileSha256} but the inventory says ${f.sha256}: it changed after fetch; run fetch again`);
         }
-        if (f.sha256 && f.sha256 !== hashed.fileSha256) {
-          throw new ModelSyncError('integrity', `model file ${f.path} has sha256 ${hashed.fileSha256} but the inventory says ${f.sha256}: it changed after fetch; run fetch again`);
-        }
-        return { path: f.path, fileSha256: hashed.fileSha256, fileSize: hashed.fileSize, fileMtimeMs: f.mtimeMs };
+        return { path: f.path, fileSha256, fileSize: f.size, fileMtimeMs: f.mtimeMs };
       });
-      layers.push({ digest: info.digest, size: info.size, files });
-    }
+      hashedLayers.push({ digest: info.digest, size: info.size, files });
+    });
   } finally {
     const { bytes, seconds } = progress.finish();
     const hashed = toHash.length;
-    ctx.log.info({ layers: plan.layers.length, hashed, reused: plan.layers.length - hashed, bytes, seconds }, `package: ${hashed} layers hashed, ${plan.layers.length - hashed} reused from the previous run`);
+    const fileDigestsReused = toHash.reduce((n, l) => n + l.files.length, 0) - counts.fileDigestsComputed;
+    ctx.log.info(
+      { layers: plan.layers.length, hashed, reused: plan.layers.length - hashed, bytes, seconds, ...counts, fileDigestsReused },
+      `package: ${hashed} layers hashed, ${plan.layers.length - hashed} reused from the previous run; ${counts.filesRead} files read once (${counts.fileDigestsComputed} file digests computed, ${fileDigestsReused} taken from fetch)`,
+    );
   }
-  return layers;
+  let next = 0;
+  return plan.layers.map((_, i) => reused[i] ?? hashedLayers[next++]!);
 }
 
 /**
