@@ -10,11 +10,14 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildBusyboxBase, type BusyboxBase } from '../dev/busybox-base.js';
 import { runCli, tempDir } from '../dev/cli.js';
+import { hashTarLayerGroup } from '../src/oci/layer-hasher.js';
+import { OciLayout } from '../src/oci/layout.js';
 import { modelLayers, readRecord } from '../src/workspace/records.js';
 import { Workspace } from '../src/workspace/workspace.js';
 import { tar } from './support/archives.js';
 import { logLines, readInventory, sha256 } from './support/fetch-helpers.js';
 import { startHttpServer, type TestHttpServer } from './support/http-server.js';
+import { writeImage } from './support/oci-images.js';
 
 const busyboxSkip = spawnSync('/bin/busybox', ['--help'], { stdio: 'ignore' }).status === 0 ? false : 'busybox-static is not installed (/bin/busybox)';
 
@@ -112,5 +115,28 @@ describe('each digest once: fetch, then package', { skip: busyboxSkip }, () => {
     assert.equal(sized.hashed, 1);
     assert.equal(sized.fileDigestsComputed, sized.filesRead, 'no inventory: every file read is hashed');
     assert.equal((await recorded()).get('tokenizer/vocab.txt'), `sha256:${sha256(FILES['tokenizer/vocab.txt']!.subarray(0, 1000))}`);
+  });
+
+  it('hashes the real plan when the base has more layers than the early start assumed (one)', async () => {
+    // Package starts hashing while the base is pulled, on the plan for a one-layer base. With 3
+    // base layers and a budget of 5, the 3 weights files no longer keep a layer each: the early
+    // hashing is dropped and the real plan (one grouped layer + the small files) is hashed.
+    const threeLayers = new OciLayout(path.join(work, 'base-three-layers'));
+    await writeImage(threeLayers, { layers: [{ data: Buffer.from('one') }, { data: Buffer.from('two') }, { data: Buffer.from('three') }], platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    const ws = path.join(work, 'ws-three');
+    const fetched = await runCli(['fetch'], { MODEL_SYNC_STORAGE_PATH: ws, MODEL_SYNC_SOURCE_TYPE: 'uri', MODEL_SYNC_SOURCE_URI: `${web.url}/model.tar` });
+    assert.equal(fetched.code, 0, fetched.stderr);
+    await writeFile(path.join(ws, 'model', 'model-3.safetensors'), randomBytes(200_000));
+    await rm(path.join(ws, '.model-sync', 'inventory.json')); // the extra file is not in fetch's inventory
+    const r = await runCli(['package', '--storage-path', ws, '--destination-oci-base-image', `oci:${threeLayers.dir}:latest`, '--modelcar-own-layer-bytes', '100000', '--modelcar-max-layers', '5']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /package: 2 model layers \(0 own, 1 shared by small files, 1 of grouped large files\) on 3 base layers, budget 5/);
+    assert.equal(logLines(r.stderr).filter((l) => typeof l.filesRead === 'number').length, 1, 'one hash report: the dropped early start logs nothing');
+    const layers = modelLayers(await readRecord(new Workspace(ws), 'package'));
+    assert.deepEqual(layers.map((l) => l.files.map((f) => f.path)), [['config.json', 'tokenizer/vocab.txt'], ['model-1.safetensors', 'model-2.safetensors', 'model-3.safetensors']]);
+    for (const l of layers) {
+      const expected = await hashTarLayerGroup(l.files.map((f) => ({ file: path.join(ws, 'model', f.path), path: f.path })));
+      assert.equal(l.digest, expected.digest, `layer of ${l.files.map((f) => f.path).join(', ')}`);
+    }
   });
 });

@@ -116,13 +116,18 @@ type WorkerReply =
  */
 export async function hashTarLayers(
   layers: ReadonlyArray<readonly LayerHashMember[]>,
-  opts: { concurrency?: number; onBytes?: (n: number) => void } = {},
+  opts: { concurrency?: number; onBytes?: (n: number) => void; signal?: AbortSignal } = {},
 ): Promise<HashedLayer[]> {
   const results: HashedLayer[] = new Array(layers.length);
   const workers = Math.min(layers.length, Math.max(1, opts.concurrency ?? defaultHashConcurrency()));
   let next = 0;
   let failed = false;
   const pool: Worker[] = [];
+  const stop = () => {
+    failed = true;
+    for (const w of pool) void w.terminate();
+  };
+  opts.signal?.addEventListener('abort', stop, { once: true });
   const runWorker = async (worker: Worker): Promise<void> => {
     while (!failed && next < layers.length) {
       const index = next++;
@@ -131,7 +136,7 @@ export async function hashTarLayers(
   };
   try {
     const runs: Array<Promise<void>> = [];
-    for (let i = 0; i < workers; i++) {
+    for (let i = 0; i < workers && !opts.signal?.aborted; i++) {
       const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { chunkSize: READ_CHUNK, progressBytes: PROGRESS_BYTES } });
       pool.push(worker);
       runs.push(
@@ -144,8 +149,10 @@ export async function hashTarLayers(
     const settled = await Promise.allSettled(runs);
     const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (rejected) throw rejected.reason;
+    if (opts.signal?.aborted) throw new Error('layer hashing stopped');
     return results;
   } finally {
+    opts.signal?.removeEventListener('abort', stop);
     await Promise.all(pool.map((w) => w.terminate()));
   }
 }
