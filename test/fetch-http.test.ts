@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { EXIT } from '../src/errors.js';
 import { runCli, tempDir } from '../dev/cli.js';
@@ -94,7 +94,8 @@ test('a single file lands as model/<name> with its sha256 in the inventory', asy
   assert.equal(r.code, 0, r.stderr);
   assert.ok((await readFile(path.join(ws, 'model/model.safetensors'))).equals(weights));
   const inv = await readInventory(ws);
-  assert.deepEqual(inv.files, [{ path: 'model.safetensors', size: weights.length, sha256: sha256(weights) }]);
+  // mtimeMs: the file's as fetch left it (package reuses the sha256 while it holds)
+  assert.deepEqual(inv.files, [{ path: 'model.safetensors', size: weights.length, sha256: sha256(weights), mtimeMs: (await stat(path.join(ws, 'model/model.safetensors'))).mtimeMs }]);
   assert.equal(inv.source, `${web.url}/files/model.safetensors`);
 });
 

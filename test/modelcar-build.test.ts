@@ -14,7 +14,7 @@ import { baseLayerCount, buildModelcar, MODEL_LAYER_CREATED } from '../src/oci/m
 import { planModelLayers } from '../src/oci/layer-plan.js';
 import { ModelcarLayout } from '../src/oci/modelcar-layout.js';
 import type { ModelLayerRecord } from '../src/workspace/records.js';
-import { hashTarLayer, hashTarLayerGroup } from '../src/oci/tar-layer.js';
+import { hashTarLayer, hashTarLayerGroup } from '../src/oci/layer-hasher.js';
 import type { Descriptor, ImageConfig, ImageIndex, ImageManifest } from '../src/oci/types.js';
 import { comparePaths } from '../src/oci/layer-plan.js';
 import { tempDir } from '../dev/cli.js';

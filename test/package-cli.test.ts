@@ -13,7 +13,7 @@ import { MT } from '../src/oci/media-types.js';
 import { ModelcarLayout } from '../src/oci/modelcar-layout.js';
 import { pushLayout } from '../src/oci/transfer.js';
 import type { ImageIndex, ImageManifest } from '../src/oci/types.js';
-import { hashTarLayer } from '../src/oci/tar-layer.js';
+import { hashTarLayer } from '../src/oci/layer-hasher.js';
 import { modelLayers, readRecord, writeRecord, type LegacyModelLayerRecord } from '../src/workspace/records.js';
 import { Workspace } from '../src/workspace/workspace.js';
 import { runCli, tempDir } from '../dev/cli.js';

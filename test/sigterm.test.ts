@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { REPO_ROOT, runCli, runCliSignalled, tempDir } from '../dev/cli.js';
@@ -78,7 +78,8 @@ test('fetch stopped by SIGTERM mid-download: exit 143 at once, the termination m
   assert.equal(again.code, 0, again.stderr);
   assert.ok((await readFile(path.join(ws, 'model/model.safetensors'))).equals(weights));
   const inv = await readInventory(ws);
-  assert.deepEqual(inv.files, [{ path: 'model.safetensors', size: weights.length, sha256: sha256(weights) }]);
+  // mtimeMs: the file's as fetch left it (package reuses the sha256 while it holds)
+  assert.deepEqual(inv.files, [{ path: 'model.safetensors', size: weights.length, sha256: sha256(weights), mtimeMs: (await stat(path.join(ws, 'model/model.safetensors'))).mtimeMs }]);
 });
 
 test('a second SIGTERM does not skip the termination message; SIGINT exits 130', async () => {

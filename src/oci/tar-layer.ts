@@ -8,14 +8,12 @@
 // The layer bytes are a pure function of the members' (relative path, file bytes): for each member
 // header + file + padding, then the end-of-archive blocks. A layer of one file is therefore
 // exactly the one-file layer of earlier versions (same digest). The package step only hashes
-// layers and never writes a second copy of the model; push (and any tool that needs a blob file)
-// streams them again from the model files.
-import { createReadStream } from 'node:fs';
-import { open, stat, type FileHandle } from 'node:fs/promises';
-import { createHash, type Hash } from 'node:crypto';
+// layers (layer-hasher.ts) and never writes a second copy of the model; push (and any tool that
+// needs a blob file) streams them again from the model files.
+import { open, type FileHandle } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ModelSyncError } from '../errors.js';
-import { WorkerSha256 } from './sha256-worker.js';
 
 const BLOCK = 512;
 /** Fixed mtime of every entry (1970-01-01T00:00:00Z): reproducible layer digests. */
@@ -182,78 +180,6 @@ export interface TarLayerInfo extends TarLayerFileInfo {
   digest: string;
   /** Layer size in bytes. */
   size: number;
-}
-
-/** Files from this size on get their own sha256 on a second core (below it a thread costs more). */
-const WORKER_HASH_THRESHOLD = 64 * 1024 * 1024;
-
-/**
- * Digest and size of the layer of `file` (stored as `models/<relPath>`) and the sha256 of the
- * file, in one read of the file and without writing anything.
- */
-export async function hashTarLayer(file: string, relPath: string, onBytes?: (n: number) => void): Promise<TarLayerInfo> {
-  const info = await hashTarLayerGroup([{ file, path: relPath }], onBytes);
-  return { ...info.files[0]!, digest: info.digest, size: info.size };
-}
-
-/**
- * Digest and size of the layer of `members` (in that order) and the sha256 of each file, in one
- * read of each file and without writing anything.
- */
-export async function hashTarLayerGroup(members: ReadonlyArray<{ file: string; path: string }>, onBytes?: (n: number) => void): Promise<TarLayerGroupInfo> {
-  const sized: Array<TarMember & { file: string }> = [];
-  for (const m of members) sized.push({ file: m.file, path: m.path, fileSize: (await stat(m.file)).size });
-  const { segments, size } = tarLayerSegments(sized);
-  const layerHash = createHash('sha256');
-  const files: TarLayerFileInfo[] = [];
-  for (const seg of segments) {
-    if ('bytes' in seg) {
-      layerHash.update(seg.bytes);
-      continue;
-    }
-    const m = sized[seg.member]!;
-    const fileSha256 = m.fileSize >= WORKER_HASH_THRESHOLD ? await hashWithWorker(m.file, m.fileSize, layerHash, onBytes) : await hashInThread(m.file, m.fileSize, layerHash, onBytes);
-    files[seg.member] = { path: m.path, fileSize: m.fileSize, fileSha256 };
-  }
-  return { digest: 'sha256:' + layerHash.digest('hex'), size, files };
-}
-async function hashInThread(file: string, fileSize: number, layerHash: Hash, onBytes?: (n: number) => void): Promise<string> {
-  const fileHash = createHash('sha256');
-  let read = 0;
-  for await (const chunk of createReadStream(file, { highWaterMark: READ_CHUNK }) as AsyncIterable<Buffer>) {
-    layerHash.update(chunk);
-    fileHash.update(chunk);
-    read += chunk.length;
-    onBytes?.(chunk.length);
-  }
-  if (read !== fileSize) throw changedWhileReading(file, fileSize, read);
-  return 'sha256:' + fileHash.digest('hex');
-}
-
-/** The layer hash here, the file hash on a worker thread, over the same buffers. */
-async function hashWithWorker(file: string, fileSize: number, layerHash: Hash, onBytes?: (n: number) => void): Promise<string> {
-  const fileHash = new WorkerSha256();
-  const handle = await open(file, 'r');
-  try {
-    let position = 0;
-    for (;;) {
-      // A fresh buffer per read: it is handed over to the worker afterwards.
-      const buf = Buffer.allocUnsafeSlow(READ_CHUNK);
-      const { bytesRead } = await handle.read(buf, 0, buf.length, position);
-      if (bytesRead === 0) break;
-      const chunk = bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
-      layerHash.update(chunk);
-      position += bytesRead;
-      onBytes?.(bytesRead);
-      if (position > fileSize) throw changedWhileReading(file, fileSize, position);
-      await fileHash.update(chunk);
-    }
-    if (position !== fileSize) throw changedWhileReading(file, fileSize, position);
-    return 'sha256:' + (await fileHash.digest());
-  } finally {
-    await handle.close();
-    await fileHash.close();
-  }
 }
 
 function changedWhileReading(file: string, expected: number, actual: number): ModelSyncError {

@@ -1,8 +1,10 @@
 // Step fetch: copy the model from its source into <storage>/model/ and record the inventory.
+import { stat } from 'node:fs/promises';
 import { fetchFromOci } from '../sources/oci.js';
 import { fetchFromS3 } from '../sources/s3.js';
 import { fetchFromUri } from '../sources/uri.js';
-import { readRecord, writeRecord, type Inventory } from '../workspace/records.js';
+import { readRecord, writeRecord, type Inventory, type InventoryEntry } from '../workspace/records.js';
+import { safeJoin } from '../workspace/safe-path.js';
 import type { StepContext, StepRunner } from './types.js';
 
 export const runFetch: StepRunner = async (ctx) => {
@@ -29,7 +31,7 @@ export const runFetch: StepRunner = async (ctx) => {
   } finally {
     unregister();
   }
-  inventory = { ...inventory, settings: settings.snapshot() };
+  inventory = { ...inventory, files: await withMtimes(ctx, inventory.files), settings: settings.snapshot() };
   await writeRecord(ctx.workspace, 'inventory', inventory);
   const seconds = (Date.now() - started) / 1000;
   return {
@@ -42,6 +44,19 @@ export const runFetch: StepRunner = async (ctx) => {
     },
   };
 };
+
+/**
+ * Each entry with the mtime its file has now, once fetch is done with it: package takes the
+ * recorded sha256 instead of hashing the file again while size and mtime are unchanged.
+ */
+async function withMtimes(ctx: StepContext, files: InventoryEntry[]): Promise<InventoryEntry[]> {
+  return Promise.all(
+    files.map(async (f) => {
+      const s = await stat(safeJoin(ctx.workspace.modelDir, f.path)).catch(() => undefined);
+      return s?.isFile() && s.size === f.size ? { ...f, mtimeMs: s.mtimeMs } : f;
+    }),
+  );
+}
 
 async function fetchAccount(ctx: StepContext): Promise<string> {
   const record = await readRecord(ctx.workspace, 'fetch');

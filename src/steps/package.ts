@@ -12,9 +12,9 @@ import { ModelSyncError } from '../errors.js';
 import { endpointAccess } from '../oci/credentials.js';
 import { walkGraph } from '../oci/graph.js';
 import { OciLayout } from '../oci/layout.js';
-import { comparePaths, planModelLayers, type LayerPlan, type PlannedLayer } from '../oci/layer-plan.js';
+import { comparePaths, planModelLayers, type LayerBudget, type LayerPlan, type PlannedLayer } from '../oci/layer-plan.js';
 import { baseLayerCount, buildModelcar } from '../oci/modelcar.js';
-import { hashTarLayerGroup } from '../oci/tar-layer.js';
+import { hashTarLayers, totalCounts } from '../oci/layer-hasher.js';
 import { pullToLayout } from '../oci/transfer.js';
 import type { Descriptor } from '../oci/types.js';
 import { Progress } from '../util/progress.js';
@@ -30,6 +30,8 @@ interface ModelFile {
   mtimeMs: number;
   /** From the inventory, when fetch wrote one. */
   sha256?: string;
+  /** True when fetch recorded this size and mtime with the sha256: the file is not hashed again. */
+  sha256Current?: boolean;
 }
 
 /** Above this many layers images do not start on the overlay runtimes (docs/modelcar.md). */
@@ -48,65 +50,74 @@ export const runPackage: StepRunner = async (ctx) => {
   await assertFetchComplete(workspace);
   const files = await modelFiles(ctx);
 
-  // The base first: a wrong base image fails in seconds, before minutes of hashing.
-  const layout = await new OciLayout(workspace.imageDir).init();
-  let base: Descriptor;
-  try {
-    base = await pullToLayout({
-      reference: baseImage,
-      layout,
-      ...endpointAccess(baseEndpoint),
-      network: settings.network(),
-      log,
-      progressIntervalSeconds: settings.progressIntervalSeconds,
-    });
-  } catch (err) {
-    if (err instanceof ModelSyncError) {
-      throw new ModelSyncError(err.kind, `cannot pull the base image ${baseImage} (${baseEndpoint.setting}): ${err.message}`, { cause: err });
-    }
-    throw err;
-  }
-
-  const baseLayers = await baseLayerCount(layout, base);
-  const plan = planModelLayers(files, baseLayers, budget);
-  const { own, shared, grouped } = plan.counts;
-  log.info(
-    { layers: plan.layers.length, own, shared, grouped, maxLayers: budget.maxLayers, baseLayers },
-    `package: ${plan.layers.length} model layers (${own} own, ${shared} shared by small files, ${grouped} of grouped large files) on ${baseLayers} base layers, budget ${budget.maxLayers}`,
-  );
+  // The layers are hashed while the base is pulled, on the plan for a one-layer base (the layer
+  // count of the base changes the plan only near the budget; then the real plan is hashed after
+  // the pull). A base that cannot be pulled stops the hashing at once: it still fails in seconds.
   const previous = await readRecord(workspace, 'package');
-  const layers = await layerDigests(ctx, plan, previous);
-  const { root, platforms, attestations } = await buildModelcar({ layout, base, layers, log });
-  const record: PackageRecord = {
-    baseImage,
-    baseDigest: base.digest,
-    indexDigest: root.digest,
-    mediaType: root.mediaType,
-    size: root.size,
-    layerBlobs: 'model-files',
-    layers,
-    finished: new Date().toISOString(),
-    settings: settings.snapshot(),
-  };
-  await writeRecord(workspace, 'package', record);
-  // After the record: a crash in between leaves stale blobs, never a record naming removed ones.
-  const removed = await removeUnreferencedBlobs(layout, [root, base]);
-  const bytes = files.reduce((n, f) => n + f.size, 0);
-  const seconds = (Date.now() - started) / 1000;
-  return {
-    results: { 'image-digest': root.digest },
-    summary: {
-      digest: root.digest,
-      base: baseImage,
+  const early = speculativePlan(files, budget);
+  const hashing = early ? startHashing(ctx, early, previous) : undefined;
+  try {
+    const layout = await new OciLayout(workspace.imageDir).init();
+    let base: Descriptor;
+    try {
+      base = await pullToLayout({
+        reference: baseImage,
+        layout,
+        ...endpointAccess(baseEndpoint),
+        network: settings.network(),
+        log,
+        progressIntervalSeconds: settings.progressIntervalSeconds,
+      });
+    } catch (err) {
+      if (err instanceof ModelSyncError) {
+        throw new ModelSyncError(err.kind, `cannot pull the base image ${baseImage} (${baseEndpoint.setting}): ${err.message}`, { cause: err });
+      }
+      throw err;
+    }
+
+    const baseLayers = await baseLayerCount(layout, base);
+    const plan = planModelLayers(files, baseLayers, budget);
+    const { own, shared, grouped } = plan.counts;
+    log.info(
+      { layers: plan.layers.length, own, shared, grouped, maxLayers: budget.maxLayers, baseLayers },
+      `package: ${plan.layers.length} model layers (${own} own, ${shared} shared by small files, ${grouped} of grouped large files) on ${baseLayers} base layers, budget ${budget.maxLayers}`,
+    );
+    const hashed = hashing && samePlan(hashing.plan, plan) ? hashing : (hashing?.abort(), startHashing(ctx, plan, previous));
+    const layers = await hashed.layers();
+    const { root, platforms, attestations } = await buildModelcar({ layout, base, layers, log });
+    const record: PackageRecord = {
+      baseImage,
       baseDigest: base.digest,
-      platforms,
-      attestations,
-      layers: layers.length,
-      bytes,
-      staleBlobsRemoved: removed,
-      MBps: seconds > 0 ? Math.round((bytes / 1e6 / seconds) * 10) / 10 : undefined,
-    },
-  };
+      indexDigest: root.digest,
+      mediaType: root.mediaType,
+      size: root.size,
+      layerBlobs: 'model-files',
+      layers,
+      finished: new Date().toISOString(),
+      settings: settings.snapshot(),
+    };
+    await writeRecord(workspace, 'package', record);
+    // After the record: a crash in between leaves stale blobs, never a record naming removed ones.
+    const removed = await removeUnreferencedBlobs(layout, [root, base]);
+    const bytes = files.reduce((n, f) => n + f.size, 0);
+    const seconds = (Date.now() - started) / 1000;
+    return {
+      results: { 'image-digest': root.digest },
+      summary: {
+        digest: root.digest,
+        base: baseImage,
+        baseDigest: base.digest,
+        platforms,
+        attestations,
+        layers: layers.length,
+        bytes,
+        staleBlobsRemoved: removed,
+        MBps: seconds > 0 ? Math.round((bytes / 1e6 / seconds) * 10) / 10 : undefined,
+      },
+    };
+  } finally {
+    hashing?.abort(); // no-op once finished
+  }
 };
 
 /** The model files, sorted: from the inventory fetch wrote, else by walking model/. */
@@ -127,7 +138,8 @@ async function modelFiles(ctx: StepContext): Promise<ModelFile[]> {
       if (s.size !== entry.size) {
         throw new ModelSyncError('integrity', `model file ${rel} has ${s.size} bytes but the inventory says ${entry.size}: run fetch again`);
       }
-      files.push({ path: rel, file, size: s.size, mtimeMs: s.mtimeMs, sha256: entry.sha256 ? prefixed(entry.sha256) : undefined });
+      const sha256 = entry.sha256 ? prefixed(entry.sha256) : undefined;
+      files.push({ path: rel, file, size: s.size, mtimeMs: s.mtimeMs, sha256, sha256Current: !!sha256 && entry.mtimeMs === s.mtimeMs });
     }
   } else {
     files = await walkModelDir(workspace.modelDir, ctx.log);
@@ -187,12 +199,36 @@ async function assertInsideModelDir(modelDir: string, file: string, rel: string)
   await assertResolvesInside(modelDir, file, `model file "${rel}"`);
 }
 
+/** The plan for a one-layer base, when the budget allows one (else there is no early start). */
+function speculativePlan(files: ModelFile[], budget: LayerBudget): LayerPlan<ModelFile> | undefined {
+  try {
+    return planModelLayers(files, 1, budget);
+  } catch {
+    return undefined;
+  }
+}
+
+function samePlan(a: LayerPlan<ModelFile>, b: LayerPlan<ModelFile>): boolean {
+  const key = (plan: LayerPlan<ModelFile>) => plan.layers.map((l) => l.files.map((f) => f.path).join('\0')).join('\n');
+  return key(a) === key(b);
+}
+
+interface LayerHashing {
+  plan: LayerPlan<ModelFile>;
+  /** The records of the plan's layers, in plan order. */
+  layers(): Promise<ModelLayerRecord[]>;
+  /** Stops the hashing (nothing is logged); a no-op once it is done. */
+  abort(): void;
+}
+
 /**
- * The digest of each planned layer: reused from the previous record when that record has a layer
- * of the same files in the same order and every one is unchanged (same size and mtime, and the
- * same sha256 when the inventory has one); else hashed, in one read of each file.
+ * Starts the digests of each planned layer: reused from the previous record when that record has
+ * a layer of the same files in the same order and every one is unchanged (same size and mtime,
+ * and the same sha256 when the inventory has one); else hashed on worker threads, in one read of
+ * each file. A file whose size and mtime are those fetch recorded keeps fetch's sha256 (only the
+ * layer digest is computed); any other file is hashed too, and checked against the inventory.
  */
-async function layerDigests(ctx: StepContext, plan: LayerPlan<ModelFile>, previous: PackageRecord | undefined): Promise<ModelLayerRecord[]> {
+function startHashing(ctx: StepContext, plan: LayerPlan<ModelFile>, previous: PackageRecord | undefined): LayerHashing {
   const key = (paths: string[]) => paths.join('\0');
   const known = new Map(modelLayers(previous).map((l) => [key(l.files.map((f) => f.path)), l]));
   const unchanged = (f: ModelFile, p: ModelLayerFile | undefined) =>
@@ -201,35 +237,55 @@ async function layerDigests(ctx: StepContext, plan: LayerPlan<ModelFile>, previo
     const p = known.get(key(layer.files.map((f) => f.path)));
     return p && layer.files.every((f, i) => unchanged(f, p.files[i])) ? p : undefined;
   };
-  const toHash = plan.layers.filter((l) => !reusable(l));
+  const reused = plan.layers.map(reusable);
+  const toHash = plan.layers.filter((_, i) => !reused[i]);
+  const stop = new AbortController();
   const progress = new Progress(ctx.log, 'package (hash layers)', toHash.reduce((n, l) => n + l.files.reduce((m, f) => m + f.size, 0), 0), ctx.settings.progressIntervalSeconds);
-  const layers: ModelLayerRecord[] = [];
-  try {
-    for (const layer of plan.layers) {
-      const reused = reusable(layer);
-      if (reused) {
-        layers.push(reused);
-        continue;
-      }
-      const info = await hashTarLayerGroup(layer.files, (n) => progress.add(n));
-      const files = layer.files.map((f, i): ModelLayerFile => {
-        const hashed = info.files[i]!;
-        if (hashed.fileSize !== f.size) {
-          throw new ModelSyncError('integrity', `model file ${f.path} has ${hashed.fileSize} bytes but had ${f.size} when package listed it: it changed during package; run package again`);
-        }
-        if (f.sha256 && f.sha256 !== hashed.fileSha256) {
-          throw new ModelSyncError('integrity', `model file ${f.path} has sha256 ${hashed.fileSha256} but the inventory says ${f.sha256}: it changed after fetch; run fetch again`);
-        }
-        return { path: f.path, fileSha256: hashed.fileSha256, fileSize: hashed.fileSize, fileMtimeMs: f.mtimeMs };
+  const run = async (): Promise<ModelLayerRecord[]> => {
+    let counts = { filesRead: 0, bytesRead: 0, fileDigestsComputed: 0 };
+    const hashedLayers: ModelLayerRecord[] = [];
+    try {
+      const hashed = await hashTarLayers(
+        toHash.map((layer) => layer.files.map((f) => ({ file: f.file, path: f.path, fileSize: f.size, ...(f.sha256Current ? { knownSha256: f.sha256 } : {}) }))),
+        { onBytes: (n) => progress.add(n), signal: stop.signal },
+      );
+      counts = totalCounts(hashed);
+      toHash.forEach((layer, l) => {
+        const info = hashed[l]!;
+        const files = layer.files.map((f, i): ModelLayerFile => {
+          const fileSha256 = info.files[i]!.fileSha256;
+          if (f.sha256 && f.sha256 !== fileSha256) {
+            throw new ModelSyncError('integrity', `model file ${f.path} has sha256 ${fileSha256} but the inventory says ${f.sha256}: it changed after fetch; run fetch again`);
+          }
+          return { path: f.path, fileSha256, fileSize: f.size, fileMtimeMs: f.mtimeMs };
+        });
+        hashedLayers.push({ digest: info.digest, size: info.size, files });
       });
-      layers.push({ digest: info.digest, size: info.size, files });
+    } finally {
+      const { bytes, seconds } = progress.finish();
+      if (!stop.signal.aborted) {
+        const hashed = toHash.length;
+        const fileDigestsReused = toHash.reduce((n, l) => n + l.files.length, 0) - counts.fileDigestsComputed;
+        ctx.log.info(
+          { layers: plan.layers.length, hashed, reused: plan.layers.length - hashed, bytes, seconds, ...counts, fileDigestsReused },
+          `package: ${hashed} layers hashed, ${plan.layers.length - hashed} reused from the previous run; ${counts.filesRead} files read once (${counts.fileDigestsComputed} file digests computed, ${fileDigestsReused} taken from fetch)`,
+        );
+      }
     }
-  } finally {
-    const { bytes, seconds } = progress.finish();
-    const hashed = toHash.length;
-    ctx.log.info({ layers: plan.layers.length, hashed, reused: plan.layers.length - hashed, bytes, seconds }, `package: ${hashed} layers hashed, ${plan.layers.length - hashed} reused from the previous run`);
-  }
-  return layers;
+    let next = 0;
+    return plan.layers.map((_, i) => reused[i] ?? hashedLayers[next++]!);
+  };
+  const result = run();
+  result.catch(() => {}); // observed through layers(); until then (the base is being pulled) not unhandled
+  let done = false;
+  void result.finally(() => (done = true)).catch(() => {});
+  return {
+    plan,
+    layers: () => result,
+    abort: () => {
+      if (!done) stop.abort();
+    },
+  };
 }
 
 /**

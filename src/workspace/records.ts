@@ -18,6 +18,8 @@ export interface InventoryEntry {
   path: string;
   size: number;
   sha256: string;
+  /** mtime of model/<path> when fetch recorded it: while size and mtime hold, package reuses sha256. */
+  mtimeMs?: number;
 }
 
 /** `inventory.json`: the model files fetch left complete in model/. */
