@@ -10,7 +10,7 @@
 // whole-object GET asks for the server's checksums, which the SDK checks as the body streams
 // (composite ones it skips).
 import { createHash, type Hash } from 'node:crypto';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ModelSyncError } from '../errors.js';
@@ -19,6 +19,7 @@ import type { Progress } from '../util/progress.js';
 import { withRetry } from '../net/retry.js';
 import type { Limiter } from '../util/concurrency.js';
 import { FileHasher } from './file-hasher.js';
+import { PartialSaver, readPartial } from './partial.js';
 import { isTransientS3Error, s3Error, s3Uri } from './errors.js';
 import { checkAnswer, encryptionHidesMd5, etagMd5, longerBodyError, md5MismatchError } from './verify.js';
 
@@ -45,6 +46,11 @@ export interface DownloadRequest {
   attempts?: number;
   /** The run's stop signal: aborted, the requests end and the download fails with an AbortError. */
   signal?: AbortSignal;
+  /**
+   * Where a ranged download keeps its record (partial.ts), so that a run killed mid-way resumes
+   * `file` with Range requests when the object's ETag, size and the part size are unchanged.
+   */
+  partialRecord?: string;
 }
 
 interface Part {
@@ -58,11 +64,24 @@ export async function downloadObject(req: DownloadRequest): Promise<{ size: numb
   const expectedMd5 = etagMd5(req.etag);
   if (!expectedMd5) req.log.debug({ key: req.key, etag: req.etag }, 'ETag is not an MD5 (multipart upload or none): MD5 check skipped');
   if (parts.length > 1) req.log.debug({ key: req.key, parts: parts.length, partSize: req.tuning.partSize }, 'ranged download');
-  const fh = await open(req.file, 'w');
   const written = new WrittenPrefix(parts);
+  const resumable = req.partialRecord !== undefined && req.etag !== undefined && parts.length > 1;
+  const resumed = resumable ? await resumeFrom(req, parts) : undefined;
+  const fh = await open(req.file, resumed ? 'r+' : 'w');
+  const saver = resumable ? new PartialSaver(req.partialRecord!, { etag: req.etag!, size: req.size, partSize: req.tuning.partSize }) : undefined;
+  if (resumed) {
+    let kept = 0;
+    resumed.forEach((bytes, i) => {
+      written.set(i, bytes);
+      kept += bytes;
+    });
+    req.progress?.add(kept);
+    req.log.info({ key: req.key, bytes: kept, of: req.size }, 'resuming a partial download');
+  }
   // One part arrives in order and is hashed as it is written; parts out of order are hashed from
   // the file on a worker thread, behind the offset below which everything is written.
   const hashing: Hashing = parts.length > 1 ? new FileHashing(req.file, expectedMd5 !== undefined) : new InlineHashing(expectedMd5 !== undefined);
+  hashing.advance(written.offset());
   let digests: { sha256: string; md5?: string };
   try {
     const window = Math.max(2, req.requests.limit * 2);
@@ -72,7 +91,7 @@ export async function downloadObject(req: DownloadRequest): Promise<{ size: numb
       while (!failure && part.index >= written.head + window) await written.advanced();
       if (failure) break;
       const task = req.requests
-        .run(() => fetchPart(req, part, parts.length, fh, written, hashing))
+        .run(() => fetchPart(req, part, parts.length, fh, written, hashing, saver))
         .catch((err: unknown) => {
           failure ??= err;
           written.wake();
@@ -86,10 +105,25 @@ export async function downloadObject(req: DownloadRequest): Promise<{ size: numb
   } finally {
     await fh.close();
     await hashing.close();
+    await saver?.flush();
   }
+  await saver?.remove();
   const { sha256, md5 } = digests;
   if (expectedMd5 && md5 !== undefined && md5 !== expectedMd5) throw md5MismatchError(s3Uri(req.bucket, req.key), md5, req.etag!);
   return { size: req.size, sha256 };
+}
+
+/** Bytes per part already on disk from a killed run of the same object, or undefined to start over. */
+async function resumeFrom(req: DownloadRequest, parts: Part[]): Promise<number[] | undefined> {
+  const record = await readPartial(req.partialRecord!);
+  if (!record) return undefined;
+  const onDisk = await stat(req.file).then((s) => (s.isFile() ? s.size : -1), () => -1);
+  const same = record.etag === req.etag && record.size === req.size && record.partSize === req.tuning.partSize && record.done.length === parts.length;
+  if (!same || onDisk < 0 || record.done.some((n, i) => n > parts[i]!.length || (n > 0 && parts[i]!.start + n > onDisk))) {
+    req.log.info({ key: req.key, etag: req.etag, recorded: record.etag }, 'a partial download of another version (or split) of the object is not resumed');
+    return undefined;
+  }
+  return record.done;
 }
 
 function planParts(size: number, tuning: RangedTuning): Part[] {
@@ -104,12 +138,12 @@ function planParts(size: number, tuning: RangedTuning): Part[] {
 /** Bytes gathered from the body before one positional write (fewer, larger writes). */
 const WRITE_BATCH = 1024 * 1024;
 
-async function fetchPart(req: DownloadRequest, part: Part, parts: number, fh: FileHandle, written: WrittenPrefix, hashing: Hashing): Promise<void> {
+async function fetchPart(req: DownloadRequest, part: Part, parts: number, fh: FileHandle, written: WrittenPrefix, hashing: Hashing, saver: PartialSaver | undefined): Promise<void> {
   const where = s3Uri(req.bucket, req.key);
   const wherePart = parts === 1 ? where : `${where} part ${part.index + 1} of ${parts}`;
-  let received = 0;
-  if (part.length === 0) {
-    written.set(part.index, 0);
+  let received = written.of(part.index); // a resumed part starts after what is on disk
+  if (received === part.length) {
+    written.set(part.index, received);
     return;
   }
   // Received bytes wait in `pending` until WRITE_BATCH of them go to disk in one write; only
@@ -128,6 +162,7 @@ async function fetchPart(req: DownloadRequest, part: Part, parts: number, fh: Fi
     received += bytes;
     req.progress?.add(bytes);
     hashing.advance(written.set(part.index, received));
+    saver?.note(written.perPart());
   };
   // GetObject itself is retried by the SDK with the same policy (s3/client.ts); this loop takes
   // up a body cut mid-way, from its last byte, and does not retry a request the SDK gave up on.
@@ -204,8 +239,20 @@ class WrittenPrefix {
     const before = this.head;
     while (this.head < this.parts.length && this.bytes[this.head] === this.parts[this.head]!.length) this.head++;
     if (this.head !== before) this.wake();
+    return this.offset();
+  }
+
+  offset(): number {
     const part = this.parts[this.head];
     return part ? part.start + this.bytes[this.head]! : this.parts.reduce((n, p) => n + p.length, 0);
+  }
+
+  of(index: number): number {
+    return this.bytes[index]!;
+  }
+
+  perPart(): readonly number[] {
+    return this.bytes;
   }
 
   advanced(): Promise<void> {
