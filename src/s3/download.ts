@@ -1,14 +1,16 @@
 // Downloads one S3 object into a file. Small objects take one GET; objects above the ranged
 // threshold are split into parts fetched in parallel (ranged GETs) and written at their offsets
-// into the same file. The sha256 is computed while the bytes arrive: the part at the head of the
-// file is hashed as it streams, parts ahead of it keep their chunks until they become the head,
-// and parts are started at most `window` ahead of the head, so memory stays below
-// window x part size. A part cut off mid-way resumes with a Range from its last byte, so nothing
-// is hashed twice. Every answer is checked against the bytes asked (verify.ts); when the ETag is a
-// single-part MD5 the same in-order pass computes the MD5 too, and a whole-object GET asks for the
-// server's checksums, which the SDK checks as the body streams (composite ones it skips).
+// into the same file, in batches of about 1 MiB (one positional writev each). A single GET is
+// hashed (sha256, and the MD5 when the ETag is a single-part MD5) as it is written; a ranged one
+// is hashed on a worker thread that reads the file back in order behind the offset below which
+// every byte is written (file-hasher.ts), so no part waits in memory for the ones before it and
+// memory does not grow with the part size. Parts are started at most `window` ahead of the first
+// part not yet written. A part cut off mid-way resumes with a Range from its last written byte,
+// so nothing is hashed twice. Every answer is checked against the bytes asked (verify.ts); a
+// whole-object GET asks for the server's checksums, which the SDK checks as the body streams
+// (composite ones it skips).
 import { createHash, type Hash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ModelSyncError } from '../errors.js';
@@ -16,6 +18,8 @@ import type { Logger } from '../log.js';
 import type { Progress } from '../util/progress.js';
 import { withRetry } from '../net/retry.js';
 import type { Limiter } from '../util/concurrency.js';
+import { FileHasher } from './file-hasher.js';
+import { PartialSaver, readPartial } from './partial.js';
 import { isTransientS3Error, s3Error, s3Uri } from './errors.js';
 import { checkAnswer, encryptionHidesMd5, etagMd5, longerBodyError, md5MismatchError } from './verify.js';
 
@@ -42,6 +46,11 @@ export interface DownloadRequest {
   attempts?: number;
   /** The run's stop signal: aborted, the requests end and the download fails with an AbortError. */
   signal?: AbortSignal;
+  /**
+   * Where a ranged download keeps its record (partial.ts), so that a run killed mid-way resumes
+   * `file` with Range requests when the object's ETag, size and the part size are unchanged.
+   */
+  partialRecord?: string;
 }
 
 interface Part {
@@ -53,34 +62,68 @@ interface Part {
 export async function downloadObject(req: DownloadRequest): Promise<{ size: number; sha256: string }> {
   const parts = planParts(req.size, req.tuning);
   const expectedMd5 = etagMd5(req.etag);
-  const hasher = new OrderedHasher(expectedMd5 !== undefined);
   if (!expectedMd5) req.log.debug({ key: req.key, etag: req.etag }, 'ETag is not an MD5 (multipart upload or none): MD5 check skipped');
   if (parts.length > 1) req.log.debug({ key: req.key, parts: parts.length, partSize: req.tuning.partSize }, 'ranged download');
-  const fh = await open(req.file, 'w');
+  const written = new WrittenPrefix(parts);
+  const resumable = req.partialRecord !== undefined && req.etag !== undefined && parts.length > 1;
+  const resumed = resumable ? await resumeFrom(req, parts) : undefined;
+  const fh = await open(req.file, resumed ? 'r+' : 'w');
+  const saver = resumable ? new PartialSaver(req.partialRecord!, { etag: req.etag!, size: req.size, partSize: req.tuning.partSize }) : undefined;
+  if (resumed) {
+    let kept = 0;
+    resumed.forEach((bytes, i) => {
+      written.set(i, bytes);
+      kept += bytes;
+    });
+    req.progress?.add(kept);
+    req.log.info({ key: req.key, bytes: kept, of: req.size }, 'resuming a partial download');
+  }
+  // One part arrives in order and is hashed as it is written; parts out of order are hashed from
+  // the file on a worker thread, behind the offset below which everything is written.
+  const hashing: Hashing = parts.length > 1 ? new FileHashing(req.file, expectedMd5 !== undefined) : new InlineHashing(expectedMd5 !== undefined);
+  hashing.advance(written.offset());
+  let digests: { sha256: string; md5?: string };
   try {
     const window = Math.max(2, req.requests.limit * 2);
     const running: Promise<void>[] = [];
     let failure: unknown;
     for (const part of parts) {
-      while (!failure && part.index >= hasher.head + window) await hasher.advanced();
+      while (!failure && part.index >= written.head + window) await written.advanced();
       if (failure) break;
       const task = req.requests
-        .run(() => fetchPart(req, part, parts.length, fh, hasher))
+        .run(() => fetchPart(req, part, parts.length, fh, written, hashing, saver))
         .catch((err: unknown) => {
           failure ??= err;
-          hasher.wake();
+          written.wake();
         });
       running.push(task);
     }
     await Promise.all(running);
     if (failure) throw failure;
+    if (written.head !== parts.length) throw new ModelSyncError('internal', `${s3Uri(req.bucket, req.key)}: parts incomplete`);
+    digests = await hashing.digest(req.size);
   } finally {
     await fh.close();
+    await hashing.close();
+    await saver?.flush();
   }
-  if (hasher.head !== parts.length) throw new ModelSyncError('internal', `${s3Uri(req.bucket, req.key)}: parts incomplete`);
-  const { sha256, md5 } = hasher.digest();
+  await saver?.remove();
+  const { sha256, md5 } = digests;
   if (expectedMd5 && md5 !== undefined && md5 !== expectedMd5) throw md5MismatchError(s3Uri(req.bucket, req.key), md5, req.etag!);
   return { size: req.size, sha256 };
+}
+
+/** Bytes per part already on disk from a killed run of the same object, or undefined to start over. */
+async function resumeFrom(req: DownloadRequest, parts: Part[]): Promise<number[] | undefined> {
+  const record = await readPartial(req.partialRecord!);
+  if (!record) return undefined;
+  const onDisk = await stat(req.file).then((s) => (s.isFile() ? s.size : -1), () => -1);
+  const same = record.etag === req.etag && record.size === req.size && record.partSize === req.tuning.partSize && record.done.length === parts.length;
+  if (!same || onDisk < 0 || record.done.some((n, i) => n > parts[i]!.length || (n > 0 && parts[i]!.start + n > onDisk))) {
+    req.log.info({ key: req.key, etag: req.etag, recorded: record.etag }, 'a partial download of another version (or split) of the object is not resumed');
+    return undefined;
+  }
+  return record.done;
 }
 
 function planParts(size: number, tuning: RangedTuning): Part[] {
@@ -92,14 +135,35 @@ function planParts(size: number, tuning: RangedTuning): Part[] {
   return parts;
 }
 
-async function fetchPart(req: DownloadRequest, part: Part, parts: number, fh: import('node:fs/promises').FileHandle, hasher: OrderedHasher): Promise<void> {
+/** Bytes gathered from the body before one positional write (fewer, larger writes). */
+const WRITE_BATCH = 1024 * 1024;
+
+async function fetchPart(req: DownloadRequest, part: Part, parts: number, fh: FileHandle, written: WrittenPrefix, hashing: Hashing, saver: PartialSaver | undefined): Promise<void> {
   const where = s3Uri(req.bucket, req.key);
   const wherePart = parts === 1 ? where : `${where} part ${part.index + 1} of ${parts}`;
-  let received = 0;
-  if (part.length === 0) {
-    hasher.finish(part.index);
+  let received = written.of(part.index); // a resumed part starts after what is on disk
+  if (received === part.length) {
+    written.set(part.index, received);
     return;
   }
+  // Received bytes wait in `pending` until WRITE_BATCH of them go to disk in one write; only
+  // written bytes count as received, so a retry asks again for whatever was not written.
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const flush = async (): Promise<void> => {
+    if (pendingBytes === 0) return;
+    const batch = pending;
+    const bytes = pendingBytes;
+    pending = [];
+    pendingBytes = 0;
+    const { bytesWritten } = await fh.writev(batch, part.start + received);
+    if (bytesWritten !== bytes) throw Object.assign(new Error(`short write (${bytesWritten} of ${bytes} bytes)`), { code: 'ENOSPC' });
+    hashing.wrote(batch);
+    received += bytes;
+    req.progress?.add(bytes);
+    hashing.advance(written.set(part.index, received));
+    saver?.note(written.perPart());
+  };
   // GetObject itself is retried by the SDK with the same policy (s3/client.ts); this loop takes
   // up a body cut mid-way, from its last byte, and does not retry a request the SDK gave up on.
   // A wrong answer (verify.ts) is not retried either: a proxy or clone that ignores Range does so
@@ -134,18 +198,20 @@ async function fetchPart(req: DownloadRequest, part: Part, parts: number, fh: im
         body?.destroy();
         throw err;
       }
-      if (encryptionHidesMd5(res)) hasher.dropMd5();
+      if (encryptionHidesMd5(res)) hashing.dropMd5();
       if (!body) throw new ModelSyncError('transient', `downloading ${where}: empty response body`);
       try {
         // Read to the end (no early break): the SDK's checksum check runs when the body ends.
         for await (const chunk of body as AsyncIterable<Buffer>) {
-          if (chunk.length > part.length - received) throw longerBodyError(wherePart, asked.to - asked.from + 1);
-          await fh.write(chunk, 0, chunk.length, part.start + received);
-          hasher.push(part.index, chunk);
-          received += chunk.length;
-          req.progress?.add(chunk.length);
+          if (chunk.length > part.length - received - pendingBytes) throw longerBodyError(wherePart, asked.to - asked.from + 1);
+          pending.push(chunk);
+          pendingBytes += chunk.length;
+          if (pendingBytes >= WRITE_BATCH) await flush();
         }
+        await flush();
       } catch (err) {
+        // What arrived intact is kept, so the retry starts after it.
+        await flush().catch(() => undefined);
         throw s3Error(err, 'downloading', req.bucket, req.key);
       }
       if (received < part.length) {
@@ -154,50 +220,39 @@ async function fetchPart(req: DownloadRequest, part: Part, parts: number, fh: im
     },
     { ...(req.attempts ? { attempts: req.attempts } : {}), isTransient: (err) => !sdkGaveUp && isTransientS3Error(err), log: req.log, what: `GET ${wherePart}` },
   );
-  hasher.finish(part.index);
 }
 
-/** sha256 (and the MD5 when asked) over parts in file order while the parts arrive in any order. */
-class OrderedHasher {
-  private readonly hash = createHash('sha256');
-  private md5: Hash | undefined;
-  private readonly held = new Map<number, Buffer[]>();
-  private readonly done = new Set<number>();
+/** Which bytes are on disk: per part, and the offset below which all of them are. */
+class WrittenPrefix {
+  private readonly bytes: number[];
   private waiters: Array<() => void> = [];
+  /** The first part not completely written. */
   head = 0;
 
-  constructor(withMd5: boolean) {
-    this.md5 = withMd5 ? createHash('md5') : undefined;
+  constructor(private readonly parts: Part[]) {
+    this.bytes = parts.map(() => 0);
   }
 
-  /** The ETag is no MD5 after all (SSE-KMS, SSE-C): stop spending CPU on it. */
-  dropMd5(): void {
-    this.md5 = undefined;
+  /** Part `index` has its first `bytes` on disk; returns the offset below which all bytes are. */
+  set(index: number, bytes: number): number {
+    this.bytes[index] = bytes;
+    const before = this.head;
+    while (this.head < this.parts.length && this.bytes[this.head] === this.parts[this.head]!.length) this.head++;
+    if (this.head !== before) this.wake();
+    return this.offset();
   }
 
-  private update(chunk: Buffer): void {
-    this.hash.update(chunk);
-    this.md5?.update(chunk);
+  offset(): number {
+    const part = this.parts[this.head];
+    return part ? part.start + this.bytes[this.head]! : this.parts.reduce((n, p) => n + p.length, 0);
   }
 
-  push(index: number, chunk: Buffer): void {
-    if (index === this.head) this.update(chunk);
-    else {
-      const list = this.held.get(index);
-      if (list) list.push(chunk);
-      else this.held.set(index, [chunk]);
-    }
+  of(index: number): number {
+    return this.bytes[index]!;
   }
 
-  finish(index: number): void {
-    this.done.add(index);
-    while (this.done.has(this.head)) {
-      this.done.delete(this.head);
-      this.head++;
-      for (const chunk of this.held.get(this.head) ?? []) this.update(chunk);
-      this.held.delete(this.head);
-    }
-    this.wake();
+  perPart(): readonly number[] {
+    return this.bytes;
   }
 
   advanced(): Promise<void> {
@@ -209,8 +264,70 @@ class OrderedHasher {
     this.waiters = [];
     for (const w of waiters) w();
   }
+}
 
-  digest(): { sha256: string; md5?: string } {
+/** sha256 (and the MD5 when asked) over the object's bytes in order. */
+interface Hashing {
+  /** A batch just written (in order only when the object is one part). */
+  wrote(batch: Buffer[]): void;
+  /** Every byte below `to` is on disk. */
+  advance(to: number): void;
+  /** The ETag is no MD5 after all (SSE-KMS, SSE-C): stop spending CPU on it. */
+  dropMd5(): void;
+  digest(size: number): Promise<{ sha256: string; md5?: string }>;
+  close(): Promise<void>;
+}
+
+class InlineHashing implements Hashing {
+  private readonly hash = createHash('sha256');
+  private md5: Hash | undefined;
+
+  constructor(withMd5: boolean) {
+    this.md5 = withMd5 ? createHash('md5') : undefined;
+  }
+
+  wrote(batch: Buffer[]): void {
+    for (const chunk of batch) {
+      this.hash.update(chunk);
+      this.md5?.update(chunk);
+    }
+  }
+
+  advance(): void {}
+
+  dropMd5(): void {
+    this.md5 = undefined;
+  }
+
+  async digest(): Promise<{ sha256: string; md5?: string }> {
     return { sha256: this.hash.digest('hex'), ...(this.md5 ? { md5: this.md5.digest('hex') } : {}) };
+  }
+
+  async close(): Promise<void> {}
+}
+
+class FileHashing implements Hashing {
+  private readonly hasher: FileHasher;
+
+  constructor(file: string, withMd5: boolean) {
+    this.hasher = new FileHasher(file, withMd5);
+  }
+
+  wrote(): void {}
+
+  advance(to: number): void {
+    this.hasher.advance(to);
+  }
+
+  dropMd5(): void {
+    this.hasher.dropMd5();
+  }
+
+  digest(size: number): Promise<{ sha256: string; md5?: string }> {
+    return this.hasher.digest(size);
+  }
+
+  close(): Promise<void> {
+    return this.hasher.close();
   }
 }

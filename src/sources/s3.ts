@@ -1,10 +1,12 @@
 // Fetch source `s3`: a key prefix (a folder, all objects below it) or a single object.
 import { rm } from 'node:fs/promises';
+import { isNoSpace, ModelSyncError } from '../errors.js';
 import type { Inventory } from '../workspace/records.js';
 import { createS3Client, type S3Settings } from '../s3/client.js';
 import { downloadObject, type RangedTuning } from '../s3/download.js';
 import { s3Uri } from '../s3/errors.js';
 import { listS3Source } from '../s3/list.js';
+import { discardPartial } from '../s3/partial.js';
 import { forEachLimit, Limiter } from '../util/concurrency.js';
 import { readRecord } from '../workspace/records.js';
 import type { SourceProbe, SourceProbeContext } from './probe-types.js';
@@ -36,7 +38,10 @@ export async function fetchFromS3(ctx: FetchContext, settings: S3Settings, tunin
           }
           const what = `S3 object ${s3Uri(settings.bucket, o.key)}`;
           const target = await session.target(o.relative, what);
-          const temp = session.tempPath(o.relative);
+          // A large object downloads into a kept partial file that a run after a kill resumes.
+          const ranged = o.size > tuning.threshold && o.etag !== undefined;
+          const partial = ranged ? await session.partialPaths(o.relative) : undefined;
+          const temp = partial?.file ?? session.tempPath(o.relative);
           try {
             const { sha256, size } = await downloadObject({
               client,
@@ -51,11 +56,16 @@ export async function fetchFromS3(ctx: FetchContext, settings: S3Settings, tunin
               log: ctx.log,
               attempts: ctx.network.retryAttempts,
               ...(ctx.signal ? { signal: ctx.signal } : {}),
+              ...(partial ? { partialRecord: partial.record } : {}),
             });
             await session.commit(temp, target, { path: o.relative, size, sha256 }, identity);
             ctx.log.debug({ key: o.key, path: o.relative, size }, 'downloaded');
           } catch (err) {
-            await rm(temp, { force: true });
+            // Bytes that arrived intact are kept for the next run, unless they are the problem
+            // (integrity) or hold the room a re-run with more space needs (noSpace).
+            if (partial && !(err instanceof ModelSyncError && (err.kind === 'integrity' || err.kind === 'noSpace' || err.kind === 'internal')) && !isNoSpace(err)) throw err;
+            if (partial) await discardPartial(partial.file, partial.record);
+            else await rm(temp, { force: true });
             throw err;
           }
         });

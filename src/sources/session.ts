@@ -4,6 +4,7 @@
 // A file counts as complete on a re-run only when fetch.json recorded it with the same source
 // identity (size, and ETag / Content-Length / mtime where the source has one) AND model/<path>
 // still has that size. Its sha256 then comes from the record, so nothing is read twice.
+import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -89,6 +90,8 @@ export class FetchSession {
   private readonly archiveLimits: ArchiveLimits;
   /** Temp files of this step; stale ones from an interrupted run are removed at start. */
   readonly tmpDir: string;
+  /** Partial large downloads with their records (s3/partial.ts), kept across runs of the same source. */
+  readonly partialDir: string;
   private record: FetchRecord;
   private readonly files = new Map<string, InventoryEntry>();
   private saving: Promise<void> = Promise.resolve();
@@ -105,6 +108,7 @@ export class FetchSession {
     this.signal = ctx.signal;
     this.archiveLimits = ctx.archiveLimits;
     this.tmpDir = path.join(ctx.workspace.tmpDir, 'fetch');
+    this.partialDir = path.join(ctx.workspace.tmpDir, 'fetch-partial');
     this.record = previous ?? { source, complete: false, files: {}, updated: new Date().toISOString() };
     this.record.complete = false;
   }
@@ -117,6 +121,7 @@ export class FetchSession {
       ctx.log.warn({ previous: previous?.source, source }, 'workspace holds files of another source; clearing model/');
       await rm(ctx.workspace.modelDir, { recursive: true, force: true });
       await mkdir(ctx.workspace.modelDir, { recursive: true });
+      await rm(path.join(ctx.workspace.tmpDir, 'fetch-partial'), { recursive: true, force: true });
       previous = undefined;
     }
     const session = new FetchSession(ctx, source, previous);
@@ -151,6 +156,17 @@ export class FetchSession {
     if (kind === 'file' && existing?.isDirectory()) throw new UnsafePathError(what, `model/${normaliseRelative(relative)} is already a folder`);
     if (kind === 'folder' && existing && !existing.isDirectory()) throw new UnsafePathError(what, `model/${normaliseRelative(relative)} is already a file`);
     return target;
+  }
+
+  /**
+   * The partial file of a large download of `relative` and its record: the same names in every run
+   * of this source, so a run after a kill finds them (download.ts decides whether they match).
+   */
+  async partialPaths(relative: string): Promise<{ file: string; record: string }> {
+    await mkdir(this.partialDir, { recursive: true });
+    const rel = normaliseRelative(relative);
+    const name = `${createHash('sha256').update(rel).digest('hex').slice(0, 16)}-${path.basename(rel).replace(/[^A-Za-z0-9._-]/g, '_').slice(-60)}`;
+    return { file: path.join(this.partialDir, name), record: path.join(this.partialDir, `${name}.json`) };
   }
 
   tempPath(hint: string): string {
@@ -307,6 +323,7 @@ export class FetchSession {
     this.save();
     await this.flush();
     await rm(this.tmpDir, { recursive: true, force: true });
+    await rm(this.partialDir, { recursive: true, force: true });
     const files = [...this.files.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     return { source: this.record.source, files, totalBytes: files.reduce((n, f) => n + f.size, 0) };
   }
