@@ -338,7 +338,9 @@ describe('trust settings (config/)', () => {
     const extra = settings({ MODEL_SYNC_DESTINATION_OCI_BASE_IMAGE: 'registry.example:5000/base:1', MODEL_SYNC_DESTINATION_OCI_CERT_DIR: dir }, { NODE_EXTRA_CA_CERTS: ca.certPath }).baseImage().trust!;
     assert.equal(tlsOptionsFor(extra, 'any.example').ca, undefined, 'alone, Node adds NODE_EXTRA_CA_CERTS itself');
     assert.equal(tlsOptionsFor(extra, 'registry.example:5000').ca!.filter((c) => c === ca.pem.trim()).length, 1, 'once, with the certs.d CA');
-    assert.throws(() => settings({ MODEL_SYNC_DESTINATION_OCI_BASE_IMAGE: 'x.example/b:1' }, { SSL_CERT_FILE: path.join(dir, 'none.pem') }).baseImage(), /\$SSL_CERT_FILE: CA bundle .*none\.pem cannot be read: ENOENT/);
+    // Read when the first TLS agent is made, not before: a step that reaches nothing over TLS does not fail on it.
+    const unreadable = settings({ MODEL_SYNC_DESTINATION_OCI_BASE_IMAGE: 'x.example/b:1' }, { SSL_CERT_FILE: path.join(dir, 'none.pem') }).baseImage().trust!;
+    assert.throws(() => tlsOptionsFor(unreadable, 'x.example'), /\$SSL_CERT_FILE: CA bundle .*none\.pem cannot be read: ENOENT/);
     assert.throws(() => settings({ MODEL_SYNC_DESTINATION_OCI_BASE_IMAGE: 'x.example/b:1', MODEL_SYNC_DESTINATION_OCI_BASE_IMAGE_CERT_DIR: path.join(dir, 'nope') }).baseImage(), /--destination-oci-base-image-cert-dir \/ MODEL_SYNC_DESTINATION_OCI_BASE_IMAGE_CERT_DIR: certificate folder .*nope cannot be read: ENOENT/);
   });
 });

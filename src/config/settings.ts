@@ -10,7 +10,7 @@ import { registryBaseUrl, SERVICE_ACCOUNT_TOKEN_PATH, type RegistryConnection } 
 import type { Intent, PlanInputs } from '../model-registry/plan.js';
 import type { NetworkSettings } from '../net/policy.js';
 import type { ProxySettings } from '../net/proxy-rules.js';
-import type { TlsTrust } from '../net/tls-trust.js';
+import type { EnvironmentCa, TlsTrust } from '../net/tls-trust.js';
 import type { ImageEndpoint } from '../oci/credentials.js';
 import type { LayerBudget } from '../oci/layer-plan.js';
 import { parseImageLocation } from '../oci/reference.js';
@@ -65,7 +65,7 @@ export interface PathSettingNames {
 export class StepSettings {
   private signingDecision: SigningSettings | undefined;
   private proxyDecision: { proxy: ProxySettings | undefined } | undefined;
-  private environmentCaFiles: TlsTrust['environment'] | undefined;
+  private environmentCaFiles: EnvironmentCa | undefined;
 
   constructor(
     private readonly config: Config,
@@ -300,10 +300,9 @@ export class StepSettings {
     };
   }
 
-  /** SSL_CERT_FILE and NODE_EXTRA_CA_CERTS, read once per step. */
-  private environmentTrust(): TlsTrust['environment'] {
-    this.environmentCaFiles ??= environmentCa(this.foreign.env);
-    return this.environmentCaFiles;
+  /** SSL_CERT_FILE and NODE_EXTRA_CA_CERTS, read once per step, when the first TLS agent needs them. */
+  private environmentTrust(): () => EnvironmentCa {
+    return () => (this.environmentCaFiles ??= environmentCa(this.foreign.env));
   }
 
   /** A registry's trust: the certs.d folder `name` sets (per host), and the environment's CAs. */
@@ -313,7 +312,7 @@ export class StepSettings {
     const setting = config.has(name) ? config.describe(name) : undefined;
     const dir = config.has(name) ? config.string(name) : undefined;
     return {
-      ...(environment ? { environment } : {}),
+      environment,
       ...(dir && setting ? { forHost: certsDir(dir, setting) } : {}),
       ...(setting ? { addCa: (host: string) => `${setting} (${dir ?? '<dir>'}/${host}/ca.crt)` } : {}),
       tlsSetting,
@@ -334,7 +333,7 @@ export class StepSettings {
     if (given && setting) ca = readPemBundle(given, setting);
     else if (fallback && fallbackEnv) ca = readPemBundle(fallback, `$${fallbackEnv}${setting ? ` (the fallback of ${setting})` : ''}`);
     const advice = setting ? `${setting}${fallbackEnv ? ` (or ${fallbackEnv})` : ''}` : fallbackEnv;
-    return { ...(ca ? { ca } : {}), ...(environment ? { environment } : {}), ...(advice ? { addCa: () => advice } : {}) };
+    return { ...(ca ? { ca } : {}), environment, ...(advice ? { addCa: () => advice } : {}) };
   }
 
   /** The `<side>-aws-*` settings (credential folders are already merged by resolveConfig). */
@@ -416,7 +415,7 @@ export class StepSettings {
     const environment = this.environmentTrust();
     const trust: TlsTrust = {
       ...(ca ? { ca } : {}),
-      ...(environment ? { environment } : {}),
+      environment,
       addCa: () => config.describe('registry-custom-ca'),
       ...(config.has('registry-is-secure') ? { tlsSetting: config.describe('registry-is-secure') } : {}),
     };

@@ -6,7 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
-import type { HostTrust, TlsTrust } from '../net/tls-trust.js';
+import type { EnvironmentCa, HostTrust } from '../net/tls-trust.js';
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
@@ -34,7 +34,7 @@ export function readPemBundle(file: string, where: string): string[] {
  * SSL_CERT_FILE and NODE_EXTRA_CA_CERTS: Node 20 reads the first only with --use-openssl-ca, and
  * the second only into its default store, which a `ca` option replaces; net/ adds them back.
  */
-export function environmentCa(env: NodeJS.ProcessEnv): NonNullable<TlsTrust['environment']> {
+export function environmentCa(env: NodeJS.ProcessEnv): EnvironmentCa {
   const read = (name: string) => (env[name] ? readPemBundle(env[name]!, `$${name}`) : undefined);
   const sslCertFile = read('SSL_CERT_FILE');
   const nodeExtraCaCerts = read('NODE_EXTRA_CA_CERTS');

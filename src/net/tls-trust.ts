@@ -18,12 +18,21 @@ export interface TlsTrust {
   ca?: string[];
   /** Per host[:port] extras (certs.d), asked for each host a request goes to. */
   forHost?: (host: string) => HostTrust | undefined;
-  /** The environment's bundles: Node reads NODE_EXTRA_CA_CERTS only into its default store, and SSL_CERT_FILE not at all. */
-  environment?: { sslCertFile?: string[]; nodeExtraCaCerts?: string[] };
+  /**
+   * The environment's bundles: Node reads NODE_EXTRA_CA_CERTS only into its default store, and
+   * SSL_CERT_FILE not at all. Read when a TLS agent is first made (a step that connects to nothing
+   * over TLS neither pays for parsing them nor fails on them).
+   */
+  environment?: () => EnvironmentCa;
   /** How to add a CA for `host`: "--x-ca-bundle / MODEL_SYNC_X_CA_BUNDLE (or AWS_CA_BUNDLE)". */
   addCa?: (host: string) => string;
   /** The flag and env var that turn verification off, where one exists. */
   tlsSetting?: string;
+}
+
+export interface EnvironmentCa {
+  sslCertFile?: string[];
+  nodeExtraCaCerts?: string[];
 }
 
 /** TLS options of the agent for one host. */
@@ -41,8 +50,9 @@ export interface HostTlsOptions {
  */
 export function tlsOptionsFor(trust: TlsTrust | undefined, host: string | undefined): HostTlsOptions {
   const own = host !== undefined ? trust?.forHost?.(host) : undefined;
-  const custom = [...(trust?.environment?.sslCertFile ?? []), ...(trust?.ca ?? []), ...(own?.ca ?? [])];
+  const environment = trust?.environment?.();
+  const custom = [...(environment?.sslCertFile ?? []), ...(trust?.ca ?? []), ...(own?.ca ?? [])];
   const client = own?.cert?.length ? { cert: own.cert, key: own.key ?? [] } : {};
   if (custom.length === 0) return client;
-  return { ca: [...new Set([...rootCertificates, ...(trust?.environment?.nodeExtraCaCerts ?? []), ...custom])], ...client };
+  return { ca: [...new Set([...rootCertificates, ...(environment?.nodeExtraCaCerts ?? []), ...custom])], ...client };
 }
