@@ -32,7 +32,8 @@ const SAVE_INTERVAL_MS = 500;
 
 /** Writes the record as parts progress: at most one write in flight, the newest state next. */
 export class PartialSaver {
-  private latest: number[] | undefined;
+  /** The live per-part counts (copied only when written: a large object has thousands of parts). */
+  private latest: readonly number[] | undefined;
   private writing: Promise<void> | undefined;
   private lastWrite = 0;
   private removed = false;
@@ -42,15 +43,15 @@ export class PartialSaver {
     private readonly object: Omit<PartialRecord, 'done'>,
   ) {}
 
-  /** Part progress now on disk (a copy is taken). */
+  /** Part progress now on disk; `done` is read again when the record is written. */
   note(done: readonly number[]): void {
-    this.latest = [...done];
+    this.latest = done;
     if (!this.writing && Date.now() - this.lastWrite >= SAVE_INTERVAL_MS) this.writing = this.loop();
   }
 
   private async loop(): Promise<void> {
     while (this.latest && !this.removed) {
-      const done = this.latest;
+      const done = [...this.latest];
       this.latest = undefined;
       this.lastWrite = Date.now();
       const temp = `${this.recordFile}.tmp`;
