@@ -4,7 +4,7 @@
 // Ratios are printed, never asserted. Settings (environment), documented in docs/bench.md:
 //   BENCH_PROFILE      large | many-files | both (default both)
 //   BENCH_SIZE_MB      large profile size in MiB (default 1024), in BENCH_SHARDS large files (4)
-//   BENCH_MANY_FILES   many-files profile file count (default 1000), sizes BENCH_MANY_MIN_KB..BENCH_MANY_MAX_KB (100..1024)
+//   BENCH_MANY_FILES   many-files profile file count (default 500), sizes BENCH_MANY_MIN_KB..BENCH_MANY_MAX_KB (100..1024)
 //   BENCH_KEEP=1       keep the work directory (printed) for inspection
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
@@ -21,7 +21,7 @@ import { addRatios, costRatios, costTable, OURS, table, writeJson, type Phase, t
 
 const SIZE_MIB = Number(process.env.BENCH_SIZE_MB ?? '1024');
 const SHARDS = Number(process.env.BENCH_SHARDS ?? '4');
-const MANY_FILES = Number(process.env.BENCH_MANY_FILES ?? '1000');
+const MANY_FILES = Number(process.env.BENCH_MANY_FILES ?? '500');
 const MANY_MIN_KIB = Number(process.env.BENCH_MANY_MIN_KB ?? '100');
 const MANY_MAX_KIB = Number(process.env.BENCH_MANY_MAX_KB ?? '1024');
 const PROFILE_SETTING = process.env.BENCH_PROFILE ?? 'both';
