@@ -3,8 +3,7 @@
 // in the Model Registry stand-in with create_model. And a failure after preflight, which must leave
 // no artifact PENDING and say which ids exist.
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -15,19 +14,14 @@ import { EXIT } from '../src/errors.js';
 import { ModelRegistryClient } from '../src/model-registry/client.js';
 import { runCli, tempDir } from '../dev/cli.js';
 import { metadataFolder, registryEnv, SAMPLE_CREATE_MODEL } from './support/model-registry.js';
-import { registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
+import { startRegistry, type TestRegistry } from '../dev/registry.js';
 import { startS3Server, S3RVER_KEY, S3RVER_SECRET, type S3Server } from '../dev/s3-server.js';
 import { startFaultProxy } from './support/fault-proxy.js';
+import { missingTools } from './support/requirements.js';
 
 const run = promisify(execFile);
 
-function missing(): string | false {
-  if (!registryAvailable()) return 'docker-registry is not installed (apt-get install docker-registry)';
-  if (spawnSync('skopeo', ['--version'], { stdio: 'ignore' }).status !== 0) return 'skopeo is not installed (apt-get install skopeo)';
-  if (!existsSync('/bin/busybox')) return 'busybox is not installed (apt-get install busybox-static)';
-  return false;
-}
-const skip = missing();
+const skip = missingTools('registry', 'skopeo', 'busybox');
 
 describe('all: S3 -> local OCI registry -> Model Registry stand-in', { skip }, () => {
   let s3: S3Server;

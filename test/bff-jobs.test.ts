@@ -5,7 +5,7 @@
 // ENTRYPOINT + CMD (the Job sets neither command nor args), the built CLI in place of `model-sync`,
 // and the endpoints pointed at a local S3 server, OCI registry and Model Registry stand-in.
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { lstat, readlink, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -14,12 +14,13 @@ import { after, before, describe, test } from 'node:test';
 import { buildBusyboxBase } from '../dev/busybox-base.js';
 import { CLI, REPO_ROOT, tempDir } from '../dev/cli.js';
 import { startStandin, type Standin } from '../dev/model-registry-standin.js';
-import { REGISTRY_PASSWORD, REGISTRY_USER, registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
+import { REGISTRY_PASSWORD, REGISTRY_USER, startRegistry, type TestRegistry } from '../dev/registry.js';
 import { S3RVER_KEY, S3RVER_SECRET, startS3Server, type S3Server } from '../dev/s3-server.js';
 import { bffDockerConfig, bffRegistryEnv, type Intent } from '../scripts/lib/templates/bff.js';
 import { imageRef } from '../scripts/lib/templates/common.js';
 import { parseAll } from './support/template-schemas.js';
 import { runJob, type JobRun } from './support/template-runner.js';
+import { missingTools } from './support/requirements.js';
 
 const run = promisify(execFile);
 type Obj = Record<string, any>;
@@ -180,11 +181,7 @@ describe('samples/bff: the objects the Model Registry UI creates', () => {
 
 function missing(): string | false {
   if (!existsSync(CLI)) return 'build first: npm run build';
-  if (!registryAvailable()) return 'docker-registry is not installed (apt-get install docker-registry)';
-  if (spawnSync('skopeo', ['--version'], { stdio: 'ignore' }).status !== 0) return 'skopeo is not installed (apt-get install skopeo)';
-  if (!existsSync('/bin/busybox')) return 'busybox is not installed (apt-get install busybox-static)';
-  if (spawnSync('htpasswd', ['-h'], { stdio: 'ignore' }).error) return 'htpasswd is not installed (apt-get install apache2-utils)';
-  return false;
+  return missingTools('registry', 'skopeo', 'busybox', 'htpasswd');
 }
 
 describe('samples/bff: each Job runs `all` with no command or args and lands the model', { skip: missing() }, () => {

@@ -4,8 +4,7 @@
 // the OCI registry and its token realm (another host name) over TLS (HTTPS_PROXY: CONNECT tunnels). Without the proxy, and with NO_PROXY
 // naming a host, the same names do not resolve.
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -13,13 +12,14 @@ import { after, before, describe, it } from 'node:test';
 import { buildBusyboxBase } from '../dev/busybox-base.js';
 import { runCli, tempDir } from '../dev/cli.js';
 import { startStandin, type Standin } from '../dev/model-registry-standin.js';
-import { REGISTRY_PASSWORD, REGISTRY_USER, registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
+import { REGISTRY_PASSWORD, REGISTRY_USER, startRegistry, type TestRegistry } from '../dev/registry.js';
 import { startS3Server, S3RVER_KEY, S3RVER_SECRET, type S3Server } from '../dev/s3-server.js';
 import { EXIT } from '../src/errors.js';
 import { ModelRegistryClient } from '../src/model-registry/client.js';
 import { metadataFolder, registryEnv, SAMPLE_CREATE_MODEL } from './support/model-registry.js';
 import { serveHfRepo, startHttpServer, type TestHttpServer } from './support/http-server.js';
-import { squidAvailable, startSquid, type Squid } from './support/squid.js';
+import { proxyEnv, startSquid, type Squid } from './support/squid.js';
+import { missingTools } from './support/requirements.js';
 
 const run = promisify(execFile);
 const DOMAIN = 'model-sync.test';
@@ -30,19 +30,8 @@ const TOKEN_HOST = `token.${DOMAIN}`;
 const HUB_HOST = `hf.${DOMAIN}`;
 const CDN_HOST = `cdn.${DOMAIN}`;
 
-function missing(): string | false {
-  if (!squidAvailable()) return 'squid is not installed (apt-get install squid)';
-  if (!registryAvailable()) return 'docker-registry is not installed (apt-get install docker-registry)';
-  if (spawnSync('skopeo', ['--version'], { stdio: 'ignore' }).status !== 0) return 'skopeo is not installed (apt-get install skopeo)';
-  if (!existsSync('/bin/busybox')) return 'busybox is not installed (apt-get install busybox-static)';
-  return false;
-}
-const skip = missing();
+const skip = missingTools('squid', 'registry', 'skopeo', 'busybox');
 
-/** Every proxy variable, both cases, set or emptied: the machine's own never leak into a case. */
-function proxyEnv(values: { http?: string; https?: string; noProxy?: string }): Record<string, string> {
-  return { HTTP_PROXY: values.http ?? '', http_proxy: '', HTTPS_PROXY: values.https ?? '', https_proxy: '', NO_PROXY: values.noProxy ?? '', no_proxy: '' };
-}
 
 describe('proxies: all through squid to names only squid resolves', { skip }, () => {
   let squid: Squid;

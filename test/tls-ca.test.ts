@@ -6,8 +6,8 @@
 // (NODE_EXTRA_CA_CERTS also while a custom `ca` is in use, which replaces Node's store).
 // These machines set SSL_CERT_FILE, NODE_EXTRA_CA_CERTS and AWS_CA_BUNDLE: every run sets all three.
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { buildBusyboxBase } from '../dev/busybox-base.js';
 import { runCli, tempDir, type CliResult } from '../dev/cli.js';
 import { startStandin, type Standin } from '../dev/model-registry-standin.js';
-import { registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
+import { startRegistry, type TestRegistry } from '../dev/registry.js';
 import { startS3Server, S3RVER_KEY, S3RVER_SECRET, type S3Server } from '../dev/s3-server.js';
 import { resolveConfig } from '../src/config/config.js';
 import { StepSettings } from '../src/config/settings.js';
@@ -27,6 +27,7 @@ import { metadataFolder, SAMPLE_CREATE_MODEL } from './support/model-registry.js
 import { serveHfRepo, startHttpServer, type TestHttpServer } from './support/http-server.js';
 import { createTestCa, type TestCa } from './support/test-ca.js';
 import { startTlsFront, type TlsFront } from './support/tls-front.js';
+import { missingTools } from './support/requirements.js';
 
 const run = promisify(execFile);
 const SYSTEM_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
@@ -34,13 +35,7 @@ const SYSTEM_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 const NO_CA_ENV = { SSL_CERT_FILE: '', NODE_EXTRA_CA_CERTS: '', AWS_CA_BUNDLE: '' };
 const UNKNOWN_ISSUER = '\\((UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|SELF_SIGNED_CERT_IN_CHAIN)\\)';
 
-function missing(): string | false {
-  if (!registryAvailable()) return 'docker-registry is not installed (apt-get install docker-registry)';
-  if (spawnSync('skopeo', ['--version'], { stdio: 'ignore' }).status !== 0) return 'skopeo is not installed (apt-get install skopeo)';
-  if (!existsSync('/bin/busybox')) return 'busybox is not installed (apt-get install busybox-static)';
-  return false;
-}
-const skip = missing();
+const skip = missingTools('registry', 'skopeo', 'busybox');
 
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -6,8 +6,8 @@
 // every host was reached through it, and the machine's CA variables are emptied, so only the
 // settings can have trusted the test CA.
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -15,13 +15,14 @@ import { after, before, describe, it } from 'node:test';
 import { buildBusyboxBase } from '../dev/busybox-base.js';
 import { runCli, tempDir } from '../dev/cli.js';
 import { startStandin, type Standin } from '../dev/model-registry-standin.js';
-import { REGISTRY_PASSWORD, REGISTRY_USER, registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
+import { REGISTRY_PASSWORD, REGISTRY_USER, startRegistry, type TestRegistry } from '../dev/registry.js';
 import { startS3Server, S3RVER_KEY, S3RVER_SECRET, type S3Server } from '../dev/s3-server.js';
 import { ModelRegistryClient } from '../src/model-registry/client.js';
 import { metadataFolder, SAMPLE_CREATE_MODEL } from './support/model-registry.js';
-import { squidAvailable, startSquid, type Squid } from './support/squid.js';
+import { proxyEnv, startSquid, type Squid } from './support/squid.js';
 import { createTestCa, type TestCa } from './support/test-ca.js';
 import { startTlsFront, type TlsFront } from './support/tls-front.js';
+import { missingTools } from './support/requirements.js';
 
 const run = promisify(execFile);
 const DOMAIN = 'model-sync.test';
@@ -31,18 +32,10 @@ const TOKEN_HOST = `token.${DOMAIN}`;
 const MR_HOST = `mr.${DOMAIN}`;
 const NO_CA_ENV = { SSL_CERT_FILE: '', NODE_EXTRA_CA_CERTS: '', AWS_CA_BUNDLE: '' };
 
-function missing(): string | false {
-  if (!squidAvailable()) return 'squid is not installed (apt-get install squid)';
-  if (!registryAvailable()) return 'docker-registry is not installed (apt-get install docker-registry)';
-  if (spawnSync('skopeo', ['--version'], { stdio: 'ignore' }).status !== 0) return 'skopeo is not installed (apt-get install skopeo)';
-  if (!existsSync('/bin/busybox')) return 'busybox is not installed (apt-get install busybox-static)';
-  return false;
-}
-const skip = missing();
+const skip = missingTools('squid', 'registry', 'skopeo', 'busybox');
 
-function proxyEnv(url: string): Record<string, string> {
-  return { HTTP_PROXY: url, http_proxy: '', HTTPS_PROXY: url, https_proxy: '', NO_PROXY: '*.svc.cluster.local', no_proxy: '' };
-}
+/** Both proxies at squid; NO_PROXY as a cluster sets it (no test name matches it). */
+const throughSquid = (url: string) => proxyEnv({ http: url, https: url, noProxy: '*.svc.cluster.local' });
 
 const port = (url: string) => new URL(url).port;
 
@@ -84,7 +77,7 @@ describe('all through squid: S3, OCI registry and Model Registry over TLS (test 
     }
     const base = path.join(work, 'base');
     await buildBusyboxBase(base);
-    const skopeoEnv = { ...process.env, ...proxyEnv(squid.url), NO_PROXY: '127.0.0.2' };
+    const skopeoEnv = { ...process.env, ...throughSquid(squid.url), NO_PROXY: '127.0.0.2' };
     await Promise.all([
       run('skopeo', ['copy', '--all', '--preserve-digests', '--dest-tls-verify=false', '--dest-creds', `${REGISTRY_USER}:${REGISTRY_PASSWORD}`, `oci:${base}:latest`, `docker://${tlsRegistry.host}/library/busybox:latest`], { env: { ...skopeoEnv, NO_PROXY: '' } }),
       run('skopeo', ['copy', '--all', '--preserve-digests', '--dest-tls-verify=false', `oci:${base}:latest`, `docker://${plainRegistry.host}/library/busybox:latest`], { env: skopeoEnv }),
@@ -115,7 +108,7 @@ describe('all through squid: S3, OCI registry and Model Registry over TLS (test 
         MODEL_SYNC_DESTINATION_TYPE: 'oci',
         MODEL_SYNC_RETRY_ATTEMPTS: '1',
         ...NO_CA_ENV,
-        ...proxyEnv(squid.url),
+        ...throughSquid(squid.url),
         ...env,
       }, { timeoutMs: 120_000 });
       assert.equal(r.code, 0, r.stderr);
@@ -167,7 +160,7 @@ describe('all through squid: S3, OCI registry and Model Registry over TLS (test 
       MODEL_SYNC_DESTINATION_OCI_PASSWORD: REGISTRY_PASSWORD,
       MODEL_SYNC_DESTINATION_OCI_CERT_DIR: registryOnly,
       ...NO_CA_ENV,
-      ...proxyEnv(squid.url),
+      ...throughSquid(squid.url),
     });
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.termination, new RegExp(`${TOKEN_HOST}:${realmPort} presented a certificate no trusted CA signed .*: add its CA with --destination-oci-cert-dir / MODEL_SYNC_DESTINATION_OCI_CERT_DIR \\(${registryOnly.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/${TOKEN_HOST}:${realmPort}/ca\\.crt\\)`), r.termination);

@@ -108,3 +108,8 @@ function answers(port: number): Promise<boolean> {
     socket.once('error', () => resolve(false));
   });
 }
+
+/** Every proxy variable, both cases, set or emptied: the machine's own never leak into a case. */
+export function proxyEnv(values: { http?: string; https?: string; noProxy?: string }): Record<string, string> {
+  return { HTTP_PROXY: values.http ?? '', http_proxy: '', HTTPS_PROXY: values.https ?? '', https_proxy: '', NO_PROXY: values.noProxy ?? '', no_proxy: '' };
+}
