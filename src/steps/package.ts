@@ -9,17 +9,16 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { refuseSigning } from '../config/signing.js';
 import { ModelSyncError } from '../errors.js';
-import { endpointAccess } from '../oci/credentials.js';
 import { walkGraph } from '../oci/graph.js';
 import { OciLayout } from '../oci/layout.js';
 import { comparePaths, planModelLayers, type LayerBudget, type LayerPlan, type PlannedLayer } from '../oci/layer-plan.js';
 import { baseLayerCount, buildModelcar } from '../oci/modelcar.js';
 import { hashTarLayers, totalCounts } from '../oci/layer-hasher.js';
-import { pullToLayout } from '../oci/transfer.js';
 import type { Descriptor } from '../oci/types.js';
 import { Progress } from '../util/progress.js';
 import { modelLayers, readRecord, writeRecord, type ModelLayerFile, type ModelLayerRecord, type PackageRecord } from '../workspace/records.js';
 import { assertResolvesInside, normaliseRelative, safeJoin } from '../workspace/safe-path.js';
+import { pullBaseImage } from './base-image.js';
 import { assertFetchComplete } from './inputs.js';
 import type { StepContext, StepRunner } from './types.js';
 
@@ -37,16 +36,21 @@ interface ModelFile {
 /** Above this many layers images do not start on the overlay runtimes (docs/modelcar.md). */
 const RUNTIME_LAYER_LIMIT = 127;
 
+/** The layer budget of the settings, with a warning when it lets images pass what runtimes start. */
+export function layerBudget(ctx: StepContext): LayerBudget {
+  const budget = ctx.settings.modelcarLayerBudget();
+  if (budget.maxLayers > RUNTIME_LAYER_LIMIT) {
+    ctx.log.warn({ maxLayers: budget.maxLayers }, `${budget.maxLayersSetting} is ${budget.maxLayers}: images with more layers than ~128 do not start on CRI-O/podman/Docker overlay ("max depth exceeded")`);
+  }
+  return budget;
+}
+
 export const runPackage: StepRunner = async (ctx) => {
   const { settings, workspace, log } = ctx;
   refuseSigning(settings.signing(log)); // before the base image is pulled
   const started = Date.now();
-  const baseEndpoint = settings.baseImage();
-  const baseImage = baseEndpoint.reference;
-  const budget = settings.modelcarLayerBudget();
-  if (budget.maxLayers > RUNTIME_LAYER_LIMIT) {
-    log.warn({ maxLayers: budget.maxLayers }, `${budget.maxLayersSetting} is ${budget.maxLayers}: images with more layers than ~128 do not start on CRI-O/podman/Docker overlay ("max depth exceeded")`);
-  }
+  const baseImage = settings.baseImage().reference;
+  const budget = layerBudget(ctx);
   await assertFetchComplete(workspace);
   const files = await modelFiles(ctx);
 
@@ -57,23 +61,7 @@ export const runPackage: StepRunner = async (ctx) => {
   const early = speculativePlan(files, budget);
   const hashing = early ? startHashing(ctx, early, previous) : undefined;
   try {
-    const layout = await new OciLayout(workspace.imageDir).init();
-    let base: Descriptor;
-    try {
-      base = await pullToLayout({
-        reference: baseImage,
-        layout,
-        ...endpointAccess(baseEndpoint),
-        network: settings.network(),
-        log,
-        progressIntervalSeconds: settings.progressIntervalSeconds,
-      });
-    } catch (err) {
-      if (err instanceof ModelSyncError) {
-        throw new ModelSyncError(err.kind, `cannot pull the base image ${baseImage} (${baseEndpoint.setting}): ${err.message}`, { cause: err });
-      }
-      throw err;
-    }
+    const { layout, base } = await pullBaseImage(ctx);
 
     const baseLayers = await baseLayerCount(layout, base);
     const plan = planModelLayers(files, baseLayers, budget);
