@@ -73,13 +73,17 @@ export async function checkWholePath(ctx: StepContext): Promise<PathReport> {
 /**
  * Room for what this run writes into the workspace: the model (every source goes through model/
  * today) and, for an OCI destination, the base image that package copies into image/ (the model
- * layers are made from model/ on the fly and take no room of their own), plus the margin. Once
- * sources stream to the destination (issue 14), a streamed run needs only a small buffer budget.
+ * layers are made from model/ on the fly and take no room of their own), plus the margin. A
+ * streaming `all` needs room for the base image only.
  */
-async function roomFor(ctx: StepContext, model: Needed, baseBytes: number): Promise<number> {
+async function roomFor(ctx: StepContext, listed: Needed, baseBytes: number): Promise<number> {
+  // A streaming `all` writes no model file (should the source turn out to need staging after all,
+  // fetch checks the room again before its first byte).
+  const streaming = ctx.streaming?.() ?? false;
+  const model = streaming ? { bytes: 0 } : listed;
   const written = model.bytes + baseBytes;
   const bytes = written > 0 ? withMargin(written) : 0;
-  ctx.log.info({ model: model.bytes, base: baseBytes, needed: bytes }, 'preflight: checking the workspace has room');
+  ctx.log.info({ model: model.bytes, base: baseBytes, needed: bytes, ...(streaming ? { streaming: true } : {}) }, 'preflight: checking the workspace has room');
   await ensureRoom(ctx.workspace.volume, { bytes, ...(model.atLeast ? { atLeast: true } : {}) });
   return bytes;
 }

@@ -13,6 +13,11 @@ export interface StepContext {
    * or report, so that the CLI can clean up within the grace period.
    */
   stop: Shutdown;
+  /**
+   * Set by `all` when it means to stream the model from the source to the destination: preflight
+   * then needs no room on the volume for the model itself.
+   */
+  streaming?: () => boolean;
 }
 
 export interface StepOutcome {

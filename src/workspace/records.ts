@@ -117,6 +117,25 @@ export interface PackageRecord {
   settings?: SettingsSnapshot;
 }
 
+// --- all, streaming ---------------------------------------------------------------------------
+
+/** One layer the streaming `all` finished in the destination registry. */
+export interface StreamedLayerRecord extends ModelLayerRecord {
+  /** Names the layer's content: the repository, and each file's path and source identity. */
+  key: string;
+  /** The source identity of each file, in layer order. */
+  identities: SourceIdentity[];
+}
+
+/** `stream.json`: the layers a streaming `all` finished, so that a run after a kill skips them. */
+export interface StreamRecord {
+  source: string;
+  /** The destination as the settings name it. */
+  target: string;
+  layers: StreamedLayerRecord[];
+  updated: string;
+}
+
 // --- push -------------------------------------------------------------------------------------
 
 /** `push.json`: where push put the model. `target` is the destination as the settings named it. */
@@ -188,6 +207,7 @@ export interface Records {
   'fetch-oci': OciLayersRecord;
   package: PackageRecord;
   push: PushRecord;
+  stream: StreamRecord;
   's3-uploads': S3UploadsRecord;
   preflight: RegistryRecord;
   register: RegistryRecord;

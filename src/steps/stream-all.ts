@@ -1,0 +1,246 @@
+// The streaming `all`: each source file goes straight into the destination, into its modelcar
+// layer upload on a registry (tar header, bytes, padding; the digests computed on the way) or into
+// its S3 upload, so the model is never written to the volume. The workspace holds only the base
+// image (image/) and small records. all.ts takes this path when --stream is on and both sides
+// allow it; otherwise it stages the model as the separate steps do, and the log says why.
+//
+// A re-run after a kill skips the layers stream.json records as finished (when the registry
+// still has their blobs), and continues a layer whose upload session the registry kept
+// (.model-sync/oci-uploads.json, oci/upload-sessions.ts).
+import { createHash } from 'node:crypto';
+import type { StepSettings } from '../config/settings.js';
+import { streamToS3 } from '../destinations/stream-s3.js';
+import { ModelSyncError } from '../errors.js';
+import { endpointAccess, type ImageEndpoint } from '../oci/credentials.js';
+import { planModelLayers, type PlannedLayer } from '../oci/layer-plan.js';
+import { baseLayerCount, buildModelcar } from '../oci/modelcar.js';
+import { openTarget } from '../oci/open-target.js';
+import { parseImageLocation } from '../oci/reference.js';
+import { streamLayerToRegistry, type StreamedLayer } from '../oci/stream-layer.js';
+import { RegistryTarget } from '../oci/target-registry.js';
+import { pushLayout } from '../oci/transfer.js';
+import { MT } from '../oci/media-types.js';
+import { UploadSessions } from '../oci/upload-sessions.js';
+import { openStreamSource, type SourceFile, type StreamSource } from '../sources/stream-source.js';
+import { forEachLimit } from '../util/concurrency.js';
+import { Progress } from '../util/progress.js';
+import { readRecord, removeRecord, writeRecord, type ModelLayerRecord, type StreamRecord, type StreamedLayerRecord } from '../workspace/records.js';
+import { pullBaseImage } from './base-image.js';
+import { layerBudget } from './package.js';
+import type { StepContext } from './types.js';
+
+export type StreamChoice = { stream: true } | { stream: false; reason: string };
+
+/** What the settings decide alone; the source may still ask to be staged once it is opened (an archive). */
+export function streamingIntended(settings: StepSettings): StreamChoice {
+  if (!settings.streaming()) return { stream: false, reason: `${settings.describe('stream')} is false` };
+  const destination = settings.destination();
+  if (destination.type === 'oci' && parseImageLocation(destination.image.reference, destination.image.setting).kind === 'layout') {
+    return { stream: false, reason: 'the destination is an oci: image layout' };
+  }
+  if (settings.source().type === 'oci') return { stream: false, reason: "an OCI source's files sit inside its tar layers" };
+  return { stream: true };
+}
+
+export interface StreamedRun {
+  /** The results of fetch and push as the separate steps would give them. */
+  results: { 'model-files': string; 'model-bytes': string; 'image-digest': string; 'model-uri': string };
+  summary: Record<string, unknown>;
+}
+
+/** Runs the streaming transfer, or returns why the model has to be staged after all. */
+export async function runStreamed(ctx: StepContext): Promise<StreamedRun | { staged: string }> {
+  const { settings, workspace, log } = ctx;
+  const fetchCtx = {
+    workspace,
+    log,
+    concurrency: settings.fetchConcurrency(),
+    progressIntervalSeconds: settings.progressIntervalSeconds,
+    network: settings.network(),
+    archiveLimits: settings.archiveLimits(),
+    signal: ctx.stop.signal,
+  };
+  const choice = await openStreamSource(fetchCtx, settings.source(), settings.rangedTuning());
+  if (choice.kind === 'stage') return { staged: choice.reason };
+  const source = choice.source;
+  try {
+    // An old result must not outlive a run that fails now (register would take it).
+    await removeRecord(workspace, 'push');
+    await workspace.clearResults(['model-uri', 'image-digest']);
+    const destination = settings.destination();
+    const bytes = source.files.reduce((n, f) => n + f.size, 0);
+    const target = settings.destinationTarget()!;
+    log.info(
+      { source: source.label, destination: target, files: source.files.length, bytes },
+      `streaming ${source.files.length} files from ${source.label} to ${target}: no copy of the model on the volume`,
+    );
+    const started = Date.now();
+    if (destination.type === 's3') {
+      const r = await streamToS3(
+        { workspace, log, concurrency: settings.pushConcurrency(), progressIntervalSeconds: settings.progressIntervalSeconds, network: settings.network(), stop: ctx.stop },
+        destination.s3,
+        source.files,
+      );
+      await writeRecord(workspace, 'push', { destination: 's3', target, uri: r.uri, files: r.files, bytes: r.bytes, skipped: r.skipped, finished: new Date().toISOString(), settings: settings.snapshot() });
+      return {
+        results: { 'model-files': String(source.files.length), 'model-bytes': String(bytes), 'image-digest': '', 'model-uri': r.uri },
+        summary: { streamed: true, uri: r.uri, files: r.files, bytes: r.bytes, skipped: r.skipped, MBps: rate(r.bytes, started) },
+      };
+    }
+    const pushed = await streamToRegistry(ctx, source, destination.image, target);
+    return {
+      results: { 'model-files': String(source.files.length), 'model-bytes': String(bytes), 'image-digest': pushed.digest, 'model-uri': pushed.uri },
+      summary: { streamed: true, ...pushed, MBps: rate(pushed.bytesUploaded, started) },
+    };
+  } finally {
+    source.close();
+  }
+}
+
+function rate(bytes: number, started: number): number | undefined {
+  const seconds = (Date.now() - started) / 1000;
+  return seconds > 0 ? Math.round((bytes / 1e6 / seconds) * 10) / 10 : undefined;
+}
+
+interface RegistryPush {
+  uri: string;
+  digest: string;
+  layers: number;
+  layersStreamed: number;
+  layersSkipped: number;
+  bytesUploaded: number;
+}
+
+async function streamToRegistry(ctx: StepContext, source: StreamSource, image: ImageEndpoint, target: string): Promise<RegistryPush> {
+  const { settings, workspace, log } = ctx;
+  const budget = layerBudget(ctx);
+  const { layout, base, reference: baseImage } = await pullBaseImage(ctx);
+  const plan = planModelLayers(source.files, await baseLayerCount(layout, base), budget);
+  const { own, shared, grouped } = plan.counts;
+  log.info({ layers: plan.layers.length, own, shared, grouped, maxLayers: budget.maxLayers }, `streaming into ${plan.layers.length} model layers (${own} own, ${shared} shared by small files, ${grouped} of grouped large files)`);
+
+  const destination = openTarget(image.reference, {
+    ...endpointAccess(image),
+    log,
+    operation: 'push',
+    what: image.setting,
+    network: settings.network(),
+    maxSockets: Math.max(8, settings.pushConcurrency() * 2),
+    stop: ctx.stop,
+  });
+  if (!(destination instanceof RegistryTarget)) throw new ModelSyncError('internal', `streaming needs a registry destination, not ${destination.label}`);
+  const done = new StreamProgress(ctx, source.label, target);
+  const sessions = await UploadSessions.load(workspace);
+  const total = source.files.reduce((n, f) => n + f.size, 0);
+  const progress = new Progress(log, `stream ${source.label} -> ${destination.label}`, total, settings.progressIntervalSeconds);
+  const layers: ModelLayerRecord[] = new Array(plan.layers.length);
+  let streamed = 0;
+  let skipped = 0;
+  let bytesUploaded = 0;
+  try {
+    await forEachLimit(plan.layers, settings.pushConcurrency(), async (layer, i) => {
+      const key = layerKey(destination.label, layer);
+      const finished = await done.finished(key, destination);
+      if (finished) {
+        layers[i] = finished;
+        skipped++;
+        progress.add(layer.files.reduce((n, f) => n + f.size, 0));
+        return;
+      }
+      const result = await streamLayerToRegistry(layer.files, {
+        target: destination,
+        sessions,
+        sessionKey: key,
+        onBytes: (n) => progress.add(n),
+        signal: ctx.stop.signal,
+        log,
+      });
+      if (result.resumedAt > 0) log.info({ digest: result.digest, resumedAt: result.resumedAt, of: result.size }, 'continued a layer upload the registry kept');
+      layers[i] = layerRecord(result);
+      await done.add(key, result, layer.files);
+      streamed++;
+      bytesUploaded += result.bytesSent;
+    });
+  } finally {
+    progress.finish();
+    destination.close();
+  }
+
+  // The image around the layers, pushed as push would: the model layers are in the registry now.
+  const { root } = await buildModelcar({ layout, base, layers, log });
+  const result = await pushLayout({
+    layout,
+    root,
+    reference: image.reference,
+    ...endpointAccess(image),
+    network: settings.network(),
+    concurrency: settings.pushConcurrency(),
+    log,
+    progressIntervalSeconds: settings.progressIntervalSeconds,
+    mountFromImage: baseImage,
+    stop: ctx.stop,
+    presentInDestination: new Set(layers.map((l) => l.digest)),
+  });
+  await writeRecord(workspace, 'push', {
+    destination: 'oci',
+    target,
+    uri: result.uri,
+    digest: result.digest,
+    blobsUploaded: streamed + result.blobsUploaded,
+    blobsSkipped: skipped + result.blobsSkipped,
+    bytesUploaded: bytesUploaded + result.bytesUploaded,
+    finished: new Date().toISOString(),
+    settings: settings.snapshot(),
+  });
+  return { uri: result.uri, digest: result.digest, layers: layers.length, layersStreamed: streamed, layersSkipped: skipped, bytesUploaded: bytesUploaded + result.bytesUploaded };
+}
+
+/** Names a layer's content: the repository, and each file's path and source identity, in order. */
+function layerKey(repository: string, layer: PlannedLayer<SourceFile>): string {
+  const content = JSON.stringify([repository, layer.files.map((f) => [f.path, f.identity])]);
+  return createHash('sha256').update(content).digest('hex');
+}
+
+function layerRecord(l: StreamedLayer): ModelLayerRecord {
+  return { digest: l.digest, size: l.size, files: l.files.map((f) => ({ path: f.path, fileSha256: f.fileSha256, fileSize: f.fileSize })) };
+}
+
+/**
+ * stream.json: the layers finished in the destination, by content key, written after each one
+ * (one write at a time), so that a run after a kill skips them.
+ */
+class StreamProgress {
+  private layers = new Map<string, StreamedLayerRecord>();
+  private loaded = false;
+  private writing = Promise.resolve();
+
+  constructor(
+    private readonly ctx: StepContext,
+    private readonly source: string,
+    private readonly target: string,
+  ) {}
+
+  private async load(): Promise<void> {
+    if (this.loaded) return;
+    this.loaded = true;
+    const record = await readRecord(this.ctx.workspace, 'stream');
+    if (record?.source === this.source && record.target === this.target) for (const l of record.layers) this.layers.set(l.key, l);
+  }
+
+  /** The layer recorded under `key`, when the registry still holds its blob. */
+  async finished(key: string, destination: RegistryTarget): Promise<ModelLayerRecord | undefined> {
+    await this.load();
+    const l = this.layers.get(key);
+    if (!l || !(await destination.exists({ mediaType: MT.ociLayerTar, digest: l.digest, size: l.size }))) return undefined;
+    return { digest: l.digest, size: l.size, files: l.files };
+  }
+
+  add(key: string, layer: StreamedLayer, files: readonly SourceFile[]): Promise<void> {
+    this.layers.set(key, { key, ...layerRecord(layer), identities: files.map((f) => f.identity) });
+    const write = async () => {
+      await writeRecord(this.ctx.workspace, 'stream', { source: this.source, target: this.target, layers: [...this.layers.values()], updated: new Date().toISOString() });
+    };
+    this.writing = this.writing.then(write, write);
+    return this.writing;
+  }
+}
