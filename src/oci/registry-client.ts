@@ -620,6 +620,8 @@ export class RegistryClient {
           } else if (!isTransient(err)) {
             // The source failed (a member of the wrong size, a file gone): nothing of it is kept.
             if (err instanceof ModelSyncError && err.kind === 'integrity' && location) {
+              // distribution 2.8 refuses the DELETE (BLOB_UPLOAD_INVALID) when the broken-off PATCH
+              // left bytes behind; that session is then unusable anyway, and purged by the registry.
               await this.cancelUpload(repository, location);
               await opts.session?.clear();
             }
