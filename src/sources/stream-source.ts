@@ -54,7 +54,7 @@ export type StreamableSource = { type: 's3'; s3: S3Settings } | { type: 'oci'; i
  * source, refused credentials and hostile paths fail as fetch fails, before any body is read.
  */
 export async function openStreamSource(ctx: FetchContext, source: StreamableSource, tuning: RangedTuning): Promise<StreamSourceChoice> {
-  if (source.type === 's3') return streamed(await s3Source(ctx, source.s3, tuning));
+  if (source.type === 's3') return s3Source(ctx, source.s3, tuning);
   if (source.type === 'oci') return { kind: 'stage', reason: "an OCI source's files sit inside its tar layers" };
   switch (uriKind(source.uri)) {
     case 'hf':
@@ -68,6 +68,18 @@ export async function openStreamSource(ctx: FetchContext, source: StreamableSour
 
 function streamed(source: StreamSource): StreamSourceChoice {
   return { kind: 'stream', source };
+}
+
+/** `list` with connections the source keeps open: closed when it fails or the source is staged. */
+async function keptOpen(close: () => void, list: () => Promise<StreamSourceChoice>): Promise<StreamSourceChoice> {
+  try {
+    const choice = await list();
+    if (choice.kind === 'stage') close();
+    return choice;
+  } catch (err) {
+    close();
+    throw err;
+  }
 }
 
 /** How one file is described by its source: what errors name it by, and how to read it from a byte. */
@@ -128,10 +140,11 @@ function exactly(input: Readable, expected: number, what: string): Readable {
 
 // --- S3 -----------------------------------------------------------------------------------------
 
-async function s3Source(ctx: FetchContext, settings: S3Settings, tuning: RangedTuning): Promise<StreamSource> {
+async function s3Source(ctx: FetchContext, settings: S3Settings, tuning: RangedTuning): Promise<StreamSourceChoice> {
   const label = s3Uri(settings.bucket, settings.key);
   const client = createS3Client(settings, ctx.concurrency, ctx.network);
-  try {
+  const close = () => client.destroy();
+  return keptOpen(close, async () => {
     ctx.log.info({ source: label, endpoint: settings.endpoint, region: settings.region }, 'listing S3 source');
     const listing = await listS3Source(client, settings.bucket, settings.key, ctx.workspace.modelDir);
     const listed = listing.objects.map(
@@ -148,11 +161,8 @@ async function s3Source(ctx: FetchContext, settings: S3Settings, tuning: RangedT
           ),
       }),
     );
-    return sourceOf(ctx, label, listed, () => client.destroy());
-  } catch (err) {
-    client.destroy();
-    throw err;
-  }
+    return streamed(sourceOf(ctx, label, listed, close));
+  });
 }
 
 // --- Hugging Face and http(s) -------------------------------------------------------------------
@@ -160,13 +170,10 @@ async function s3Source(ctx: FetchContext, settings: S3Settings, tuning: RangedT
 async function hfSource(ctx: FetchContext, uri: UriSource): Promise<StreamSourceChoice> {
   const ref = parseHfUri(uri.uri, uri.setting);
   const pool = webPool(ctx.network, uri.trust);
-  try {
+  return keptOpen(() => pool.close(), async () => {
     const listing = await listHfModel(ctx, pool, ref, uri.hf);
     const unsized = listing.siblings.find((s) => (s.lfs?.size ?? s.size) === undefined);
-    if (unsized) {
-      pool.close();
-      return { kind: 'stage', reason: `the Hub lists no size for ${unsized.rfilename}` };
-    }
+    if (unsized) return { kind: 'stage', reason: `the Hub lists no size for ${unsized.rfilename}` };
     const listed = listing.siblings.map((s): Listed => {
       const what = `Hugging Face file ${ref.repo}/${s.rfilename}@${listing.commit}`;
       const size = (s.lfs?.size ?? s.size)!;
@@ -180,25 +187,16 @@ async function hfSource(ctx: FetchContext, uri: UriSource): Promise<StreamSource
       };
     });
     return streamed(sourceOf(ctx, listing.source, listed, () => pool.close()));
-  } catch (err) {
-    pool.close();
-    throw err;
-  }
+  });
 }
 
 async function webSource(ctx: FetchContext, uri: UriSource): Promise<StreamSourceChoice> {
   const file = webFile(uri.uri, uri.setting);
   const pool = webPool(ctx.network, uri.trust);
-  try {
+  return keptOpen(() => pool.close(), async () => {
     const { size, kind, etag } = await headWebFile(ctx, pool, file);
-    if (kind !== 'file') {
-      pool.close();
-      return { kind: 'stage', reason: `a ${kind} archive is unpacked on the volume` };
-    }
-    if (size === undefined) {
-      pool.close();
-      return { kind: 'stage', reason: 'the server does not tell the size of the file' };
-    }
+    if (kind !== 'file') return { kind: 'stage', reason: `a ${kind} archive is unpacked on the volume` };
+    if (size === undefined) return { kind: 'stage', reason: 'the server does not tell the size of the file' };
     const what = `GET ${file.shown}`;
     const listed: Listed = {
       path: file.name,
@@ -208,10 +206,7 @@ async function webSource(ctx: FetchContext, uri: UriSource): Promise<StreamSourc
       read: (start, signal) => Readable.from(webBytes(ctx, pool, { url: file.url, headers: file.headers, what, size, signal, ...(etag ? { etag } : {}) }, start)),
     };
     return streamed(sourceOf(ctx, file.shown, [listed], () => pool.close()));
-  } catch (err) {
-    pool.close();
-    throw err;
-  }
+  });
 }
 
 interface WebRead {
