@@ -31,6 +31,7 @@ import {
   podSecurityContext,
   resources,
   step,
+  templateParams,
   wiringOf,
 } from './common.js';
 
@@ -62,7 +63,7 @@ function leafInputs(name: StepName): Obj[] {
 
 function leafEnv(name: StepName): Obj[] {
   const env: Obj[] = [];
-  for (const p of step(name).parameters) {
+  for (const p of templateParams(step(name))) {
     const w = wiringOf(p, 'argo');
     if (w.kind === 'param') env.push({ name: p.env, value: `{{inputs.parameters.${p.name}}}` });
     else if (w.kind === 'fixed') env.push({ name: p.env, value: w.value });

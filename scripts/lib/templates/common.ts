@@ -107,9 +107,20 @@ export function wiringOf(p: ParamSpec, engine: Engine): Wiring {
   return { kind: 'param' };
 }
 
+/**
+ * Settings only `all` acts on. preflight takes every setting ("*") to validate them; its template
+ * leaves these at their defaults rather than offer a knob that changes nothing in the per-step chain.
+ */
+const ALL_ONLY = new Set(['stream']);
+
+/** The contract parameters a step's template sets (wired as a parameter, a fixed value or a Secret key). */
+export function templateParams(step: StepContract): ParamSpec[] {
+  return step.name === 'all' ? step.parameters : step.parameters.filter((p) => !ALL_ONLY.has(p.name));
+}
+
 /** Contract parameters a step's template exposes as its own parameters. */
 export function exposedParams(step: StepContract, engine: Engine): ParamSpec[] {
-  return step.parameters.filter((p) => wiringOf(p, engine).kind === 'param');
+  return templateParams(step).filter((p) => wiringOf(p, engine).kind === 'param');
 }
 
 /** Which Secrets / ConfigMap a step reads. */

@@ -23,6 +23,7 @@ import {
   packageVersion,
   resources,
   step,
+  templateParams,
   wiringOf,
 } from './common.js';
 
@@ -87,7 +88,7 @@ function taskWorkspaces(name: StepName): WorkspaceDecl[] {
 
 function stepEnv(name: StepName): Obj[] {
   const env: Obj[] = [];
-  for (const p of step(name).parameters) {
+  for (const p of templateParams(step(name))) {
     const w = wiringOf(p, 'tekton');
     if (w.kind === 'param') env.push({ name: p.env, value: `$(params.${p.name})` });
     else if (w.kind === 'fixed') env.push({ name: p.env, value: w.value });
@@ -219,7 +220,7 @@ export function taskReadme(name: StepName): string {
   const params = task.spec.params.map((p) => `| \`${String(p.name)}\` | ${p.default === undefined ? '*required*' : `\`${String(p.default)}\``} | ${mdCell(String(p.description))} |`);
   const ws = task.spec.workspaces.map((w) => `| \`${w.name}\` | ${w.optional ? 'optional, read-only' : 'required'} | ${w.mountPath ?? `/workspace/${w.name}`} | ${mdCell(w.description)} |`);
   const results = task.spec.results.map((r) => `| \`${String(r.name)}\` | ${mdCell(String(r.description))} |`);
-  const secrets = step(name).parameters.filter((p) => wiringOf(p, 'tekton').kind === 'secret').map((p) => {
+  const secrets = templateParams(step(name)).filter((p) => wiringOf(p, 'tekton').kind === 'secret').map((p) => {
     const w = wiringOf(p, 'tekton') as { side: string; key: string };
     return `| \`${p.env}\` | Secret \`$(params.${w.side}-secret)\`, key \`${w.key}\` (optional) |`;
   });
