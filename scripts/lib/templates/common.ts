@@ -248,6 +248,12 @@ export function resources(): Record<string, unknown> {
  */
 export const WORKSPACE_SIZE = '50Gi';
 /**
+ * The claim of the one-pod samples (Argo entrypoint one-pod, Tekton model-sync-pipeline-one-pod).
+ * A streaming `all` keeps only records and results there (kilobytes); the room is for a run that
+ * has to stage (an archive, an OCI source, stream false), which needs the model's size instead.
+ */
+export const ONE_POD_WORKSPACE_SIZE = '1Gi';
+/**
  * The pod's terminationGracePeriodSeconds in the Job samples: SIGTERM, then SIGKILL this long after.
  * Kubernetes' default, written out because it must stay above model-sync's own
  * termination-grace-period (default 20 s), in which it aborts open uploads and writes the
