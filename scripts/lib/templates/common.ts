@@ -111,11 +111,11 @@ export function wiringOf(p: ParamSpec, engine: Engine): Wiring {
  * Settings only `all` acts on. preflight takes every setting ("*") to validate them; its template
  * leaves these at their defaults rather than offer a knob that changes nothing in the per-step chain.
  */
-const ALL_ONLY = new Set(['stream']);
+export const ALL_ONLY_PARAMS: ReadonlySet<string> = new Set(['stream']);
 
 /** The contract parameters a step's template sets (wired as a parameter, a fixed value or a Secret key). */
 export function templateParams(step: StepContract): ParamSpec[] {
-  return step.name === 'all' ? step.parameters : step.parameters.filter((p) => !ALL_ONLY.has(p.name));
+  return step.name === 'all' ? step.parameters : step.parameters.filter((p) => !ALL_ONLY_PARAMS.has(p.name));
 }
 
 /** Contract parameters a step's template exposes as its own parameters. */
