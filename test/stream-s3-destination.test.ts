@@ -49,23 +49,49 @@ function settings(key: string): S3Settings {
   return { bucket: rgw().bucket, key, region: 'us-east-1', endpoint: rgw().endpoint, accessKeyId: RGW_ACCESS_KEY, secretAccessKey: RGW_SECRET_KEY };
 }
 
-/** A StreamFile over `body`, in 1 MiB chunks; `opens` counts its reads. `claims` overrides its size. */
-function memoryFile(p: string, body: Buffer, opts: { claims?: number; opens?: { n: number }; stallAfter?: number } = {}): StreamFile {
+/** Reads of StreamFiles: how many were opened, how many are open now, and the most open at once. */
+interface Opens {
+  n: number;
+  open: number;
+  most: number;
+  /** Paths open at the same time, as seen at each open. */
+  together: string[][];
+  now: Set<string>;
+}
+
+const newOpens = (): Opens => ({ n: 0, open: 0, most: 0, together: [], now: new Set() });
+
+/** A StreamFile over `body`, in 1 MiB chunks; `opens` counts its reads. `claims` overrides its size; `stallAfter` waits there for the signal. */
+function memoryFile(p: string, body: Buffer, opts: { claims?: number; opens?: Opens; stallAfter?: number; msPerChunk?: number } = {}): StreamFile {
   return {
     path: p,
     size: opts.claims ?? body.length,
     async open(start: number, signal?: AbortSignal) {
-      if (opts.opens) opts.opens.n++;
+      const opens = opts.opens;
+      if (opens) {
+        opens.n++;
+        opens.most = Math.max(opens.most, ++opens.open);
+        opens.now.add(p);
+        opens.together.push([...opens.now].sort());
+      }
       const stallAfter = opts.stallAfter;
-      return Readable.from(
+      const stream = Readable.from(
         (async function* () {
           for (let at = start; at < body.length; at += MiB) {
             if (stallAfter !== undefined && at >= stallAfter) await new Promise((_, reject) => signal?.addEventListener('abort', () => reject(signal.reason), { once: true }));
+            if (opts.msPerChunk) await new Promise((r) => setTimeout(r, opts.msPerChunk));
             yield body.subarray(at, Math.min(at + MiB, body.length));
           }
         })(),
         { objectMode: false },
       );
+      if (opens) {
+        stream.once('close', () => {
+          opens.open--;
+          opens.now.delete(p);
+        });
+      }
+      return stream;
     },
   };
 }
@@ -104,14 +130,22 @@ test('streamed objects are those push writes from a fetched workspace, byte for 
   assert.equal(fetched.code, 0, fetched.stderr);
   const pushed = await pushToS3({ ...context('unused'), workspace: new Workspace(ws) }, settings('pushed/v1'));
 
-  const opens = { n: 0 };
-  const files = [...model].map(([rel, body]) => memoryFile(rel, body, { opens }));
+  const opens = newOpens();
+  // A source slower than memory (10 ms a MiB), so that streams read side by side overlap.
+  const files = [...model].map(([rel, body]) => memoryFile(rel, body, { opens, msPerChunk: 10 }));
   const ctx = context('stream-ws');
   const bytes = [...model.values()].reduce((n, b) => n + b.length, 0);
   const first = await streamToS3(ctx, settings('/streamed/v1/'), files);
   assert.deepEqual(first, { uri: `s3://${rgw().bucket}/streamed/v1`, files: model.size, bytes, skipped: 0 });
   assert.deepEqual({ ...pushed, uri: '' }, { ...first, uri: '' }, 'the same counts as push');
   assert.equal(opens.n, model.size, 'each file read once');
+  assert.equal(opens.open, 0, 'every source stream closed');
+  // Small files go 4 at a time; the two large ones stream side by side (2 files x 2 parts each).
+  assert.ok(opens.most <= ctx.concurrency, `at most ${ctx.concurrency} source streams open at once, saw ${opens.most}`);
+  assert.ok(
+    opens.together.some((paths) => paths.includes('weights/a.bin') && paths.includes('weights/b.bin')),
+    `the large files stream side by side: ${JSON.stringify(opens.together)}`,
+  );
 
   const streamed = await objectsUnder('streamed/v1');
   const fromPush = await objectsUnder('pushed/v1');

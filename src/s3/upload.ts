@@ -70,7 +70,8 @@ export async function uploadFiles(items: UploadItem[], opts: UploadOptions): Pro
   const unwatch = opts.multipart ? watchMultipartUploads(opts.client, opts.multipart.opened) : () => undefined;
   try {
     await forEachLimit(small, opts.concurrency, (item) => one(item, 1));
-    // Part buffers stay near concurrency x part size either way: files at once x parts per file.
+    // Parts in flight stay at concurrency x part size either way (files at once x parts per file),
+    // plus the part each file in flight is filling.
     const filesAtOnce = opts.largeFilesInParallel ? Math.max(1, Math.min(opts.concurrency, large.length)) : 1;
     await forEachLimit(large, filesAtOnce, (item) => one(item, Math.max(1, Math.floor(opts.concurrency / filesAtOnce))));
   } finally {
