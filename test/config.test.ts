@@ -4,6 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadStep } from '../src/contract/contract.js';
 import { resolveConfig, parseBoolean } from '../src/config/config.js';
+import { StepSettings } from '../src/config/settings.js';
 import { ConfigError } from '../src/errors.js';
 import { runCli, tempDir } from '../dev/cli.js';
 
@@ -125,4 +126,24 @@ test('an unwritable termination path is skipped quietly', async () => {
   const r = await runCli(['fetch', '--storage-path', ws], { TERMINATION_MESSAGE_PATH: '/nonexistent-dir/termination-log' });
   assert.equal(r.code, 2);
   assert.doesNotMatch(r.stderr, /ENOENT/);
+});
+
+test('--stream: on by default for all, turned off by flag or env; the separate steps never stream', () => {
+  const allStep = loadStep('all');
+  const needed = {
+    MODEL_SYNC_SOURCE_AWS_BUCKET: 'b',
+    MODEL_SYNC_SOURCE_AWS_KEY: 'k',
+    MODEL_SYNC_DESTINATION_OCI_URI: 'r/x:1',
+    MODEL_SYNC_MODEL_ARTIFACT_ID: '1',
+    MODEL_SYNC_REGISTRY_SERVER_ADDRESS: 'http://mr',
+  };
+  const settings = (step: typeof allStep, flags: Record<string, unknown>, env: Record<string, string>) =>
+    new StepSettings(resolveConfig({ step, flags, env: { ...needed, ...env } }), { env: {} });
+  assert.equal(settings(allStep, {}, {}).streaming(), true);
+  assert.equal(settings(allStep, {}, { MODEL_SYNC_STREAM: 'off' }).streaming(), false);
+  assert.equal(settings(allStep, { stream: 'false' }, { MODEL_SYNC_STREAM: 'true' }).streaming(), false, 'the flag beats the env');
+  assert.equal(settings(allStep, {}, {}).streamingSetting(), '--stream / MODEL_SYNC_STREAM');
+  assert.equal(settings(pushStep, {}, { MODEL_SYNC_STREAM: 'true' }).streaming(), false);
+  assert.equal(settings(pushStep, {}, {}).streamingSetting(), undefined);
+  assert.throws(() => resolveConfig({ step: allStep, flags: {}, env: { ...needed, MODEL_SYNC_STREAM: 'maybe' } }), /--stream \/ MODEL_SYNC_STREAM: "maybe" is not a boolean/);
 });

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { allSteps, parameterCatalog, type StepName } from '../src/contract/contract.js';
 import { generateTemplates } from '../scripts/lib/templates/index.js';
-import { imageRef, packageVersion } from '../scripts/lib/templates/common.js';
+import { ALL_ONLY_PARAMS, imageRef, packageVersion, templateParams } from '../scripts/lib/templates/common.js';
 import { REPO_ROOT } from '../dev/cli.js';
 import { parseAll } from './support/template-schemas.js';
 
@@ -80,7 +80,13 @@ for (const [engine, wiring] of [
       for (const e of w.env) {
         if (e.name.startsWith('MODEL_SYNC_')) assert.ok(envNames.has(e.name), `${engine} ${contract.name}: ${e.name} is not a model-sync variable`);
       }
-      for (const p of contract.parameters) {
+      // Left at their defaults: only the settings `all` alone acts on, in the other steps (preflight takes every setting).
+      const wired = templateParams(contract);
+      for (const p of contract.parameters.filter((q) => !wired.includes(q))) {
+        assert.ok(contract.name !== 'all' && ALL_ONLY_PARAMS.has(p.name), `${engine} ${contract.name}: ${p.name} left out`);
+        assert.ok(!w.env.some((e) => e.name === p.env), `${engine} ${contract.name}: ${p.env} wired although left out`);
+      }
+      for (const p of wired) {
         const env = w.env.find((e) => e.name === p.env);
         assert.ok(env, `${engine} ${contract.name}: ${p.env} (${p.flag}) is not wired`);
         if (p.secret) {

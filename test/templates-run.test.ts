@@ -1,4 +1,5 @@
-// Runs the generated templates: the Argo WorkflowTemplate and the Tekton Pipeline, interpreted by
+// Runs the generated templates: the Argo WorkflowTemplate and the Tekton Pipelines (per step, and
+// their one-pod variants), interpreted by
 // test/support/template-runner.ts with the built CLI, on one temp workspace per run.
 // Failure paths need only the CLI; the end-to-end runs need the local S3, registry, busybox base
 // and Model Registry stand-in (skipped with a message while any of them is missing).
@@ -21,6 +22,13 @@ const load = (rel: string) => parseAll(readFileSync(path.join(REPO_ROOT, rel), '
 const workflowTemplate = load('workflows/model-sync-workflowtemplate.yaml')[0]!;
 const pipeline = load('tekton/model-sync-pipeline.yaml')[0]!;
 const tektonTasks = ['preflight', 'fetch', 'package', 'push', 'register', 'mark-failed'].map((s) => load(`tekton/model-sync-${s}.yaml`)[0]!);
+// The one-pod variants: the sample Workflow's fields over the template's, as Argo merges a
+// workflowTemplateRef (entrypoint one-pod, its own small claim); the Tekton Pipeline of the all-in-one Task.
+const onePodWorkflow = load('samples/argo/workflow-one-pod.yaml')[0]!;
+const { workflowTemplateRef: _ref, arguments: _args, ...onePodOverrides } = onePodWorkflow.spec as Obj;
+const onePodTemplate = { ...workflowTemplate, spec: { ...workflowTemplate.spec, ...onePodOverrides } };
+const onePodPipeline = load('tekton/model-sync-pipeline-one-pod.yaml')[0]!;
+const onePodTasks = [load('tekton/model-sync.yaml')[0]!, load('tekton/model-sync-mark-failed.yaml')[0]!];
 const sampleSecrets = load('samples/secrets.yaml');
 
 let root: string;
@@ -96,6 +104,29 @@ test('tekton: a failed preflight leaves the other tasks unstarted and the finall
   assert.equal(markFailed.env.MODEL_SYNC_METADATA_CONFIGMAP_PATH, '', 'unbound optional workspace gives an empty path');
 });
 
+test('one pod (argo entrypoint one-pod, tekton model-sync-pipeline-one-pod): a configuration error fails `all`, and mark-failed runs after it', async () => {
+  assert.equal(onePodTemplate.spec.entrypoint, 'one-pod');
+  const argo = await runArgoWorkflowTemplate({ template: onePodTemplate, parameters: { ...badParams, stream: 'false' } }, { root, objects: sampleSecrets });
+  assert.equal(argo.status, 'Failed', describeRun(argo));
+  assert.deepEqual(argo.pods.map((p) => [p.name, p.exitCode]), [['all', 2]], 'exit code 2 is not retried');
+  assert.deepEqual(argo.pods[0]!.args, ['all']);
+  assert.equal(argo.pods[0]!.env.MODEL_SYNC_STREAM, 'false', 'the stream parameter reaches the process');
+  assert.match(argo.pods[0]!.termination, /source-aws-key/);
+  assert.equal(argo.exitPods[0]?.template, 'mark-failed', 'the same exit handler');
+  assert.equal(argo.exitPods[0]!.env.MODEL_SYNC_STORAGE_PATH, argo.workspace);
+
+  const tekton = await runTektonPipeline(
+    { pipeline: onePodPipeline, tasks: onePodTasks, params: badParams, workspaces: tektonWorkspaces },
+    { root, objects: sampleSecrets },
+  );
+  assert.equal(tekton.status, 'Failed', describeRun(tekton));
+  assert.ok(tekton.pods.length >= 1 && tekton.pods.every((p) => p.name === 'all' && p.exitCode === 2), describeRun(tekton));
+  assert.equal(tekton.pods[0]!.env.MODEL_SYNC_STREAM, 'true', 'stream defaults to true');
+  assert.equal(tekton.exitPods[0]?.name, 'mark-failed');
+  assert.match(tekton.exitPods[0]!.env.MODEL_SYNC_FAILURE_REASON!, /all=Failed/);
+  assert.equal(tekton.exitPods[0]!.env.MODEL_SYNC_STORAGE_PATH, tekton.workspace);
+});
+
 // ---------------------------------------------------------------------------------------------
 // End to end: S3 -> modelcar in a local registry -> Model Registry stand-in, through each engine.
 
@@ -164,7 +195,8 @@ function e2eParams(repo: string, metadataName: string): Record<string, string> {
   };
 }
 
-async function assertLanded(run: EngineRun, repo: string, modelName: string): Promise<void> {
+/** `modelOnVolume` false: `all` may stream, so the workspace may or may not hold the model. */
+async function assertLanded(run: EngineRun, repo: string, modelName: string, modelOnVolume = true): Promise<void> {
   assert.equal(run.status, 'Succeeded', describeRun(run));
   assert.deepEqual(run.exitPods.map((p) => p.name), [], 'no mark-failed after success');
   const digest = run.outputs['image-digest'];
@@ -184,6 +216,7 @@ async function assertLanded(run: EngineRun, repo: string, modelName: string): Pr
   const artifact = (await (await fetch(`${api}/model_artifacts/${run.outputs['model-artifact-id']}`)).json()) as Obj;
   assert.equal(artifact.uri, `oci://${parts!.registry.host}/${repo}:1.0.0`);
   assert.equal(artifact.state, 'LIVE');
+  if (!modelOnVolume) return;
   const files = await readdir(path.join(run.workspace, 'model', 'weights'));
   assert.deepEqual(files, ['model.bin']);
 }
@@ -211,5 +244,32 @@ test('end to end through the Argo WorkflowTemplate and the Tekton Pipeline: S3 -
     );
     await assertLanded(run, 'models/tiny-tekton', 'tiny-tekton');
     assert.deepEqual(run.pods.map((p) => p.name), ['preflight', 'fetch', 'package', 'push', 'register']);
+  });
+
+  // Streaming or staged (until the streaming `all` exists, `all` stages whatever stream says): the
+  // same model lands either way, in one pod.
+  await t.test('argo one pod', async () => {
+    const objects = e2eObjects('meta-argo-one-pod', 'tiny-argo-one-pod');
+    const run = await runArgoWorkflowTemplate({ template: onePodTemplate, parameters: e2eParams('models/tiny-argo-one-pod', 'meta-argo-one-pod') }, { root, objects });
+    await assertLanded(run, 'models/tiny-argo-one-pod', 'tiny-argo-one-pod', false);
+    assert.deepEqual(run.pods.map((p) => p.name), ['all']);
+    assert.equal(run.pods[0]!.env.MODEL_SYNC_STREAM, 'true');
+  });
+
+  await t.test('tekton one pod', async () => {
+    const objects = [...e2eObjects('meta-tekton-one-pod', 'tiny-tekton-one-pod')];
+    const { 'metadata-configmap': _unused, ...params } = e2eParams('models/tiny-tekton-one-pod', 'meta-tekton-one-pod');
+    const run = await runTektonPipeline(
+      {
+        pipeline: onePodPipeline,
+        tasks: onePodTasks,
+        params: { ...params, stream: 'false' },
+        workspaces: { workspace: { volumeClaimTemplate: true }, 'source-credentials': { secret: 'model-sync-source' }, metadata: { configMap: 'meta-tekton-one-pod' } },
+      },
+      { root, objects },
+    );
+    await assertLanded(run, 'models/tiny-tekton-one-pod', 'tiny-tekton-one-pod');
+    assert.deepEqual(run.pods.map((p) => p.name), ['all']);
+    assert.equal(run.pods[0]!.env.MODEL_SYNC_STREAM, 'false', 'stream false stages the model on the workspace');
   });
 });

@@ -34,6 +34,7 @@ test('argo: template parameters referenced are declared (inputs, workflow argume
     const spec = doc.spec as Obj;
     const declaredWorkflow = new Set((spec.arguments?.parameters ?? []).map((p: Obj) => p.name));
     if (spec.workflowTemplateRef) {
+      if (spec.entrypoint) assert.ok(libraryTemplates.get(spec.entrypoint)?.steps, `${file}: entrypoint ${spec.entrypoint} is no steps template of the WorkflowTemplate`);
       for (const p of declaredWorkflow) assert.ok(library.spec.arguments.parameters.some((q: Obj) => q.name === p), `${file}: argument ${String(p)} unknown to the template`);
       for (const q of library.spec.arguments.parameters as Obj[]) {
         if (q.value === undefined) assert.ok(declaredWorkflow.has(q.name), `${file}: required argument ${q.name} missing`);
@@ -164,8 +165,14 @@ test('tekton: params, workspaces and results referenced by each Task are declare
   }
 });
 
-test('tekton: the Pipeline wires Tasks, params, workspaces and results that exist; finally reads no task results', () => {
-  const pipeline = one('Pipeline');
+test('tekton: each Pipeline wires Tasks, params, workspaces and results that exist; finally reads no task results', () => {
+  assert.deepEqual(ofKind('Pipeline').map((d) => d.doc.metadata.name).sort(), ['model-sync-pipeline', 'model-sync-pipeline-one-pod']);
+  for (const { doc } of ofKind('Pipeline')) checkPipeline(doc as Obj);
+  const pkg = (one('Pipeline', 'model-sync-pipeline').spec.tasks as Obj[]).find((t) => t.name === 'package')!;
+  assert.deepEqual(pkg.when, [{ input: '$(params.destination-type)', operator: 'in', values: ['oci'] }]);
+});
+
+function checkPipeline(pipeline: Obj): void {
   const pParams = new Set(pipeline.spec.params.map((p: Obj) => p.name));
   const pWs = new Set(pipeline.spec.workspaces.map((w: Obj) => w.name));
   const all = [...pipeline.spec.tasks, ...pipeline.spec.finally] as Obj[];
@@ -199,19 +206,47 @@ test('tekton: the Pipeline wires Tasks, params, workspaces and results that exis
     const m = /^\$\(tasks\.([\w-]+)\.results\.([\w-]+)\)$/.exec(r.value)!;
     assert.ok(tasks.get(byName.get(m[1]!)!.taskRef.name)!.spec.results.some((x: Obj) => x.name === m[2]));
   }
-  const pkg = byName.get('package')!;
-  assert.deepEqual(pkg.when, [{ input: '$(params.destination-type)', operator: 'in', values: ['oci'] }]);
+  assert.deepEqual((pipeline.spec.finally as Obj[]).map((f) => f.taskRef.name), ['model-sync-mark-failed'], `${pipeline.metadata.name}: finally mark-failed`);
+}
+
+test('the one-pod variants run `model-sync all` alone with the stream parameter and the same failure handler', () => {
+  // Argo: a steps template beside `main`, selectable as entrypoint; the spec's exit handler applies to it too.
+  const onePod = libraryTemplates.get('one-pod')!;
+  assert.deepEqual(onePod.steps.map((g: Obj[]) => g.map((s) => s.template)), [['all']]);
+  const passed = new Map<string, string>(onePod.steps[0][0].arguments.parameters.map((p: Obj) => [p.name, p.value]));
+  assert.equal(passed.get('stream'), '{{workflow.parameters.stream}}');
+  const stream = (library.spec.arguments.parameters as Obj[]).find((p) => p.name === 'stream');
+  assert.deepEqual([stream?.value, stream?.enum], ['true', ['true', 'false']]);
+  assert.equal(libraryTemplates.get('all')!.container.args[0], 'all');
+  // The per-step chain does not offer a knob only `all` acts on.
+  for (const step of ['preflight', 'fetch', 'package', 'push', 'register', 'mark-failed']) {
+    assert.ok(!(libraryTemplates.get(step)!.inputs.parameters as Obj[]).some((p) => p.name === 'stream'), `argo ${step}: no stream input`);
+    assert.ok(!(libraryTemplates.get(step)!.container.env as Obj[]).some((e) => e.name === 'MODEL_SYNC_STREAM'), `argo ${step}: no MODEL_SYNC_STREAM`);
+  }
+  const sample = argoWorkflows.find((d) => d.file === 'samples/argo/workflow-one-pod.yaml')!.doc as Obj;
+  assert.equal(sample.spec.entrypoint, 'one-pod');
+  assert.equal(sample.spec.volumeClaimTemplates[0].metadata.name, 'workspace');
+  assert.ok(sample.spec.arguments.parameters.some((p: Obj) => p.name === 'stream'));
+  // Tekton: the all-in-one Task and the finally mark-failed.
+  const pipeline = one('Pipeline', 'model-sync-pipeline-one-pod');
+  assert.deepEqual((pipeline.spec.tasks as Obj[]).map((t) => t.taskRef.name), ['model-sync']);
+  assert.ok((pipeline.spec.tasks[0].params as Obj[]).some((p) => p.name === 'stream' && p.value === '$(params.stream)'));
+  assert.equal((pipeline.spec.params as Obj[]).find((p) => p.name === 'stream')?.default, 'true');
+  assert.ok(!(one('Pipeline', 'model-sync-pipeline').spec.params as Obj[]).some((p) => p.name === 'stream'), 'the per-step Pipeline has no stream param');
+  assert.match(readFileSync(path.join(REPO_ROOT, 'tekton/README-model-sync-pipeline-one-pod.md'), 'utf8'), /stream/);
 });
 
-test('tekton: the sample PipelineRun and TaskRun give every required param and workspace, and set fsGroup', () => {
-  const pipeline = one('Pipeline');
-  const run = one('PipelineRun');
-  assert.equal(run.spec.pipelineRef.name, pipeline.metadata.name);
-  const given = new Set(run.spec.params.map((p: Obj) => p.name));
-  for (const p of given) assert.ok(pipeline.spec.params.some((q: Obj) => q.name === p), `PipelineRun param ${String(p)}`);
-  for (const p of pipeline.spec.params) if (p.default === undefined) assert.ok(given.has(p.name), `PipelineRun lacks ${p.name}`);
-  for (const w of pipeline.spec.workspaces) if (!w.optional) assert.ok(run.spec.workspaces.some((b: Obj) => b.name === w.name));
-  assert.equal(run.spec.taskRunTemplate.podTemplate.securityContext.fsGroup, 65532);
+test('tekton: the sample PipelineRuns and TaskRun give every required param and workspace, and set fsGroup', () => {
+  assert.equal(ofKind('PipelineRun').length, 2);
+  for (const { file, doc: run } of ofKind('PipelineRun')) {
+    const pipeline = one('Pipeline', run.spec.pipelineRef.name);
+    assert.ok(pipeline, `${file}: Pipeline ${run.spec.pipelineRef.name} not generated`);
+    const given = new Set(run.spec.params.map((p: Obj) => p.name));
+    for (const p of given) assert.ok(pipeline.spec.params.some((q: Obj) => q.name === p), `${file}: param ${String(p)}`);
+    for (const p of pipeline.spec.params) if (p.default === undefined) assert.ok(given.has(p.name), `${file} lacks ${p.name}`);
+    for (const w of pipeline.spec.workspaces) if (!w.optional) assert.ok(run.spec.workspaces.some((b: Obj) => b.name === w.name), `${file}: workspace ${w.name}`);
+    assert.equal(run.spec.taskRunTemplate.podTemplate.securityContext.fsGroup, 65532);
+  }
   const tr = one('TaskRun');
   const task = tasks.get(tr.spec.taskRef.name)!;
   for (const p of tr.spec.params) assert.ok(task.spec.params.some((q: Obj) => q.name === p.name));

@@ -23,12 +23,13 @@ function requiredOf(p: ParamSpec): string {
 export function configurationTable(): string {
   const steps = allSteps().filter((s) => s.name !== 'all' && s.name !== 'preflight');
   const rows = [...parameterCatalog().values()].map((p) => {
+    // A setting none of the separate steps takes is one only `all` acts on (such as --stream).
     const usedBy = steps.filter((s) => s.parameters.some((q) => q.name === p.name)).map((s) => s.name);
     const name = `\`${p.flag}\`<br>\`${p.env}\``;
     const notes = [p.enum ? `one of ${p.enum.map((e) => `\`${e}\``).join(', ')}` : '', p.fallback ? `else ${p.fallback}` : '', p.upstream ? '' : '*model-sync only*']
       .filter(Boolean)
       .join('; ');
-    return `| ${name} | ${defaultOf(p)} | ${requiredOf(p)} | ${p.secret ? 'yes' : ''} | ${usedBy.join(', ')} | ${cell(p.description)}${notes ? ` (${cell(notes)})` : ''} |`;
+    return `| ${name} | ${defaultOf(p)} | ${requiredOf(p)} | ${p.secret ? 'yes' : ''} | ${usedBy.length ? usedBy.join(', ') : 'all'} | ${cell(p.description)}${notes ? ` (${cell(notes)})` : ''} |`;
   });
   return [
     '| Flag / environment variable | Default | Required when | Secret | Steps | Description |',

@@ -126,6 +126,20 @@ export class StepSettings {
     return this.config.integer('push-concurrency');
   }
 
+  /**
+   * Whether `all` may stream the model from the source straight into the destination (no copy on
+   * the volume). Only a wish: the orchestrator still stages when the source or destination cannot
+   * stream. False for the steps that do not take the setting.
+   */
+  streaming(): boolean {
+    return this.config.has('stream') && this.config.boolean('stream');
+  }
+
+  /** How the streaming setting is named in the log line that says why `all` staged (undefined outside `all`). */
+  streamingSetting(): string | undefined {
+    return this.config.has('stream') ? this.config.describe('stream') : undefined;
+  }
+
   rangedTuning(): RangedTuning {
     return { partSize: this.config.integer('s3-part-size'), threshold: this.config.integer('s3-ranged-threshold') };
   }

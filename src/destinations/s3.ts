@@ -3,7 +3,7 @@
 // checked before the first upload, and each is read through a handle opened and checked again
 // (openInside), so that a link planted or swapped in after fetch never sends a host file.
 import { randomBytes } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { CreateMultipartUploadCommand, type S3Client } from '@aws-sdk/client-s3';
 import { messageOf, ModelSyncError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -36,60 +36,65 @@ export interface S3PushContext {
   stop?: Pick<Shutdown, 'signal' | 'onStop'>;
 }
 
-/** Files held open at once while they are uploaded (well below the usual limit of 1024). */
-const OPEN_FILES = 64;
-
-/** A name of the opened file itself: reading it cannot be redirected by a link swapped in later. */
-function handlePath(handle: FileHandle): string {
-  return `/dev/fd/${handle.fd}`;
-}
-
 export async function pushToS3(ctx: S3PushContext, settings: S3Settings): Promise<S3PushResult> {
   const inventory = await readRecord(ctx.workspace, 'inventory');
   if (!inventory) {
     throw new ModelSyncError('precondition', `no inventory in ${ctx.workspace.stateDir}: run fetch first (same --storage-path)`);
   }
+  const modelDir = ctx.workspace.modelDir;
+  const items = inventory.files.map((f) => {
+    const file = safeJoin(modelDir, f.path, `inventory entry "${f.path}"`);
+    const what = `model file "${f.path}"`;
+    // Opened again when its upload starts, through a handle checked once more (a link swapped in later).
+    return { path: f.path, size: f.size, what, file, open: async () => (await openInside(modelDir, file, what)).createReadStream() };
+  });
+  for (const item of items) await (await openInside(modelDir, item.file, item.what)).close();
+  return uploadToS3(ctx, settings, items, { totalBytes: inventory.totalBytes, line: 'uploading model files to S3' });
+}
+
+/** One object to write under the prefix: its path below it, and its body. */
+export interface S3Object {
+  path: string;
+  size: number;
+  what: string;
+  open(signal?: AbortSignal): Promise<Readable>;
+}
+
+export interface UploadPlan {
+  totalBytes: number;
+  /** The log line that starts the upload. */
+  line: string;
+  /** Large bodies several at once (streamed sources), see s3/upload.ts. */
+  largeFilesInParallel?: boolean;
+}
+
+/**
+ * The upload both push paths share: keys under the prefix, stale uploads aborted first, each
+ * multipart upload recorded in s3-uploads.json before its first part and aborted on stop, a key
+ * already holding an object of the same size skipped (s3/upload.ts).
+ */
+export async function uploadToS3(ctx: S3PushContext, settings: S3Settings, objects: readonly S3Object[], plan: UploadPlan): Promise<S3PushResult> {
   const prefix = settings.key.replace(/^\/+|\/+$/g, '');
   const uri = `s3://${settings.bucket}/${prefix}`;
-  const concurrency = ctx.concurrency;
-  const items = inventory.files.map((f) => ({
-    file: safeJoin(ctx.workspace.modelDir, f.path, `inventory entry "${f.path}"`),
-    key: prefix ? `${prefix}/${f.path}` : f.path,
-    size: f.size,
-    what: `model file "${f.path}"`,
-  }));
-  for (const item of items) await (await openInside(ctx.workspace.modelDir, item.file, item.what)).close();
-  const client = createS3Client(settings, concurrency, ctx.network);
-  const progress = new Progress(ctx.log, `push ${uri}`, inventory.totalBytes, ctx.progressIntervalSeconds);
+  const items: UploadItem[] = objects.map((o) => ({ key: prefix ? `${prefix}/${o.path}` : o.path, size: o.size, what: o.what, open: (signal) => o.open(signal) }));
+  const client = createS3Client(settings, ctx.concurrency, ctx.network);
+  const progress = new Progress(ctx.log, `push ${uri}`, plan.totalBytes, ctx.progressIntervalSeconds);
   const open = new OpenUploads(ctx, settings);
   const unregister = ctx.stop?.onStop({ what: `the upload to ${uri}`, run: () => open.abortOnStop(client) });
   try {
     await abortStaleUploads(ctx, settings, client, prefix, new Set(items.map((i) => i.key)));
-    ctx.log.info({ uri, files: items.length, bytes: inventory.totalBytes, endpoint: settings.endpoint }, 'uploading model files to S3');
-    let bytes = 0;
-    let skipped = 0;
-    for (let i = 0; i < items.length; i += OPEN_FILES) {
-      const batch = items.slice(i, i + OPEN_FILES);
-      const handles: FileHandle[] = [];
-      try {
-        for (const item of batch) handles.push(await openInside(ctx.workspace.modelDir, item.file, item.what));
-        const opened: UploadItem[] = batch.map((item, j) => ({ file: handlePath(handles[j]!), key: item.key, size: item.size }));
-        const r = await uploadFiles(opened, {
-          client,
-          bucket: settings.bucket,
-          concurrency,
-          progress,
-          log: ctx.log,
-          ...(ctx.stop ? { signal: ctx.stop.signal } : {}),
-          multipart: { opened: (u) => open.add(u), ended: (key) => open.remove(key) },
-        });
-        bytes += r.bytes;
-        skipped += r.skipped;
-      } finally {
-        await Promise.all(handles.map((h) => h.close()));
-      }
-    }
-    return { uri, files: items.length, bytes, skipped };
+    ctx.log.info({ uri, files: items.length, bytes: plan.totalBytes, endpoint: settings.endpoint }, plan.line);
+    const r = await uploadFiles(items, {
+      client,
+      bucket: settings.bucket,
+      concurrency: ctx.concurrency,
+      progress,
+      log: ctx.log,
+      ...(ctx.stop ? { signal: ctx.stop.signal } : {}),
+      multipart: { opened: (u) => open.add(u), ended: (key) => open.remove(key) },
+      ...(plan.largeFilesInParallel ? { largeFilesInParallel: true } : {}),
+    });
+    return { uri, files: items.length, bytes: r.bytes, skipped: r.skipped };
   } finally {
     unregister?.();
     progress.finish();

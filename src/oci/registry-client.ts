@@ -11,7 +11,7 @@ import { Sha256Meter } from '../util/sha256-meter.js';
 import { AgentPool, type NetworkSettings } from '../net/policy.js';
 import type { TlsTrust } from '../net/tls-trust.js';
 import { contentLength, drain, header, readBody, send, type HttpRequest, type HttpResponse, type RequestBody } from '../net/request.js';
-import { isTransient, isTransientNetworkError, noteRetryAfter, withRetry } from '../net/retry.js';
+import { isTransient, isTransientNetworkError, noteRetryAfter, retryDelay, withRetry } from '../net/retry.js';
 import { RegistryAuth } from './auth.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
 import { formatReference, registryScheme, type ImageReference } from './reference.js';
@@ -39,6 +39,11 @@ export interface RegistryClientOptions {
   retry?: { attempts?: number; baseDelayMs?: number };
   /** The run's stop: requests end on its signal, and an open upload session is deleted (best effort). */
   stop?: Pick<Shutdown, 'signal' | 'onStop'>;
+  /**
+   * Treat the registry as one that takes monolithic uploads only (as ghcr, gcr, pkg.dev and ECR
+   * are): tests set it to exercise that path against a local registry.
+   */
+  monolithicOnly?: boolean;
 }
 
 export interface FetchedManifest {
@@ -53,6 +58,52 @@ export interface UploadOptions {
   chunkSize?: number;
   /** Called with bytes sent (negative when a failed attempt is rolled back). */
   onBytes?: (n: number) => void;
+  /** Where a chunked upload records its session, and the session an earlier run left to continue. */
+  session?: SessionRecord;
+}
+
+/** Where the bytes of a chunked upload come from, attempt after attempt. */
+export interface ChunkedSource {
+  size: number;
+  /** Names the upload in messages: `blob sha256:...`, `the layer of model.bin`. */
+  what: string;
+  /** The digest when known before the bytes are read (checked against the reader's). */
+  digest?: string;
+  /** An attempt that sends the bytes from `offset` on (the registry's offset of the session). */
+  begin(offset: number): ChunkReader | Promise<ChunkReader>;
+}
+
+export interface ChunkReader {
+  /** The next `length` bytes, from `start`; called in order, one chunk after the other. */
+  chunk(start: number, length: number): Readable;
+  /** After the last chunk: the digest of all the bytes (a reader that computes it checks its input here). */
+  digest(): Promise<string>;
+  /** Ends the attempt, also early after a failure: frees the files it reads. */
+  close(): void;
+}
+
+/** The record of one upload session across runs (oci/upload-sessions.ts keeps them in the workspace). */
+export interface SessionRecord {
+  /** The Location of the session an earlier run recorded for this upload, if any. */
+  readonly location?: string;
+  /** Called after the session opens and after each chunk, before the next one is sent. */
+  save(location: string, offset: number): Promise<void>;
+  /** Called once the blob is stored, or when the source failed and the session was cancelled. */
+  clear(): Promise<void>;
+}
+
+export interface ChunkedUploadOptions {
+  chunkSize: number;
+  onBytes?: (n: number) => void;
+  session?: SessionRecord;
+}
+
+export interface ChunkedUploadResult {
+  digest: string;
+  /** Offset the successful attempt continued from (0: it sent everything in its session). */
+  resumedAt: number;
+  /** Bytes of chunks the registry accepted from this call (in every session it used). */
+  bytesSent: number;
 }
 
 /** Opens the blob's bytes, or the inclusive range [start, end] of them. */
@@ -85,6 +136,7 @@ export class RegistryClient {
   private readonly tlsVerify: boolean;
   private readonly tlsSetting: string | undefined;
   private readonly stop: RegistryClientOptions['stop'];
+  private readonly forceMonolithic: boolean;
 
   constructor(
     readonly ref: ImageReference,
@@ -103,6 +155,7 @@ export class RegistryClient {
     this.push = opts.push ?? false;
     this.retry = { attempts: opts.retry?.attempts ?? opts.network?.retryAttempts ?? 5, baseDelayMs: opts.retry?.baseDelayMs ?? 500 };
     this.stop = opts.stop;
+    this.forceMonolithic = opts.monolithicOnly ?? false;
   }
 
   close(): void {
@@ -343,8 +396,7 @@ export class RegistryClient {
   /** Uploads a blob of known digest and size: one streamed PUT, or PATCH chunks above the threshold. */
   async uploadBlob(repository: string, digest: string, size: number, open: BlobOpener, opts: UploadOptions = {}): Promise<void> {
     const threshold = opts.chunkThreshold ?? DEFAULT_CHUNK_THRESHOLD;
-    const monolithicOnly = MONOLITHIC_ONLY.some((re) => re.test(this.base.hostname));
-    if (size > threshold && !monolithicOnly) await this.uploadChunked(repository, digest, size, open, opts.chunkSize ?? DEFAULT_CHUNK_SIZE, opts.onBytes);
+    if (size > threshold && !this.monolithicOnly) await this.uploadChunked(repository, digest, size, open, opts);
     else await this.uploadMonolithic(repository, digest, size, open, opts.onBytes);
   }
 
@@ -456,92 +508,141 @@ export class RegistryClient {
   }
 
   /**
-   * POST, then PATCH chunks in order with `Content-Range: start-end`, each to the Location the
-   * previous answer gave, checking the returned Range; a failed chunk resumes from the Range the
-   * registry reports. Then an empty PUT with the digest.
+   * A blob of known digest in PATCH chunks: each chunk opens its own range of the blob, so a
+   * resumed attempt reads only what is still to send.
    */
-  private uploadChunked(repository: string, digest: string, size: number, open: BlobOpener, chunkSize: number, onBytes?: (n: number) => void): Promise<void> {
-    const what = `blob ${digest}`;
-    // A registry may drop an upload session after a chunk broke off (distribution cancels it when
-    // the stored size and the session's offset disagree), or hold other bytes than we think (a
-    // Range that disagrees, a digest that fails at the end): then the blob starts over in a new session.
-    const lostSession = (err: unknown) =>
-      err instanceof SessionOutOfStep ||
-      (err instanceof RegistryError && (err.code === 'BLOB_UPLOAD_INVALID' || err.code === 'BLOB_UPLOAD_UNKNOWN' || err.code === 'DIGEST_INVALID' || err.status === 416));
-    // A chunk has its own retries; when they are used up the upload does not start over for the
-    // same fault (that would be attempts x attempts), only for a lost session.
-    let chunkGaveUp = false;
-    const retry = { ...this.retry, isTransient: (err: unknown) => lostSession(err) || (!chunkGaveUp && isTransient(err)), log: this.log, what: `${this.ctx.operation} ${this.ctx.subject}: chunked upload of ${what}` };
-    return withRetry(async () => {
-      chunkGaveUp = false;
-      const session = await this.startUpload(repository, what);
-      let location = session.location;
-      const chunk = Math.max(chunkSize, session.minChunk);
-      let offset = 0;
-      let sentTotal = 0;
-      const unregister = this.stop?.onStop({ what: `the upload session of ${what} at ${this.registry}`, run: () => this.deleteSession(repository, what, location) });
-      try {
-        while (offset < size) {
-          const end = Math.min(offset + chunk, size) - 1;
-          const state = await this.retried(`chunk ${offset}-${end} of ${what}`, async () => {
-            const sent: Sent = { n: 0, closed: false };
-            try {
-              const res = await this.send(
-                {
-                  method: 'PATCH',
-                  url: location,
-                  headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${end}` },
-                  body: { length: end - offset + 1, open: () => this.counting(open(offset, end), onBytes, sent) },
-                },
-                this.scopes(repository),
-              );
-              if (res.status !== 202) {
-                const body = await readBody(res, 64 * 1024).catch(() => undefined);
-                throw noteRetryAfter(registryError(this.ctx, res.status, body, `${what} (chunk ${offset}-${end})`), res.headers);
-              }
-              await drain(res);
-              sentTotal += sent.n;
-              return { location: header(res, 'location'), range: header(res, 'range'), url: res.url };
-            } catch (err) {
-              sent.closed = true;
-              onBytes?.(-sent.n);
-              if (isTransient(err)) {
-                // Ask the registry how far it got, and go on from there.
-                const status = await this.uploadStatus(location, repository).catch(() => undefined);
-                if (status) {
-                  location = status.location;
-                  if (status.next !== offset) throw new ChunkRestart(status.next, location);
-                }
-              }
-              throw err;
+  private uploadChunked(repository: string, digest: string, size: number, open: BlobOpener, opts: UploadOptions): Promise<ChunkedUploadResult> {
+    const reader: ChunkReader = { chunk: (start, length) => open(start, start + length - 1), digest: async () => digest, close: () => undefined };
+    return this.uploadInChunks(repository, { size, what: `blob ${digest}`, digest, begin: () => reader }, { chunkSize: opts.chunkSize ?? DEFAULT_CHUNK_SIZE, onBytes: opts.onBytes, session: opts.session });
+  }
+
+  /**
+   * The one chunked upload, for a known digest and for one computed on the way: POST (or the
+   * session `opts.session` recorded), PATCH chunks in order with `Content-Range: start-end`, each
+   * to the Location the previous answer gave, checking the returned Range, then an empty PUT with
+   * the digest. Retry and resume are one path: after a fault, the registry is asked how far the
+   * session got (GET Location -> Range) and a new attempt of `source` begins at that offset, so no
+   * byte the registry holds is sent again. A session the registry lost or holds other bytes of
+   * (404, BLOB_UPLOAD_UNKNOWN/INVALID, 416, an unexpected Range, DIGEST_INVALID at the PUT)
+   * starts over in a new one. Failures in a row without progress, and sessions started over,
+   * are each bounded by the retry attempts.
+   */
+  async uploadInChunks(repository: string, source: ChunkedSource, opts: ChunkedUploadOptions): Promise<ChunkedUploadResult> {
+    const { size, what } = source;
+    const scopes = this.scopes(repository);
+    let location: URL | undefined = opts.session?.location ? new URL(opts.session.location) : undefined;
+    const unregister = this.stop?.onStop({
+      what: `the upload session of ${what} at ${this.registry}`,
+      run: async () => (location ? this.deleteSession(repository, what, location) : `no upload session of ${what} open at ${this.registry}`),
+    });
+    let failures = 0;
+    let restarts = 0;
+    let bytesSent = 0;
+    /** Bytes the current session took from this call (taken back from onBytes when it is lost). */
+    let sessionBytes = 0;
+    try {
+      for (;;) {
+        let reader: ChunkReader | undefined;
+        const sent: Sent = { n: 0, closed: false };
+        let inSession = false;
+        try {
+          let offset = 0;
+          let minChunk = 0;
+          if (location) {
+            inSession = true;
+            const status = await this.uploadStatus(location, repository, what);
+            location = status.location;
+            offset = status.next;
+            if (offset > size) throw new SessionOutOfStep(`cannot ${this.ctx.operation} ${this.ctx.subject}: registry ${this.registry} holds ${offset} bytes of ${what}, which has ${size}`);
+          } else {
+            const session = await this.startUpload(repository, what);
+            inSession = true;
+            location = session.location;
+            minChunk = session.minChunk;
+            sessionBytes = 0;
+            await opts.session?.save(location.href, 0);
+          }
+          const resumedAt = offset;
+          reader = await source.begin(offset);
+          const chunk = Math.max(opts.chunkSize, minChunk);
+          while (offset < size) {
+            const start = offset;
+            const end = Math.min(start + chunk, size) - 1;
+            const at: URL = location;
+            sent.n = 0;
+            const res = await this.send(
+              {
+                method: 'PATCH',
+                url: at,
+                headers: { 'content-type': 'application/octet-stream', 'content-range': `${start}-${end}` },
+                body: { length: end - start + 1, open: () => this.counting(reader!.chunk(start, end - start + 1), opts.onBytes, sent) },
+              },
+              scopes,
+            );
+            if (res.status !== 202) {
+              const body = await readBody(res, 64 * 1024).catch(() => undefined);
+              throw noteRetryAfter(registryError(this.ctx, res.status, body, `${what} (chunk ${start}-${end})`), res.headers);
             }
-          }).catch((err: unknown) => {
-            if (err instanceof ChunkRestart) return { restart: err };
-            chunkGaveUp = true;
+            await drain(res);
+            const range = header(res, 'range');
+            const expectedRange = `0-${end}`;
+            if (range && range.replace(/^bytes=/, '') !== expectedRange) {
+              throw new SessionOutOfStep(`cannot ${this.ctx.operation} ${this.ctx.subject}: registry ${this.registry} holds range ${range} of ${what} after chunk ${start}-${end}, expected ${expectedRange}`);
+            }
+            const next = header(res, 'location');
+            if (next) location = new URL(next, res.url);
+            bytesSent += sent.n;
+            sessionBytes += sent.n;
+            sent.n = 0;
+            offset = end + 1;
+            failures = 0;
+            await opts.session?.save(location.href, offset);
+          }
+          const digest = await reader.digest();
+          if (source.digest && digest !== source.digest) throw new ModelSyncError('internal', `${what}: the source gave ${digest}`);
+          const res = await this.expect({ method: 'PUT', url: this.withDigest(location, digest) }, scopes, [201, 204], what);
+          await drain(res);
+          this.checkStored(res, digest, what);
+          location = undefined;
+          await opts.session?.clear();
+          return { digest, resumedAt, bytesSent };
+        } catch (err) {
+          sent.closed = true;
+          opts.onBytes?.(-sent.n);
+          reader?.close();
+          if (this.stop?.signal.aborted) throw err; // the stop deletes the session
+          const lost = inSession && lostSession(err);
+          if (lost) {
+            if (location) await this.cancelUpload(repository, location); // best effort: it holds bytes we do not trust
+            location = undefined;
+            opts.onBytes?.(-sessionBytes);
+            sessionBytes = 0;
+          } else if (!isTransient(err)) {
+            // The source failed (a member of the wrong size, a file gone): nothing of it is kept.
+            if (err instanceof ModelSyncError && err.kind === 'integrity' && location) {
+              // distribution 2.8 refuses the DELETE (BLOB_UPLOAD_INVALID) when the broken-off PATCH
+              // left bytes behind; that session is then unusable anyway, and purged by the registry.
+              await this.cancelUpload(repository, location);
+              await opts.session?.clear();
+            }
             throw err;
-          });
-          if ('restart' in state) {
-            offset = state.restart.offset;
-            location = state.restart.location;
-            continue;
           }
-          const expectedRange = `0-${end}`;
-          if (state.range && state.range.replace(/^bytes=/, '') !== expectedRange) {
-            throw new SessionOutOfStep(`cannot ${this.ctx.operation} ${this.ctx.subject}: registry ${this.registry} holds range ${state.range} of ${what} after chunk ${offset}-${end}, expected ${expectedRange}`);
-          }
-          if (state.location) location = new URL(state.location, state.url);
-          offset = end + 1;
+          // Otherwise a transient fault: the session (and its record) stay for the next attempt.
+          const count = lost ? ++restarts : ++failures;
+          const delay = retryDelay(this.retry, count, retryAfterOf(err));
+          if (delay === undefined) throw !(err instanceof ModelSyncError) && isTransientNetworkError(err) ? brokenDownloadError(this.ctx, err, `upload of ${what}`) : err;
+          this.log.warn({ attempt: count, delayMs: Math.round(delay), err: (err as Error).message }, `${this.ctx.operation} ${this.ctx.subject}: chunked upload of ${what}: ${lost ? 'session lost, starting over' : 'transient failure, resuming from the registry offset'}`);
+          await new Promise((resolve) => setTimeout(resolve, delay));
         }
-        const res = await this.expect({ method: 'PUT', url: this.withDigest(location, digest) }, this.scopes(repository), [201, 204], what);
-        await drain(res);
-        this.checkStored(res, digest, what);
-      } catch (err) {
-        onBytes?.(-sentTotal);
-        throw err;
-      } finally {
-        unregister?.();
       }
-    }, retry);
+    } finally {
+      unregister?.();
+    }
+  }
+
+  /** Whether this client uploads every blob in one PUT (a registry known to refuse chunks, or the test flag). */
+  get monolithicOnly(): boolean {
+    return this.forceMonolithic || MONOLITHIC_ONLY.some((re) => re.test(this.base.hostname));
   }
 
   /**
@@ -550,10 +651,9 @@ export class RegistryClient {
    * `0-0` reads as offset 0: if a byte was held after all, the Range check after the next chunk
    * (or the digest at the end) fails and the blob starts over in a new session.
    */
-  private async uploadStatus(location: URL, repository: string): Promise<{ next: number; location: URL }> {
-    const res = await this.send({ method: 'GET', url: location }, this.scopes(repository));
+  async uploadStatus(location: URL, repository: string, what = 'an upload session'): Promise<{ next: number; location: URL }> {
+    const res = await this.expect({ method: 'GET', url: location }, this.scopes(repository), [202, 204], `the upload status of ${what}`);
     await drain(res);
-    if (res.status !== 204 && res.status !== 202) throw new Error(`upload status ${res.status}`);
     const range = header(res, 'range');
     const m = range ? /^(?:bytes=)?0-(\d+)$/.exec(range) : null;
     const last = m ? Number(m[1]) : 0;
@@ -561,6 +661,23 @@ export class RegistryClient {
     const loc = header(res, 'location');
     return { next, location: loc ? new URL(loc, res.url) : location };
   }
+}
+
+/**
+ * A registry may drop an upload session after a chunk broke off (distribution 2.8 cancels it when
+ * the stored size and the session's offset disagree: "upload resumed at wrong offset"), or hold
+ * other bytes than we think (a Range that disagrees, a digest that fails at the end).
+ */
+function lostSession(err: unknown): boolean {
+  return (
+    err instanceof SessionOutOfStep ||
+    (err instanceof RegistryError && (err.code === 'BLOB_UPLOAD_INVALID' || err.code === 'BLOB_UPLOAD_UNKNOWN' || err.code === 'DIGEST_INVALID' || err.status === 404 || err.status === 416))
+  );
+}
+
+function retryAfterOf(err: unknown): number | undefined {
+  const ms = (err as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
+  return typeof ms === 'number' ? ms : undefined;
 }
 
 interface Sent {
@@ -576,16 +693,6 @@ class SessionOutOfStep extends ModelSyncError {
   constructor(message: string) {
     super('integrity', message);
     this.name = 'SessionOutOfStep';
-  }
-}
-
-/** Internal signal: the registry holds a different offset than the chunk loop assumed. */
-class ChunkRestart extends Error {
-  constructor(
-    readonly offset: number,
-    readonly location: URL,
-  ) {
-    super(`resume upload at ${offset}`);
   }
 }
 

@@ -5,17 +5,23 @@ import { pipeline } from 'node:stream/promises';
 import { ModelSyncError } from '../errors.js';
 import type { ByteRange } from './layout.js';
 import { formatReference, manifestReference, type ImageReference } from './reference.js';
-import { RegistryClient, type RegistryClientOptions, type UploadOptions } from './registry-client.js';
+import { RegistryClient, type BlobOpener as ClientBlobOpener, type ChunkedSource, type ChunkedUploadOptions, type ChunkedUploadResult, type RegistryClientOptions, type UploadOptions } from './registry-client.js';
+import type { UploadSessions } from './upload-sessions.js';
 import { isManifestDescriptor, manifestMediaType, type BlobOpener, type OciTarget } from './target.js';
 import type { Descriptor } from './types.js';
 
-export type RegistryTargetOptions = RegistryClientOptions & Pick<UploadOptions, 'chunkThreshold' | 'chunkSize'>;
+export type RegistryTargetOptions = RegistryClientOptions &
+  Pick<UploadOptions, 'chunkThreshold' | 'chunkSize'> & {
+    /** Chunked uploads record their sessions here, and continue the ones an earlier run left. */
+    sessions?: UploadSessions;
+  };
 
 export class RegistryTarget implements OciTarget {
   readonly label: string;
   readonly local = false;
   private readonly client: RegistryClient;
-  private readonly repository: string;
+  readonly repository: string;
+  private sessions: UploadSessions | undefined;
   /** Bytes of the roots resolve() fetched, so that fetchManifest does not GET them again. */
   private readonly resolved = new Map<string, Buffer>();
 
@@ -26,6 +32,32 @@ export class RegistryTarget implements OciTarget {
     this.label = formatReference(ref);
     this.repository = ref.repository;
     this.client = new RegistryClient(ref, opts);
+    this.sessions = opts.sessions;
+  }
+
+  /** Registry host as the reference names it. */
+  get registry(): string {
+    return this.ref.registry;
+  }
+
+  /** Records chunked uploads in `sessions` from now on (pushLayout gets the target from openTarget). */
+  recordSessions(sessions: UploadSessions | undefined): void {
+    this.sessions = sessions;
+  }
+
+  /** True when every blob goes up in one PUT (registries known to refuse chunks; see registry-client.ts). */
+  get monolithicOnly(): boolean {
+    return this.client.monolithicOnly;
+  }
+
+  /** A chunked upload whose digest may be known only at the end (stream-layer.ts). */
+  uploadInChunks(source: ChunkedSource, opts: ChunkedUploadOptions): Promise<ChunkedUploadResult> {
+    return this.client.uploadInChunks(this.repository, source, opts);
+  }
+
+  /** One streamed PUT of a blob whose digest is known. */
+  putBlob(digest: string, size: number, open: ClientBlobOpener, onBytes?: (n: number) => void): Promise<void> {
+    return this.client.uploadBlob(this.repository, digest, size, open, { chunkThreshold: Infinity, onBytes });
   }
 
   get tag(): string | undefined {
@@ -60,7 +92,8 @@ export class RegistryTarget implements OciTarget {
 
   pushBlob(d: Descriptor, open: BlobOpener, opts: { onBytes?: (n: number) => void } = {}): Promise<void> {
     const reopen = (start?: number, end?: number) => syncStream(open(start === undefined ? undefined : { start, end: end ?? d.size - 1 }));
-    return this.client.uploadBlob(this.repository, d.digest, d.size, reopen, { chunkThreshold: this.opts.chunkThreshold, chunkSize: this.opts.chunkSize, onBytes: opts.onBytes });
+    const session = this.sessions?.record(`blob ${d.digest}`, { registry: this.ref.registry, repository: this.repository, size: d.size, digest: d.digest });
+    return this.client.uploadBlob(this.repository, d.digest, d.size, reopen, { chunkThreshold: this.opts.chunkThreshold, chunkSize: this.opts.chunkSize, onBytes: opts.onBytes, session });
   }
 
   pushManifest(d: Descriptor, bytes: Buffer, tag?: string): Promise<string> {

@@ -6,11 +6,12 @@ import { copy } from './copy.js';
 import type { ImageGraph } from './graph.js';
 import type { OciLayout } from './layout.js';
 import { openTarget, type TargetOptions } from './open-target.js';
-import { rootDescriptor } from './target.js';
+import { rootDescriptor, type OciTarget } from './target.js';
 import { parseImageReference, type ImageReference } from './reference.js';
 import { LayoutTarget } from './target-layout.js';
 import { RegistryTarget } from './target-registry.js';
 import type { Descriptor } from './types.js';
+import type { UploadSessions } from './upload-sessions.js';
 
 export interface PullOptions {
   /** `registry/repo[:tag][@digest]`, or `oci:<dir>[:tag]` for a local image layout. */
@@ -77,6 +78,13 @@ export interface PushOptions {
   retry?: { attempts?: number; baseDelayMs?: number };
   /** The run's stop: requests end, open upload sessions are deleted. */
   stop?: TargetOptions['stop'];
+  /**
+   * Digests of blobs the destination already holds (a streaming run put them there) that the
+   * layout lacks: the layout is not asked for them, but the destination must have them.
+   */
+  presentInDestination?: ReadonlySet<string>;
+  /** Chunked uploads record their sessions here, and a re-run continues them (upload-sessions.ts). */
+  sessions?: UploadSessions;
 }
 
 export interface PushResult {
@@ -105,6 +113,7 @@ export async function pushLayout(opts: PushOptions): Promise<PushResult> {
     chunkSize: opts.chunkSize,
     stop: opts.stop,
   });
+  if (dst instanceof RegistryTarget) dst.recordSessions(opts.sessions);
   try {
     if (dst.digest && dst.digest !== opts.root.digest) {
       throw new ConfigError(`cannot push to ${dst.label}: the reference pins ${dst.digest} but the image is ${opts.root.digest}`);
@@ -118,7 +127,7 @@ export async function pushLayout(opts: PushOptions): Promise<PushResult> {
       concurrency: opts.concurrency,
       progressIntervalSeconds: opts.progressIntervalSeconds,
       mountFrom: dst instanceof RegistryTarget ? mountRepositories(dst.ref, opts.mountFromImage) : undefined,
-      beforeTransfer: (graph) => assertBlobsPresent(src, graph),
+      beforeTransfer: (graph) => assertBlobsPresent(src, dst, graph, opts.presentInDestination),
     });
     opts.log.info(
       { destination: subject, digest: r.digest, blobsUploaded: r.blobsCopied, blobsSkipped: r.blobsSkipped, blobsMounted: r.blobsMounted, manifestsPut: r.manifestsCopied, bytesUploaded: r.bytes, seconds: r.seconds, ...dst.logFields?.() },
@@ -141,9 +150,18 @@ function mountRepositories(destination: ImageReference, image: string | undefine
   }
 }
 
-/** Push needs every blob of the packaged image before it uploads any. */
-async function assertBlobsPresent(src: LayoutTarget, graph: ImageGraph): Promise<void> {
+/**
+ * Push needs every blob of the packaged image before it uploads any: in the layout, or for those
+ * named `inDestination` (streamed there), in the destination.
+ */
+async function assertBlobsPresent(src: LayoutTarget, dst: OciTarget, graph: ImageGraph, inDestination: ReadonlySet<string> = new Set()): Promise<void> {
   for (const blob of graph.blobs) {
+    if (inDestination.has(blob.digest) && !(await src.exists(blob))) {
+      if (!(await dst.exists(blob))) {
+        throw new ModelSyncError('precondition', `${dst.label} lacks blob ${blob.digest} (${blob.size} bytes), which was to be streamed there before the image was pushed; run the streaming push again`);
+      }
+      continue;
+    }
     if (!(await src.exists(blob))) {
       throw new ModelSyncError('precondition', `image layout ${src.layout.dir} lacks blob ${blob.digest} (${blob.size} bytes) referenced by the image; run package again`);
     }

@@ -12,7 +12,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { ModelSyncError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Progress } from '../util/progress.js';
@@ -21,7 +21,7 @@ import type { Limiter } from '../util/concurrency.js';
 import { FileHasher } from './file-hasher.js';
 import { PartialSaver, readPartial } from './partial.js';
 import { isTransientS3Error, s3Error, s3Uri } from './errors.js';
-import { checkAnswer, encryptionHidesMd5, etagMd5, longerBodyError, md5MismatchError } from './verify.js';
+import { checkAnswer, encryptionHidesMd5, etagMd5, longerBodyError, md5MismatchError, type AskedBytes } from './verify.js';
 
 
 /** How objects are split: those above `threshold` bytes go as ranged GETs of `partSize` (s3-part-size, s3-ranged-threshold). */
@@ -174,30 +174,12 @@ async function fetchPart(req: DownloadRequest, part: Part, parts: number, fh: Fi
       const asked = { from: part.start + received, to: part.start + part.length - 1, ranged: !(part.length === req.size && received === 0) };
       let res;
       try {
-        res = await req.client.send(
-          new GetObjectCommand({
-            Bucket: req.bucket,
-            Key: req.key,
-            // S3 sends checksums for whole objects only; the SDK then checks them as the body streams.
-            ...(asked.ranged ? { Range: `bytes=${asked.from}-${asked.to}` } : { ChecksumMode: 'ENABLED' }),
-          }),
-          { abortSignal: req.signal },
-        );
+        res = await getAskedBytes(req, asked, wherePart);
       } catch (err) {
         sdkGaveUp = true;
-        throw s3Error(err, 'downloading', req.bucket, req.key);
-      }
-      const body = res.Body as Readable | undefined;
-      if (req.etag && res.ETag && res.ETag !== req.etag) {
-        body?.destroy();
-        throw new ModelSyncError('integrity', `${where} changed while it was downloaded (ETag ${req.etag} became ${res.ETag}); run fetch again`);
-      }
-      try {
-        checkAnswer(res, asked, req.size, wherePart);
-      } catch (err) {
-        body?.destroy();
         throw err;
       }
+      const body = res.Body as Readable | undefined;
       if (encryptionHidesMd5(res)) hashing.dropMd5();
       if (!body) throw new ModelSyncError('transient', `downloading ${where}: empty response body`);
       try {
@@ -220,6 +202,57 @@ async function fetchPart(req: DownloadRequest, part: Part, parts: number, fh: Fi
     },
     { ...(req.attempts ? { attempts: req.attempts } : {}), isTransient: (err) => !sdkGaveUp && isTransientS3Error(err), log: req.log, what: `GET ${wherePart}` },
   );
+}
+
+/** The object one GET reads: which version (ETag), and the run's stop signal. */
+export interface ObjectVersion {
+  client: S3Client;
+  bucket: string;
+  key: string;
+  size: number;
+  etag?: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * One GET of the `asked` bytes (a whole-object GET asks for the server's checksums), its answer
+ * checked before any byte is taken: another ETag than the listed one, or another range than asked
+ * (verify.ts), is `integrity`. With `ifMatch` the server itself refuses (412) a changed object.
+ * The SDK has retried the request by the time this fails; the body is the caller's to read.
+ */
+export async function getAskedBytes(o: ObjectVersion, asked: AskedBytes, wherePart: string, ifMatch = false): Promise<GetObjectCommandOutput> {
+  const where = s3Uri(o.bucket, o.key);
+  let res: GetObjectCommandOutput;
+  try {
+    res = await o.client.send(
+      new GetObjectCommand({
+        Bucket: o.bucket,
+        Key: o.key,
+        ...(ifMatch && o.etag ? { IfMatch: o.etag } : {}),
+        // S3 sends checksums for whole objects only; the SDK then checks them as the body streams.
+        ...(asked.ranged ? { Range: `bytes=${asked.from}-${asked.to}` } : { ChecksumMode: 'ENABLED' }),
+      }),
+      { abortSignal: o.signal },
+    );
+  } catch (err) {
+    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (ifMatch && (e?.name === 'PreconditionFailed' || e?.$metadata?.httpStatusCode === 412)) {
+      throw new ModelSyncError('integrity', `${where} changed while it was read (its ETag is no longer ${o.etag}); run again`, { cause: err });
+    }
+    throw s3Error(err, 'downloading', o.bucket, o.key);
+  }
+  const body = res.Body as Readable | undefined;
+  if (o.etag && res.ETag && res.ETag !== o.etag) {
+    body?.destroy();
+    throw new ModelSyncError('integrity', `${where} changed while it was downloaded (ETag ${o.etag} became ${res.ETag}); run fetch again`);
+  }
+  try {
+    checkAnswer(res, asked, o.size, wherePart);
+  } catch (err) {
+    body?.destroy();
+    throw err;
+  }
+  return res;
 }
 
 /** Which bytes are on disk: per part, and the offset below which all of them are. */

@@ -1,10 +1,13 @@
 // Uploads files to S3 keys: objects already present with the same size are skipped (HeadObject),
 // so a re-run after a crash only sends what is missing. Large files go as multipart uploads
-// (lib-storage Upload) with `concurrency` parts at once, one file at a time; small files go
-// `concurrency` at a time. Memory stays near part size x concurrency.
-import { createReadStream } from 'node:fs';
+// (lib-storage Upload), small files (one part or less) `concurrency` at a time. Large files go one
+// at a time with `concurrency` parts each, or, with `largeFilesInParallel` (bodies streamed from a
+// source, whose one connection per file is the limit), up to `concurrency` files sharing that many
+// parts. Each body is opened only when its upload starts and must hold exactly `size` bytes.
+import { Readable } from 'node:stream';
 import { AbortMultipartUploadCommand, HeadObjectCommand, type CreateMultipartUploadCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { ModelSyncError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Progress } from '../util/progress.js';
 import { forEachLimit } from '../util/concurrency.js';
@@ -15,12 +18,14 @@ const MiB = 1024 * 1024;
 export const UPLOAD_PART_SIZE = 16 * MiB;
 
 export interface UploadItem {
-  file: string;
   key: string;
   size: number;
+  /** Names the body in an error ("model file \"a.bin\""). */
+  what: string;
+  /** The body, opened when its upload starts (never for a skipped key); destroyed once it ends. */
+  open(signal?: AbortSignal): Promise<Readable>;
 }
 
-/** One multipart upload the server has opened: what AbortMultipartUpload needs. */
 export interface MultipartUpload {
   bucket: string;
   key: string;
@@ -41,6 +46,8 @@ export interface UploadOptions {
    * completed, or failed and aborted by lib-storage (leavePartsOnError: false).
    */
   multipart?: { opened: (u: MultipartUpload) => Promise<void>; ended: (key: string) => Promise<void> };
+  /** Several large files at once (see the top of this file); off, one at a time. */
+  largeFilesInParallel?: boolean;
 }
 
 export async function uploadFiles(items: UploadItem[], opts: UploadOptions): Promise<{ uploaded: number; skipped: number; bytes: number }> {
@@ -63,7 +70,10 @@ export async function uploadFiles(items: UploadItem[], opts: UploadOptions): Pro
   const unwatch = opts.multipart ? watchMultipartUploads(opts.client, opts.multipart.opened) : () => undefined;
   try {
     await forEachLimit(small, opts.concurrency, (item) => one(item, 1));
-    await forEachLimit(large, 1, (item) => one(item, opts.concurrency));
+    // Parts in flight stay at concurrency x part size either way (files at once x parts per file),
+    // plus the part each file in flight is filling.
+    const filesAtOnce = opts.largeFilesInParallel ? Math.max(1, Math.min(opts.concurrency, large.length)) : 1;
+    await forEachLimit(large, filesAtOnce, (item) => one(item, Math.max(1, Math.floor(opts.concurrency / filesAtOnce))));
   } finally {
     unwatch();
   }
@@ -121,13 +131,15 @@ async function remoteSize(opts: UploadOptions, key: string): Promise<number | un
  */
 async function putFile(opts: UploadOptions, item: UploadItem, partConcurrency: number): Promise<void> {
   opts.signal?.throwIfAborted();
+  const source = await item.open(opts.signal);
+  const body = exactLength(source, item.size, item.what);
   let sent = 0;
   const abortController = new AbortController();
   const stop = () => abortController.abort();
   opts.signal?.addEventListener('abort', stop, { once: true });
   const upload = new Upload({
     client: opts.client,
-    params: { Bucket: opts.bucket, Key: item.key, Body: createReadStream(item.file), ContentLength: item.size },
+    params: { Bucket: opts.bucket, Key: item.key, Body: body, ContentLength: item.size },
     partSize: UPLOAD_PART_SIZE,
     queueSize: partConcurrency,
     leavePartsOnError: false,
@@ -149,6 +161,31 @@ async function putFile(opts: UploadOptions, item: UploadItem, partConcurrency: n
     throw s3Error(err, 'uploading', opts.bucket, item.key);
   } finally {
     opts.signal?.removeEventListener('abort', stop);
+    // lib-storage stops reading a body it gave up on without closing it (a file handle, a source connection).
+    body.destroy();
+    source.destroy();
   }
   await opts.multipart?.ended(item.key);
+}
+
+/**
+ * `source` passed through, failing (integrity) as soon as it holds more than `size` bytes, or at its
+ * end with fewer: lib-storage would otherwise complete a multipart upload of whatever arrived, or
+ * send a PUT whose body disagrees with its Content-Length. Failing before the last part is handed
+ * over leaves no object, and lib-storage aborts the multipart upload.
+ */
+function exactLength(source: Readable, size: number, what: string): Readable {
+  const mismatch = (got: string) => new ModelSyncError('integrity', `${what} gave ${got} bytes where ${size} were expected; its upload was abandoned`);
+  return Readable.from(
+    (async function* () {
+      let seen = 0;
+      for await (const chunk of source as AsyncIterable<Buffer>) {
+        seen += chunk.length;
+        if (seen > size) throw mismatch(`more than ${size}`);
+        yield chunk;
+      }
+      if (seen !== size) throw mismatch(String(seen));
+    })(),
+    { objectMode: false },
+  );
 }

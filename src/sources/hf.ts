@@ -50,7 +50,20 @@ export async function fetchFromHuggingFace(ctx: FetchContext, uri: string, setti
   return withWebPool(ctx.network, trust, (pool) => fetchRepository(ctx, pool, ref, hub));
 }
 
-async function fetchRepository(ctx: FetchContext, pool: AgentPool, ref: HfReference, hub: { endpoint: string; token?: string }): Promise<Inventory> {
+/** A model as the Hub lists it: every file at one commit, and how to ask for them. */
+export interface HfListing {
+  /** hf://<repo>:<revision>, as fetch logs and records it. */
+  source: string;
+  commit: string;
+  siblings: HfSibling[];
+  /** The token as a Bearer header (sent to the Hub only; net/ drops it on a redirect elsewhere). */
+  headers: Record<string, string>;
+  /** {endpoint}/{repo}/resolve/{commit}/{path} of one listed file. */
+  fileUrl(rfilename: string): URL;
+}
+
+/** Lists the model (GET .../revision/<rev>?blobs=true), refusing a missing, private or empty one. */
+export async function listHfModel(ctx: FetchContext, pool: AgentPool, ref: HfReference, hub: { endpoint: string; token?: string }): Promise<HfListing> {
   const { endpoint, token } = hub;
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   const source = `hf://${ref.repo}:${ref.revision}`;
@@ -76,6 +89,12 @@ async function fetchRepository(ctx: FetchContext, pool: AgentPool, ref: HfRefere
   const commit = info.sha ?? ref.revision;
   const siblings = info.siblings ?? [];
   if (siblings.length === 0) throw new ModelSyncError('notFound', `Hugging Face model ${ref.repo} revision ${ref.revision} has no files`);
+  const fileUrl = (rfilename: string) => new URL(`${endpoint}/${repoPath}/resolve/${encodeURIComponent(commit)}/${rfilename.split('/').map(encodeURIComponent).join('/')}`);
+  return { source, commit, siblings, headers, fileUrl };
+}
+
+async function fetchRepository(ctx: FetchContext, pool: AgentPool, ref: HfReference, hub: { endpoint: string; token?: string }): Promise<Inventory> {
+  const { source, commit, siblings, headers, fileUrl } = await listHfModel(ctx, pool, ref, hub);
 
   return withSession(ctx, source, async (session) => {
     // Check every name before downloading anything.
@@ -100,8 +119,7 @@ async function fetchRepository(ctx: FetchContext, pool: AgentPool, ref: HfRefere
           progress.add(size ?? 0);
           return;
         }
-        const filePath = s.rfilename.split('/').map(encodeURIComponent).join('/');
-        const url = new URL(`${endpoint}/${repoPath}/resolve/${encodeURIComponent(commit)}/${filePath}`);
+        const url = fileUrl(s.rfilename);
         await retrying(ctx, what, async () => {
           const res = await send({ method: 'GET', url, headers, maxRedirects: MAX_REDIRECTS, signal: ctx.signal }, pool);
           if (res.status !== 200) {
@@ -125,7 +143,7 @@ async function fetchRepository(ctx: FetchContext, pool: AgentPool, ref: HfRefere
 }
 
 /** What identifies a listed file's version: its size and LFS sha256 / blob id, when the list has both. */
-function hfIdentity(s: HfSibling): SourceIdentity | undefined {
+export function hfIdentity(s: HfSibling): SourceIdentity | undefined {
   const size = s.lfs?.size ?? s.size;
   const version = s.lfs?.sha256 ?? s.lfs?.oid ?? s.blobId;
   return size !== undefined && version ? { size, etag: version } : undefined;

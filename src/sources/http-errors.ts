@@ -10,12 +10,17 @@ import { SizeMismatchError } from './session.js';
 
 /** Runs `fn` with a pool for web downloads (TLS verified against `trust`, the step's timeout), closed afterwards. */
 export async function withWebPool<T>(network: NetworkSettings, trust: TlsTrust | undefined, fn: (pool: AgentPool) => Promise<T>): Promise<T> {
-  const pool = new AgentPool({ tlsVerify: true, trust, maxSockets: 32, idleTimeoutMs: network.idleTimeoutMs, proxy: network.proxy });
+  const pool = webPool(network, trust);
   try {
     return await fn(pool);
   } finally {
     pool.close();
   }
+}
+
+/** The pool of web downloads, for a caller that keeps it open beyond one call (it closes it). */
+export function webPool(network: NetworkSettings, trust: TlsTrust | undefined): AgentPool {
+  return new AgentPool({ tlsVerify: true, trust, maxSockets: 32, idleTimeoutMs: network.idleTimeoutMs, proxy: network.proxy });
 }
 
 /** A ModelSyncError for an unexpected HTTP status; 408/429/5xx are transient (retried by callers, after any Retry-After). */

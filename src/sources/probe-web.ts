@@ -9,7 +9,9 @@ import { contentLength, drain, header, MAX_REDIRECTS, readBody, send, type HttpR
 import { withRetry } from '../net/retry.js';
 import type { TlsTrust } from '../net/tls-trust.js';
 import { readRecord } from '../workspace/records.js';
-import { archiveKind } from './archive-kind.js';
+import type { Logger } from '../log.js';
+import type { NetworkSettings } from '../net/policy.js';
+import { archiveKind, type ArchiveKind } from './archive-kind.js';
 import { parseHfUri, type HfModelInfo, type HfSibling } from './hf.js';
 import { webFile } from './http.js';
 import { isTransientHttpError, networkError, statusError, withWebPool } from './http-errors.js';
@@ -22,25 +24,34 @@ const HEAD_REFUSED = new Set([400, 403, 405, 501]);
 export async function probeHttpSource(ctx: SourceProbeContext, uri: string, setting: string, trust?: TlsTrust): Promise<SourceProbe> {
   const { url, headers, shown, name } = webFile(uri, setting);
   return withWebPool(ctx.network, trust, async (pool) => {
-    let res = await retrying(ctx, `HEAD ${shown}`, () => answer(pool, { method: 'HEAD', url, headers }, `HEAD ${shown}`, HEAD_REFUSED));
-    let size = contentLength(res.headers);
-    if (HEAD_REFUSED.has(res.status)) {
-      ctx.log.debug({ url: shown, status: res.status }, 'preflight: HEAD refused, asking for the first byte');
-      res = await retrying(ctx, `GET ${shown}`, () => answer(pool, { method: 'GET', url, headers: { ...headers, range: 'bytes=0-0' } }, `GET ${shown}`));
-      // 206 tells the whole size in Content-Range; a server that ignores Range answers 200 with it all.
-      size = res.status === 206 ? totalOfRange(header(res, 'content-range')) : contentLength(res.headers);
-      res.body.destroy();
-    }
-    const queryNames = [...url.searchParams.values()].map((v) => path.posix.basename(v));
-    const kind = archiveKind(name, queryNames, header(res, 'content-type'), ctx.log);
+    const { size, kind, etag } = await headWebFile(ctx, pool, { url, headers, shown, name });
     // A file complete from an earlier fetch with the same ETag and length is not downloaded again.
-    const etag = header(res, 'etag');
     if (kind === 'file' && size !== undefined && (await completeBefore(ctx, shown, name, { size, contentLength: size, ...(etag ? { etag } : {}) }))) {
       return { label: shown, files: 1, needed: { bytes: 0 } };
     }
     // An archive unpacks to at least its own size; without a size nothing is known before fetch.
     return { label: shown, files: 1, needed: { bytes: size ?? 0, ...(kind !== 'file' || size === undefined ? { atLeast: true } : {}) } };
   });
+}
+
+/** What a HEAD (or, when HEAD is refused, a GET of the first byte) tells of an http(s) file: its size, kind (archive-kind.ts) and ETag. */
+export async function headWebFile(
+  ctx: { log: Logger; network: NetworkSettings },
+  pool: AgentPool,
+  file: { url: URL; headers: Record<string, string>; shown: string; name: string },
+): Promise<{ size: number | undefined; kind: ArchiveKind; etag: string | undefined }> {
+  const { url, headers, shown, name } = file;
+  let res = await retrying(ctx, `HEAD ${shown}`, () => answer(pool, { method: 'HEAD', url, headers }, `HEAD ${shown}`, HEAD_REFUSED));
+  let size = contentLength(res.headers);
+  if (HEAD_REFUSED.has(res.status)) {
+    ctx.log.debug({ url: shown, status: res.status }, 'preflight: HEAD refused, asking for the first byte');
+    res = await retrying(ctx, `GET ${shown}`, () => answer(pool, { method: 'GET', url, headers: { ...headers, range: 'bytes=0-0' } }, `GET ${shown}`));
+    // 206 tells the whole size in Content-Range; a server that ignores Range answers 200 with it all.
+    size = res.status === 206 ? totalOfRange(header(res, 'content-range')) : contentLength(res.headers);
+    res.body.destroy();
+  }
+  const queryNames = [...url.searchParams.values()].map((v) => path.posix.basename(v));
+  return { size, kind: archiveKind(name, queryNames, header(res, 'content-type'), ctx.log), etag: header(res, 'etag') };
 }
 
 /** One request whose status must be 200/206 (or one of `accept`); the body is left to the caller. */
@@ -117,7 +128,7 @@ async function completeBefore(ctx: SourceProbeContext, label: string, relative: 
   return record?.source === label && (await isRecordedComplete(ctx.workspace, record, relative, identity));
 }
 
-function retrying<T>(ctx: SourceProbeContext, what: string, fn: () => Promise<T>): Promise<T> {
+function retrying<T>(ctx: { log: Logger; network: NetworkSettings }, what: string, fn: () => Promise<T>): Promise<T> {
   return withRetry(fn, { attempts: ctx.network.retryAttempts, isTransient: isTransientHttpError, log: ctx.log, what }).catch((err: unknown) => {
     throw networkError(err, what);
   });

@@ -79,7 +79,8 @@ export async function fetchFromS3(ctx: FetchContext, settings: S3Settings, tunin
   });
 }
 
-function identityOf(o: { size: number; etag?: string | undefined }): SourceIdentity {
+/** What identifies one version of a listed object, as fetch records it. */
+export function identityOf(o: { size: number; etag?: string | undefined }): SourceIdentity {
   return { size: o.size, ...(o.etag ? { etag: o.etag } : {}) };
 }
 

@@ -20,18 +20,29 @@ export interface UriSource {
 }
 
 export async function fetchFromUri(ctx: FetchContext, source: UriSource): Promise<Inventory> {
-  const uri = source.uri;
-  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(uri)?.[1]?.toLowerCase();
+  switch (uriKind(source)) {
+    case 'web':
+      return fetchFromHttp(ctx, source.uri, source.setting, source.trust);
+    case 'hf':
+      return fetchFromHuggingFace(ctx, source.uri, source.setting, source.hf, source.trust);
+    case 'local':
+      return fetchFromLocal(ctx, source.uri, source.pvcMountRoot, source.setting);
+  }
+}
+
+/** Which kind of source a `uri` names, by its scheme; an unsupported scheme is a ConfigError. */
+export function uriKind(source: UriSource): 'web' | 'hf' | 'local' {
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(source.uri)?.[1]?.toLowerCase();
   switch (scheme) {
     case 'http':
     case 'https':
-      return fetchFromHttp(ctx, uri, source.setting, source.trust);
+      return 'web';
     case 'hf':
-      return fetchFromHuggingFace(ctx, uri, source.setting, source.hf, source.trust);
+      return 'hf';
     case 'file':
     case 'pvc':
     case undefined:
-      return fetchFromLocal(ctx, uri, source.pvcMountRoot, source.setting);
+      return 'local';
     default:
       throw new ConfigError(
         `${source.setting}: unsupported scheme "${scheme}://" (use http(s)://, hf://, file://, pvc:// or a path; for S3 or OCI set --source-type)`,

@@ -9,6 +9,7 @@ import type { OciLayout } from '../oci/layout.js';
 import { ModelcarLayout } from '../oci/modelcar-layout.js';
 import { parseImageLocation } from '../oci/reference.js';
 import { pushLayout } from '../oci/transfer.js';
+import { UploadSessions } from '../oci/upload-sessions.js';
 import type { Descriptor } from '../oci/types.js';
 import { translatingNoSpace } from '../workspace/disk.js';
 import { readRecord, removeRecord, writeRecord, type PackageRecord } from '../workspace/records.js';
@@ -61,6 +62,8 @@ async function pushImage(ctx: StepContext, image: ImageEndpoint, target: string)
   const started = Date.now();
   // An oci:<dir> destination is a folder of its own, maybe on another volume: a full disk names it.
   const location = parseImageLocation(reference, image.setting);
+  // Chunked uploads of big blobs record their sessions, so that a killed push continues them.
+  const sessions = await UploadSessions.load(workspace);
   const push = () => pushLayout({
     layout,
     root,
@@ -72,6 +75,7 @@ async function pushImage(ctx: StepContext, image: ImageEndpoint, target: string)
     progressIntervalSeconds: settings.progressIntervalSeconds,
     mountFromImage: record?.baseImage,
     stop: ctx.stop,
+    sessions,
   });
   const result =
     location.kind === 'layout'

@@ -173,6 +173,31 @@ export interface S3UploadsRecord {
   uploads: OpenMultipartUpload[];
 }
 
+/** One blob upload session open on a registry, as push records it after each chunk. */
+export interface UploadSessionEntry {
+  /** Registry host and repository the session belongs to: an entry for another one is ignored. */
+  registry: string;
+  repository: string;
+  /** The session's Location (absolute URL, with the registry's own query such as `_state`). */
+  location: string;
+  /** Size of the blob being uploaded, and its digest when known beforehand. */
+  size: number;
+  digest?: string;
+  /** Bytes the registry held at the end of the last chunk recorded. */
+  offset: number;
+  /** When the entry was written (ISO time). */
+  updated: string;
+}
+
+/**
+ * `oci-uploads.json`: the blob upload sessions push (staged or streaming) has open, keyed by the
+ * blob's content identity. Written after each chunk; an entry is dropped when its blob is stored.
+ * A push killed outright leaves them here, and the next push continues them from the registry's offset.
+ */
+export interface OciUploadsRecord {
+  sessions: Record<string, UploadSessionEntry>;
+}
+
 // --- Model Registry ---------------------------------------------------------------------------
 
 export type UploadIntent = 'update_artifact' | 'create_model' | 'create_version';
@@ -209,6 +234,7 @@ export interface Records {
   push: PushRecord;
   stream: StreamRecord;
   's3-uploads': S3UploadsRecord;
+  'oci-uploads': OciUploadsRecord;
   preflight: RegistryRecord;
   register: RegistryRecord;
 }

@@ -1,6 +1,7 @@
 // Argo Workflows: one WorkflowTemplate `model-sync` (and the same spec as a ClusterWorkflowTemplate)
 // with a leaf container template per step, a `main` steps template chaining them on the
-// `workspace` volume claim, and an exit handler that runs mark-failed when the workflow failed.
+// `workspace` volume claim, a `one-pod` steps template running `all` alone (entrypoint: one-pod),
+// and an exit handler that runs mark-failed when the workflow failed.
 import type { StepName } from '../../../src/contract/contract.js';
 import {
   CHAIN,
@@ -31,6 +32,7 @@ import {
   podSecurityContext,
   resources,
   step,
+  templateParams,
   wiringOf,
 } from './common.js';
 
@@ -62,7 +64,7 @@ function leafInputs(name: StepName): Obj[] {
 
 function leafEnv(name: StepName): Obj[] {
   const env: Obj[] = [];
-  for (const p of step(name).parameters) {
+  for (const p of templateParams(step(name))) {
     const w = wiringOf(p, 'argo');
     if (w.kind === 'param') env.push({ name: p.env, value: `{{inputs.parameters.${p.name}}}` });
     else if (w.kind === 'fixed') env.push({ name: p.env, value: w.value });
@@ -177,6 +179,18 @@ function mainTemplate(): Obj {
   return { name: 'main', steps };
 }
 
+/** The template of the one-pod variant: `model-sync all` in one pod, selected with `entrypoint: one-pod`. */
+export const ONE_POD_ENTRYPOINT = 'one-pod';
+
+/**
+ * The one-pod variant: `all` alone, which streams the model from the source into the destination
+ * when it can (--stream), so that the claim holds only records. Same workflow parameters, same
+ * exit handler (a backstop: `all` records a failure itself, unless its pod is killed outright).
+ */
+function onePodTemplate(): Obj {
+  return { name: ONE_POD_ENTRYPOINT, steps: [[{ name: 'all', template: 'all', arguments: stepArguments('all') }]] };
+}
+
 function exitHandlerTemplate(): Obj {
   return {
     name: 'exit-handler',
@@ -194,7 +208,7 @@ function exitHandlerTemplate(): Obj {
   };
 }
 
-/** Workflow-level parameters: those the main and exit-handler steps and the pod labels read, in catalog order. */
+/** Workflow-level parameters: those the entrypoints, the exit handler and the pod labels read, in catalog order. */
 function workflowParameters(callers: Obj[]): Obj[] {
   const used = new Set([...JSON.stringify(callers).matchAll(/\{\{workflow\.parameters\.([\w.-]+)\}\}/g)].map((m) => m[1]!));
   const out: Obj[] = [];
@@ -226,7 +240,7 @@ function podLabels(): Obj {
 }
 
 function templateSpec(): Obj {
-  const callers = [mainTemplate(), exitHandlerTemplate()];
+  const callers = [mainTemplate(), onePodTemplate(), exitHandlerTemplate()];
   return {
     entrypoint: 'main',
     onExit: 'exit-handler',
@@ -266,6 +280,7 @@ function metadata(): Obj {
       'workflows.argoproj.io/description':
         'Runs preflight, fetch, package (OCI destinations only), push and register on one volume claim named `workspace`; ' +
         'on failure the exit handler runs mark-failed so no ModelArtifact stays PENDING. ' +
+        'With entrypoint `one-pod`, `model-sync all` does it all in one pod instead, streaming the model from the source into the destination where it can (parameter `stream`), so the claim can be small. ' +
         'Each step is also a template of its own (templateRef); callers must declare a volume named `workspace`.',
       'workflows.argoproj.io/version': '>= 3.6.0',
       'workflows.argoproj.io/maintainer': 'model-sync',

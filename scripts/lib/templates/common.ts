@@ -107,9 +107,20 @@ export function wiringOf(p: ParamSpec, engine: Engine): Wiring {
   return { kind: 'param' };
 }
 
+/**
+ * Settings only `all` acts on. preflight takes every setting ("*") to validate them; its template
+ * leaves these at their defaults rather than offer a knob that changes nothing in the per-step chain.
+ */
+export const ALL_ONLY_PARAMS: ReadonlySet<string> = new Set(['stream']);
+
+/** The contract parameters a step's template sets (wired as a parameter, a fixed value or a Secret key). */
+export function templateParams(step: StepContract): ParamSpec[] {
+  return step.name === 'all' ? step.parameters : step.parameters.filter((p) => !ALL_ONLY_PARAMS.has(p.name));
+}
+
 /** Contract parameters a step's template exposes as its own parameters. */
 export function exposedParams(step: StepContract, engine: Engine): ParamSpec[] {
-  return step.parameters.filter((p) => wiringOf(p, engine).kind === 'param');
+  return templateParams(step).filter((p) => wiringOf(p, engine).kind === 'param');
 }
 
 /** Which Secrets / ConfigMap a step reads. */
@@ -236,6 +247,12 @@ export function resources(): Record<string, unknown> {
  * the sample or with a kustomize replacement (docs/templates.md).
  */
 export const WORKSPACE_SIZE = '50Gi';
+/**
+ * The claim of the one-pod samples (Argo entrypoint one-pod, Tekton model-sync-pipeline-one-pod).
+ * A streaming `all` keeps only records and results there (kilobytes); the room is for a run that
+ * has to stage (an archive, an OCI source, stream false), which needs the model's size instead.
+ */
+export const ONE_POD_WORKSPACE_SIZE = '1Gi';
 /**
  * The pod's terminationGracePeriodSeconds in the Job samples: SIGTERM, then SIGKILL this long after.
  * Kubernetes' default, written out because it must stay above model-sync's own

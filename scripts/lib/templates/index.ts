@@ -3,8 +3,8 @@
 import { argoWorkflowTemplate } from './argo.js';
 import { BFF_HEADER, bffSample } from './bff.js';
 import { toYaml } from './common.js';
-import { argoWorkflowFromTemplate, argoWorkflowTemplateRef, jobSample, pipelineRun, secrets, taskRunAll } from './samples.js';
-import { pipelineReadme, TEKTON_STEPS, taskName, taskReadme, tektonPipeline, tektonTask } from './tekton.js';
+import { argoWorkflowFromTemplate, argoWorkflowOnePod, argoWorkflowTemplateRef, jobSample, pipelineRun, pipelineRunOnePod, secrets, taskRunAll } from './samples.js';
+import { onePodPipelineReadme, pipelineReadme, TEKTON_STEPS, taskName, taskReadme, tektonOnePodPipeline, tektonPipeline, tektonTask } from './tekton.js';
 
 export function generateTemplates(): Record<string, string> {
   const files: Record<string, string> = {
@@ -12,6 +12,8 @@ export function generateTemplates(): Record<string, string> {
     'workflows/model-sync-clusterworkflowtemplate.yaml': toYaml([argoWorkflowTemplate('ClusterWorkflowTemplate')]),
     'tekton/model-sync-pipeline.yaml': toYaml([tektonPipeline()]),
     'tekton/README-model-sync-pipeline.md': pipelineReadme(),
+    'tekton/model-sync-pipeline-one-pod.yaml': toYaml([tektonOnePodPipeline()]),
+    'tekton/README-model-sync-pipeline-one-pod.md': onePodPipelineReadme(),
     'samples/secrets.yaml': toYaml(secrets()),
     'samples/job/update-artifact.yaml': toYaml(jobSample('update_artifact')),
     'samples/job/create-model.yaml': toYaml(jobSample('create_model')),
@@ -21,7 +23,9 @@ export function generateTemplates(): Record<string, string> {
     'samples/bff/update-artifact.yaml': toYaml(bffSample('update_artifact'), BFF_HEADER),
     'samples/argo/workflow.yaml': toYaml([argoWorkflowFromTemplate()]),
     'samples/argo/workflow-templateref.yaml': toYaml([argoWorkflowTemplateRef()]),
+    'samples/argo/workflow-one-pod.yaml': toYaml([argoWorkflowOnePod()]),
     'samples/tekton/pipelinerun.yaml': toYaml([pipelineRun()]),
+    'samples/tekton/pipelinerun-one-pod.yaml': toYaml([pipelineRunOnePod()]),
     'samples/tekton/taskrun-all.yaml': toYaml([taskRunAll()]),
   };
   for (const s of TEKTON_STEPS) {

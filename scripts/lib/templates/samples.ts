@@ -1,6 +1,6 @@
 // Samples users apply as they are (after changing names and addresses): the Secrets and metadata
-// ConfigMaps, an all-in-one Job per upload intent, two Argo Workflows (workflowTemplateRef and
-// templateRef) and a Tekton PipelineRun / TaskRun.
+// ConfigMaps, an all-in-one Job per upload intent, three Argo Workflows (workflowTemplateRef, its
+// one-pod entrypoint, and templateRef) and Tekton PipelineRuns (per step, one pod) and a TaskRun.
 import {
   COMMAND,
   ENABLE_SERVICE_LINKS,
@@ -11,6 +11,7 @@ import {
   TERMINATION_GRACE_PERIOD_SECONDS,
   VOLUMES,
   WORKSPACE_SIZE,
+  ONE_POD_WORKSPACE_SIZE,
   REGISTRY_NAME_PARAM,
   containerSecurityContext,
   imageRef,
@@ -18,8 +19,8 @@ import {
   resources,
   uiLabels,
 } from './common.js';
-import { ARGO_NAME } from './argo.js';
-import { PIPELINE_NAME, taskName } from './tekton.js';
+import { ARGO_NAME, ONE_POD_ENTRYPOINT } from './argo.js';
+import { ONE_POD_PIPELINE_NAME, PIPELINE_NAME, taskName } from './tekton.js';
 
 type Obj = Record<string, unknown>;
 
@@ -253,6 +254,24 @@ export function argoWorkflowFromTemplate(): Obj {
   };
 }
 
+/** The one-pod variant of the WorkflowTemplate: entrypoint one-pod, streaming, a small claim of its own. */
+export function argoWorkflowOnePod(): Obj {
+  return {
+    apiVersion: 'argoproj.io/v1alpha1',
+    kind: 'Workflow',
+    metadata: { generateName: 'model-sync-one-pod-', labels: { ...uiLabels(REGISTRY_NAME_PARAM.default), ...idLabels('update_artifact') } },
+    spec: {
+      workflowTemplateRef: { name: ARGO_NAME },
+      entrypoint: ONE_POD_ENTRYPOINT,
+      // Wins over the template's 50Gi claim: a streaming run keeps only records on it.
+      volumeClaimTemplates: [
+        { metadata: { name: VOLUMES.workspace }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: ONE_POD_WORKSPACE_SIZE } } } },
+      ],
+      arguments: { parameters: Object.entries({ ...sampleRunParameters(), stream: 'true' }).map(([name, value]) => ({ name, value })) },
+    },
+  };
+}
+
 /** A Workflow of its own calling the leaf templates: it declares `workspace` and its exit handler itself. */
 export function argoWorkflowTemplateRef(): Obj {
   const p = sampleRunParameters();
@@ -327,6 +346,31 @@ export function pipelineRun(): Obj {
         {
           name: VOLUMES.workspace,
           volumeClaimTemplate: { spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: WORKSPACE_SIZE } } } },
+        },
+        { name: VOLUMES.sourceCredentials, secret: { secretName: OBJECT_PARAMS.source.default } },
+        { name: VOLUMES.destinationCredentials, secret: { secretName: OBJECT_PARAMS.destination.default } },
+        { name: VOLUMES.registryCredentials, secret: { secretName: OBJECT_PARAMS.registry.default } },
+      ],
+    },
+  };
+}
+
+export function pipelineRunOnePod(): Obj {
+  return {
+    apiVersion: 'tekton.dev/v1',
+    kind: 'PipelineRun',
+    metadata: { generateName: 'model-sync-one-pod-', labels: { ...uiLabels(REGISTRY_NAME_PARAM.default), ...idLabels('update_artifact') } },
+    spec: {
+      pipelineRef: { name: ONE_POD_PIPELINE_NAME },
+      params: Object.entries({ ...sampleRunParameters(), stream: 'true' }).map(([name, value]) => ({ name, value })),
+      taskRunTemplate: {
+        podTemplate: { securityContext: { fsGroup: 65532 }, enableServiceLinks: ENABLE_SERVICE_LINKS },
+      },
+      workspaces: [
+        // A claim rather than an emptyDir, so that the finally task mark-failed reads what all recorded.
+        {
+          name: VOLUMES.workspace,
+          volumeClaimTemplate: { spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: ONE_POD_WORKSPACE_SIZE } } } },
         },
         { name: VOLUMES.sourceCredentials, secret: { secretName: OBJECT_PARAMS.source.default } },
         { name: VOLUMES.destinationCredentials, secret: { secretName: OBJECT_PARAMS.destination.default } },

@@ -1,5 +1,6 @@
-// Tekton: a v1 Task per step (model-sync-<step>), an all-in-one Task (model-sync, step `all`), and
-// a Pipeline chaining the step Tasks on one workspace with a `finally` mark-failed. Results go to
+// Tekton: a v1 Task per step (model-sync-<step>), an all-in-one Task (model-sync, step `all`), a
+// Pipeline chaining the step Tasks on one workspace with a `finally` mark-failed, and a one-pod
+// Pipeline running the all-in-one Task with the same `finally`. Results go to
 // /tekton/results through MODEL_SYNC_RESULTS_DIR; credentials come from optional read-only
 // workspaces bound to Secrets and from secretKeyRef env; no param enum (alpha in Tekton).
 import type { StepName } from '../../../src/contract/contract.js';
@@ -23,6 +24,7 @@ import {
   packageVersion,
   resources,
   step,
+  templateParams,
   wiringOf,
 } from './common.js';
 
@@ -87,7 +89,7 @@ function taskWorkspaces(name: StepName): WorkspaceDecl[] {
 
 function stepEnv(name: StepName): Obj[] {
   const env: Obj[] = [];
-  for (const p of step(name).parameters) {
+  for (const p of templateParams(step(name))) {
     const w = wiringOf(p, 'tekton');
     if (w.kind === 'param') env.push({ name: p.env, value: `$(params.${p.name})` });
     else if (w.kind === 'fixed') env.push({ name: p.env, value: w.value });
@@ -208,6 +210,53 @@ export function tektonPipeline(): Obj {
   };
 }
 
+export const ONE_POD_PIPELINE_NAME = 'model-sync-pipeline-one-pod';
+
+/**
+ * The one-pod variant: the all-in-one Task `model-sync` (which streams the model from the source
+ * into the destination when it can, --stream) and the same `finally` mark-failed. A backstop only:
+ * `all` records a failure itself, unless its pod is killed outright.
+ */
+export function tektonOnePodPipeline(): Obj {
+  const all = { ...pipelineTask('all'), retries: RETRY_LIMIT };
+  const finallyTask = {
+    ...pipelineTask('mark-failed', { 'failure-reason': 'PipelineRun $(context.pipelineRun.name) failed; task status: all=$(tasks.all.status)' }),
+    when: [{ input: '$(tasks.status)', operator: 'in', values: ['Failed'] }],
+    retries: RETRY_LIMIT,
+  };
+  const result = (name: string, description: string) => ({ name, description, value: `$(tasks.all.results.${name})` });
+  return {
+    apiVersion: 'tekton.dev/v1',
+    kind: 'Pipeline',
+    metadata: { name: ONE_POD_PIPELINE_NAME, labels: labels(), annotations: annotations('model-sync pipeline (one pod)') },
+    spec: {
+      description:
+        'Move a model into an OCI registry (as a KServe modelcar) or S3 and register it in Kubeflow Model Registry, in one pod.\n\n' +
+        'The Task model-sync runs `model-sync all`, which streams each file from the source into the destination where it can ' +
+        '(param stream), so the `workspace` holds only records; when a task fails, the finally task mark-failed records the failure ' +
+        'so no ModelArtifact stays PENDING.',
+      params: pipelineParams([all, finallyTask]),
+      workspaces: taskWorkspaces('all').map((w) => ({
+        name: w.name,
+        description:
+          w.name === VOLUMES.workspace
+            ? 'Storage of the run: records and results only while all streams; the model too when it stages (archives, OCI sources, stream false). Bind a small PVC (volumeClaimTemplate) so that the finally task mark-failed reads what all recorded.'
+            : w.description,
+        ...(w.optional ? { optional: true } : {}),
+      })),
+      results: [
+        result('model-uri', 'URI recorded on the ModelArtifact.'),
+        result('image-digest', 'Digest of the pushed image index (empty for S3).'),
+        result('registered-model-id', 'RegisteredModel id.'),
+        result('model-version-id', 'ModelVersion id.'),
+        result('model-artifact-id', 'ModelArtifact id.'),
+      ],
+      tasks: [all],
+      finally: [finallyTask],
+    },
+  };
+}
+
 function mdCell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
 }
@@ -219,7 +268,7 @@ export function taskReadme(name: StepName): string {
   const params = task.spec.params.map((p) => `| \`${String(p.name)}\` | ${p.default === undefined ? '*required*' : `\`${String(p.default)}\``} | ${mdCell(String(p.description))} |`);
   const ws = task.spec.workspaces.map((w) => `| \`${w.name}\` | ${w.optional ? 'optional, read-only' : 'required'} | ${w.mountPath ?? `/workspace/${w.name}`} | ${mdCell(w.description)} |`);
   const results = task.spec.results.map((r) => `| \`${String(r.name)}\` | ${mdCell(String(r.description))} |`);
-  const secrets = step(name).parameters.filter((p) => wiringOf(p, 'tekton').kind === 'secret').map((p) => {
+  const secrets = templateParams(step(name)).filter((p) => wiringOf(p, 'tekton').kind === 'secret').map((p) => {
     const w = wiringOf(p, 'tekton') as { side: string; key: string };
     return `| \`${p.env}\` | Secret \`$(params.${w.side}-secret)\`, key \`${w.key}\` (optional) |`;
   });
@@ -307,5 +356,30 @@ Pipeline results: \`model-uri\`, \`image-digest\`, \`registered-model-id\`, \`mo
 Labels the Model Registry UI looks for go on the PipelineRun (\`metadata.labels\`, which Tekton copies to TaskRuns and pods),
 among them \`modelregistry.kubeflow.org/model-registry-name\`; the UI lists only batch/v1 Jobs, so runs do not appear in its
 transfer-job list. Set \`taskRunTemplate.podTemplate.enableServiceLinks: false\` on the PipelineRun (a Pipeline or Task cannot).
+`;
+}
+
+export function onePodPipelineReadme(): string {
+  return `<!-- Generated by \`npm run generate\`. Do not edit by hand. -->
+# ${ONE_POD_PIPELINE_NAME}
+
+Runs the all-in-one Task \`${taskName('all')}\` (\`model-sync all\`) in one pod on one \`workspace\`. With \`stream\` true (the
+default), \`all\` moves each file from the source straight into the destination registry or bucket when the source can
+be read as a stream (S3, hf://, a single http(s) file, local/PVC) and the destination is a registry or S3: the model never
+lands on the workspace, which then holds only records and results, so a small claim (\`1Gi\` in the sample) does, and no
+ReadWriteMany volume is needed. Otherwise (tar/zip archives, OCI sources, \`oci:\` layout destinations, or \`stream\`
+false) \`all\` stages the model on the workspace as the per-step \`${PIPELINE_NAME}\` does, and the workspace must hold
+it. The log says which path it took and why.
+
+When the task fails, the \`finally\` task \`mark-failed\` (guarded by \`$(tasks.status)\` = \`Failed\`) records the failure
+in Model Registry, reading ids from the params and from the workspace. \`all\` records a failure itself; the \`finally\`
+task covers a pod killed before it could.
+
+Install: \`kubectl apply -f tekton/${taskName('all')}.yaml -f tekton/${taskName('mark-failed')}.yaml -f tekton/${ONE_POD_PIPELINE_NAME}.yaml\`.
+Run: \`samples/tekton/pipelinerun-one-pod.yaml\` (see docs/templates.md).
+
+Pipeline results: \`model-uri\`, \`image-digest\`, \`registered-model-id\`, \`model-version-id\`, \`model-artifact-id\`.
+Set \`taskRunTemplate.podTemplate.enableServiceLinks: false\` and \`taskRunTemplate.podTemplate.securityContext.fsGroup: 65532\`
+on the PipelineRun (a Pipeline or Task cannot).
 `;
 }
