@@ -33,7 +33,7 @@ export type StreamChoice = { stream: true } | { stream: false; reason: string };
 
 /** What the settings decide alone; the source may still ask to be staged once it is opened (an archive). */
 export function streamingIntended(settings: StepSettings): StreamChoice {
-  if (!settings.streaming()) return { stream: false, reason: `${settings.describe('stream')} is false` };
+  if (!settings.streaming()) return { stream: false, reason: `${settings.streamingSetting() ?? 'streaming'} is false` };
   const destination = settings.destination();
   if (destination.type === 'oci' && parseImageLocation(destination.image.reference, destination.image.setting).kind === 'layout') {
     return { stream: false, reason: 'the destination is an oci: image layout' };
