@@ -17,6 +17,7 @@ import { answersPlainHttp, networkError, parseErrorBody, plainHttpError, registr
 import { ModelSyncError } from '../src/errors.js';
 import { ociArchitecture, pickPlatform } from '../src/sources/oci.js';
 import { tempDir } from '../dev/cli.js';
+import { walkTar } from '../src/util/tar-walk.js';
 
 const run = promisify(execFile);
 
@@ -178,5 +179,23 @@ describe('TLS verification switch', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('tar layers', () => {
+  async function* chunks(...parts: Buffer[]): AsyncGenerator<Buffer> {
+    yield* parts;
+  }
+
+  it('an empty layer (only the end-of-archive blocks) holds no entries', async () => {
+    const names: string[] = [];
+    // The empty layer many images carry (sha256:5f70bf18...): 1024 zero bytes, here in two chunks.
+    await walkTar(chunks(Buffer.alloc(300), Buffer.alloc(724)), 'layer', async (e) => void names.push(e.path), 'tar layer');
+    assert.deepEqual(names, []);
+  });
+
+  it('bytes that are no tar archive are still refused', async () => {
+    await assert.rejects(walkTar(chunks(Buffer.alloc(1024, 0x41)), 'layer', async () => {}, 'tar layer'), (err: unknown) => err instanceof ModelSyncError && err.kind === 'integrity' && /not a valid tar layer/.test(err.message));
+    await assert.rejects(walkTar(chunks(Buffer.from('short')), 'layer', async () => {}, 'tar layer'), (err: unknown) => err instanceof ModelSyncError && err.kind === 'integrity');
   });
 });

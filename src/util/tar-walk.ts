@@ -61,11 +61,27 @@ export async function walkTar(
   });
   finished.catch(() => undefined); // observed below
 
+  // An archive that is only its end (zero blocks first) holds nothing: images carry such empty
+  // layers (sha256:5f70bf18..., 1024 zero bytes), and node-tar calls them an unknown format.
+  let head: Buffer | undefined = Buffer.alloc(0);
+  let empty = false;
   try {
-    for await (const chunk of source) {
+    for await (const input of source) {
       if (failure) break;
+      if (empty) continue; // past the end of the archive
+      let chunk = input;
+      if (head) {
+        head = Buffer.concat([head, chunk]);
+        if (head.length < 512) continue;
+        empty = head.subarray(0, 512).every((b) => b === 0);
+        chunk = head;
+        head = undefined;
+        if (empty) continue;
+      }
       if (!parser.write(chunk)) await Promise.race([new Promise((r) => parser.once('drain', r)), finished, failed]);
     }
+    if (empty) return;
+    if (head?.length) parser.write(head); // shorter than one block: the parser says what is wrong
     if (!failure) {
       parser.end();
       await Promise.race([finished, failed]);
