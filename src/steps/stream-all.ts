@@ -155,7 +155,6 @@ async function streamToRegistry(ctx: StepContext, source: StreamSource, image: I
         signal: ctx.stop.signal,
         log,
       });
-      if (result.resumedAt > 0) log.info({ digest: result.digest, resumedAt: result.resumedAt, of: result.size }, 'continued a layer upload the registry kept');
       layers[i] = layerRecord(result);
       await done.add(key, result, layer.files);
       streamed++;
@@ -211,7 +210,7 @@ function layerRecord(l: StreamedLayer): ModelLayerRecord {
  */
 class StreamProgress {
   private layers = new Map<string, StreamedLayerRecord>();
-  private loaded = false;
+  private loaded: Promise<void> | undefined;
   private writing = Promise.resolve();
 
   constructor(
@@ -220,11 +219,12 @@ class StreamProgress {
     private readonly target: string,
   ) {}
 
-  private async load(): Promise<void> {
-    if (this.loaded) return;
-    this.loaded = true;
-    const record = await readRecord(this.ctx.workspace, 'stream');
-    if (record?.source === this.source && record.target === this.target) for (const l of record.layers) this.layers.set(l.key, l);
+  /** Read once, whichever layer asks first (they ask at the same time). */
+  private load(): Promise<void> {
+    this.loaded ??= readRecord(this.ctx.workspace, 'stream').then((record) => {
+      if (record?.source === this.source && record.target === this.target) for (const l of record.layers) this.layers.set(l.key, l);
+    });
+    return this.loaded;
   }
 
   /** The layer recorded under `key`, when the registry still holds its blob. */
