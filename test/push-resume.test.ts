@@ -15,6 +15,7 @@ import { OciLayout } from '../src/oci/layout.js';
 import { pushLayout } from '../src/oci/transfer.js';
 import type { Descriptor } from '../src/oci/types.js';
 import { UploadSessions } from '../src/oci/upload-sessions.js';
+import { Shutdown } from '../src/util/shutdown.js';
 import { readRecord } from '../src/workspace/records.js';
 import { Workspace } from '../src/workspace/workspace.js';
 import { tempDir } from '../dev/cli.js';
@@ -159,6 +160,26 @@ describe('push resume after kill -9 (docker-registry)', { skip }, () => {
     const total = layers.length * 16 * MiB;
     assert.ok(r.bytesUploaded <= total - 16 * MiB, `re-run sent ${r.bytesUploaded} of ${total}`);
     t.diagnostic(`multi-file: 4 layers of 16 MiB + config; killed with ${stored} blobs stored; re-run skipped ${r.blobsSkipped}, uploaded ${r.blobsUploaded}, sent ${r.bytesUploaded} bytes (${((100 * r.bytesUploaded) / total).toFixed(1)}% of the layers)`);
+  });
+
+  it('SIGTERM (the run\'s stop) in the middle of a chunked push still deletes the open session', async () => {
+    const storage = path.join(work, 'ws-sigterm');
+    const reference = `${new URL(proxy.url).host}/resume/sigterm:v1`;
+    proxy.requests.length = 0;
+    proxy.rules.push({ method: 'PATCH', skip: 2, delayMs: 2_000 });
+    const stop = new Shutdown();
+    const sessions = await UploadSessions.load(await new Workspace(storage).init());
+    const pushing = pushLayout({ layout: big.layout, root: big.root, reference, tlsVerify: true, concurrency: 1, log: memoryLogger().log, chunkThreshold: MiB, chunkSize: CHUNK, sessions, retry: quick, stop }).then(
+      () => assert.fail('the push went on after the stop'),
+      (err: Error) => err,
+    );
+    while (!proxy.requests.some((q) => q.method === 'PATCH' && q.fault)) await new Promise((resolve) => setTimeout(resolve, 5));
+    const account = await stop.stop('SIGTERM');
+    assert.match((await pushing).message, /stopped by SIGTERM|aborted/i);
+    proxy.rules.length = 0;
+    assert.ok(account.done.some((d) => /^the upload session of blob sha256:[0-9a-f]{64} at 127\.0\.0\.1:\d+ deleted$/.test(d)), account.done.join('; '));
+    const session = proxy.requests.find((q) => q.method === 'PATCH' && q.fault)!;
+    assert.ok(proxy.requests.some((q) => q.method === 'DELETE' && q.path === session.path), 'the session in flight was deleted');
   });
 
   it('pushes a layout that lacks blobs the destination holds (presentInDestination), and names one it lacks as a precondition', async () => {
