@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { OciLayout } from '../src/oci/layout.js';
 import { pushLayout } from '../src/oci/transfer.js';
 import type { Descriptor } from '../src/oci/types.js';
-import { UploadSessions } from '../src/oci/upload-sessions.js';
+import { blobSessionKey, UploadSessions } from '../src/oci/upload-sessions.js';
 import { Shutdown } from '../src/util/shutdown.js';
 import { readRecord } from '../src/workspace/records.js';
 import { Workspace } from '../src/workspace/workspace.js';
@@ -115,6 +115,16 @@ describe('push resume after kill -9 (docker-registry)', { skip }, () => {
     assert.equal(r.bytesUploaded, SIZE - K * CHUNK);
     assert.deepEqual(await recorded(storage), [], 'the entry is dropped once the blob is stored');
     t.diagnostic(`held offset: blob ${SIZE} bytes, killed at ${K * CHUNK}, re-run sent ${r.bytesUploaded} (${((100 * r.bytesUploaded) / SIZE).toFixed(1)}%)`);
+  });
+
+  it('drops the entry of a blob the registry holds by now (a run killed between its last PUT and the record)', async () => {
+    const storage = path.join(work, 'ws-stale');
+    const sessions = await UploadSessions.load(await new Workspace(storage).init());
+    const layer = (JSON.parse((await big.layout.readBlob(big.root.digest)).toString()) as { layers: Descriptor[] }).layers[0]!;
+    await sessions.set(blobSessionKey(layer.digest), { registry: registry.host, repository: 'resume/held', location: `${registry.url}/v2/resume/held/blobs/uploads/gone`, size: SIZE, digest: layer.digest, offset: CHUNK, updated: new Date().toISOString() });
+    const r = await rerun(big.layout, storage, `${registry.host}/resume/held:v1`, big.root);
+    assert.equal(r.blobsUploaded, 0);
+    assert.deepEqual(await recorded(storage), []);
   });
 
   it('measures a kill mid-PATCH straight to the registry: the re-run either continues the session or, when distribution cancelled it, sends the blob again', async (t) => {
