@@ -148,7 +148,7 @@ describe('push resume after kill -9 (docker-registry)', { skip }, () => {
     // distribution 2.8 stores what a broken-off PATCH delivered, then refuses the session whose
     // stored size differs from the offset in its _state (and spells it "offest").
     const log = await readFile(registry.logFile, 'utf8');
-    const partial = log.match(/client disconnected during blob PATCH contentLength=\d+ copied=\d+/g) ?? [];
+    const partial = log.match(/client disconnected during blob PATCH"? contentLength=\d+ copied=\d+/g) ?? [];
     const wrongOffset = log.match(/upload resumed at wrong offe?st: \d+ != \d+/g) ?? [];
     outcomes.push(`registry log: ${partial.length} x "${partial[0] ?? ''}", ${wrongOffset.length} x "${wrongOffset[0] ?? ''}"`);
     for (const o of outcomes) t.diagnostic(o);
