@@ -14,7 +14,8 @@ import { after, before, describe, it } from 'node:test';
 import { OciLayout } from '../src/oci/layout.js';
 import { pushLayout } from '../src/oci/transfer.js';
 import type { Descriptor } from '../src/oci/types.js';
-import { UploadSessions } from '../src/oci/upload-sessions.js';
+import { blobSessionKey, UploadSessions } from '../src/oci/upload-sessions.js';
+import { Shutdown } from '../src/util/shutdown.js';
 import { readRecord } from '../src/workspace/records.js';
 import { Workspace } from '../src/workspace/workspace.js';
 import { tempDir } from '../dev/cli.js';
@@ -116,6 +117,16 @@ describe('push resume after kill -9 (docker-registry)', { skip }, () => {
     t.diagnostic(`held offset: blob ${SIZE} bytes, killed at ${K * CHUNK}, re-run sent ${r.bytesUploaded} (${((100 * r.bytesUploaded) / SIZE).toFixed(1)}%)`);
   });
 
+  it('drops the entry of a blob the registry holds by now (a run killed between its last PUT and the record)', async () => {
+    const storage = path.join(work, 'ws-stale');
+    const sessions = await UploadSessions.load(await new Workspace(storage).init());
+    const layer = (JSON.parse((await big.layout.readBlob(big.root.digest)).toString()) as { layers: Descriptor[] }).layers[0]!;
+    await sessions.set(blobSessionKey(layer.digest), { registry: registry.host, repository: 'resume/held', location: `${registry.url}/v2/resume/held/blobs/uploads/gone`, size: SIZE, digest: layer.digest, offset: CHUNK, updated: new Date().toISOString() });
+    const r = await rerun(big.layout, storage, `${registry.host}/resume/held:v1`, big.root);
+    assert.equal(r.blobsUploaded, 0);
+    assert.deepEqual(await recorded(storage), []);
+  });
+
   it('measures a kill mid-PATCH straight to the registry: the re-run either continues the session or, when distribution cancelled it, sends the blob again', async (t) => {
     const outcomes: string[] = [];
     for (let run = 0; run < 3; run++) {
@@ -137,7 +148,7 @@ describe('push resume after kill -9 (docker-registry)', { skip }, () => {
     // distribution 2.8 stores what a broken-off PATCH delivered, then refuses the session whose
     // stored size differs from the offset in its _state (and spells it "offest").
     const log = await readFile(registry.logFile, 'utf8');
-    const partial = log.match(/client disconnected during blob PATCH contentLength=\d+ copied=\d+/g) ?? [];
+    const partial = log.match(/client disconnected during blob PATCH"? contentLength=\d+ copied=\d+/g) ?? [];
     const wrongOffset = log.match(/upload resumed at wrong offe?st: \d+ != \d+/g) ?? [];
     outcomes.push(`registry log: ${partial.length} x "${partial[0] ?? ''}", ${wrongOffset.length} x "${wrongOffset[0] ?? ''}"`);
     for (const o of outcomes) t.diagnostic(o);
@@ -159,6 +170,26 @@ describe('push resume after kill -9 (docker-registry)', { skip }, () => {
     const total = layers.length * 16 * MiB;
     assert.ok(r.bytesUploaded <= total - 16 * MiB, `re-run sent ${r.bytesUploaded} of ${total}`);
     t.diagnostic(`multi-file: 4 layers of 16 MiB + config; killed with ${stored} blobs stored; re-run skipped ${r.blobsSkipped}, uploaded ${r.blobsUploaded}, sent ${r.bytesUploaded} bytes (${((100 * r.bytesUploaded) / total).toFixed(1)}% of the layers)`);
+  });
+
+  it('SIGTERM (the run\'s stop) in the middle of a chunked push still deletes the open session', async () => {
+    const storage = path.join(work, 'ws-sigterm');
+    const reference = `${new URL(proxy.url).host}/resume/sigterm:v1`;
+    proxy.requests.length = 0;
+    proxy.rules.push({ method: 'PATCH', skip: 2, delayMs: 2_000 });
+    const stop = new Shutdown();
+    const sessions = await UploadSessions.load(await new Workspace(storage).init());
+    const pushing = pushLayout({ layout: big.layout, root: big.root, reference, tlsVerify: true, concurrency: 1, log: memoryLogger().log, chunkThreshold: MiB, chunkSize: CHUNK, sessions, retry: quick, stop }).then(
+      () => assert.fail('the push went on after the stop'),
+      (err: Error) => err,
+    );
+    while (!proxy.requests.some((q) => q.method === 'PATCH' && q.fault)) await new Promise((resolve) => setTimeout(resolve, 5));
+    const account = await stop.stop('SIGTERM');
+    assert.match((await pushing).message, /stopped by SIGTERM|aborted/i);
+    proxy.rules.length = 0;
+    assert.ok(account.done.some((d) => /^the upload session of blob sha256:[0-9a-f]{64} at 127\.0\.0\.1:\d+ deleted$/.test(d)), account.done.join('; '));
+    const session = proxy.requests.find((q) => q.method === 'PATCH' && q.fault)!;
+    assert.ok(proxy.requests.some((q) => q.method === 'DELETE' && q.path === session.path), 'the session in flight was deleted');
   });
 
   it('pushes a layout that lacks blobs the destination holds (presentInDestination), and names one it lacks as a precondition', async () => {

@@ -530,7 +530,7 @@ export class RegistryClient {
   async uploadInChunks(repository: string, source: ChunkedSource, opts: ChunkedUploadOptions): Promise<ChunkedUploadResult> {
     const { size, what } = source;
     const scopes = this.scopes(repository);
-    let location: URL | undefined = opts.session?.location ? new URL(opts.session.location) : undefined;
+    let location: URL | undefined = recordedLocation(opts.session?.location);
     const unregister = this.stop?.onStop({
       what: `the upload session of ${what} at ${this.registry}`,
       run: async () => (location ? this.deleteSession(repository, what, location) : `no upload session of ${what} open at ${this.registry}`),
@@ -673,6 +673,16 @@ function lostSession(err: unknown): boolean {
     err instanceof SessionOutOfStep ||
     (err instanceof RegistryError && (err.code === 'BLOB_UPLOAD_INVALID' || err.code === 'BLOB_UPLOAD_UNKNOWN' || err.code === 'DIGEST_INVALID' || err.status === 404 || err.status === 416))
   );
+}
+
+/** A recorded session's Location, when it is a URL at all (a record is read from the volume). */
+function recordedLocation(text: string | undefined): URL | undefined {
+  if (!text) return undefined;
+  try {
+    return new URL(text);
+  } catch {
+    return undefined;
+  }
 }
 
 function retryAfterOf(err: unknown): number | undefined {

@@ -6,7 +6,7 @@ import { ModelSyncError } from '../errors.js';
 import type { ByteRange } from './layout.js';
 import { formatReference, manifestReference, type ImageReference } from './reference.js';
 import { RegistryClient, type BlobOpener as ClientBlobOpener, type ChunkedSource, type ChunkedUploadOptions, type ChunkedUploadResult, type RegistryClientOptions, type UploadOptions } from './registry-client.js';
-import type { UploadSessions } from './upload-sessions.js';
+import { blobSessionKey, type UploadSessions } from './upload-sessions.js';
 import { isManifestDescriptor, manifestMediaType, type BlobOpener, type OciTarget } from './target.js';
 import type { Descriptor } from './types.js';
 
@@ -92,7 +92,7 @@ export class RegistryTarget implements OciTarget {
 
   pushBlob(d: Descriptor, open: BlobOpener, opts: { onBytes?: (n: number) => void } = {}): Promise<void> {
     const reopen = (start?: number, end?: number) => syncStream(open(start === undefined ? undefined : { start, end: end ?? d.size - 1 }));
-    const session = this.sessions?.record(`blob ${d.digest}`, { registry: this.ref.registry, repository: this.repository, size: d.size, digest: d.digest });
+    const session = this.sessions?.record(blobSessionKey(d.digest), { registry: this.ref.registry, repository: this.repository, size: d.size, digest: d.digest });
     return this.client.uploadBlob(this.repository, d.digest, d.size, reopen, { chunkThreshold: this.opts.chunkThreshold, chunkSize: this.opts.chunkSize, onBytes: opts.onBytes, session });
   }
 

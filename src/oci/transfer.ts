@@ -11,7 +11,7 @@ import { parseImageReference, type ImageReference } from './reference.js';
 import { LayoutTarget } from './target-layout.js';
 import { RegistryTarget } from './target-registry.js';
 import type { Descriptor } from './types.js';
-import type { UploadSessions } from './upload-sessions.js';
+import { blobSessionKey, type UploadSessions } from './upload-sessions.js';
 
 export interface PullOptions {
   /** `registry/repo[:tag][@digest]`, or `oci:<dir>[:tag]` for a local image layout. */
@@ -120,6 +120,7 @@ export async function pushLayout(opts: PushOptions): Promise<PushResult> {
     }
     const tag = dst.tag ?? 'latest';
     const subject = dst.reference(tag);
+    let blobs: readonly Descriptor[] = [];
     const r = await copy(src, dst, rootDescriptor(opts.root), {
       log: opts.log,
       label: `push ${subject}`,
@@ -127,8 +128,13 @@ export async function pushLayout(opts: PushOptions): Promise<PushResult> {
       concurrency: opts.concurrency,
       progressIntervalSeconds: opts.progressIntervalSeconds,
       mountFrom: dst instanceof RegistryTarget ? mountRepositories(dst.ref, opts.mountFromImage) : undefined,
-      beforeTransfer: (graph) => assertBlobsPresent(src, dst, graph, opts.presentInDestination),
+      beforeTransfer: (graph) => {
+        blobs = graph.blobs;
+        return assertBlobsPresent(src, dst, graph, opts.presentInDestination);
+      },
     });
+    // An entry of a blob that is stored now (a run killed between its last PUT and the record) goes.
+    for (const blob of blobs) await opts.sessions?.delete(blobSessionKey(blob.digest));
     opts.log.info(
       { destination: subject, digest: r.digest, blobsUploaded: r.blobsCopied, blobsSkipped: r.blobsSkipped, blobsMounted: r.blobsMounted, manifestsPut: r.manifestsCopied, bytesUploaded: r.bytes, seconds: r.seconds, ...dst.logFields?.() },
       `pushed ${subject}: uploaded ${r.blobsCopied} blobs, skipped ${r.blobsSkipped} already present${r.blobsMounted ? ` (${r.blobsMounted} mounted)` : ''}`,

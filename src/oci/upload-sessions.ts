@@ -8,6 +8,11 @@ import type { SessionRecord } from './registry-client.js';
 
 export type { UploadSessionEntry };
 
+/** The key of a staged blob's upload (its content identity is its digest). */
+export function blobSessionKey(digest: string): string {
+  return `blob ${digest}`;
+}
+
 /** Which upload an entry must belong to, for it to be continued. */
 export interface SessionOwner {
   registry: string;

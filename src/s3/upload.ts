@@ -26,6 +26,7 @@ export interface UploadItem {
   open(signal?: AbortSignal): Promise<Readable>;
 }
 
+/** One multipart upload the server has opened: what AbortMultipartUpload needs. */
 export interface MultipartUpload {
   bucket: string;
   key: string;

@@ -238,38 +238,34 @@ export function sampleRunParameters(): Record<string, string> {
   };
 }
 
-function argoArguments(): Obj {
-  return { parameters: Object.entries(sampleRunParameters()).map(([name, value]) => ({ name, value })) };
+function argoArguments(params: Record<string, string> = sampleRunParameters()): Obj {
+  return { parameters: Object.entries(params).map(([name, value]) => ({ name, value })) };
 }
 
-export function argoWorkflowFromTemplate(): Obj {
+/** A Workflow of the WorkflowTemplate (workflowTemplateRef); `spec` fields win over the template's. */
+function argoWorkflowOf(generateName: string, spec: Obj): Obj {
   return {
     apiVersion: 'argoproj.io/v1alpha1',
     kind: 'Workflow',
-    metadata: { generateName: 'model-sync-', labels: { ...uiLabels(REGISTRY_NAME_PARAM.default), ...idLabels('update_artifact') } },
-    spec: {
-      workflowTemplateRef: { name: ARGO_NAME },
-      arguments: argoArguments(),
-    },
+    metadata: { generateName, labels: { ...uiLabels(REGISTRY_NAME_PARAM.default), ...idLabels('update_artifact') } },
+    spec: { workflowTemplateRef: { name: ARGO_NAME }, ...spec },
   };
+}
+
+export function argoWorkflowFromTemplate(): Obj {
+  return argoWorkflowOf('model-sync-', { arguments: argoArguments() });
 }
 
 /** The one-pod variant of the WorkflowTemplate: entrypoint one-pod, streaming, a small claim of its own. */
 export function argoWorkflowOnePod(): Obj {
-  return {
-    apiVersion: 'argoproj.io/v1alpha1',
-    kind: 'Workflow',
-    metadata: { generateName: 'model-sync-one-pod-', labels: { ...uiLabels(REGISTRY_NAME_PARAM.default), ...idLabels('update_artifact') } },
-    spec: {
-      workflowTemplateRef: { name: ARGO_NAME },
-      entrypoint: ONE_POD_ENTRYPOINT,
-      // Wins over the template's 50Gi claim: a streaming run keeps only records on it.
-      volumeClaimTemplates: [
-        { metadata: { name: VOLUMES.workspace }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: ONE_POD_WORKSPACE_SIZE } } } },
-      ],
-      arguments: { parameters: Object.entries({ ...sampleRunParameters(), stream: 'true' }).map(([name, value]) => ({ name, value })) },
-    },
-  };
+  return argoWorkflowOf('model-sync-one-pod-', {
+    entrypoint: ONE_POD_ENTRYPOINT,
+    // Wins over the template's 50Gi claim: a streaming run keeps only records on it.
+    volumeClaimTemplates: [
+      { metadata: { name: VOLUMES.workspace }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: ONE_POD_WORKSPACE_SIZE } } } },
+    ],
+    arguments: argoArguments({ ...sampleRunParameters(), stream: 'true' }),
+  });
 }
 
 /** A Workflow of its own calling the leaf templates: it declares `workspace` and its exit handler itself. */
@@ -328,16 +324,17 @@ export function argoWorkflowTemplateRef(): Obj {
   };
 }
 
-export function pipelineRun(): Obj {
+/** A sample PipelineRun of `pipeline` (update_artifact, S3 -> OCI) on a claim of `size`. */
+function samplePipelineRun(o: { generateName: string; pipeline: string; params: Record<string, string>; size: string }): Obj {
   return {
     apiVersion: 'tekton.dev/v1',
     kind: 'PipelineRun',
     // Tekton copies these labels to the TaskRuns and pods; it cannot compute one per run, so there is
     // no job-id label (tekton.dev/pipelineRunUID identifies the run).
-    metadata: { generateName: 'model-sync-', labels: { ...uiLabels(REGISTRY_NAME_PARAM.default), ...idLabels('update_artifact') } },
+    metadata: { generateName: o.generateName, labels: { ...uiLabels(REGISTRY_NAME_PARAM.default), ...idLabels('update_artifact') } },
     spec: {
-      pipelineRef: { name: PIPELINE_NAME },
-      params: Object.entries(sampleRunParameters()).map(([name, value]) => ({ name, value })),
+      pipelineRef: { name: o.pipeline },
+      params: Object.entries(o.params).map(([name, value]) => ({ name, value })),
       taskRunTemplate: {
         // Non-root steps need fsGroup to write to the PVC; no service link variables in the pods.
         podTemplate: { securityContext: { fsGroup: 65532 }, enableServiceLinks: ENABLE_SERVICE_LINKS },
@@ -345,7 +342,7 @@ export function pipelineRun(): Obj {
       workspaces: [
         {
           name: VOLUMES.workspace,
-          volumeClaimTemplate: { spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: WORKSPACE_SIZE } } } },
+          volumeClaimTemplate: { spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: o.size } } } },
         },
         { name: VOLUMES.sourceCredentials, secret: { secretName: OBJECT_PARAMS.source.default } },
         { name: VOLUMES.destinationCredentials, secret: { secretName: OBJECT_PARAMS.destination.default } },
@@ -355,29 +352,16 @@ export function pipelineRun(): Obj {
   };
 }
 
+export function pipelineRun(): Obj {
+  return samplePipelineRun({ generateName: 'model-sync-', pipeline: PIPELINE_NAME, params: sampleRunParameters(), size: WORKSPACE_SIZE });
+}
+
+/**
+ * The one-pod Pipeline, streaming, on a small claim (rather than an emptyDir, so that the finally
+ * task mark-failed reads what all recorded).
+ */
 export function pipelineRunOnePod(): Obj {
-  return {
-    apiVersion: 'tekton.dev/v1',
-    kind: 'PipelineRun',
-    metadata: { generateName: 'model-sync-one-pod-', labels: { ...uiLabels(REGISTRY_NAME_PARAM.default), ...idLabels('update_artifact') } },
-    spec: {
-      pipelineRef: { name: ONE_POD_PIPELINE_NAME },
-      params: Object.entries({ ...sampleRunParameters(), stream: 'true' }).map(([name, value]) => ({ name, value })),
-      taskRunTemplate: {
-        podTemplate: { securityContext: { fsGroup: 65532 }, enableServiceLinks: ENABLE_SERVICE_LINKS },
-      },
-      workspaces: [
-        // A claim rather than an emptyDir, so that the finally task mark-failed reads what all recorded.
-        {
-          name: VOLUMES.workspace,
-          volumeClaimTemplate: { spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: ONE_POD_WORKSPACE_SIZE } } } },
-        },
-        { name: VOLUMES.sourceCredentials, secret: { secretName: OBJECT_PARAMS.source.default } },
-        { name: VOLUMES.destinationCredentials, secret: { secretName: OBJECT_PARAMS.destination.default } },
-        { name: VOLUMES.registryCredentials, secret: { secretName: OBJECT_PARAMS.registry.default } },
-      ],
-    },
-  };
+  return samplePipelineRun({ generateName: 'model-sync-one-pod-', pipeline: ONE_POD_PIPELINE_NAME, params: { ...sampleRunParameters(), stream: 'true' }, size: ONE_POD_WORKSPACE_SIZE });
 }
 
 export function taskRunAll(): Obj {

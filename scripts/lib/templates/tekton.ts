@@ -156,6 +156,17 @@ function pipelineTask(name: StepName, overrides: Record<string, string> = {}): O
   return { name, taskRef: { name: taskName(name), kind: 'Task' }, params, workspaces };
 }
 
+/** The `finally` task of both Pipelines: mark-failed when a task failed, with a reason naming each task's status. */
+function markFailedFinally(taskNames: readonly string[]): Obj {
+  const failureReason = 'PipelineRun $(context.pipelineRun.name) failed; task status: ' + taskNames.map((t) => `${t}=$(tasks.${t}.status)`).join(' ');
+  return {
+    ...pipelineTask('mark-failed', { 'failure-reason': failureReason }),
+    // Ids come from params and from the workspace: results of a failed task would make finally skip.
+    when: [{ input: '$(tasks.status)', operator: 'in', values: ['Failed'] }],
+    retries: RETRY_LIMIT,
+  };
+}
+
 export function tektonPipeline(): Obj {
   const tasks: Obj[] = [];
   let previous: string | undefined;
@@ -178,36 +189,24 @@ export function tektonPipeline(): Obj {
     });
     previous = name;
   }
-  const failureReason =
-    'PipelineRun $(context.pipelineRun.name) failed; task status: ' + CHAIN.map((t) => `${t}=$(tasks.${t}.status)`).join(' ');
-  const finallyTask = {
-    ...pipelineTask('mark-failed', { 'failure-reason': failureReason }),
-    // Ids come from params and from the workspace: results of a failed task would make finally skip.
-    when: [{ input: '$(tasks.status)', operator: 'in', values: ['Failed'] }],
-    retries: RETRY_LIMIT,
-  };
-  return {
-    apiVersion: 'tekton.dev/v1',
-    kind: 'Pipeline',
-    metadata: { name: PIPELINE_NAME, labels: labels(), annotations: annotations('model-sync pipeline') },
-    spec: {
-      description:
-        'Move a model into an OCI registry (as a KServe modelcar) or S3 and register it in Kubeflow Model Registry.\n\n' +
-        'preflight, fetch, package (destination-type oci only), push and register share the `workspace` workspace; ' +
-        'when a task fails, the finally task mark-failed records the failure so no ModelArtifact stays PENDING.',
-      params: pipelineParams([...tasks, finallyTask]),
-      workspaces: taskWorkspaces('preflight').map((w) => ({ name: w.name, description: w.description, ...(w.optional ? { optional: true } : {}) })),
-      results: [
-        { name: 'model-uri', description: 'URI recorded on the ModelArtifact.', value: '$(tasks.register.results.model-uri)' },
-        { name: 'image-digest', description: 'Digest of the pushed image index (empty for S3).', value: '$(tasks.push.results.image-digest)' },
-        { name: 'registered-model-id', description: 'RegisteredModel id.', value: '$(tasks.register.results.registered-model-id)' },
-        { name: 'model-version-id', description: 'ModelVersion id.', value: '$(tasks.register.results.model-version-id)' },
-        { name: 'model-artifact-id', description: 'ModelArtifact id.', value: '$(tasks.register.results.model-artifact-id)' },
-      ],
-      tasks,
-      finally: [finallyTask],
-    },
-  };
+  const finallyTask = markFailedFinally(CHAIN);
+  return pipelineDoc(PIPELINE_NAME, 'model-sync pipeline', {
+    description:
+      'Move a model into an OCI registry (as a KServe modelcar) or S3 and register it in Kubeflow Model Registry.\n\n' +
+      'preflight, fetch, package (destination-type oci only), push and register share the `workspace` workspace; ' +
+      'when a task fails, the finally task mark-failed records the failure so no ModelArtifact stays PENDING.',
+    params: pipelineParams([...tasks, finallyTask]),
+    workspaces: taskWorkspaces('preflight').map((w) => ({ name: w.name, description: w.description, ...(w.optional ? { optional: true } : {}) })),
+    results: [
+      { name: 'model-uri', description: 'URI recorded on the ModelArtifact.', value: '$(tasks.register.results.model-uri)' },
+      { name: 'image-digest', description: 'Digest of the pushed image index (empty for S3).', value: '$(tasks.push.results.image-digest)' },
+      { name: 'registered-model-id', description: 'RegisteredModel id.', value: '$(tasks.register.results.registered-model-id)' },
+      { name: 'model-version-id', description: 'ModelVersion id.', value: '$(tasks.register.results.model-version-id)' },
+      { name: 'model-artifact-id', description: 'ModelArtifact id.', value: '$(tasks.register.results.model-artifact-id)' },
+    ],
+    tasks,
+    finally: [finallyTask],
+  });
 }
 
 export const ONE_POD_PIPELINE_NAME = 'model-sync-pipeline-one-pod';
@@ -219,42 +218,37 @@ export const ONE_POD_PIPELINE_NAME = 'model-sync-pipeline-one-pod';
  */
 export function tektonOnePodPipeline(): Obj {
   const all = { ...pipelineTask('all'), retries: RETRY_LIMIT };
-  const finallyTask = {
-    ...pipelineTask('mark-failed', { 'failure-reason': 'PipelineRun $(context.pipelineRun.name) failed; task status: all=$(tasks.all.status)' }),
-    when: [{ input: '$(tasks.status)', operator: 'in', values: ['Failed'] }],
-    retries: RETRY_LIMIT,
-  };
+  const finallyTask = markFailedFinally(['all']);
   const result = (name: string, description: string) => ({ name, description, value: `$(tasks.all.results.${name})` });
-  return {
-    apiVersion: 'tekton.dev/v1',
-    kind: 'Pipeline',
-    metadata: { name: ONE_POD_PIPELINE_NAME, labels: labels(), annotations: annotations('model-sync pipeline (one pod)') },
-    spec: {
+  return pipelineDoc(ONE_POD_PIPELINE_NAME, 'model-sync pipeline (one pod)', {
+    description:
+      'Move a model into an OCI registry (as a KServe modelcar) or S3 and register it in Kubeflow Model Registry, in one pod.\n\n' +
+      'The Task model-sync runs `model-sync all`, which streams each file from the source into the destination where it can ' +
+      '(param stream), so the `workspace` holds only records; when a task fails, the finally task mark-failed records the failure ' +
+      'so no ModelArtifact stays PENDING.',
+    params: pipelineParams([all, finallyTask]),
+    workspaces: taskWorkspaces('all').map((w) => ({
+      name: w.name,
       description:
-        'Move a model into an OCI registry (as a KServe modelcar) or S3 and register it in Kubeflow Model Registry, in one pod.\n\n' +
-        'The Task model-sync runs `model-sync all`, which streams each file from the source into the destination where it can ' +
-        '(param stream), so the `workspace` holds only records; when a task fails, the finally task mark-failed records the failure ' +
-        'so no ModelArtifact stays PENDING.',
-      params: pipelineParams([all, finallyTask]),
-      workspaces: taskWorkspaces('all').map((w) => ({
-        name: w.name,
-        description:
-          w.name === VOLUMES.workspace
-            ? 'Storage of the run: records and results only while all streams; the model too when it stages (archives, OCI sources, stream false). Bind a small PVC (volumeClaimTemplate) so that the finally task mark-failed reads what all recorded.'
-            : w.description,
-        ...(w.optional ? { optional: true } : {}),
-      })),
-      results: [
-        result('model-uri', 'URI recorded on the ModelArtifact.'),
-        result('image-digest', 'Digest of the pushed image index (empty for S3).'),
-        result('registered-model-id', 'RegisteredModel id.'),
-        result('model-version-id', 'ModelVersion id.'),
-        result('model-artifact-id', 'ModelArtifact id.'),
-      ],
-      tasks: [all],
-      finally: [finallyTask],
-    },
-  };
+        w.name === VOLUMES.workspace
+          ? 'Storage of the run: records and results only while all streams; the model too when it stages (archives, OCI sources, stream false). Bind a small PVC (volumeClaimTemplate) so that the finally task mark-failed reads what all recorded.'
+          : w.description,
+      ...(w.optional ? { optional: true } : {}),
+    })),
+    results: [
+      result('model-uri', 'URI recorded on the ModelArtifact.'),
+      result('image-digest', 'Digest of the pushed image index (empty for S3).'),
+      result('registered-model-id', 'RegisteredModel id.'),
+      result('model-version-id', 'ModelVersion id.'),
+      result('model-artifact-id', 'ModelArtifact id.'),
+    ],
+    tasks: [all],
+    finally: [finallyTask],
+  });
+}
+
+function pipelineDoc(name: string, displayName: string, spec: Obj): Obj {
+  return { apiVersion: 'tekton.dev/v1', kind: 'Pipeline', metadata: { name, labels: labels(), annotations: annotations(displayName) }, spec };
 }
 
 function mdCell(text: string): string {
