@@ -122,9 +122,10 @@ describe('all through squid: S3, OCI registry and Model Registry over TLS (test 
     }
   }
 
-  it('over TLS, verification on: each service trusted by its own setting, each host through squid (CONNECT)', async () => {
+  /** Every service over TLS, each trusted by its own setting. */
+  function tlsEnv(): Record<string, string> {
     const registryPort = tlsRegistry.host.split(':')[1]!;
-    const { log, uri } = await runAll('sentiment-tls', {
+    return {
       MODEL_SYNC_SOURCE_AWS_ENDPOINT: `https://${S3_HOST}:${s3Front.port}`,
       MODEL_SYNC_SOURCE_AWS_CA_BUNDLE: ca.certPath,
       MODEL_SYNC_DESTINATION_OCI_URI: `${REGISTRY_HOST}:${registryPort}/models/sentiment:1.0.0`,
@@ -136,7 +137,12 @@ describe('all through squid: S3, OCI registry and Model Registry over TLS (test 
       MODEL_SYNC_REGISTRY_IS_SECURE: 'true',
       MODEL_SYNC_REGISTRY_USER_TOKEN: 'test-token',
       MODEL_SYNC_REGISTRY_CUSTOM_CA: ca.certPath,
-    });
+    };
+  }
+
+  it('over TLS, verification on: each service trusted by its own setting, each host through squid (CONNECT)', async () => {
+    const registryPort = tlsRegistry.host.split(':')[1]!;
+    const { log, uri } = await runAll('sentiment-tls', tlsEnv()); // the streaming all
     assert.equal(uri, `oci://${REGISTRY_HOST}:${registryPort}/models/sentiment:1.0.0`);
     assert.match(log, new RegExp(`CONNECT ${S3_HOST}:${s3Front.port}`), 'S3 over TLS through squid');
     assert.match(log, new RegExp(`CONNECT ${REGISTRY_HOST}:${registryPort}`), 'the registry over TLS through squid');
@@ -152,8 +158,10 @@ describe('all through squid: S3, OCI registry and Model Registry over TLS (test 
     const registryOnly = path.join(work, 'certs.d-registry-only');
     mkdirSync(path.join(registryOnly, `${REGISTRY_HOST}:${registryPort}`), { recursive: true });
     copyFileSync(ca.certPath, path.join(registryOnly, `${REGISTRY_HOST}:${registryPort}`, 'ca.crt'));
+    // A packaged workspace, for push alone.
+    await runAll('sentiment-tls-staged', { ...tlsEnv(), MODEL_SYNC_STREAM: 'false' });
     const r = await runCli(['push'], {
-      MODEL_SYNC_STORAGE_PATH: path.join(work, 'ws-sentiment-tls'),
+      MODEL_SYNC_STORAGE_PATH: path.join(work, 'ws-sentiment-tls-staged'),
       MODEL_SYNC_DESTINATION_TYPE: 'oci',
       MODEL_SYNC_DESTINATION_OCI_URI: `${REGISTRY_HOST}:${registryPort}/models/sentiment:1.0.1`,
       MODEL_SYNC_DESTINATION_OCI_USERNAME: REGISTRY_USER,

@@ -166,7 +166,9 @@ async function streamToRegistry(ctx: StepContext, source: StreamSource, image: I
   }
 
   // The image around the layers, pushed as push would: the model layers are in the registry now.
-  const { root } = await buildModelcar({ layout, base, layers, log });
+  // Tagged apart from package's `latest`: a later `push` alone finds no packaged image (its model
+  // layers are not made from model/) and says to run package, instead of missing blobs.
+  const { root } = await buildModelcar({ layout, base, layers, log, tag: 'streamed' });
   const result = await pushLayout({
     layout,
     root,
