@@ -448,7 +448,9 @@ notes: each tool reads the same data set from the same s3rver / into a fresh doc
   (expect +-30% noise on writes). (ref) rows are the floors the targets compare to: one openssl sha256
   pass over the model files; one curl POST + monolithic PUT per blob of the shell layout, one after
   another. package: model-sync hashes its layer plan and records how push rebuilds the layers from
-  model/ (no second copy); the shell peer writes a layer blob per file, for the host platform only.
+  model/ (no second copy); the shell peer writes a layer blob per file of 16 MiB or more and one per
+  folder for the smaller files, for the host platform only. resume: the second run of a fetch killed
+  with SIGKILL at about half its bytes; moved again = what it did not find on disk (from its log).
   push: skopeo and curl push the shell peer's layout; model-sync streams its layers from model/.
   all: model-sync all also registers the model in the Model Registry stand-in; the chain is rclone,
   then the package peer, then skopeo. workspace MiB = the largest size of the working folders seen.`);
