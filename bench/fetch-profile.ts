@@ -4,6 +4,7 @@
 // Settings (environment):
 //   PROFILE_S3       s3rver | rgw (default s3rver)
 //   BENCH_SIZE_MB    data size in MiB (default 1024), BENCH_SHARDS shards (default 4)
+//   PROFILE_MANY     a file count: the many-files profile (100 KiB-1 MiB each) instead of the large one
 //   PROFILE_ROUNDS   rounds of (model-sync, rclone) (default 2)
 //   PROFILE_EXTRA    extra model-sync environment, `K=V,K=V` (e.g. MODEL_SYNC_S3_PART_SIZE=16777216)
 //   PROFILE_VARIANTS more model-sync runs per round with extra environment, `name:K=V,K=V|name2:K=V`
@@ -15,11 +16,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { CLI, cleanEnv } from '../dev/cli.js';
 import { S3RVER_KEY, S3RVER_SECRET, startS3Server } from '../dev/s3-server.js';
-import { generateDataset, largeProfile } from './lib/dataset.js';
+import { generateDataset, largeProfile, manyFilesProfile } from './lib/dataset.js';
 import { measure, runToEnd, serverCpuSeconds, type CommandSpec } from './lib/measure.js';
 
 const SIZE_MIB = Number(process.env.BENCH_SIZE_MB ?? '1024');
 const SHARDS = Number(process.env.BENCH_SHARDS ?? '4');
+const MANY = Number(process.env.PROFILE_MANY ?? '0');
 const ROUNDS = Number(process.env.PROFILE_ROUNDS ?? '2');
 const SERVER = process.env.PROFILE_S3 ?? 's3rver';
 const CPU_PROF = process.env.PROFILE_CPU !== '0';
@@ -86,7 +88,7 @@ async function main(): Promise<void> {
       AWS_REQUEST_CHECKSUM_CALCULATION: 'when_required',
       AWS_RESPONSE_CHECKSUM_VALIDATION: 'when_required',
     });
-    const data = await generateDataset(path.join(work, 'data'), largeProfile(SIZE_MIB, SHARDS));
+    const data = await generateDataset(path.join(work, 'data'), MANY ? manyFilesProfile(MANY, 100 * 1024, 1024 * 1024) : largeProfile(SIZE_MIB, SHARDS));
     await runToEnd({ argv: ['aws', 's3', 'cp', '--recursive', '--only-show-errors', '--endpoint-url', server.endpoint, data.dir, `s3://${BUCKET}/p/`], env: awsEnv });
     await rm(data.dir, { recursive: true, force: true });
     const gib = data.totalBytes / GIB;
@@ -120,7 +122,7 @@ async function main(): Promise<void> {
         RCLONE_CONFIG_BENCH_REGION: 'us-east-1',
       }),
     });
-    console.log(`fetch-profile: ${SERVER}, ${data.files.length} files, ${SIZE_MIB} MiB, ${ROUNDS} rounds, load ${os.loadavg()[0]?.toFixed(2)}, extra ${JSON.stringify(EXTRA)}`);
+    console.log(`fetch-profile: ${SERVER}, ${data.files.length} files, ${(data.totalBytes / 1024 / 1024).toFixed(0)} MiB, ${ROUNDS} rounds, load ${os.loadavg()[0]?.toFixed(2)}, extra ${JSON.stringify(EXTRA)}`);
     console.log('tool        round  seconds  MiB/s  CPU s/GiB  server CPU s/GiB  peak RSS MiB');
     for (let round = 1; round <= ROUNDS; round++) {
       for (const [name, spec, out] of [
