@@ -66,7 +66,7 @@ function summarise(p: CpuProfile): { byScript: [string, number][]; byFunction: [
 
 async function startServer(): Promise<{ endpoint: string; key: string; secret: string; stop: () => Promise<void> }> {
   if (SERVER === 'rgw') {
-    // Loaded by URL-free dynamic import: dev/rgw.ts needs Ceph installed.
+    // Imported only when asked for: dev/rgw.ts needs Ceph installed.
     const { startRgw, RGW_ACCESS_KEY, RGW_SECRET_KEY } = await import('../dev/rgw.js');
     const rgw = await startRgw({ storeBytes: Math.ceil(SIZE_MIB * 1024 * 1024 * 2.5) + GIB });
     return { endpoint: rgw.endpoint, key: RGW_ACCESS_KEY, secret: RGW_SECRET_KEY, stop: () => rgw.stop() };
