@@ -4,7 +4,8 @@
 // Ratios are printed, never asserted. Settings (environment), documented in docs/bench.md:
 //   BENCH_PROFILE      large | many-files | both (default both)
 //   BENCH_SIZE_MB      large profile size in MiB (default 1024), in BENCH_SHARDS large files (4)
-//   BENCH_MANY_FILES   many-files profile file count (default 500), sizes BENCH_MANY_MIN_KB..BENCH_MANY_MAX_KB (100..1024)
+//   BENCH_MANY_FILES   many-files profile file count (default 2000), sizes BENCH_MANY_MIN_KB..BENCH_MANY_MAX_KB (100..1024)
+//   BENCH_RESUME=0     no resume row (fetch killed with SIGKILL at BENCH_RESUME_AT of the bytes, default 0.5, then run again)
 //   BENCH_KEEP=1       keep the work directory (printed) for inspection
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
@@ -17,11 +18,14 @@ import { S3RVER_KEY as S3RVER_ACCESS_KEY, S3RVER_SECRET as S3RVER_SECRET_KEY, st
 import { pushBaseImage } from './lib/base-image.js';
 import { generateDataset, largeProfile, manyFilesProfile, type Dataset } from './lib/dataset.js';
 import { CommandFailed, measure, runToEnd, serverCpuSeconds, type CommandSpec } from './lib/measure.js';
-import { addRatios, costRatios, costTable, OURS, table, writeJson, type Phase, type Profile, type Row } from './lib/report.js';
+import { addRatios, CHAIN_TOOL, costRatios, costTable, OURS, STREAM_TOOL, table, targets, targetTable, writeJson, type Phase, type Profile, type Row } from './lib/report.js';
+import { killAndResume } from './lib/resume.js';
 
 const SIZE_MIB = Number(process.env.BENCH_SIZE_MB ?? '1024');
 const SHARDS = Number(process.env.BENCH_SHARDS ?? '4');
-const MANY_FILES = Number(process.env.BENCH_MANY_FILES ?? '500');
+const MANY_FILES = Number(process.env.BENCH_MANY_FILES ?? '2000');
+const RESUME = process.env.BENCH_RESUME !== '0';
+const RESUME_AT = Number(process.env.BENCH_RESUME_AT ?? '0.5');
 const MANY_MIN_KIB = Number(process.env.BENCH_MANY_MIN_KB ?? '100');
 const MANY_MAX_KIB = Number(process.env.BENCH_MANY_MAX_KB ?? '1024');
 const PROFILE_SETTING = process.env.BENCH_PROFILE ?? 'both';
@@ -83,9 +87,9 @@ function toolVersion(argv: string[]): string {
   }
 }
 
-function ourCommand(step: string, env: Record<string, string>, work: string): CommandSpec {
+function ourCommand(step: string, env: Record<string, string>, work: string, args: string[] = []): CommandSpec {
   return {
-    argv: [process.execPath, CLI, step],
+    argv: [process.execPath, CLI, step, ...args],
     env: cleanEnv({ MODEL_SYNC_LOG_FORMAT: 'json', TERMINATION_MESSAGE_PATH: path.join(work, `termination-${step}`), ...env }),
   };
 }
@@ -112,11 +116,22 @@ function pushedExists(reg: TestRegistry, ref: string): Verify {
   };
 }
 
+/** Whether `model-sync all --help` offers --stream (the streaming `all`; absent before it is built). */
+function streamAvailable(): boolean {
+  try {
+    return /--stream\b/.test(execFileSync(process.execPath, [CLI, 'all', '--help'], { encoding: 'utf8', env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] }));
+  } catch {
+    return false;
+  }
+}
+
 interface Servers {
   s3: { endpoint: string };
   /** Holds the busybox base image for the whole run (package and all read it). */
   base: { reference: string } | { skip: string };
   standinUrl?: string;
+  /** `model-sync all` offers --stream. */
+  stream: boolean;
   work: string;
   stops: (() => Promise<void>)[];
 }
@@ -213,6 +228,32 @@ async function runProfile(profile: Profile, data: Dataset, srv: Servers): Promis
   rows.push(await timed('fetch', 'rclone copy', 'peer', { argv: ['rclone', 'copy', `bench:${BUCKET}/${prefix}`, peerModel], env: rcloneEnv }, expectTotals(peerModel, data)));
   const peerModelOk = ok('fetch', 'rclone copy');
 
+  // ---- resume: model-sync fetch killed with SIGKILL at about half the bytes, then run again ----
+  if (profile === 'large' && RESUME) {
+    const resumeWs = path.join(dir, 'ws-resume');
+    const cmd = ourCommand('fetch', { MODEL_SYNC_STORAGE_PATH: resumeWs, ...sourceEnv }, work);
+    const row: Row = { profile, phase: 'resume', tool: `${OURS} fetch, kill -9 at ${Math.round(RESUME_AT * 100)}%, again`, role: 'ours', command: cmd.argv, status: 'ok' };
+    process.stderr.write(`bench: ${profile} resume with ${OURS} ...\n`);
+    try {
+      const r = await killAndResume(cmd, resumeWs, data.totalBytes, RESUME_AT, path.join(work, 'resume.log'));
+      const problem = await expectTotals(path.join(resumeWs, 'model'), data)();
+      Object.assign(row, {
+        seconds: r.second.seconds,
+        mibPerSecond: data.totalBytes / 1024 / 1024 / r.second.seconds,
+        peakRssMiB: r.second.peakRssMiB,
+        ...(r.second.cpuSeconds !== undefined ? { cpuSeconds: r.second.cpuSeconds, cpuSecondsPerGiB: r.second.cpuSeconds / (data.totalBytes / GIB) } : {}),
+        killedAt: r.killedAt,
+        movedAgain: r.movedAgain,
+        note: `killed at ${(r.killedAt * 100).toFixed(0)}% on disk; the second run kept ${(r.keptBytes / 1024 / 1024).toFixed(0)} MiB of partial files, skipped ${(r.skippedBytes / 1024 / 1024).toFixed(0)} MiB of complete ones, moved ${(r.movedAgain * 100).toFixed(0)}% again`,
+        ...(problem ? { status: 'failed', note: problem } : {}),
+      });
+    } catch (err) {
+      Object.assign(row, { status: 'failed', note: String(err instanceof Error ? err.message : err).slice(0, 300) });
+    }
+    rows.push(row);
+    await rm(resumeWs, { recursive: true, force: true });
+  }
+
   // ---- package ----
   const shellLayout = path.join(dir, 'layout-shell');
   const PACKAGE_PEER = 'tar+sha256sum+jq';
@@ -278,7 +319,7 @@ async function runProfile(profile: Profile, data: Dataset, srv: Servers): Promis
   await rm(shellLayout, { recursive: true, force: true });
 
   // ---- all: S3 -> modelcar -> fresh registry (+ Model Registry stand-in for model-sync) ----
-  const CHAIN = 'rclone -> tar+sha256sum+jq -> skopeo';
+  const CHAIN = CHAIN_TOOL;
   if ('skip' in srv.base || !srv.standinUrl) {
     const note = 'skip' in srv.base ? srv.base.skip : 'no Model Registry stand-in';
     rows.push(skipped('all', OURS, 'ours', note), skipped('all', CHAIN, 'peer', note));
@@ -288,11 +329,11 @@ async function runProfile(profile: Profile, data: Dataset, srv: Servers): Promis
     const metadata = path.join(dir, 'metadata');
     await mkdir(metadata, { recursive: true });
     for (const [k, v] of Object.entries({ 'RegisteredModel.name': `bench-${profile}`, 'ModelVersion.name': '1', 'ModelArtifact.name': `bench-${profile}` })) await writeFile(path.join(metadata, k), v);
-    rows.push(
-      await withFreshRegistry((reg) =>
+    const ourAll = async (tool: string, args: string[]): Promise<Row> => {
+      const row = await withFreshRegistry((reg) =>
         timed(
           'all',
-          OURS,
+          tool,
           'ours',
           ourCommand(
             'all',
@@ -309,13 +350,23 @@ async function runProfile(profile: Profile, data: Dataset, srv: Servers): Promis
               MODEL_SYNC_METADATA_CONFIGMAP_PATH: metadata,
             },
             work,
+            args,
           ),
           pushedExists(reg, `bench/model:${TAG}`),
           [wsAll],
         ),
-      ),
-    );
-    await rm(wsAll, { recursive: true, force: true });
+      );
+      await rm(wsAll, { recursive: true, force: true });
+      return row;
+    };
+    // The streaming `all` (source -> registry, no model copy) is measured once the CLI offers it.
+    if (srv.stream) {
+      rows.push(await ourAll(OURS, ['--stream', 'false']));
+      rows.push(await ourAll(STREAM_TOOL, ['--stream', 'true']));
+    } else {
+      rows.push(await ourAll(OURS, []));
+      rows.push(skipped('all', STREAM_TOOL, 'ours', 'not available: `model-sync all --help` lists no --stream'));
+    }
     const chainWork = path.join(dir, 'chain');
     rows.push(
       await withFreshRegistry((reg) =>
@@ -366,7 +417,7 @@ async function main(): Promise<void> {
     }
     const standin = await startStandin();
     stops.push(once(() => standin.stop()));
-    const srv: Servers = { s3, base, standinUrl: standin.url, work, stops };
+    const srv: Servers = { s3, base, standinUrl: standin.url, stream: streamAvailable(), work, stops };
 
     for (const profile of profiles) {
       const files = profile === 'large' ? largeProfile(SIZE_MIB, SHARDS) : manyFilesProfile(MANY_FILES, MANY_MIN_KIB * 1024, MANY_MAX_KIB * 1024);
@@ -389,12 +440,17 @@ async function main(): Promise<void> {
       console.log('\nmany-files per-byte cost / large profile per-byte cost (same phase and tool; 1 = no per-file overhead):\n');
       console.log(costTable(ratios));
     }
+    const goals = targets(rows, ratios, SIZE_MIB);
+    console.log(`\nissue 14's targets in this run (large profile unless said; ratios within this run only):\n`);
+    console.log(targetTable(goals));
     console.log(`
 notes: each tool reads the same data set from the same s3rver / into a fresh docker-registry, one run each
   (expect +-30% noise on writes). (ref) rows are the floors the targets compare to: one openssl sha256
   pass over the model files; one curl POST + monolithic PUT per blob of the shell layout, one after
   another. package: model-sync hashes its layer plan and records how push rebuilds the layers from
-  model/ (no second copy); the shell peer writes a layer blob per file, for the host platform only.
+  model/ (no second copy); the shell peer writes a layer blob per file of 16 MiB or more and one per
+  folder for the smaller files, for the host platform only. resume: the second run of a fetch killed
+  with SIGKILL at about half its bytes; moved again = what it did not find on disk (from its log).
   push: skopeo and curl push the shell peer's layout; model-sync streams its layers from model/.
   all: model-sync all also registers the model in the Model Registry stand-in; the chain is rclone,
   then the package peer, then skopeo. workspace MiB = the largest size of the working folders seen.`);
@@ -413,6 +469,7 @@ notes: each tool reads the same data set from the same s3rver / into a fresh doc
       datasets,
       rows,
       manyFilesCostRatios: ratios,
+      targets: goals,
     });
     console.log(`\nresults: ${path.relative(REPO_ROOT, file)} (and bench/results/latest.json)`);
   } finally {

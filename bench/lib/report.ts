@@ -4,7 +4,7 @@ import path from 'node:path';
 
 export const OURS = 'model-sync';
 
-export type Phase = 'fetch' | 'package' | 'push' | 'all';
+export type Phase = 'fetch' | 'package' | 'push' | 'all' | 'resume';
 export type Profile = 'large' | 'many-files';
 
 export interface Row {
@@ -30,6 +30,9 @@ export interface Row {
   vsBestPeer?: number;
   /** Throughput divided by the reference row's in the same profile and phase. */
   vsReference?: number;
+  /** resume rows: the fraction of the data set on disk when the first run was killed, and the fraction the second run moved again. */
+  killedAt?: number;
+  movedAgain?: number;
   note?: string;
 }
 
@@ -112,4 +115,88 @@ export async function writeJson(dir: string, record: unknown): Promise<string> {
   await writeFile(file, JSON.stringify(record, null, 2) + '\n');
   await copyFile(file, path.join(dir, 'latest.json'));
   return file;
+}
+
+export interface Target {
+  target: string;
+  measured: string;
+  met: 'yes' | 'no' | 'n/a';
+}
+
+const ratio = (a: number | undefined, b: number | undefined): number | undefined => (a !== undefined && b ? a / b : undefined);
+
+/** Issue 14's item 6, each target checked against this run's rows (ratios within the run only). */
+export function targets(rows: Row[], ratios: CostRatio[], largeMiB: number): Target[] {
+  const find = (profile: Profile, phase: Phase, tool: string) => rows.find((r) => r.profile === profile && r.phase === phase && r.tool === tool && r.status === 'ok');
+  const out: Target[] = [];
+  const yes = (b: boolean | undefined): Target['met'] => (b === undefined ? 'n/a' : b ? 'yes' : 'no');
+  const f = (n: number | undefined, d = 2) => (n === undefined ? '-' : n.toFixed(d));
+
+  const ours = find('large', 'fetch', OURS);
+  const rclone = find('large', 'fetch', 'rclone copy');
+  const fr = ratio(ours?.mibPerSecond, rclone?.mibPerSecond);
+  out.push({
+    target: 'fetch >= 1.2x rclone, CPU/GiB <= rclone',
+    measured: `${f(fr)}x (${f(ours?.mibPerSecond, 0)} vs ${f(rclone?.mibPerSecond, 0)} MiB/s); CPU ${f(ours?.cpuSecondsPerGiB)} vs ${f(rclone?.cpuSecondsPerGiB)} s/GiB`,
+    met: yes(fr === undefined ? undefined : fr >= 1.2 && (ours?.cpuSecondsPerGiB ?? Infinity) <= (rclone?.cpuSecondsPerGiB ?? 0)),
+  });
+
+  const pk = find('large', 'package', OURS);
+  const ossl = find('large', 'package', 'openssl dgst -sha256');
+  const pr = ratio(pk?.mibPerSecond, ossl?.mibPerSecond);
+  out.push({ target: 'package >= 0.85x one openssl pass', measured: `${f(pr)}x (${f(pk?.mibPerSecond, 0)} vs ${f(ossl?.mibPerSecond, 0)} MiB/s)`, met: yes(pr === undefined ? undefined : pr >= 0.85) });
+
+  const push = find('large', 'push', OURS);
+  const skopeo = find('large', 'push', 'skopeo copy --preserve-digests');
+  const curl = find('large', 'push', 'curl POST+PUT per blob');
+  const bars = [skopeo?.mibPerSecond && 1.2 * skopeo.mibPerSecond, curl?.mibPerSecond && 0.95 * curl.mibPerSecond].filter((n): n is number => !!n);
+  const bar = bars.length ? Math.min(...bars) : undefined;
+  out.push({
+    target: 'push >= 1.2x skopeo or >= 0.95x curl, whichever is lower',
+    measured: `${f(push?.mibPerSecond, 0)} MiB/s vs bar ${f(bar, 0)} (${f(ratio(push?.mibPerSecond, skopeo?.mibPerSecond))}x skopeo, ${f(ratio(push?.mibPerSecond, curl?.mibPerSecond))}x curl)`,
+    met: yes(bar === undefined || push?.mibPerSecond === undefined ? undefined : push.mibPerSecond >= bar),
+  });
+
+  const stream = rows.find((r) => r.profile === 'large' && r.phase === 'all' && r.tool === STREAM_TOOL);
+  const chain = find('large', 'all', CHAIN_TOOL);
+  if (!stream || stream.status !== 'ok') {
+    out.push({ target: 'streaming all >= 2x the chain, workspace <= 64 MiB', measured: stream?.note ?? 'not available', met: 'n/a' });
+  } else {
+    const sr = ratio(chain?.seconds, stream.seconds);
+    out.push({
+      target: 'streaming all >= 2x the chain, workspace <= 64 MiB',
+      measured: `${f(sr)}x (wall ${f(stream.seconds)} vs ${f(chain?.seconds)} s); workspace ${f(stream.workspacePeakMiB, 0)} MiB`,
+      met: yes(sr === undefined ? undefined : sr >= 2 && (stream.workspacePeakMiB ?? Infinity) <= 64),
+    });
+  }
+
+  const mine = ratios.filter((c) => c.tool === OURS);
+  out.push({
+    target: 'many-files per-byte cost <= 2x large (model-sync)',
+    measured: mine.length ? mine.map((c) => `${c.phase} ${f(c.secondsPerGiB)}`).join(', ') : 'not run (needs both profiles)',
+    met: mine.length ? (mine.every((c) => c.secondsPerGiB <= 2) ? 'yes' : 'no') : 'n/a',
+  });
+
+  const rss = rows.filter((r) => r.role === 'ours' && r.status === 'ok' && r.peakRssMiB !== undefined && r.profile === 'large');
+  const peak = rss.length ? Math.max(...rss.map((r) => r.peakRssMiB ?? 0)) : undefined;
+  out.push({
+    target: `peak RSS <= 200 MiB at 2 and 8 GiB (this run: ${largeMiB} MiB)`,
+    measured: rss.length ? `largest ${f(peak, 0)} MiB (${rss.map((r) => `${r.phase}${r.tool === OURS ? '' : ' ' + r.tool.replace(OURS, '').trim()} ${f(r.peakRssMiB, 0)}`).join(', ')})` : '-',
+    met: yes(peak === undefined ? undefined : peak <= 200),
+  });
+
+  const resume = rows.find((r) => r.phase === 'resume' && r.role === 'ours');
+  out.push({
+    target: 'resumed fetch after kill -9 at ~50% moves <= 60% of the bytes',
+    measured: resume?.status === 'ok' ? `killed at ${f((resume.killedAt ?? 0) * 100, 0)}%, moved ${f((resume.movedAgain ?? 0) * 100, 0)}% again` : (resume?.note ?? 'not run'),
+    met: resume?.status === 'ok' ? yes((resume.movedAgain ?? 1) <= 0.6) : 'n/a',
+  });
+  return out;
+}
+
+export const STREAM_TOOL = `${OURS} --stream true`;
+export const CHAIN_TOOL = 'rclone -> tar+sha256sum+jq -> skopeo';
+
+export function targetTable(list: Target[]): string {
+  return render(['target', 'met', 'this run'], list.map((t) => [t.target, t.met, t.measured]), true);
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Benchmark peer for `model-sync package`: the same modelcar built with standard tools.
-# Pulls BASE into an OCI layout with skopeo, then per model file: one uncompressed tar layer
-# (models/<path>, uid/gid 0, mode 0664, mtime 0) digested with sha256sum, and a new config,
-# manifest and index written with jq.
+# Pulls BASE into an OCI layout with skopeo, then one uncompressed tar layer (models/<path>,
+# uid/gid 0, mode 0664, mtime 0) digested with sha256sum per file of 16 MiB or more, and one per
+# folder for the smaller files in it (as model-sync packs small files into shared layers: one blob
+# per 100 KiB file would make skopeo's push of 2,000 files take most of an hour); then a new
+# config, manifest and index written with jq.
 #   package-layout.sh MODEL_DIR BASE_REF OUT_LAYOUT TAG
 set -euo pipefail
 model=$1 base=$2 out=$3 tag=$4
@@ -19,17 +21,36 @@ base_config=$(blob "$(jq -r '.config.digest' <<<"$base_manifest")")
 # (jq over a growing array per file would make thousands of files quadratic).
 list=$out/layers.tsv
 : > "$list"
-while IFS= read -r -d '' rel; do
-  rel=${rel#./}
-  tmp=$out/layer.tmp
+SMALL=$((16 * 1024 * 1024))
+layer() { # layer TITLE FILE_LIST(NUL-separated paths relative to the model) -> blob + a line in $list
+  local title=$1 files=$2 tmp=$out/layer.tmp digest size
   digest=sha256:$(tar --create --file=- --no-recursion --format=posix \
       --owner=0 --group=0 --numeric-owner --mode=0664 --mtime=@0 \
       --pax-option=delete=atime,delete=ctime \
-      --transform "s|^|models/|" -C "$model" "$rel" | tee "$tmp" | sha256sum | cut -d' ' -f1)
+      --transform "s|^|models/|" -C "$model" --null --verbatim-files-from -T "$files" | tee "$tmp" | sha256sum | cut -d' ' -f1)
   size=$(stat -c %s "$tmp")
   mv "$tmp" "$blobs/${digest#sha256:}"
-  printf '%s\t%s\t%s\n' "$digest" "$size" "$rel" >> "$list"
-done < <(cd "$model" && find . -type f -print0 | sort -z)
+  printf '%s\t%s\t%s\n' "$digest" "$size" "$title" >> "$list"
+}
+groups=$out/groups
+mkdir -p "$groups"
+one=$out/one.lst
+while IFS= read -r -d '' entry; do
+  size=${entry%% *} rel=${entry#* } rel=${rel#./}
+  if (( size >= SMALL )); then
+    printf '%s\0' "$rel" > "$one"
+    layer "$rel" "$one"
+  else
+    dir=$(dirname "$rel")
+    printf '%s\0' "$rel" >> "$groups/$(printf '%s' "$dir" | sha256sum | cut -c1-16)"
+    printf '%s' "$dir" > "$groups/$(printf '%s' "$dir" | sha256sum | cut -c1-16).name"
+  fi
+done < <(cd "$model" && find . -type f -printf '%s %p\0' | sort -z -k2)
+for g in "$groups"/*.name; do
+  [[ -e $g ]] || continue
+  layer "small files in $(cat "$g")" "${g%.name}"
+done
+rm -rf "$groups" "$one"
 # Files, not arguments: thousands of layers exceed the 128 KiB limit of one argument.
 rows=$out/layers.json
 jq -R -s -c 'split("\n") | map(select(length > 0) | split("\t") | {d: .[0], s: (.[1] | tonumber), t: .[2]})' "$list" > "$rows"

@@ -2,9 +2,11 @@
 // thread that reads the file back in order, up to the offset below which every byte is written.
 // The parts of a ranged download then go to disk as they arrive instead of waiting in memory for
 // the parts before them, and hashing runs beside the network on another core. The bytes read back
-// were just written, so they come from the page cache. One worker serves every file hashed at
-// the same time (a thread hashes far faster than the network delivers), so memory does not grow
-// with the number of files; it holds one read buffer and ends when no file is being hashed.
+// were just written, so they come from the page cache. Files hashed at the same time share a few
+// workers (one per core, at most 4): one worker hashing sha256 + MD5 for every file (about 2 CPU-s
+// per GiB here) was the step that held a 4-shard fetch back while the other core idled. Each
+// worker holds one read buffer; a worker ends when it hashes no file.
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 const WORKER_SOURCE = `
@@ -12,7 +14,8 @@ const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const fs = require('node:fs');
 const jobs = new Map();
-const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
+// 128 KiB: each read stays in the core's cache for both hashes (4 MiB reads went to memory twice).
+const buf = Buffer.allocUnsafe(128 * 1024);
 parentPort.on('message', (m) => {
   const job = jobs.get(m.id);
   try {
@@ -55,36 +58,52 @@ interface Job {
   settle(m: FromWorker | Error): void;
 }
 
-/** The one worker and the files it hashes now. */
-const shared: { worker: Worker | undefined; jobs: Map<number, Job>; next: number } = { worker: undefined, jobs: new Map(), next: 1 };
+/** Workers at most: beyond the cores they only take turns (and each holds a read buffer). */
+const MAX_WORKERS = Math.max(1, Math.min(4, availableParallelism()));
 
-function worker(): Worker {
-  if (shared.worker) return shared.worker;
-  const w = new Worker(WORKER_SOURCE, { eval: true });
+interface PoolWorker {
+  worker: Worker;
+  /** Files this worker hashes now. */
+  jobs: Map<number, Job>;
+}
+
+/** The workers and the files each hashes now; a file stays on the worker it started on. */
+const pool: { workers: PoolWorker[]; next: number } = { workers: [], next: 1 };
+
+/** The least busy worker, a new one while there are fewer than MAX_WORKERS and all are busy. */
+function pick(): PoolWorker {
+  const idle = pool.workers.find((w) => w.jobs.size === 0);
+  if (idle) return idle;
+  if (pool.workers.length < MAX_WORKERS) return spawn();
+  return pool.workers.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
+}
+
+function spawn(): PoolWorker {
+  const w: PoolWorker = { worker: new Worker(WORKER_SOURCE, { eval: true }), jobs: new Map() };
   const failAll = (err: Error) => {
-    if (shared.worker === w) shared.worker = undefined;
-    for (const job of shared.jobs.values()) job.settle(err);
+    pool.workers = pool.workers.filter((x) => x !== w);
+    for (const job of w.jobs.values()) job.settle(err);
   };
-  w.on('message', (m: FromWorker) => shared.jobs.get(m.id)?.settle(m));
-  w.on('error', failAll);
-  w.on('exit', (code) => failAll(new Error(`hashing worker exited (code ${code})`)));
-  shared.worker = w;
+  w.worker.on('message', (m: FromWorker) => w.jobs.get(m.id)?.settle(m));
+  w.worker.on('error', failAll);
+  w.worker.on('exit', (code) => failAll(new Error(`hashing worker exited (code ${code})`)));
+  pool.workers.push(w);
   return w;
 }
 
-function release(id: number): void {
-  shared.jobs.delete(id);
-  if (shared.jobs.size === 0 && shared.worker) {
-    const w = shared.worker;
-    shared.worker = undefined;
-    w.removeAllListeners('exit');
-    void w.terminate();
+function release(w: PoolWorker, id: number): void {
+  w.jobs.delete(id);
+  if (w.jobs.size === 0 && pool.workers.includes(w)) {
+    pool.workers = pool.workers.filter((x) => x !== w);
+    w.worker.removeAllListeners('exit');
+    void w.worker.terminate();
   }
 }
 
 export class FileHasher {
-  private readonly id = shared.next++;
-  private readonly worker = worker();
+  private readonly id = pool.next++;
+  private readonly slot = pick();
+  private readonly worker = this.slot.worker;
   private asked = 0;
   private failure: Error | undefined;
   private result: ((r: { sha256: string; md5?: string }) => void) | undefined;
@@ -92,7 +111,7 @@ export class FileHasher {
   private closed = false;
 
   constructor(private readonly file: string, withMd5: boolean) {
-    shared.jobs.set(this.id, {
+    this.slot.jobs.set(this.id, {
       settle: (m) => {
         if (m instanceof Error) this.fail(m);
         else if (m.type === 'error') this.fail(new Error(`hashing ${this.file}: ${m.message}`));
@@ -132,7 +151,7 @@ export class FileHasher {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (shared.worker === this.worker) this.worker.postMessage({ id: this.id, type: 'drop' });
-    release(this.id);
+    if (pool.workers.includes(this.slot)) this.worker.postMessage({ id: this.id, type: 'drop' });
+    release(this.slot, this.id);
   }
 }
