@@ -326,10 +326,16 @@ async function runProfile(profile: Profile, data: Dataset, srv: Servers): Promis
   } else {
     const base = srv.base.reference;
     const wsAll = path.join(dir, 'ws-all');
-    const metadata = path.join(dir, 'metadata');
-    await mkdir(metadata, { recursive: true });
-    for (const [k, v] of Object.entries({ 'RegisteredModel.name': `bench-${profile}`, 'ModelVersion.name': '1', 'ModelArtifact.name': `bench-${profile}` })) await writeFile(path.join(metadata, k), v);
+    // Each run registers a model of its own name: create_model refuses a name another job made.
+    const metadataFor = async (name: string): Promise<string> => {
+      const metadata = path.join(dir, `metadata-${name}`);
+      await mkdir(metadata, { recursive: true });
+      for (const [k, v] of Object.entries({ 'RegisteredModel.name': name, 'ModelVersion.name': '1', 'ModelArtifact.name': name })) await writeFile(path.join(metadata, k), v);
+      return metadata;
+    };
+    let runs = 0;
     const ourAll = async (tool: string, args: string[]): Promise<Row> => {
+      const metadata = await metadataFor(`bench-${profile}-${++runs}`);
       const row = await withFreshRegistry((reg) =>
         timed(
           'all',
