@@ -22,7 +22,7 @@ import { EXIT } from '../src/errors.js';
 import { withMargin } from '../src/steps/preflight-path.js';
 import { serveHfRepo, startHttpServer, type TestHttpServer } from './support/http-server.js';
 import { useStandin } from './support/model-registry.js';
-import { useRgw } from './support/rgw.js';
+import { rgwSourceEnv, useRgw } from './support/rgw.js';
 
 const MiB = 1024 * 1024;
 
@@ -90,14 +90,7 @@ describe('preflight checks the whole path', { skip }, () => {
     };
   }
 
-  const s3Source = (key: string) => ({
-    MODEL_SYNC_SOURCE_TYPE: 's3',
-    MODEL_SYNC_SOURCE_AWS_BUCKET: s3.bucket,
-    MODEL_SYNC_SOURCE_AWS_KEY: key,
-    MODEL_SYNC_SOURCE_AWS_ENDPOINT: s3.endpoint,
-    MODEL_SYNC_SOURCE_AWS_ACCESS_KEY_ID: s3.accessKey,
-    MODEL_SYNC_SOURCE_AWS_SECRET_ACCESS_KEY: s3.secretKey,
-  });
+  const s3Source = (key: string) => rgwSourceEnv(s3, key);
   const s3Destination = (extra: Record<string, string> = {}) => ({
     MODEL_SYNC_DESTINATION_TYPE: 's3',
     MODEL_SYNC_DESTINATION_AWS_BUCKET: s3.bucket,

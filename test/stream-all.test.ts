@@ -19,23 +19,14 @@ import type { Rgw } from '../dev/rgw.js';
 import { DEFAULT_STREAM_CHUNK_SIZE as STREAM_CHUNK } from '../src/oci/stream-layer.js';
 import { encodeTarHeader, padded, tarLayerFraming } from '../src/oci/tar-layer.js';
 import { startFaultProxy } from './support/fault-proxy.js';
+import { logLines } from './support/fetch-helpers.js';
 import { startHttpServer, type TestHttpServer } from './support/http-server.js';
 import { useStandin } from './support/model-registry.js';
-import { useRgw } from './support/rgw.js';
+import { rgwSourceEnv, useRgw } from './support/rgw.js';
 
 const MiB = 1024 * 1024;
 const mr = useStandin();
 const rgw = useRgw();
-
-function logLines(stderr: string): Array<Record<string, unknown>> {
-  return stderr.split('\n').flatMap((line) => {
-    try {
-      return [JSON.parse(line) as Record<string, unknown>];
-    } catch {
-      return [];
-    }
-  });
-}
 
 function lineWith(stderr: string, text: string): Record<string, unknown> | undefined {
   return logLines(stderr).find((l) => typeof l.msg === 'string' && l.msg.includes(text));
@@ -78,14 +69,7 @@ describe('all streams the model from the source to the destination', { skip }, (
     await Promise.all([registry?.stop(), web?.stop()]);
   });
 
-  const s3Source = (key: string) => ({
-    MODEL_SYNC_SOURCE_TYPE: 's3',
-    MODEL_SYNC_SOURCE_AWS_BUCKET: s3.bucket,
-    MODEL_SYNC_SOURCE_AWS_KEY: key,
-    MODEL_SYNC_SOURCE_AWS_ENDPOINT: s3.endpoint,
-    MODEL_SYNC_SOURCE_AWS_ACCESS_KEY_ID: s3.accessKey,
-    MODEL_SYNC_SOURCE_AWS_SECRET_ACCESS_KEY: s3.secretKey,
-  });
+  const s3Source = (key: string) => rgwSourceEnv(s3, key);
   const ociDestination = (tag: string) => ({
     MODEL_SYNC_DESTINATION_TYPE: 'oci',
     MODEL_SYNC_DESTINATION_OCI_URI: `${registry.host}/models/granite:${tag}`,

@@ -36,3 +36,15 @@ export function useRgw(opts: RgwOptions = {}): RgwHandle {
   };
   return Object.assign(get, { ready });
 }
+
+/** The source settings of an S3 source `key` (object or prefix) in the RGW's first bucket. */
+export function rgwSourceEnv(s3: Rgw, key: string): Record<string, string> {
+  return {
+    MODEL_SYNC_SOURCE_TYPE: 's3',
+    MODEL_SYNC_SOURCE_AWS_BUCKET: s3.bucket,
+    MODEL_SYNC_SOURCE_AWS_KEY: key,
+    MODEL_SYNC_SOURCE_AWS_ENDPOINT: s3.endpoint,
+    MODEL_SYNC_SOURCE_AWS_ACCESS_KEY_ID: s3.accessKey,
+    MODEL_SYNC_SOURCE_AWS_SECRET_ACCESS_KEY: s3.secretKey,
+  };
+}
