@@ -28,8 +28,10 @@ export type { SourceIdentity };
 
 /** Least time between two writes of fetch.json: what a kill -9 can leave unrecorded. */
 export const SAVE_INTERVAL_MS = 250;
-/** A write may take at most this share of the time (a record of tens of thousands of files). */
+/** A write may take at most this share of the time (a record of tens of thousands of files)... */
 const SAVE_SHARE = 0.1;
+/** ...but the files a kill -9 can leave unrecorded stay those of a few seconds at most. */
+export const SAVE_MAX_INTERVAL_MS = 5000;
 
 /** The sessions running per state folder: the stop account waits for their save (recordSaved). */
 const running = new Map<string, FetchSession>();
@@ -331,12 +333,14 @@ export class FetchSession {
 
   /**
    * Schedules a write of fetch.json: at most one in flight, the next no sooner than
-   * SAVE_INTERVAL_MS after the last one ended (longer when a write takes over SAVE_SHARE of that).
+   * SAVE_INTERVAL_MS after the last one ended (longer when a write takes over SAVE_SHARE of that,
+   * up to SAVE_MAX_INTERVAL_MS).
    */
   private save(): void {
     this.dirty = true;
     if (this.timer || this.writing) return; // the write in flight schedules the next one
-    const wait = Math.max(SAVE_INTERVAL_MS, this.lastWriteMs / SAVE_SHARE) - (Date.now() - this.lastWriteEnd);
+    const interval = Math.min(SAVE_MAX_INTERVAL_MS, Math.max(SAVE_INTERVAL_MS, this.lastWriteMs / SAVE_SHARE));
+    const wait = interval - (Date.now() - this.lastWriteEnd);
     this.timer = setTimeout(() => void this.write(), Math.max(0, wait));
   }
 
