@@ -4,6 +4,9 @@
 // A file counts as complete on a re-run only when fetch.json recorded it with the same source
 // identity (size, and ETag / Content-Length / mtime where the source has one) AND model/<path>
 // still has that size. Its sha256 then comes from the record, so nothing is read twice.
+// fetch.json is rewritten whole, so it is saved at most every SAVE_INTERVAL_MS (a model of thousands
+// of files would otherwise rewrite it thousands of times, a cost growing with the square of the
+// count); a kill -9 loses at most the files of that interval, which the re-run fetches again.
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
@@ -22,6 +25,24 @@ import type { Workspace } from '../workspace/workspace.js';
 import { ExpansionGuard, type ArchiveLimits } from './archive-limits.js';
 
 export type { SourceIdentity };
+
+/** Least time between two writes of fetch.json: what a kill -9 can leave unrecorded. */
+export const SAVE_INTERVAL_MS = 250;
+/** A write may take at most this share of the time (a record of tens of thousands of files)... */
+const SAVE_SHARE = 0.1;
+/** ...but the files a kill -9 can leave unrecorded stay those of a few seconds at most. */
+export const SAVE_MAX_INTERVAL_MS = 5000;
+
+/** The sessions running per state folder: the stop account waits for their save (recordSaved). */
+const running = new Map<string, FetchSession>();
+
+/** Test hook: called after each write of fetch.json. */
+export const saveHooks: { written?: (record: FetchRecord) => void } = {};
+
+/** Resolves once fetch.json holds what a session running in `workspace` has recorded so far. */
+export async function recordSaved(workspace: Workspace): Promise<void> {
+  await running.get(workspace.stateDir)?.flush().catch(() => undefined);
+}
 
 /** Raised when the bytes received differ from the announced length (a cut connection). */
 export class SizeMismatchError extends ModelSyncError {
@@ -94,8 +115,13 @@ export class FetchSession {
   readonly partialDir: string;
   private record: FetchRecord;
   private readonly files = new Map<string, InventoryEntry>();
-  private saving: Promise<void> = Promise.resolve();
+  /** The write of fetch.json in flight, the next one's timer, and whether anything changed since. */
+  private writing: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
   private dirty = false;
+  private lastWriteEnd = 0;
+  private lastWriteMs = 0;
+  private saveError: unknown;
   skipped = 0;
   /** Bytes this run still has to write, when the source told them before the download. */
   needed: Needed | undefined;
@@ -129,6 +155,9 @@ export class FetchSession {
     if (stale.length > 0) ctx.log.info({ files: stale.length }, 'removing partial downloads of an interrupted run');
     await rm(session.tmpDir, { recursive: true, force: true });
     await mkdir(session.tmpDir, { recursive: true });
+    running.set(ctx.workspace.stateDir, session);
+    // Stopped: record what is complete now, not up to SAVE_INTERVAL_MS later.
+    ctx.signal?.addEventListener('abort', session.onAbort, { once: true });
     return session;
   }
 
@@ -302,26 +331,75 @@ export class FetchSession {
     this.save();
   }
 
-  /** Coalesced write of fetch.json: at most one write in flight, one more queued. */
+  /**
+   * Schedules a write of fetch.json: at most one in flight, the next no sooner than
+   * SAVE_INTERVAL_MS after the last one ended (longer when a write takes over SAVE_SHARE of that,
+   * up to SAVE_MAX_INTERVAL_MS).
+   */
   private save(): void {
-    if (this.dirty) return;
     this.dirty = true;
-    this.saving = this.saving.then(async () => {
-      this.dirty = false;
-      this.record.updated = new Date().toISOString();
-      await writeRecord(this.workspace, 'fetch', this.record);
-    });
+    if (this.timer || this.writing) return; // the write in flight schedules the next one
+    const interval = Math.min(SAVE_MAX_INTERVAL_MS, Math.max(SAVE_INTERVAL_MS, this.lastWriteMs / SAVE_SHARE));
+    const wait = interval - (Date.now() - this.lastWriteEnd);
+    this.timer = setTimeout(() => void this.write(), Math.max(0, wait));
   }
 
+  private write(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.writing) return this.writing;
+    this.dirty = false;
+    this.record.updated = new Date().toISOString();
+    const started = Date.now();
+    this.writing = writeRecord(this.workspace, 'fetch', this.record)
+      .then(
+        () => {
+          this.saveError = undefined; // this write holds everything the failed one had
+          saveHooks.written?.(this.record);
+        },
+        (err: unknown) => {
+          this.saveError ??= err; // flush() reports it
+        },
+      )
+      .finally(() => {
+        this.lastWriteEnd = Date.now();
+        this.lastWriteMs = this.lastWriteEnd - started;
+        this.writing = undefined;
+        if (this.dirty) this.save();
+      });
+    return this.writing;
+  }
+
+  /** Writes what is not saved yet, now, and waits for it; fails when a write failed. */
   async flush(): Promise<void> {
-    await this.saving;
+    while (this.writing || this.dirty) {
+      if (this.writing) await this.writing;
+      else await this.write();
+    }
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.saveError) throw this.saveError;
+  }
+
+  private readonly onAbort = (): void => void this.flush().catch(() => undefined);
+
+  /** Ends the session: nothing of it is written any more after this (flush first). */
+  close(): void {
+    this.signal?.removeEventListener('abort', this.onAbort);
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (running.get(this.workspace.stateDir) === this) running.delete(this.workspace.stateDir);
   }
 
   /** Marks the run complete and returns the inventory, files in path order. */
   async finish(): Promise<Inventory> {
     this.record.complete = true;
     this.save();
-    await this.flush();
+    try {
+      await this.flush();
+    } finally {
+      this.close();
+    }
     await rm(this.tmpDir, { recursive: true, force: true });
     await rm(this.partialDir, { recursive: true, force: true });
     const files = [...this.files.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -336,6 +414,7 @@ export async function withSession(ctx: FetchContext, source: string, fn: (sessio
     await fn(session);
   } catch (err) {
     await session.flush().catch(() => undefined);
+    session.close();
     // The temp files of the failed write are gone (receive() removes them): a re-run with more space starts clean.
     // Mid-way a lower bound says nothing (it fitted when checked): only an exact need is named.
     throw await asNoSpace(err, ctx.workspace.volume, session.needed?.atLeast ? undefined : session.needed);

@@ -2,6 +2,7 @@
 import { stat } from 'node:fs/promises';
 import { fetchFromOci } from '../sources/oci.js';
 import { fetchFromS3 } from '../sources/s3.js';
+import { recordSaved } from '../sources/session.js';
 import { fetchFromUri } from '../sources/uri.js';
 import { readRecord, writeRecord, type Inventory, type InventoryEntry } from '../workspace/records.js';
 import { safeJoin } from '../workspace/safe-path.js';
@@ -59,6 +60,7 @@ async function withMtimes(ctx: StepContext, files: InventoryEntry[]): Promise<In
 }
 
 async function fetchAccount(ctx: StepContext): Promise<string> {
+  await recordSaved(ctx.workspace); // fetch.json is saved every 250 ms: the stop writes it at once
   const record = await readRecord(ctx.workspace, 'fetch');
   const files = record ? Object.keys(record.files).length : 0;
   return `the download was abandoned; fetch.json records ${files} complete file${files === 1 ? '' : 's'} (a re-run resumes from them and discards the partial one)`;
