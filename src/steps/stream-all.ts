@@ -20,6 +20,7 @@ import { streamLayerToRegistry, type StreamedLayer } from '../oci/stream-layer.j
 import { RegistryTarget } from '../oci/target-registry.js';
 import { pushLayout } from '../oci/transfer.js';
 import { MT } from '../oci/media-types.js';
+import { tarLayerSize } from '../oci/tar-layer.js';
 import { UploadSessions } from '../oci/upload-sessions.js';
 import { openStreamSource, type SourceFile, type StreamSource } from '../sources/stream-source.js';
 import { forEachLimit } from '../util/concurrency.js';
@@ -131,7 +132,9 @@ async function streamToRegistry(ctx: StepContext, source: StreamSource, image: I
   if (!(destination instanceof RegistryTarget)) throw new ModelSyncError('internal', `streaming needs a registry destination, not ${destination.label}`);
   const done = new StreamProgress(ctx, source.label, target);
   const sessions = await UploadSessions.load(workspace);
-  const total = source.files.reduce((n, f) => n + f.size, 0);
+  // In layer bytes (tar framing included), as the uploads count them.
+  const layerBytes = (layer: PlannedLayer<SourceFile>) => tarLayerSize(layer.files.map((f) => ({ path: f.path, fileSize: f.size })));
+  const total = plan.layers.reduce((n, l) => n + layerBytes(l), 0);
   const progress = new Progress(log, `stream ${source.label} -> ${destination.label}`, total, settings.progressIntervalSeconds);
   const layers: ModelLayerRecord[] = new Array(plan.layers.length);
   let streamed = 0;
@@ -139,12 +142,12 @@ async function streamToRegistry(ctx: StepContext, source: StreamSource, image: I
   let bytesUploaded = 0;
   try {
     await forEachLimit(plan.layers, settings.pushConcurrency(), async (layer, i) => {
-      const key = layerKey(destination.label, layer);
+      const key = layerKey(`${destination.registry}/${destination.repository}`, layer);
       const finished = await done.finished(key, destination);
       if (finished) {
         layers[i] = finished;
         skipped++;
-        progress.add(layer.files.reduce((n, f) => n + f.size, 0));
+        progress.add(layerBytes(layer));
         return;
       }
       const result = await streamLayerToRegistry(layer.files, {
