@@ -21,7 +21,12 @@ import {
 import { tarLayerSize } from '../src/oci/tar-layer.js';
 
 const MiB = 1024 * 1024;
-type F = PlanFile & { identity: Record<string, unknown> };
+/** An interface, as SourceIdentity is: partPlanDocument must accept it. */
+interface Identity {
+  etag: string;
+  size: number;
+}
+type F = PlanFile & { identity: Identity };
 const file = (path: string, size: number): F => ({ path, size, identity: { etag: `"${path}"`, size } });
 const own = (path: string, size: number): PlannedLayer<F> => ({ kind: 'own', files: [file(path, size)] });
 const layerBytes = (l: PlannedLayer<F>) => tarLayerSize(l.files.map((f) => ({ path: f.path, fileSize: f.size })));

@@ -119,7 +119,8 @@ export interface PartResultDocument {
 }
 
 /** The plan document of `plan`. */
-export function partPlanDocument<F extends PlanFile & { identity: Record<string, unknown> }>(
+// `identity: object` so that interfaces (SourceIdentity) fit; it is carried as JSON, unread.
+export function partPlanDocument<F extends PlanFile & { identity: object }>(
   plan: PartPlan<F>,
   meta: { source: string; repository: string; base: string; budget: { maxLayers: number; ownLayerBytes: number } },
 ): PartPlanDocument {
@@ -134,7 +135,7 @@ export function partPlanDocument<F extends PlanFile & { identity: Record<string,
     layers: plan.layerCount,
     partList: plan.parts.map((p) => ({
       index: p.index,
-      layers: p.layers.map((l) => ({ index: l.index, kind: l.layer.kind, files: l.layer.files.map((f) => ({ path: f.path, size: f.size, identity: f.identity })) })),
+      layers: p.layers.map((l) => ({ index: l.index, kind: l.layer.kind, files: l.layer.files.map((f) => ({ path: f.path, size: f.size, identity: { ...f.identity } as Record<string, unknown> })) })),
     })),
   };
 }
