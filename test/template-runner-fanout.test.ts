@@ -11,7 +11,7 @@ import { runArgoWorkflowTemplate, runTektonPipeline, type EngineRun } from './su
 
 type Obj = Record<string, any>;
 
-// plan <out> <json>: writes the list. part <item> <out>: logs its interval, sleeps 300 ms (an item
+// plan <out> <json>: writes the list. part <item> <out>: logs its interval, sleeps 1.5 s, far beyond a process start-up under load (an item
 // starting with "fail" exits 1 at once), writes size-<item>. gather <values...>: logs its argv.
 const FAKE_CLI = `
 import { writeFileSync } from 'node:fs';
@@ -23,7 +23,7 @@ else if (mode === 'part') {
   const [item, out] = args;
   const start = Date.now();
   if (item.startsWith('fail')) { log('part', { item, start, end: Date.now(), failed: true }); process.exit(1); }
-  await new Promise((r) => setTimeout(r, 300));
+  await new Promise((r) => setTimeout(r, 1500));
   writeFileSync(out, 'size-' + item);
   log('part', { item, start, end: Date.now() });
 } else if (mode === 'gather') log('gather', { args });
