@@ -4,6 +4,9 @@
 // command+args+env as a local process with the BUILT CLI in place of `model-sync`, passes output
 // parameters / results between steps, evaluates the simple `when`s, honours retries, and runs the
 // exit handler / finally tasks. It covers what our templates use, and throws on anything else.
+// Fan-out: an Argo step's `withParam`/`withItems` and a Tekton pipeline task's `matrix` start one
+// process per item at the same time (Argo `parallelism` caps them), and aggregate outputs/results
+// into JSON lists as the engines do.
 // runJob starts a batch/v1 Job's pod the same way, with the image's ENTRYPOINT/CMD where the
 // container sets no command or args.
 import { spawn } from 'node:child_process';
@@ -32,6 +35,8 @@ export interface PodRun extends ContainerResult {
   template: string;
   attempt: number;
   outputs: Record<string, string>;
+  /** Position in a fan-out (Argo loop item, Tekton matrix combination); absent otherwise. */
+  index?: number;
 }
 
 export interface EngineRun {
@@ -176,6 +181,72 @@ function argoShouldRetry(expression: string | undefined, exitCode: number): bool
   return !m[1]!.split(',').map((n) => Number(n.trim())).includes(exitCode);
 }
 
+/** Runs at most `limit` of the functions given to it at a time (Argo `parallelism`). */
+function limiter(limit: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (fn) => {
+    while (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+    try {
+      return await fn();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+}
+
+/** Argo v4 types `parallelism` as an integer (no `{{…}}`): anything else is refused as the CRD would. */
+function argoParallelism(value: unknown, where: string): number {
+  if (value === undefined) return Infinity;
+  if (!Number.isInteger(value) || (value as number) < 1) throw new Error(`argo ${where}: parallelism must be a positive integer, is ${JSON.stringify(value)}`);
+  return value as number;
+}
+
+/** `{{item}}` and `{{item.<key>}}` of one loop item: strings as they are, anything else as JSON. */
+function itemVars(item: unknown): Record<string, string> {
+  const text = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
+  const vars: Record<string, string> = { item: text(item) };
+  if (item && typeof item === 'object' && !Array.isArray(item)) for (const [k, v] of Object.entries(item)) vars[`item.${k}`] = text(v);
+  return vars;
+}
+
+/** The value of a `$(name[*])` reference, alone in its string: an array of strings. */
+function tektonArray(ref: string, lookup: (name: string) => string[] | undefined, where: string): string[] | undefined {
+  const m = /^\$\(([^()]+)\[\*\]\)$/.exec(ref.trim());
+  if (!m) return undefined;
+  const values = lookup(m[1]!);
+  if (!values) throw new Error(`${where}: cannot resolve ${ref} as an array`);
+  return values;
+}
+
+/** Splices `$(x[*])` array elements of string lists in place, as Tekton does for array params. */
+function expandTektonArrays<T>(value: T, lookup: (name: string) => string[] | undefined, where: string): T {
+  const walk = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.flatMap((x) => (typeof x === 'string' ? (tektonArray(x, lookup, where) ?? [x]) : [walk(x)]));
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    return v;
+  };
+  return walk(value) as T;
+}
+
+/** Matrix combinations: the cartesian product of `params` (first param slowest), then `include`. */
+function matrixCombinations(params: [string, string[]][], include: [string, string][][]): Record<string, string>[] {
+  let combos: Record<string, string>[] = params.length ? [{}] : [];
+  for (const [name, values] of params) combos = combos.flatMap((c) => values.map((v) => ({ ...c, [name]: v })));
+  const matrixNames = new Set(params.map(([n]) => n));
+  const originals = combos.length;
+  for (const entry of include) {
+    const fixed = entry.filter(([n]) => matrixNames.has(n));
+    const matches = combos.slice(0, originals).filter((c) => fixed.every(([n, v]) => c[n] === v));
+    if (matches.length === 0) combos.push(Object.fromEntries(entry));
+    // An include never overrides a value the matrix generated; it adds the other params.
+    for (const c of matches) for (const [n, v] of entry) if (!matrixNames.has(n)) c[n] = v;
+  }
+  return combos;
+}
+
 // ---------------------------------------------------------------------------------------------
 // A batch/v1 Job's pod, as the kubelet starts it from the image
 
@@ -235,6 +306,17 @@ export interface ArgoRunInput {
   name?: string;
 }
 
+/** One child of an Argo loop: Argo names its node `step(index:item)`. */
+interface LoopChild {
+  index: number;
+  label: string;
+}
+
+interface StepResult {
+  ok: boolean;
+  outputs: Record<string, string>;
+}
+
 export async function runArgoWorkflowTemplate(input: ArgoRunInput, opts: RunnerOptions): Promise<EngineRun> {
   const spec = input.template.spec as Obj;
   const ns = new Namespace(opts.objects);
@@ -256,8 +338,11 @@ export async function runArgoWorkflowTemplate(input: ArgoRunInput, opts: RunnerO
   const run: EngineRun = { status: 'Succeeded', pods: [], exitPods: [], outputs: {}, skipped: [], workspace };
   const failures: Obj[] = [];
   let podCounter = 0;
+  // Workflow-level parallelism counts pods; a steps template's own caps its loop's children.
+  const workflowSlot = limiter(argoParallelism(spec.parallelism, 'workflow'));
 
-  const runLeaf = async (stepName: string, t: Obj, args: Record<string, string>, into: PodRun[]): Promise<{ ok: boolean; outputs: Record<string, string> }> => {
+  const runLeaf = (stepName: string, t: Obj, args: Record<string, string>, into: PodRun[], fan?: LoopChild) => workflowSlot(() => runPod(stepName, t, args, into, fan));
+  const runPod = async (stepName: string, t: Obj, args: Record<string, string>, into: PodRun[], fan?: LoopChild): Promise<StepResult> => {
     const inputs: Record<string, string> = {};
     for (const p of (t.inputs?.parameters ?? []) as Obj[]) {
       const v = args[p.name] ?? p.value ?? p.default;
@@ -301,11 +386,11 @@ export async function runArgoWorkflowTemplate(input: ArgoRunInput, opts: RunnerO
           if (o.globalName) globals[`workflow.outputs.parameters.${o.globalName}`] = outputs[o.name]!;
         }
       }
-      into.push({ name: stepName, template: t.name, attempt, ...result, outputs });
+      into.push({ name: stepName, template: t.name, attempt, ...result, outputs, ...(fan ? { index: fan.index } : {}) });
       if (result.exitCode === 0) return { ok: true, outputs };
       if (attempt >= limit || !argoShouldRetry(resolved.retryStrategy?.expression, result.exitCode)) {
         failures.push({
-          displayName: stepName,
+          displayName: fan ? `${stepName}(${fan.index}:${fan.label})` : stepName,
           message: `Error (exit code ${result.exitCode}): ${result.termination}`,
           templateName: t.name,
           phase: 'Failed',
@@ -319,24 +404,63 @@ export async function runArgoWorkflowTemplate(input: ArgoRunInput, opts: RunnerO
 
   const runSteps = async (t: Obj, into: PodRun[]): Promise<boolean> => {
     const stepOutputs: Record<string, string> = {};
+    const lookup = (n: string) => stepOutputs[n] ?? globals[n];
+    const childSlot = limiter(argoParallelism(t.parallelism, `template ${t.name}`));
+
+    // One step, or one loop child with its item's variables; a false `when` skips it.
+    const runStep = async (s: Obj, vars: Record<string, string>, fan?: LoopChild): Promise<StepResult & { skipped: boolean }> => {
+      const { withParam: _param, withItems: _items, ...plain } = s;
+      const step = substitute(plain, /\{\{([^{}]+)\}\}/g, (n) => vars[n] ?? lookup(n), `argo step ${s.name}`);
+      if (step.templateRef && step.templateRef.name !== input.template.metadata.name) throw new Error(`templateRef ${step.templateRef.name} unknown`);
+      const target = templates.get(step.templateRef?.template ?? step.template);
+      if (!target) throw new Error(`argo: template ${step.template} not found`);
+      if (step.when !== undefined && !evaluateArgoWhen(step.when)) {
+        const defaults: Record<string, string> = {};
+        for (const o of (target.outputs?.parameters ?? []) as Obj[]) if (o.valueFrom?.default !== undefined) defaults[o.name] = String(o.valueFrom.default);
+        return { ok: true, outputs: defaults, skipped: true };
+      }
+      const args = Object.fromEntries(((step.arguments?.parameters ?? []) as Obj[]).map((p) => [p.name, String(p.value)]));
+      const result = target.container ? await runLeaf(s.name, target, args, into, fan) : { ok: await runSteps(target, into), outputs: {} };
+      return { ...result, skipped: false };
+    };
+
+    const loopItems = (s: Obj): unknown[] => {
+      if (s.withItems !== undefined) {
+        if (!Array.isArray(s.withItems)) throw new Error(`argo step ${s.name}: withItems must be a list`);
+        return substitute(s.withItems as unknown[], /\{\{([^{}]+)\}\}/g, lookup, `argo withItems of ${s.name}`);
+      }
+      const text = substitute(String(s.withParam), /\{\{([^{}]+)\}\}/g, lookup, `argo withParam of ${s.name}`);
+      let items: unknown;
+      try {
+        items = JSON.parse(text);
+      } catch {
+        items = undefined;
+      }
+      if (!Array.isArray(items)) throw new Error(`argo step ${s.name}: withParam is not a JSON list: ${text}`);
+      return items;
+    };
+
     for (const group of t.steps as Obj[][]) {
       for (const s of group) {
-        const lookup = (n: string) => stepOutputs[n] ?? globals[n];
-        const step = substitute(s, /\{\{([^{}]+)\}\}/g, lookup, `argo step ${s.name}`);
-        if (step.templateRef && step.templateRef.name !== input.template.metadata.name) throw new Error(`templateRef ${step.templateRef.name} unknown`);
-        const target = templates.get(step.templateRef?.template ?? step.template);
-        if (!target) throw new Error(`argo: template ${step.template} not found`);
-        if (step.when !== undefined && !evaluateArgoWhen(step.when)) {
-          run.skipped.push(s.name);
-          for (const o of (target.outputs?.parameters ?? []) as Obj[]) {
-            if (o.valueFrom?.default !== undefined) stepOutputs[`steps.${s.name}.outputs.parameters.${o.name}`] = String(o.valueFrom.default);
-          }
+        if (s.withParam === undefined && s.withItems === undefined) {
+          const result = await runStep(s, {});
+          if (result.skipped) run.skipped.push(s.name);
+          for (const [k, v] of Object.entries(result.outputs)) stepOutputs[`steps.${s.name}.outputs.parameters.${k}`] = v;
+          if (!result.ok) return false;
           continue;
         }
-        const args = Object.fromEntries(((step.arguments?.parameters ?? []) as Obj[]).map((p) => [p.name, String(p.value)]));
-        const ok = target.container ? (await runLeaf(s.name, target, args, into)) : { ok: await runSteps(target, into), outputs: {} };
-        for (const [k, v] of Object.entries(ok.outputs)) stepOutputs[`steps.${s.name}.outputs.parameters.${k}`] = v;
-        if (!ok.ok) return false;
+        // Every child runs (at most `parallelism` at a time) and ends before the step's phase is known.
+        const children = loopItems(s).map((item, index) => ({ vars: itemVars(item), index }));
+        const results = await Promise.all(children.map((c) => childSlot(() => runStep(s, c.vars, { index: c.index, label: c.vars.item! }))));
+        results.forEach((r, i) => r.skipped && run.skipped.push(`${s.name}(${i}:${children[i]!.vars.item})`));
+        // Argo aggregates a loop's outputs in item order: each parameter as a JSON list of values,
+        // and `outputs.parameters` as a JSON list of each child's parameter map.
+        const ran = results.filter((r) => !r.skipped);
+        for (const name of new Set(ran.flatMap((r) => Object.keys(r.outputs)))) {
+          stepOutputs[`steps.${s.name}.outputs.parameters.${name}`] = JSON.stringify(ran.flatMap((r) => (name in r.outputs ? [r.outputs[name]] : [])));
+        }
+        stepOutputs[`steps.${s.name}.outputs.parameters`] = JSON.stringify(ran.map((r) => r.outputs));
+        if (results.some((r) => !r.ok)) return false;
       }
     }
     return true;
@@ -380,11 +504,30 @@ export async function runTektonPipeline(input: TektonRunInput, opts: RunnerOptio
   const runName = input.name ?? 'model-sync-test';
   const tasks = new Map<string, Obj>(input.tasks.map((t) => [t.metadata.name, t]));
   const vars: Record<string, string> = { 'context.pipelineRun.name': runName };
+  // Array values (array params, results of matrixed tasks), read through `$(name[*])`.
+  const arrays: Record<string, string[]> = {};
   for (const p of (spec.params ?? []) as Obj[]) {
     const v = input.params[p.name] ?? p.default;
     if (v === undefined) throw new Error(`tekton: pipeline param ${p.name} is required`);
-    vars[`params.${p.name}`] = String(v);
+    if (Array.isArray(v)) arrays[`params.${p.name}`] = v.map(String);
+    else vars[`params.${p.name}`] = String(v);
   }
+  const arrayOf = (n: string): string[] | undefined => {
+    if (arrays[n]) return arrays[n];
+    let parsed: unknown;
+    try {
+      parsed = vars[n] === undefined ? undefined : JSON.parse(vars[n]!); // an array result's file is a JSON list
+    } catch {
+      parsed = undefined;
+    }
+    return Array.isArray(parsed) ? parsed.map(String) : undefined;
+  };
+  /** Pipeline-task param values: `$(x[*])` alone gives an array, array literals splice them. */
+  const resolveParam = (value: unknown, where: string): string | string[] => {
+    if (Array.isArray(value)) return substitute(expandTektonArrays(value.map(String), arrayOf, where), /\$\(([^()]+)\)/g, (n) => vars[n], where);
+    return tektonArray(String(value), arrayOf, where) ?? substitute(String(value), /\$\(([^()]+)\)/g, (n) => vars[n], where);
+  };
+  const resolveParams = (list: Obj[] | undefined, where: string): Obj[] => (list ?? []).map((p) => ({ ...p, value: resolveParam(p.value, where) }));
   for (const k of Object.keys(input.params)) if (!(`params.${k}` in vars)) throw new Error(`tekton: unknown pipeline param ${k}`);
   const workspace = await mkdtemp(path.join(opts.root, 'tekton-workspace-'));
   const shared = new Map<string, string>();
@@ -397,16 +540,19 @@ export async function runTektonPipeline(input: TektonRunInput, opts: RunnerOptio
   const status: Record<string, 'Succeeded' | 'Failed' | 'None'> = {};
   let podCounter = 0;
 
-  const runTask = async (pt: Obj, into: PodRun[]): Promise<boolean> => {
+  /** One TaskRun (`index`: its matrix combination); params already resolved. */
+  const runTask = async (pt: Obj, into: PodRun[], index?: number): Promise<{ ok: boolean; outputs: Record<string, string> }> => {
     const task = tasks.get(pt.taskRef.name);
     if (!task) throw new Error(`tekton: Task ${pt.taskRef.name} not found`);
-    const given = Object.fromEntries(((pt.params ?? []) as Obj[]).map((p) => [p.name, String(p.value)]));
-    const taskVars: Record<string, string> = { 'context.taskRun.name': `${runName}-${pt.name}` };
+    const given = Object.fromEntries(((pt.params ?? []) as Obj[]).map((p) => [p.name, Array.isArray(p.value) ? (p.value as unknown[]).map(String) : String(p.value)]));
+    const taskVars: Record<string, string> = { 'context.taskRun.name': index === undefined ? `${runName}-${pt.name}` : `${runName}-${pt.name}-${index}` };
+    const taskArrays: Record<string, string[]> = {};
     for (const k of Object.keys(given)) if (!(task.spec.params as Obj[]).some((p) => p.name === k)) throw new Error(`tekton ${pt.name}: Task has no param ${k}`);
     for (const p of (task.spec.params ?? []) as Obj[]) {
       const v = given[p.name] ?? p.default;
       if (v === undefined) throw new Error(`tekton ${pt.name}: param ${p.name} not given`);
-      taskVars[`params.${p.name}`] = String(v);
+      if (Array.isArray(v)) taskArrays[`params.${p.name}`] = v.map(String);
+      else taskVars[`params.${p.name}`] = String(v);
     }
     for (const r of (task.spec.results ?? []) as Obj[]) taskVars[`results.${r.name}.path`] = `${TEKTON_RESULTS}/${r.name}`;
     for (let attempt = 0; ; attempt++) {
@@ -437,7 +583,7 @@ export async function runTektonPipeline(input: TektonRunInput, opts: RunnerOptio
         }
         // Tekton substitutes in steps, stepTemplate and volumes (not in descriptions).
         const resolved = substitute(
-          { steps: task.spec.steps, stepTemplate: task.spec.stepTemplate, volumes: task.spec.volumes },
+          expandTektonArrays({ steps: task.spec.steps, stepTemplate: task.spec.stepTemplate, volumes: task.spec.volumes }, (n) => taskArrays[n], `tekton task ${pt.name}`),
           /\$\(([^()]+)\)/g,
           (n) => taskVars[n],
           `tekton task ${pt.name}`,
@@ -474,13 +620,33 @@ export async function runTektonPipeline(input: TektonRunInput, opts: RunnerOptio
         }
         if (bytes > MAX_RESULTS_BYTES) exitCode = -2; // Termination message is above max allowed size 4096
       }
-      into.push({ name: pt.name, template: task.metadata.name, attempt, ...result!, exitCode, outputs });
-      if (exitCode === 0) {
-        for (const [k, v] of Object.entries(outputs)) vars[`tasks.${pt.name}.results.${k}`] = v;
-        return true;
-      }
-      if (attempt >= Number(pt.retries ?? 0)) return false;
+      into.push({ name: pt.name, template: task.metadata.name, attempt, ...result!, exitCode, outputs, ...(index === undefined ? {} : { index }) });
+      if (exitCode === 0) return { ok: true, outputs };
+      if (attempt >= Number(pt.retries ?? 0)) return { ok: false, outputs };
     }
+  };
+
+  // A matrixed task: one TaskRun per combination, all at once; it fails when any fails (after all
+  // ended), and each result becomes an array result in combination order.
+  const runMatrix = async (pt: Obj): Promise<boolean> => {
+    const where = `tekton matrix of ${pt.name}`;
+    const params = ((pt.matrix.params ?? []) as Obj[]).map((p) => {
+      const values = resolveParam(p.value, where);
+      if (!Array.isArray(values)) throw new Error(`${where}: param ${p.name} must be an array`);
+      return [p.name as string, values] as [string, string[]];
+    });
+    const include = ((pt.matrix.include ?? []) as Obj[]).map((e) => ((e.params ?? []) as Obj[]).map((p) => [p.name as string, String(resolveParam(p.value, where))] as [string, string]));
+    const combos = matrixCombinations(params, include);
+    const results = await Promise.all(
+      combos.map((combo, index) => runTask({ ...pt, params: [...(pt.params as Obj[]), ...Object.entries(combo).map(([name, value]) => ({ name, value }))] }, run.pods, index)),
+    );
+    if (results.some((r) => !r.ok)) return false;
+    for (const name of new Set(results.flatMap((r) => Object.keys(r.outputs)))) {
+      const values = results.flatMap((r) => (name in r.outputs ? [r.outputs[name]!] : []));
+      arrays[`tasks.${pt.name}.results.${name}`] = values;
+      vars[`tasks.${pt.name}.results.${name}`] = JSON.stringify(values);
+    }
+    return true;
   };
 
   const whenHolds = (pt: Obj): boolean =>
@@ -512,8 +678,11 @@ export async function runTektonPipeline(input: TektonRunInput, opts: RunnerOptio
       run.skipped.push(pt.name);
       continue;
     }
-    const params = substitute(pt.params ?? [], /\$\(([^()]+)\)/g, (n) => vars[n], `tekton params of ${pt.name}`);
-    const ok = await runTask({ ...pt, params }, run.pods);
+    const params = resolveParams(pt.params, `tekton params of ${pt.name}`);
+    const ok = pt.matrix ? await runMatrix({ ...pt, params }) : await runTask({ ...pt, params }, run.pods).then((r) => {
+      for (const [k, v] of Object.entries(r.outputs)) if (r.ok) vars[`tasks.${pt.name}.results.${k}`] = v;
+      return r.ok;
+    });
     status[pt.name] = ok ? 'Succeeded' : 'Failed';
     if (!ok) failed = true;
   }
@@ -530,7 +699,7 @@ export async function runTektonPipeline(input: TektonRunInput, opts: RunnerOptio
       run.skipped.push(ft.name);
       continue;
     }
-    const params = substitute(ft.params ?? [], /\$\(([^()]+)\)/g, (n) => vars[n], `tekton params of ${ft.name}`);
+    const params = resolveParams(ft.params, `tekton params of ${ft.name}`);
     await runTask({ ...ft, params }, run.exitPods);
   }
   if (!failed) {
