@@ -30,7 +30,7 @@ async function runStep(name: keyof typeof parts, ctx: StepContext): Promise<Step
   const run = parts[name];
   const started = Date.now();
   const outcome = await run({ ...ctx, log: ctx.log.child({ part: name }) });
-  for (const r of loadStep(name).results) await ctx.workspace.writeResult(r.name, outcome.results[r.name] ?? '');
+  await writeStepResults(ctx, name, outcome.results);
   ctx.log.info({ ...outcome.summary, seconds: (Date.now() - started) / 1000 }, `${name} finished`);
   return outcome;
 }
@@ -86,6 +86,11 @@ export const runAll: StepRunner = async (ctx) => {
   };
 };
 
+/** The results step `name` declares, as it would write them on its own. */
+async function writeStepResults(ctx: StepContext, name: keyof typeof parts, results: Readonly<Record<string, string>>): Promise<void> {
+  for (const r of loadStep(name).results) await ctx.workspace.writeResult(r.name, results[r.name] ?? '');
+}
+
 /** fetch, package (OCI destination) and push, through the workspace. */
 async function staged(ctx: StepContext): Promise<Pick<StreamedRun, 'results'>> {
   const fetched = await runStep('fetch', ctx);
@@ -107,9 +112,7 @@ async function stream(ctx: StepContext): Promise<StreamedRun | { staged: string 
   const r = await runStreamed({ ...ctx, log: ctx.log.child({ part: 'stream' }) });
   if ('staged' in r) return r;
   const steps: Array<keyof typeof parts> = ['fetch', ...(ctx.settings.destinationType() === 'oci' ? (['package'] as const) : []), 'push'];
-  for (const name of steps) {
-    for (const { name: result } of loadStep(name).results) await ctx.workspace.writeResult(result, r.results[result as keyof StreamedRun['results']] ?? '');
-  }
+  for (const name of steps) await writeStepResults(ctx, name, r.results);
   ctx.log.info({ ...r.summary, seconds: (Date.now() - started) / 1000 }, 'stream finished');
   return r;
 }

@@ -2,16 +2,17 @@
 import { stat } from 'node:fs/promises';
 import { fetchFromOci } from '../sources/oci.js';
 import { fetchFromS3 } from '../sources/s3.js';
-import { recordSaved } from '../sources/session.js';
+import { recordSaved, type FetchContext } from '../sources/session.js';
 import { fetchFromUri } from '../sources/uri.js';
+import { megabytesPerSecond } from '../util/progress.js';
 import { readRecord, writeRecord, type Inventory, type InventoryEntry } from '../workspace/records.js';
 import { safeJoin } from '../workspace/safe-path.js';
 import type { StepContext, StepRunner } from './types.js';
 
-export const runFetch: StepRunner = async (ctx) => {
+/** What a source needs of the step (fetch, and the streaming all's source). */
+export function fetchContext(ctx: StepContext): FetchContext {
   const { settings } = ctx;
-  const source = settings.source();
-  const fetchCtx = {
+  return {
     workspace: ctx.workspace,
     log: ctx.log,
     concurrency: settings.fetchConcurrency(),
@@ -20,6 +21,12 @@ export const runFetch: StepRunner = async (ctx) => {
     archiveLimits: settings.archiveLimits(),
     signal: ctx.stop.signal,
   };
+}
+
+export const runFetch: StepRunner = async (ctx) => {
+  const { settings } = ctx;
+  const source = settings.source();
+  const fetchCtx = fetchContext(ctx);
   // Stopped, nothing on the source side needs undoing: files reach model/ only whole (temp name,
   // then rename), and fetch.json says which; the account says how far it got.
   const unregister = ctx.stop.onStop({ what: 'the download', run: () => fetchAccount(ctx) });
@@ -41,7 +48,7 @@ export const runFetch: StepRunner = async (ctx) => {
       source: inventory.source,
       files: inventory.files.length,
       bytes: inventory.totalBytes,
-      MBps: seconds > 0 ? Math.round((inventory.totalBytes / 1e6 / seconds) * 10) / 10 : undefined,
+      MBps: megabytesPerSecond(inventory.totalBytes, seconds),
     },
   };
 };

@@ -15,7 +15,7 @@ import { comparePaths, planModelLayers, type LayerBudget, type LayerPlan, type P
 import { baseLayerCount, buildModelcar } from '../oci/modelcar.js';
 import { hashTarLayers, totalCounts } from '../oci/layer-hasher.js';
 import type { Descriptor } from '../oci/types.js';
-import { Progress } from '../util/progress.js';
+import { megabytesPerSecond, Progress } from '../util/progress.js';
 import { modelLayers, readRecord, writeRecord, type ModelLayerFile, type ModelLayerRecord, type PackageRecord } from '../workspace/records.js';
 import { assertResolvesInside, normaliseRelative, safeJoin } from '../workspace/safe-path.js';
 import { pullBaseImage } from './base-image.js';
@@ -100,7 +100,7 @@ export const runPackage: StepRunner = async (ctx) => {
         layers: layers.length,
         bytes,
         staleBlobsRemoved: removed,
-        MBps: seconds > 0 ? Math.round((bytes / 1e6 / seconds) * 10) / 10 : undefined,
+        MBps: megabytesPerSecond(bytes, seconds),
       },
     };
   } finally {

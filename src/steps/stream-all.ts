@@ -24,9 +24,11 @@ import { tarLayerSize } from '../oci/tar-layer.js';
 import { UploadSessions } from '../oci/upload-sessions.js';
 import { openStreamSource, type SourceFile, type StreamSource } from '../sources/stream-source.js';
 import { forEachLimit } from '../util/concurrency.js';
-import { Progress } from '../util/progress.js';
-import { readRecord, removeRecord, writeRecord, type ModelLayerRecord, type StreamRecord, type StreamedLayerRecord } from '../workspace/records.js';
+import { megabytesPerSecond, Progress } from '../util/progress.js';
+import { readRecord, writeRecord, type ModelLayerRecord, type StreamRecord, type StreamedLayerRecord } from '../workspace/records.js';
 import { pullBaseImage } from './base-image.js';
+import { fetchContext } from './fetch.js';
+import { dropPushResult, recordS3Push, s3PushContext } from './push.js';
 import { layerBudget } from './package.js';
 import type { StepContext } from './types.js';
 
@@ -52,22 +54,11 @@ export interface StreamedRun {
 /** Runs the streaming transfer, or returns why the model has to be staged after all. */
 export async function runStreamed(ctx: StepContext): Promise<StreamedRun | { staged: string }> {
   const { settings, workspace, log } = ctx;
-  const fetchCtx = {
-    workspace,
-    log,
-    concurrency: settings.fetchConcurrency(),
-    progressIntervalSeconds: settings.progressIntervalSeconds,
-    network: settings.network(),
-    archiveLimits: settings.archiveLimits(),
-    signal: ctx.stop.signal,
-  };
-  const choice = await openStreamSource(fetchCtx, settings.source(), settings.rangedTuning());
+  const choice = await openStreamSource(fetchContext(ctx), settings.source(), settings.rangedTuning());
   if (choice.kind === 'stage') return { staged: choice.reason };
   const source = choice.source;
   try {
-    // An old result must not outlive a run that fails now (register would take it).
-    await removeRecord(workspace, 'push');
-    await workspace.clearResults(['model-uri', 'image-digest']);
+    await dropPushResult(workspace);
     const destination = settings.destination();
     const bytes = source.files.reduce((n, f) => n + f.size, 0);
     const target = settings.destinationTarget()!;
@@ -77,30 +68,21 @@ export async function runStreamed(ctx: StepContext): Promise<StreamedRun | { sta
     );
     const started = Date.now();
     if (destination.type === 's3') {
-      const r = await streamToS3(
-        { workspace, log, concurrency: settings.pushConcurrency(), progressIntervalSeconds: settings.progressIntervalSeconds, network: settings.network(), stop: ctx.stop },
-        destination.s3,
-        source.files,
-      );
-      await writeRecord(workspace, 'push', { destination: 's3', target, uri: r.uri, files: r.files, bytes: r.bytes, skipped: r.skipped, finished: new Date().toISOString(), settings: settings.snapshot() });
+      const r = await streamToS3(s3PushContext(ctx), destination.s3, source.files);
+      await recordS3Push(ctx, target, r);
       return {
         results: { 'model-files': String(source.files.length), 'model-bytes': String(bytes), 'image-digest': '', 'model-uri': r.uri },
-        summary: { streamed: true, uri: r.uri, files: r.files, bytes: r.bytes, skipped: r.skipped, MBps: rate(r.bytes, started) },
+        summary: { streamed: true, uri: r.uri, files: r.files, bytes: r.bytes, skipped: r.skipped, MBps: megabytesPerSecond(r.bytes, (Date.now() - started) / 1000) },
       };
     }
     const pushed = await streamToRegistry(ctx, source, destination.image, target);
     return {
       results: { 'model-files': String(source.files.length), 'model-bytes': String(bytes), 'image-digest': pushed.digest, 'model-uri': pushed.uri },
-      summary: { streamed: true, ...pushed, MBps: rate(pushed.bytesUploaded, started) },
+      summary: { streamed: true, ...pushed, MBps: megabytesPerSecond(pushed.bytesUploaded, (Date.now() - started) / 1000) },
     };
   } finally {
     source.close();
   }
-}
-
-function rate(bytes: number, started: number): number | undefined {
-  const seconds = (Date.now() - started) / 1000;
-  return seconds > 0 ? Math.round((bytes / 1e6 / seconds) * 10) / 10 : undefined;
 }
 
 interface RegistryPush {

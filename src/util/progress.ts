@@ -55,6 +55,11 @@ export class Progress {
   }
 }
 
+/** A step summary's rate: MB (10^6 bytes) per second, one decimal; undefined for no time. */
+export function megabytesPerSecond(bytes: number, seconds: number): number | undefined {
+  return seconds > 0 ? Math.round((bytes / 1e6 / seconds) * 10) / 10 : undefined;
+}
+
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let v = n;
