@@ -4,13 +4,14 @@
 // at a time with `concurrency` parts each, or, with `largeFilesInParallel` (bodies streamed from a
 // source, whose one connection per file is the limit), up to `concurrency` files sharing that many
 // parts. Each body is opened only when its upload starts and must hold exactly `size` bytes.
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { AbortMultipartUploadCommand, HeadObjectCommand, type CreateMultipartUploadCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { ModelSyncError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Progress } from '../util/progress.js';
 import { forEachLimit } from '../util/concurrency.js';
+import { exactLength } from '../util/exact-length.js';
 import { s3Error } from './errors.js';
 
 const MiB = 1024 * 1024;
@@ -133,7 +134,7 @@ async function remoteSize(opts: UploadOptions, key: string): Promise<number | un
 async function putFile(opts: UploadOptions, item: UploadItem, partConcurrency: number): Promise<void> {
   opts.signal?.throwIfAborted();
   const source = await item.open(opts.signal);
-  const body = exactLength(source, item.size, item.what);
+  const body = sizedBody(source, item.size, item.what);
   let sent = 0;
   const abortController = new AbortController();
   const stop = () => abortController.abort();
@@ -170,23 +171,12 @@ async function putFile(opts: UploadOptions, item: UploadItem, partConcurrency: n
 }
 
 /**
- * `source` passed through, failing (integrity) as soon as it holds more than `size` bytes, or at its
- * end with fewer: lib-storage would otherwise complete a multipart upload of whatever arrived, or
- * send a PUT whose body disagrees with its Content-Length. Failing before the last part is handed
- * over leaves no object, and lib-storage aborts the multipart upload.
+ * `source` held to `size` bytes (integrity otherwise): lib-storage would otherwise complete a
+ * multipart upload of whatever arrived, or send a PUT whose body disagrees with its Content-Length.
+ * Failing before the last part is handed over leaves no object, and lib-storage aborts the
+ * multipart upload.
  */
-function exactLength(source: Readable, size: number, what: string): Readable {
+function sizedBody(source: Readable, size: number, what: string): Readable {
   const mismatch = (got: string) => new ModelSyncError('integrity', `${what} gave ${got} bytes where ${size} were expected; its upload was abandoned`);
-  return Readable.from(
-    (async function* () {
-      let seen = 0;
-      for await (const chunk of source as AsyncIterable<Buffer>) {
-        seen += chunk.length;
-        if (seen > size) throw mismatch(`more than ${size}`);
-        yield chunk;
-      }
-      if (seen !== size) throw mismatch(String(seen));
-    })(),
-    { objectMode: false },
-  );
+  return exactLength(source, size, { more: () => mismatch(`more than ${size}`), fewer: (got) => mismatch(String(got)) });
 }

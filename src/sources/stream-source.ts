@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ModelSyncError } from '../errors.js';
 import type { AgentPool } from '../net/policy.js';
@@ -19,6 +19,7 @@ import type { RangedTuning } from '../s3/download.js';
 import { s3Uri } from '../s3/errors.js';
 import { listS3Source } from '../s3/list.js';
 import { readS3Object } from '../s3/stream-read.js';
+import { exactLength } from '../util/exact-length.js';
 import type { StreamFile } from '../util/stream-file.js';
 import { normaliseRelative, safeJoin, UnsafePathError } from '../workspace/safe-path.js';
 import { hfIdentity, listHfModel, parseHfUri } from './hf.js';
@@ -122,20 +123,10 @@ function sourceOf(ctx: FetchContext, label: string, listed: Listed[], close: () 
 
 /** `input` passed on, failing as `integrity` when it carries more or fewer than `expected` bytes. */
 function exactly(input: Readable, expected: number, what: string): Readable {
-  let count = 0;
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding, done: TransformCallback) {
-      count += chunk.length;
-      if (count > expected) done(new ModelSyncError('integrity', `${what}: more than the ${expected} bytes expected`));
-      else done(null, chunk);
-    },
-    flush(done: TransformCallback) {
-      done(count === expected ? null : new SizeMismatchError(what, count, expected));
-    },
+  return exactLength(input, expected, {
+    more: () => new ModelSyncError('integrity', `${what}: more than the ${expected} bytes expected`),
+    fewer: (got) => new SizeMismatchError(what, got, expected),
   });
-  // Errors of the input reach the reader; a reader that stops early ends the input's requests.
-  pipeline(input, counter, () => undefined);
-  return counter;
 }
 
 // --- S3 -----------------------------------------------------------------------------------------
