@@ -53,6 +53,8 @@ export interface StartRegistryOptions {
    * address, or this certificate (PEM files, e.g. one a test CA signed for test names and 127.0.0.2).
    */
   tls?: boolean | { keyPath: string; certPath: string };
+  /** Allow DELETE of manifests and blobs (default true; false answers 405 UNSUPPORTED, as many hosted registries refuse). */
+  deleteEnabled?: boolean;
   /** Listen on this address instead (e.g. `127.0.0.2` for a plain-HTTP registry outside the loopback names). */
   bind?: string;
   /** token mode: the realm the registry names in its challenge (default: the token service's, which a function may rewrite). */
@@ -122,7 +124,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
       '  filesystem:',
       `    rootdirectory: ${storageDir}`,
       '  delete:',
-      '    enabled: true',
+      `    enabled: ${opts.deleteEnabled ?? true}`,
       '  maintenance:',
       '    uploadpurging:',
       '      enabled: false',

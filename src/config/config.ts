@@ -331,10 +331,11 @@ export function stepSchema(step: StepContract): Record<string, unknown> {
     if (p.requiredWhen) {
       const conditions = Object.entries(p.requiredWhen).filter(([k]) => names.has(k));
       if (conditions.length !== Object.keys(p.requiredWhen).length) continue; // rule not applicable to this step
+      const gate = step.usedWith?.[p.name]; // the rule holds only while the gate is set
       allOf.push({
         if: {
           properties: Object.fromEntries(conditions.map(([k, v]) => [k, { enum: v }])),
-          required: conditions.map(([k]) => k),
+          required: [...conditions.map(([k]) => k), ...(gate ? [gate] : [])],
         },
         then: { required: [p.name] },
       });

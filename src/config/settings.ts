@@ -13,6 +13,7 @@ import type { ProxySettings } from '../net/proxy-rules.js';
 import type { EnvironmentCa, TlsTrust } from '../net/tls-trust.js';
 import type { ImageEndpoint } from '../oci/credentials.js';
 import type { LayerBudget } from '../oci/layer-plan.js';
+import { parsePartSelector } from '../oci/part-plan.js';
 import { parseImageLocation } from '../oci/reference.js';
 import type { S3Settings } from '../s3/client.js';
 import type { RangedTuning } from '../s3/download.js';
@@ -204,7 +205,19 @@ export class StepSettings {
     const config = this.config;
     const reference = config.string('destination-oci-base-image');
     if (!reference) throw new ConfigError(`${config.describe('destination-oci-base-image')} is empty: the modelcar needs a base image with a shell`);
-    const setting = config.describe('destination-oci-base-image');
+    return this.baseImageEndpoint(reference, config.describe('destination-oci-base-image'));
+  }
+
+  /**
+   * The base image `plan` pinned by digest (scale-out: assemble builds on it), reached with the
+   * base image's credentials and TLS settings of this step.
+   */
+  pinnedBaseImage(reference: string): ImageEndpoint {
+    return this.baseImageEndpoint(reference, 'the base image pinned by plan');
+  }
+
+  private baseImageEndpoint(reference: string, setting: string): ImageEndpoint {
+    const config = this.config;
     parseImageLocation(reference, setting);
     const ownTls = 'destination-oci-base-image-tls-verify';
     const tlsOwn = config.has(ownTls) && config.origin(ownTls) !== 'default';
@@ -221,6 +234,34 @@ export class StepSettings {
       tlsSetting,
       trust: this.certsDirTrust(dirName, tlsSetting),
     };
+  }
+
+  /** plan: how many parts to split the model into (required there). */
+  partCount(): number {
+    if (!this.config.has('parts') || this.config.string('parts') === undefined) {
+      throw new ConfigError(`${this.config.describe('parts')} is required: how many parts push the model at once`);
+    }
+    return this.config.integer('parts');
+  }
+
+  /**
+   * preflight: the model will move in parts that stage nothing (parts given), so only the base
+   * image needs room on this volume.
+   */
+  scaleOut(): boolean {
+    return this.config.has('parts') && this.config.string('parts') !== undefined;
+  }
+
+  /** push: the part of the plan this run pushes (`--part I/N`), or undefined for a whole push. */
+  partSelector(): { index: number; parts: number } | undefined {
+    if (!this.config.has('part')) return undefined;
+    const text = this.config.string('part')?.trim();
+    if (!text) return undefined;
+    try {
+      return parsePartSelector(text);
+    } catch (err) {
+      throw new ConfigError(`${this.config.describe('part')}: ${(err as Error).message}`);
+    }
   }
 
   /** How many layers the modelcar may have (base included), and which files keep one of their own. */

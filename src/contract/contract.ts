@@ -35,10 +35,15 @@ export interface StepContract {
   summary: string;
   description: string;
   parameters: ParamSpec[];
+  /**
+   * Parameters the step uses only when another one is set (push's source settings, with --part):
+   * their required-when rules apply then only. Parameter name -> the one that must be set.
+   */
+  usedWith?: Record<string, string>;
   results: ResultSpec[];
 }
 
-export const STEP_NAMES = ['fetch', 'package', 'push', 'register', 'preflight', 'mark-failed', 'all'] as const;
+export const STEP_NAMES = ['fetch', 'package', 'push', 'register', 'preflight', 'mark-failed', 'all', 'plan', 'assemble'] as const;
 export type StepName = (typeof STEP_NAMES)[number];
 
 /** steps/ ships beside dist/ in the package; from dist/src/contract it is three levels up. */
@@ -125,21 +130,31 @@ export function loadStep(name: StepName): StepContract {
     summary: string;
     description: string;
     parameters: string[] | '*';
+    /** With `*`: parameters the step does not take all the same (the scale-out ones, for `all`). */
+    except?: string[];
+    used_with?: Record<string, string[]>;
     results?: ResultSpec[];
   };
   if (raw.name !== name) throw new Error(`steps/${name}.yaml: name is ${raw.name}`);
   const catalog = parameterCatalog();
-  const names = raw.parameters === '*' ? [...catalog.keys()] : raw.parameters;
+  for (const n of raw.except ?? []) if (!catalog.has(n)) throw new Error(`steps/${name}.yaml: except names ${n}, which is not in steps/parameters.yaml`);
+  const names = raw.parameters === '*' ? [...catalog.keys()].filter((n) => !raw.except?.includes(n)) : raw.parameters;
   const parameters = names.map((n) => {
     const spec = catalog.get(n);
     if (!spec) throw new Error(`steps/${name}.yaml: parameter ${n} is not in steps/parameters.yaml`);
     return spec;
   });
+  const usedWith: Record<string, string> = {};
+  for (const [gate, list] of Object.entries(raw.used_with ?? {})) {
+    for (const n of [gate, ...list]) if (!names.includes(n)) throw new Error(`steps/${name}.yaml: used_with names ${n}, which the step does not take`);
+    for (const n of list) usedWith[n] = gate;
+  }
   const contract: StepContract = {
     name,
     summary: raw.summary.trim(),
     description: raw.description.trim(),
     parameters,
+    usedWith,
     results: raw.results ?? [],
   };
   contractCache.set(name, contract);

@@ -14,6 +14,10 @@ export const MT = {
   dockerForeignLayerTarGzip: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
   modelpackManifestArtifact: 'application/vnd.cncf.model.manifest.v1+json',
   modelpackConfig: 'application/vnd.cncf.model.config.v1+json',
+  /** Ours (scale-out): the artifact types of the plan and of a part's result (docs/scale-out.md). */
+  partPlan: 'application/vnd.model-sync.part-plan.v1+json',
+  partResult: 'application/vnd.model-sync.part-result.v1+json',
+  partProgress: 'application/vnd.model-sync.part-progress.v1+json',
 } as const;
 
 /** Accept header for manifest requests: indexes and manifests, OCI and Docker. */
@@ -46,6 +50,8 @@ export const ANNOTATION = {
   olotName: 'olot.layer.content.name',
   /** Ours, on a layer of several model files: their relative paths, as a JSON array. */
   layerFiles: 'io.model-sync.layer.files',
+  /** Ours, on a scale-out document's manifest: the tag it is pushed under (makes its digest the tag's own). */
+  partTag: 'io.model-sync.part.tag',
   modelpackFilepath: 'org.cncf.model.filepath',
   modelpackFilepathLegacy: 'org.cnai.model.filepath',
 } as const;

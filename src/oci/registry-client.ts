@@ -336,6 +336,23 @@ export class RegistryClient {
     });
   }
 
+  /**
+   * DELETE of a manifest by digest (which untags every tag on it). 'refused' when the registry does
+   * not allow deletes (distribution without storage.delete answers 405 UNSUPPORTED; many hosted
+   * registries 403/405); 'absent' on 404. Other failures throw as usual.
+   */
+  deleteManifest(repository: string, digest: string): Promise<'deleted' | 'absent' | 'refused'> {
+    const what = `deletion of manifest ${digest}`;
+    return this.retried(what, async () => {
+      const res = await this.send({ method: 'DELETE', url: this.url(`/v2/${repository}/manifests/${digest}`) }, this.scopes(repository));
+      await drain(res);
+      if (res.status === 202 || res.status === 200 || res.status === 204) return 'deleted';
+      if (res.status === 404) return 'absent';
+      if (res.status === 405 || res.status === 403 || res.status === 401) return 'refused';
+      throw registryError(this.ctx, res.status, undefined, what);
+    });
+  }
+
   // ---- blobs -------------------------------------------------------------------------------
 
   /** Size of a blob in `repository`, or undefined when the registry does not have it there. */

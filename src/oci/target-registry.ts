@@ -96,6 +96,16 @@ export class RegistryTarget implements OciTarget {
     return this.client.uploadBlob(this.repository, d.digest, d.size, reopen, { chunkThreshold: this.opts.chunkThreshold, chunkSize: this.opts.chunkSize, onBytes: opts.onBytes, session });
   }
 
+  /** A small blob (a config, a JSON document) read whole and checked against its digest. */
+  blobBytes(d: Descriptor, limit?: number): Promise<Buffer> {
+    return this.client.getBlobBytes(this.repository, d.digest, limit);
+  }
+
+  /** Removes a manifest (and so every tag on it) where the registry allows deletes. */
+  deleteManifest(digest: string): Promise<'deleted' | 'absent' | 'refused'> {
+    return this.client.deleteManifest(this.repository, digest);
+  }
+
   pushManifest(d: Descriptor, bytes: Buffer, tag?: string): Promise<string> {
     return this.client.putManifest(this.repository, tag ?? d.digest, bytes, manifestMediaType(d, bytes));
   }

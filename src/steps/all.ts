@@ -18,7 +18,7 @@ import { runStreamed, streamingIntended, type StreamChoice, type StreamedRun } f
 import type { StepContext, StepOutcome, StepRunner } from './types.js';
 
 // Imported statically (not through index.ts, which loads this module): no import cycle.
-const parts: Record<Exclude<StepName, 'all' | 'mark-failed'>, StepRunner> = {
+const parts: Record<Exclude<StepName, 'all' | 'mark-failed' | 'plan' | 'assemble'>, StepRunner> = {
   preflight: runPreflight,
   fetch: runFetch,
   package: runPackage,

@@ -10,6 +10,8 @@ const loaders: Record<StepName, () => Promise<StepRunner>> = {
   preflight: async () => (await import('./preflight.js')).runPreflight,
   'mark-failed': async () => (await import('./mark-failed.js')).runMarkFailed,
   all: async () => (await import('./all.js')).runAll,
+  plan: async () => (await import('./plan.js')).runPlan,
+  assemble: async () => (await import('./assemble.js')).runAssemble,
 };
 
 export function loadRunner(step: StepName): Promise<StepRunner> {

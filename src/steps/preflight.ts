@@ -16,7 +16,8 @@ export const runPreflight: StepRunner = async (ctx) => {
   const session = await openRegistrySession(registryContext(ctx));
   try {
     // Before the registry is asked anything, so that a broken path sets nothing to PENDING.
-    const path = await checkWholePath(ctx);
+    // Parts (--parts given: the scale-out templates) stage nothing, as a streaming all does not.
+    const path = await checkWholePath(ctx.streaming || !ctx.settings.scaleOut() ? ctx : { ...ctx, streaming: () => true });
     const registrar = new Registrar(session.client, session.plan, session.writer('preflight'), session.known, ctx.log);
     const ids = await registrar.preflight();
     return {

@@ -21,6 +21,8 @@ import type { StepContext, StepOutcome, StepRunner } from './types.js';
 export const runPush: StepRunner = async (ctx) => {
   const { settings, workspace } = ctx;
   refuseSigning(settings.signing(ctx.log)); // before the old result is removed or a byte moves
+  const part = settings.partSelector();
+  if (part) return (await import('./push-part.js')).runPushPart(ctx, part);
   const destination = settings.destination();
   const target = settings.destinationTarget()!;
   await dropPushResult(workspace);
