@@ -5,11 +5,12 @@ import { endpointAccess } from '../oci/credentials.js';
 import { OciLayout } from '../oci/layout.js';
 import { pullToLayout } from '../oci/transfer.js';
 import type { Descriptor } from '../oci/types.js';
+import type { ImageEndpoint } from '../oci/credentials.js';
 import type { StepContext } from './types.js';
 
-export async function pullBaseImage(ctx: StepContext): Promise<{ layout: OciLayout; base: Descriptor; reference: string }> {
+/** `endpoint` defaults to the base image setting; assemble passes the one plan pinned. */
+export async function pullBaseImage(ctx: StepContext, endpoint: ImageEndpoint = ctx.settings.baseImage()): Promise<{ layout: OciLayout; base: Descriptor; reference: string }> {
   const { settings, workspace, log } = ctx;
-  const endpoint = settings.baseImage();
   const layout = await new OciLayout(workspace.imageDir).init();
   try {
     const base = await pullToLayout({
