@@ -49,6 +49,10 @@ interface PartFaults {
   unfinished?: number;
   /** This part's result names another plan. */
   otherPlan?: number;
+  /** This part's first layer is recorded with a size off by one tar block. */
+  wrongSize?: number;
+  /** [I, J]: part J's result is pushed under part I's tag too (over I's own). */
+  misplaced?: [number, number];
 }
 
 describe('assemble builds the image from the parts in the registry', { skip }, () => {
@@ -128,10 +132,16 @@ describe('assemble builds the image from the parts in the registry', { skip }, (
         references.push({ mediaType: MT.ociLayerTar, digest: streamed.digest, size: streamed.size });
       }
       resultLayers.push(...done);
+      if (faults.wrongSize === part.index) done[0] = { ...done[0]!, size: done[0]!.size + 512 };
       const result = { format: 'model-sync.part-result' as const, version: 1 as const, part: part.index, parts: parts.parts.length, plan: faults.otherPlan === part.index ? `sha256:${'0'.repeat(64)}` : planDigest, layers: done };
       const unfinished = faults.unfinished === part.index;
       // A progress document has the result's shape with the layers done so far.
       await pushPartDocument(target, { tag: partTag(tag, part.index, parts.parts.length), artifactType: unfinished ? MT.partProgress : MT.partResult, json: unfinished ? JSON.stringify(result) : encodePartResult(result), references });
+    }
+    if (faults.misplaced) {
+      const [under, of] = faults.misplaced;
+      const stored = (await pullPartDocument(target, partTag(tag, of, parts.parts.length)))!;
+      await pushPartDocument(target, { tag: partTag(tag, under, parts.parts.length), artifactType: MT.partResult, json: stored.text, references: stored.references });
     }
     return { target, parts, resultLayers, partCount: parts.parts.length };
   }
@@ -216,7 +226,7 @@ describe('assemble builds the image from the parts in the registry', { skip }, (
     const again = await assemble(await mr.dir('ms-asm-again-'), registry, 'models/asm', 'v1');
     assert.equal(again.code, 5, again.stderr);
     assert.match(again.termination, /no scale-out plan under 127\.0\.0\.1:\d+\/models\/asm:v1\.model-sync-plan/);
-    assert.ok(again.termination.includes(`holds ${assembledDigest}`), again.termination);
+    assert.ok(again.termination.includes(`127.0.0.1:${new URL(registry.url).port}/models/asm:v1 holds ${assembledDigest}`), again.termination);
     assert.match(again.termination, /nothing left to assemble/);
     assert.equal(again.termination.split('\n').filter(Boolean).length, 1, 'one line');
   });
@@ -266,6 +276,18 @@ describe('assemble builds the image from the parts in the registry', { skip }, (
     const r = await assemble(await mr.dir('ms-asm-stale-'), registry, 'models/stale', 'v1');
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.termination, /part 1\/3 \(.*v1\.model-sync-part-1-of-3\): part result 1\/3 follows plan sha256:0{64}, not sha256:[a-f0-9]{64}; run push --part 1\/3 again/);
+  });
+
+  it("another part's result under a part's tag, or a layer size its files cannot have: exit 3 naming the part", async () => {
+    await planAndParts(registry, 'models/misplaced', 'v1', { misplaced: [1, 2] });
+    const r = await assemble(await mr.dir('ms-asm-misplaced-'), registry, 'models/misplaced', 'v1');
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.termination, /part 1\/3 \(.*v1\.model-sync-part-1-of-3\): the result under its tag is part 2's; run push --part 1\/3 again/);
+
+    await planAndParts(registry, 'models/wrongsize', 'v1', { wrongSize: 3 });
+    const sized = await assemble(await mr.dir('ms-asm-size-'), registry, 'models/wrongsize', 'v1');
+    assert.equal(sized.code, 3, sized.stderr);
+    assert.match(sized.termination, /part 3\/3 \(.*\): layer \d+ has size \d+, but a layer of its files is \d+ bytes; run push --part 3\/3 again/);
   });
 
   it('a layer blob gone from the registry: exit 3 naming the blob, its layer and part; nothing tagged, the part tags stay', async () => {

@@ -9,6 +9,7 @@ import { refuseSigning } from '../config/signing.js';
 import { ModelSyncError } from '../errors.js';
 import { endpointAccess, type ImageEndpoint } from '../oci/credentials.js';
 import { buildModelcar } from '../oci/modelcar.js';
+import { planTag } from '../oci/part-plan.js';
 import { removePartDocument } from '../oci/part-registry.js';
 import type { RegistryTarget } from '../oci/target-registry.js';
 import { pushLayout } from '../oci/transfer.js';
@@ -105,7 +106,7 @@ async function planOrAssembled(target: RegistryTarget, image: ImageEndpoint): Pr
     if (!tagged) throw err;
     throw new ModelSyncError(
       'notFound',
-      `${err.message}. ${target.reference(target.tag ?? 'latest')} holds ${tagged.digest}: assemble removes the plan once it has tagged the image, so if an earlier assemble tagged it there is nothing left to assemble (register it); to assemble again, run plan and the parts again`,
+      `no scale-out plan under ${target.reference(planTag(target.tag))}, and ${target.reference(target.tag ?? 'latest')} holds ${tagged.digest}: assemble removes the plan and part tags once it has tagged the image, so if an earlier assemble tagged this one there is nothing left to assemble (register it); otherwise run plan first, with the same ${image.setting}`,
       { cause: err },
     );
   }
