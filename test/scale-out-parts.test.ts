@@ -234,6 +234,38 @@ describe('plan and push --part against a registry', { skip }, () => {
       assert.equal(summary2.layersStreamed, 0);
       assert.equal(summary2.bytesUploaded, 0);
       assert.ok(!proxy.requests.slice(seen).some((q) => q.method === 'PATCH'), 'no layer goes up again');
+
+      // A blob of the finished result gone from the registry: only that layer goes up again.
+      const gone = decodePartResult(done.text).layers[1]!;
+      assert.equal((await fetch(`${registry.url}/v2/models/killed/blobs/${gone.digest}`, { method: 'DELETE' })).status, 202);
+      const repaired = await pushPart(image, source, '1/1');
+      assert.equal(repaired.code, 0, repaired.stderr);
+      const summary3 = lineWith(repaired.stderr, 'push finished')!;
+      assert.deepEqual([summary3.layersStreamed, summary3.layersSkipped], [1, 1], repaired.stderr.slice(-2000));
+      assert.ok(await blobExists('models/killed', gone.digest), 'the layer is back');
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('SIGTERM stops a part at once: the stream is aborted, no result is pushed', async () => {
+    const proxy = await startFaultProxy(registry.url);
+    try {
+      const image = `${new URL(proxy.url).host}/models/stopped:v1`;
+      const source = rgwSourceEnv(s3, 'kill');
+      const planned = await plan(image, source, 1);
+      assert.equal(planned.code, 0, planned.stderr);
+      proxy.rules.push({ method: 'PATCH', delayMs: 60_000 });
+      const ws = await dir('ms-stopped-');
+      const stopped = await runCliSignalled(
+        ['push', '--part', '1/1'],
+        { MODEL_SYNC_STORAGE_PATH: ws, ...source, ...destination(image), MODEL_SYNC_PUSH_CONCURRENCY: '1' },
+        { signal: 'SIGTERM', when: () => proxy.requests.some((q) => q.fault) },
+        { timeoutMs: 120_000 },
+      );
+      assert.equal(stopped.code, 143, stopped.stderr.slice(-2000));
+      assert.ok(stopped.msAfterSignal < 10_000, `exited ${stopped.msAfterSignal} ms after SIGTERM, not when the held PATCH ended`);
+      assert.equal(await pullPartDocument(target(`${registry.host}/models/stopped:v1`), partTag('v1', 1, 1)), undefined, 'no result, no progress: no layer finished');
     } finally {
       await proxy.stop();
     }

@@ -43,8 +43,9 @@ export async function runPushPart(ctx: StepContext, part: { index: number; parts
     const started = Date.now();
 
     const stored = await pullPartDocument(target, tag);
+    let result: PartResultDocument | undefined;
     if (stored?.artifactType === MT.partResult) {
-      const result = acceptedResult(stored.text, plan);
+      result = acceptedResult(stored.text, plan);
       if (result && (await allPresent(target, result.layers))) {
         log.info({ part: selector, tag: where, layers: result.layers.length }, `part ${selector} is already done: its result under ${where} lists its ${result.layers.length} layers and the registry has their blobs; nothing to push`);
         await workspace.writeJson(partFile(part), JSON.parse(stored.text));
@@ -53,8 +54,9 @@ export async function runPushPart(ctx: StepContext, part: { index: number; parts
     }
     // Layers the part's progress lists, checked against the plan, whose blobs are still there.
     const finished = new Map<number, PartResultLayer>();
-    if (stored?.artifactType === MT.partProgress) {
-      for (const l of await progressLayers(stored.text, plan, planned.layers, target)) finished.set(l.index, l);
+    // A finished result whose blobs are partly gone counts as progress: its layers still there are kept.
+    if (stored?.artifactType === MT.partProgress || result) {
+      for (const l of await progressLayers(stored!.text, plan, planned.layers, target)) finished.set(l.index, l);
     }
 
     const source = await openPartSource(ctx, `push --part ${selector}`, { concurrency: Math.max(4, settings.pushConcurrency() * 2), tuning: settings.rangedTuning() });
