@@ -221,14 +221,17 @@ describe('assemble builds the image from the parts in the registry', { skip }, (
     assert.equal((await mr.artifactOf(version.id)).uri, `oci://${registry.host}/models/asm:v1`);
   });
 
-  it('a second assemble finds no plan and says the image is there and nothing is left to assemble', async () => {
+  it('a second assemble finds no plan, says the image is there and nothing is left to assemble, and keeps the push record', async () => {
     assert.ok(assembledDigest, 'runs after the first test');
-    const again = await assemble(await mr.dir('ms-asm-again-'), registry, 'models/asm', 'v1');
+    // In the same workspace, as a retry of the step would run.
+    const again = await assemble(assembledWs, registry, 'models/asm', 'v1');
     assert.equal(again.code, 5, again.stderr);
     assert.match(again.termination, /no scale-out plan under 127\.0\.0\.1:\d+\/models\/asm:v1\.model-sync-plan/);
     assert.ok(again.termination.includes(`127.0.0.1:${new URL(registry.url).port}/models/asm:v1 holds ${assembledDigest}`), again.termination);
     assert.match(again.termination, /nothing left to assemble/);
     assert.equal(again.termination.split('\n').filter(Boolean).length, 1, 'one line');
+    const kept = JSON.parse(await readFile(path.join(assembledWs, '.model-sync/push.json'), 'utf8')) as { digest: string };
+    assert.equal(kept.digest, assembledDigest, 'the earlier assemble\'s push.json stays for register');
   });
 
   it('where the registry refuses deletes, assembles and warns once, naming the tags left', async () => {

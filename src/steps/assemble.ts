@@ -32,10 +32,12 @@ async function assembleImage(ctx: StepContext): Promise<StepOutcome> {
   const destination = settings.destination();
   if (destination.type !== 'oci') throw new ModelSyncError('internal', 'assemble: an S3 destination goes to parts-s3.ts');
   const image = destination.image;
-  await dropPushResult(workspace);
   const target = openPartTarget(ctx, image);
   try {
     const plan = await planOrAssembled(target, image);
+    // From here an old result must not outlive a failure (register would take it). Without a
+    // plan it stays: it may be this workspace's earlier assemble of the same tag.
+    await dropPushResult(workspace);
     const parts = await readPartResults(target, plan);
     await assertLayerBlobsPresent(target, parts, settings.pushConcurrency());
     const layers = modelLayers(parts);
