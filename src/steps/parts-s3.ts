@@ -170,7 +170,7 @@ function openRecords(ctx: StepContext, connections: number): { s3: S3Settings; r
   const { settings } = ctx;
   const destination = settings.destination();
   if (destination.type !== 's3') throw new ModelSyncError('internal', 'parts-s3 needs an S3 destination');
-  const keys = s3PartKeys(destination.s3, settings.pathSettingNames().destination.key);
+  const keys = s3PartKeys(destination.s3, settings.destinationS3SettingNames().key);
   return { s3: destination.s3, records: new S3PartRecords(destination.s3, keys, connections, settings.network()) };
 }
 
@@ -180,7 +180,7 @@ interface ReadPlan {
 }
 
 async function readPlan(ctx: StepContext, records: S3PartRecords): Promise<ReadPlan> {
-  const names = ctx.settings.pathSettingNames().destination;
+  const names = ctx.settings.destinationS3SettingNames();
   const text = await records.read(records.keys.plan);
   if (text === undefined) {
     throw new ModelSyncError('notFound', `no scale-out plan at ${records.where(records.keys.plan)}: run plan first, with the same ${names.bucket} and ${names.key}`);
