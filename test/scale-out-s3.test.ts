@@ -5,13 +5,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { access, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import { runCli, tempDir, type CliResult } from '../dev/cli.js';
+import { runCli, runCliSignalled, tempDir, type CliResult } from '../dev/cli.js';
 import type { Rgw } from '../dev/rgw.js';
 import { PART_RECORDS_FOLDER } from '../src/destinations/s3-part-records.js';
 import { decodePartPlan } from '../src/oci/part-plan.js';
+import { startFaultProxy } from './support/fault-proxy.js';
 import { logLines } from './support/fetch-helpers.js';
 import { rgwSourceEnv, useRgw } from './support/rgw.js';
 
@@ -109,7 +110,11 @@ describe('scale-out to an S3 destination', () => {
     assert.equal('base' in doc, false);
     assert.deepEqual(await keysAsKserveLists(prefix), [], 'after plan, nothing under the prefix');
 
-    const parts = await Promise.all(['1/3', '2/3', '3/3'].map((p) => pushPart('src/granite', prefix, p)));
+    // Through a proxy that holds each read of the source for 2 s, so that the parts' runs overlap
+    // whatever the machine's load (a small model copies in a fraction of a second).
+    const slow = await startFaultProxy(s3.endpoint);
+    slow.rules.push({ method: 'GET', path: new RegExp(`^/${s3.bucket}/src/granite/`), delayMs: 2000, times: 1000 });
+    const parts = await Promise.all(['1/3', '2/3', '3/3'].map((p) => pushPart('src/granite', prefix, p, { MODEL_SYNC_SOURCE_AWS_ENDPOINT: slow.url }))).finally(() => slow.stop());
     for (const r of parts) assert.equal(r.code, 0, r.stderr);
     for (const r of parts) assert.deepEqual(results(r), { 'model-uri': `s3://${s3.bucket}/${prefix}`, 'image-digest': '' });
     assert.deepEqual(await keysAsKserveLists(prefix), modelKeys(prefix), 'during the run, only model files under the prefix');
@@ -142,6 +147,41 @@ describe('scale-out to an S3 destination', () => {
     for (const [name, body] of Object.entries(model)) assert.ok(body.equals(await objectBytes(`${prefix}/${name}`)), `${name} byte-identical`);
     assert.deepEqual(await keysAsKserveLists(recordsOf(prefix)), [], 'the plan and part records are removed');
     assert.deepEqual(await keysAsKserveLists('out/'), modelKeys(prefix), 'nothing else left in the bucket beside the model');
+  });
+
+  it('a part killed mid-way is run again and completes; its multipart upload does not stay open', async () => {
+    const prefix = 'out/killed';
+    const big = randomBytes(40 * MiB + 3);
+    await s3.put('src/big/big.bin', big);
+    await s3.put('src/big/small.txt', 'small');
+    assert.equal((await plan('src/big', prefix, 2)).code, 0);
+    assert.equal((await pushPart('src/big', prefix, '2/2')).code, 0, 'small.txt is part 2 (largest first onto part 1)');
+
+    // The source stalls after 20 MiB of big.bin, so the kill lands inside its multipart upload.
+    const proxy = await startFaultProxy(s3.endpoint);
+    try {
+      proxy.rules.push({ method: 'GET', path: `/${s3.bucket}/src/big/big.bin`, stallAfterBytes: 20 * MiB });
+      const ws = path.join(dir, 'ws-killed');
+      const env = { ...rgwSourceEnv(s3, 'src/big'), MODEL_SYNC_SOURCE_AWS_ENDPOINT: proxy.url, ...destination(prefix), MODEL_SYNC_STORAGE_PATH: ws, MODEL_SYNC_RETRY_ATTEMPTS: '2' };
+      const uploads = path.join(ws, '.model-sync/s3-uploads.json');
+      const killed = await runCliSignalled(['push', '--part', '1/2'], env, {
+        when: () => access(uploads).then(() => true, () => false),
+        signal: 'SIGKILL',
+      });
+      assert.equal(killed.killedBy, 'SIGKILL', killed.stderr);
+      assert.equal((await s3.listMultipartUploads(s3.bucket, `${prefix}/`)).length, 1, 'left open by the kill');
+      assert.equal((await keysAsKserveLists(recordsOf(prefix))).includes(`${recordsOf(prefix)}part-1-of-2.json`), false, 'no result for the killed part');
+
+      const again = await runCli(['push', '--part', '1/2'], env, { timeoutMs: 180_000 });
+      assert.equal(again.code, 0, again.stderr);
+    } finally {
+      await proxy.stop();
+    }
+    assert.deepEqual(await s3.listMultipartUploads(s3.bucket, `${prefix}/`), [], 'the run again aborted it');
+    const assembled = await assemble(prefix);
+    assert.equal(assembled.code, 0, assembled.stderr);
+    assert.ok(big.equals(await objectBytes(`${prefix}/big.bin`)), 'big.bin byte-identical');
+    assert.deepEqual(await keysAsKserveLists(prefix), [`${prefix}/big.bin`, `${prefix}/small.txt`]);
   });
 
   it('assemble refuses missing and mismatched parts, naming them all at once, and leaves the records', async () => {
@@ -199,7 +239,7 @@ describe('scale-out to an S3 destination', () => {
     assert.match(wrongCount.termination, /part 1\/3 is one of 3 parts, but the plan at .* has 2/);
   });
 
-  it('a new plan for the prefix clears the part results of the earlier one; the bucket root is refused', async () => {
+  it('a new plan for the prefix clears the part results of the earlier one; the bucket root and a prefix the records would fall under are refused', async () => {
     const prefix = 'out/replan';
     assert.equal((await plan('src/granite', prefix, 2)).code, 0);
     assert.equal((await pushPart('src/granite', prefix, '1/2')).code, 0);
@@ -214,6 +254,10 @@ describe('scale-out to an S3 destination', () => {
     const root = await plan('src/granite', '/', 2);
     assert.equal(root.code, 2, root.stderr);
     assert.match(root.termination, /--destination-aws-key \/ MODEL_SYNC_DESTINATION_AWS_KEY is the bucket root/);
+    const inside = await plan('src/granite', 'out/.model', 2);
+    assert.equal(inside.code, 2, inside.stderr);
+    assert.match(inside.termination, /"out\/\.model": its last segment begins "\.model-sync-parts"/);
+    assert.deepEqual(await keysAsKserveLists(recordsOf('out/.model')), [], 'no record written');
     await s3.client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: 'src/granite/config.json' })); // the source untouched
   });
 });

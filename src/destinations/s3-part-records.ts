@@ -40,7 +40,8 @@ export function s3PartKeys(settings: S3Settings, keySetting: string): S3PartKeys
   const name = prefix.slice(cut + 1);
   const folder = `${parent}${PART_RECORDS_FOLDER}/${name}/`;
   if (folder.startsWith(prefix)) {
-    throw new ConfigError(`${keySetting} "${prefix}": the scale-out records (${folder}) would fall under the model's prefix; choose a prefix whose last part does not start with ".model"`);
+    // Only when the last segment is the start of the folder's name (".", ".model", ...).
+    throw new ConfigError(`${keySetting} "${prefix}": its last segment begins "${PART_RECORDS_FOLDER}", so the scale-out records (${folder}) would fall under the model's prefix; choose another name`);
   }
   return {
     prefix,
