@@ -162,6 +162,22 @@ describe('part plan document', () => {
     it(`refuses ${what}`, () => assert.throws(() => decodePartPlan(edited(doc, edit)), refused(message)));
   }
   it('refuses text that is not JSON', () => assert.throws(() => decodePartPlan('{'), refused(/not valid JSON/)));
+
+  // S3 destinations (parts-s3.ts): one-file layers, no image, so no base image to pin.
+  it('an S3 plan has no base and round-trips; empty files are units too', () => {
+    const plan = planParts([own('a.bin', 3 * MiB), own('empty.txt', 0), own('b.bin', 2 * MiB)], 2);
+    const s3Plan = partPlanDocument(plan, { source: 's3://src/m', repository: 's3://dst/models/m', budget: { maxLayers: 3, ownLayerBytes: 0 } });
+    assert.equal('base' in s3Plan, false);
+    const text = encodePartPlan(s3Plan);
+    assert.deepEqual(decodePartPlan(text), s3Plan);
+    assert.equal(encodePartPlan(decodePartPlan(text)), text, 'stable bytes, stable digest');
+    assert.deepEqual(s3Plan.partList.map((p) => p.layers.map((l) => l.files.map((f) => f.path))), [[['a.bin']], [['empty.txt'], ['b.bin']]]);
+  });
+  it('refuses an empty base on an S3 plan, and still a missing base on a registry plan', () => {
+    const s3Plan = partPlanDocument(planParts([own('a.bin', 1)], 1), { source: 's3://src/m', repository: 's3://dst/m', budget: { maxLayers: 1, ownLayerBytes: 0 } });
+    assert.throws(() => decodePartPlan(edited(s3Plan, (d) => (d.base = ''))), refused(/part plan\.base/));
+    assert.throws(() => decodePartPlan(edited(s3Plan, (d) => (d.repository = 'dst/m'))), refused(/part plan\.base/));
+  });
 });
 
 describe('part result document', () => {

@@ -211,6 +211,11 @@ export class StepSettings {
     return redact(d.type === 'oci' ? d.image.reference : `s3://${d.s3.bucket}/${d.s3.key}`);
   }
 
+  /** How the S3 destination's bucket and key prefix settings are named (scale-out records beside the prefix). */
+  destinationS3SettingNames(): { bucket: string; key: string } {
+    return { bucket: this.config.describe('destination-aws-bucket'), key: this.config.describe('destination-aws-key') };
+  }
+
   /**
    * The modelcar's base image, with its own credentials and TLS setting when given; the
    * destination's apply only when the base is on the destination's registry host.

@@ -87,10 +87,13 @@ export interface PartPlanDocument {
   version: typeof PART_DOCUMENT_VERSION;
   /** The source label (s3://b/k, hf://org/m:rev, …). */
   source: string;
-  /** Destination registry and repository, without tag: `host[:port]/repo`. */
+  /** Destination registry and repository, without tag: `host[:port]/repo`; for an S3 destination its URI, `s3://bucket/prefix`. */
   repository: string;
-  /** The base image as resolved by plan (pinned by digest, so every part and assemble agree). */
-  base: string;
+  /**
+   * The base image as resolved by plan (pinned by digest, so every part and assemble agree).
+   * Absent exactly when the destination is S3 (`repository` is an s3:// URI): no image is built there.
+   */
+  base?: string;
   budget: { maxLayers: number; ownLayerBytes: number };
   /** Number of parts (after the fewer-layers rule). */
   parts: number;
@@ -122,14 +125,14 @@ export interface PartResultDocument {
 // `identity: object` so that interfaces (SourceIdentity) fit; it is carried as JSON, unread.
 export function partPlanDocument<F extends PlanFile & { identity: object }>(
   plan: PartPlan<F>,
-  meta: { source: string; repository: string; base: string; budget: { maxLayers: number; ownLayerBytes: number } },
+  meta: { source: string; repository: string; base?: string; budget: { maxLayers: number; ownLayerBytes: number } },
 ): PartPlanDocument {
   return {
     format: PART_PLAN_FORMAT,
     version: PART_DOCUMENT_VERSION,
     source: meta.source,
     repository: meta.repository,
-    base: meta.base,
+    ...(meta.base !== undefined ? { base: meta.base } : {}),
     budget: { maxLayers: meta.budget.maxLayers, ownLayerBytes: meta.budget.ownLayerBytes },
     parts: plan.parts.length,
     layers: plan.layerCount,
@@ -183,6 +186,7 @@ export function decodePartResult(text: string, expected?: { plan: PartPlanDocume
 // ---- Validation (one-line precondition errors) -------------------------------------------------
 
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
+const S3_DESTINATION = 's3://';
 const SHA256 = /^[a-f0-9]{64}$/;
 const KINDS: readonly string[] = ['own', 'shared', 'grouped'] satisfies PlannedLayerKind[];
 
@@ -267,12 +271,15 @@ function checkPlan(input: unknown): PartPlanDocument {
     };
   });
   for (let li = 0; li < layers; li++) if (!owner.has(li)) fail(`${at}: layer ${li} is in no part`);
+  const repository = str(o, 'repository', at);
+  // An S3 destination builds no image, so its plan pins no base; a registry plan must.
+  const base = repository.startsWith(S3_DESTINATION) && o.base === undefined ? undefined : str(o, 'base', at);
   return {
     format: PART_PLAN_FORMAT,
     version: PART_DOCUMENT_VERSION,
     source: str(o, 'source', at),
-    repository: str(o, 'repository', at),
-    base: str(o, 'base', at),
+    repository,
+    ...(base !== undefined ? { base } : {}),
     budget: { maxLayers: int(budget, 'maxLayers', `${at}.budget`, 1), ownLayerBytes: int(budget, 'ownLayerBytes', `${at}.budget`, 0) },
     parts,
     layers,
