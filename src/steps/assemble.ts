@@ -22,13 +22,13 @@ import { dropPushResult } from './push.js';
 import type { StepContext, StepOutcome, StepRunner } from './types.js';
 
 export const runAssemble: StepRunner = async (ctx) => {
+  refuseSigning(ctx.settings.signing(ctx.log)); // before any byte moves, for either destination
   if (ctx.settings.destinationType() === 's3') return (await import('./parts-s3.js')).assembleS3(ctx);
   return assembleImage(ctx);
 };
 
 async function assembleImage(ctx: StepContext): Promise<StepOutcome> {
   const { settings, workspace, log } = ctx;
-  refuseSigning(settings.signing(log)); // before the old result is removed or a byte moves
   const destination = settings.destination();
   if (destination.type !== 'oci') throw new ModelSyncError('internal', 'assemble: an S3 destination goes to parts-s3.ts');
   const image = destination.image;

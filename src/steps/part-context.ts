@@ -35,7 +35,8 @@ export function repositoryOf(target: RegistryTarget): string {
 }
 
 export interface PublishedPlan {
-  doc: PartPlanDocument;
+  /** A registry plan always pins its base (decodePartPlan allows none only for s3:// plans). */
+  doc: PartPlanDocument & { base: string };
   /** partPlanDigest of the plan: what each part's result names. */
   digest: string;
   tag: string;
@@ -57,5 +58,7 @@ export async function readPublishedPlan(target: RegistryTarget, image: ImageEndp
   if (doc.repository !== repositoryOf(target)) {
     throw new ModelSyncError('precondition', `the plan under ${target.reference(tag)} is for ${doc.repository}, not ${repositoryOf(target)}`);
   }
-  return { doc, digest: stored.documentDigest, tag, manifestDigest: stored.manifestDigest };
+  const { base } = doc;
+  if (!base) throw new ModelSyncError('precondition', `the plan under ${target.reference(tag)} pins no base image`);
+  return { doc: { ...doc, base }, digest: stored.documentDigest, tag, manifestDigest: stored.manifestDigest };
 }
