@@ -18,7 +18,7 @@ import { writeRecord } from '../workspace/records.js';
 import { pullBaseImage } from './base-image.js';
 import { openPartTarget, readPublishedPlan, type PublishedPlan } from './part-context.js';
 import { assertLayerBlobsPresent, modelLayers, readPartResults, type FinishedPart } from './part-results.js';
-import { dropPushResult } from './push.js';
+import { dropPushResult } from './push-outcome.js';
 import type { StepContext, StepOutcome, StepRunner } from './types.js';
 
 export const runAssemble: StepRunner = async (ctx) => {

@@ -26,7 +26,7 @@ import { openStreamSource, type SourceFile, type StreamSource } from '../sources
 import { writeAtomically } from '../util/atomic-write.js';
 import { forEachLimit } from '../util/concurrency.js';
 import { megabytesPerSecond } from '../util/progress.js';
-import { dropPushResult, s3PushContext } from './push.js';
+import { dropPushResult, s3PushContext } from './push-outcome.js';
 import type { StepContext, StepOutcome } from './types.js';
 
 /** Connections for the small record requests and listings of plan and assemble. */

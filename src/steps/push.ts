@@ -2,7 +2,7 @@
 // or the model files to an S3 prefix. Re-running it uploads only what the destination lacks.
 import path from 'node:path';
 import { refuseSigning } from '../config/signing.js';
-import { pushToS3, type S3PushContext, type S3PushResult } from '../destinations/s3.js';
+import { pushToS3 } from '../destinations/s3.js';
 import { ModelSyncError } from '../errors.js';
 import { endpointAccess, type ImageEndpoint } from '../oci/credentials.js';
 import type { OciLayout } from '../oci/layout.js';
@@ -13,9 +13,9 @@ import { UploadSessions } from '../oci/upload-sessions.js';
 import type { Descriptor } from '../oci/types.js';
 import { translatingNoSpace } from '../workspace/disk.js';
 import { megabytesPerSecond } from '../util/progress.js';
-import { readRecord, removeRecord, writeRecord, type PackageRecord } from '../workspace/records.js';
-import type { Workspace } from '../workspace/workspace.js';
+import { readRecord, writeRecord, type PackageRecord } from '../workspace/records.js';
 import { assertFetchComplete } from './inputs.js';
+import { dropPushResult, recordS3Push, s3PushContext } from './push-outcome.js';
 import type { StepContext, StepOutcome, StepRunner } from './types.js';
 
 export const runPush: StepRunner = async (ctx) => {
@@ -34,39 +34,6 @@ export const runPush: StepRunner = async (ctx) => {
   }
   return pushImage(ctx, destination.image, target);
 };
-
-/** An old result must not outlive a push that fails now (register would take it). */
-export async function dropPushResult(workspace: Workspace): Promise<void> {
-  await removeRecord(workspace, 'push');
-  await workspace.clearResults(['model-uri', 'image-digest']);
-}
-
-/** What an S3 upload needs of the step (push, and the streaming all). */
-export function s3PushContext(ctx: StepContext): S3PushContext {
-  const { settings } = ctx;
-  return {
-    workspace: ctx.workspace,
-    log: ctx.log,
-    concurrency: settings.pushConcurrency(),
-    progressIntervalSeconds: settings.progressIntervalSeconds,
-    network: settings.network(),
-    stop: ctx.stop,
-  };
-}
-
-/** push.json of an upload to S3. */
-export function recordS3Push(ctx: StepContext, target: string, r: S3PushResult): Promise<void> {
-  return writeRecord(ctx.workspace, 'push', {
-    destination: 's3',
-    target,
-    uri: r.uri,
-    files: r.files,
-    bytes: r.bytes,
-    skipped: r.skipped,
-    finished: new Date().toISOString(),
-    settings: ctx.settings.snapshot(),
-  });
-}
 
 async function pushImage(ctx: StepContext, image: ImageEndpoint, target: string): Promise<StepOutcome> {
   const { settings, workspace, log } = ctx;

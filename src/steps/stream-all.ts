@@ -28,7 +28,7 @@ import { megabytesPerSecond, Progress } from '../util/progress.js';
 import { readRecord, writeRecord, type ModelLayerRecord, type StreamRecord, type StreamedLayerRecord } from '../workspace/records.js';
 import { pullBaseImage } from './base-image.js';
 import { fetchContext } from './fetch.js';
-import { dropPushResult, recordS3Push, s3PushContext } from './push.js';
+import { dropPushResult, recordS3Push, s3PushContext } from './push-outcome.js';
 import { layerBudget } from './package.js';
 import type { StepContext } from './types.js';
 
