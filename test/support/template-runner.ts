@@ -6,7 +6,8 @@
 // exit handler / finally tasks. It covers what our templates use, and throws on anything else.
 // Fan-out: an Argo step's `withParam`/`withItems` and a Tekton pipeline task's `matrix` start one
 // process per item at the same time (Argo `parallelism` caps them), and aggregate outputs/results
-// into JSON lists as the engines do.
+// into JSON lists as the engines do. Each process's pid and interval are recorded, so that tests
+// can tell that the items ran at the same time.
 // runJob starts a batch/v1 Job's pod the same way, with the image's ENTRYPOINT/CMD where the
 // container sets no command or args.
 import { spawn } from 'node:child_process';
