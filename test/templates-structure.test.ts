@@ -277,8 +277,10 @@ test('the scale-out variants: preflight → plan → push per part (withParam / 
   assert.equal(partInput.default, undefined, 'each child gets its {{item}}; no default');
   assert.deepEqual((part.inputs.parameters as Obj[]).map((p) => p.name), (push.inputs.parameters as Obj[]).map((p) => p.name));
   assert.deepEqual(part.container.env, push.container.env);
-  assert.deepEqual((part.volumes as Obj[]).find((v) => v.name === 'workspace'), { name: 'workspace', emptyDir: {} }, 'no shared volume for the parts');
-  assert.ok(!(push.volumes as Obj[]).some((v) => v.name === 'workspace'), 'push of the per-step chain keeps the claim');
+  assert.deepEqual((part.volumes as Obj[]).find((v) => v.name === 'part-workspace'), { name: 'part-workspace', emptyDir: {} }, 'no shared volume for the parts');
+  assert.deepEqual((part.container.volumeMounts as Obj[]).filter((m) => m.mountPath === '/workspace'), [{ name: 'part-workspace', mountPath: '/workspace' }]);
+  assert.ok(!(part.container.volumeMounts as Obj[]).some((m) => m.name === 'workspace'), 'a part does not mount the claim');
+  assert.ok((push.container.volumeMounts as Obj[]).some((m) => m.name === 'workspace' && m.mountPath === '/workspace'), 'push of the per-step chain keeps the claim');
   assert.ok((part.outputs.parameters as Obj[]).every((o) => o.globalName === undefined), "a part's outputs are not the workflow's");
   assert.deepEqual(part.retryStrategy, push.retryStrategy);
   // The per-step chain leaves the scale-out settings empty; `part` is no workflow parameter.

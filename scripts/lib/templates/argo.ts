@@ -84,16 +84,17 @@ function leafEnv(name: StepName): Obj[] {
 }
 
 /**
- * `ownWorkspace`: the template brings its own `workspace` (an emptyDir), which Argo takes over the
- * workflow's claim of the same name (a template's volumes come first). The scale-out parts need it:
- * they run on any node at once, where one ReadWriteOnce claim cannot follow them.
+ * `ownWorkspace`: the template mounts an emptyDir of its own (`part-workspace`) at the workspace
+ * path instead of the workflow's claim. The scale-out parts need it: they run on any node at once,
+ * where one ReadWriteOnce claim cannot follow them. (A different name, so that nothing depends on
+ * which of two same-named volumes Argo picks.)
  */
 function leafVolumes(name: StepName, ownWorkspace = false): { volumes: Obj[]; mounts: Obj[] } {
   const o = objectsOf(step(name));
   // Template-level volumes travel with templateRef; only `workspace` must come from the caller.
-  const volumes: Obj[] = [...(ownWorkspace ? [{ name: VOLUMES.workspace, emptyDir: {} }] : []), { name: VOLUMES.tmp, emptyDir: {} }];
+  const volumes: Obj[] = [...(ownWorkspace ? [{ name: VOLUMES.partWorkspace, emptyDir: {} }] : []), { name: VOLUMES.tmp, emptyDir: {} }];
   const mounts: Obj[] = [
-    { name: VOLUMES.workspace, mountPath: PATHS.workspace },
+    { name: ownWorkspace ? VOLUMES.partWorkspace : VOLUMES.workspace, mountPath: PATHS.workspace },
     { name: VOLUMES.tmp, mountPath: PATHS.tmp },
   ];
   const secret = (volume: string, param: string, mountPath: string) => {

@@ -41,6 +41,8 @@ export const PATHS = {
 /** Volume / workspace names; a templateRef caller must declare `workspace` itself. */
 export const VOLUMES = {
   workspace: 'workspace',
+  /** The workspace of one scale-out part: an emptyDir per part pod (Argo push-part, Tekton's matrixed push). */
+  partWorkspace: 'part-workspace',
   tmp: 'tmp',
   sourceCredentials: 'source-credentials',
   destinationCredentials: 'destination-credentials',

@@ -262,7 +262,7 @@ export function tektonOnePodPipeline(): Obj {
 
 export const SCALE_OUT_PIPELINE_NAME = 'model-sync-pipeline-scale-out';
 /** The scale-out Pipeline's workspace for the parts: bound to an emptyDir, one per part TaskRun. */
-export const PART_WORKSPACE = 'part-workspace';
+export const PART_WORKSPACE = VOLUMES.partWorkspace;
 
 /**
  * The scale-out variant: preflight (told the number of parts), plan, push as a matrix over plan's
