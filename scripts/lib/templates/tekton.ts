@@ -452,7 +452,9 @@ one node.
 
 Requires Tekton Pipelines >= ${TEKTON_MATRIX_MIN_VERSION} (\`tekton.dev/pipelines.minVersion\`): \`matrix\` is beta there, fed by
 a whole array result; where \`enable-api-fields\` is \`stable\`, set it to \`beta\`. The number of TaskRuns one matrix may
-create is capped by \`default-max-matrix-combinations-count\` (config-defaults, 256 by default); \`parts\` is at most 1024.
+create is capped by \`default-max-matrix-combinations-count\` (config-defaults, 256 by default). Keep \`parts\` at or below
+256: plan's results then take about 2.6 KB of the 4096 bytes a TaskRun's results may hold; above about 350 parts the
+\`parts\` list alone no longer fits (unless results come from sidecar logs, \`results-from: sidecar-logs\`).
 
 When any task fails, the \`finally\` task \`mark-failed\` (guarded by \`$(tasks.status)\` = \`Failed\`) records the failure.
 
