@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CLI, REPO_ROOT, tempDir } from '../dev/cli.js';
 import { startS3Server } from '../dev/s3-server.js';
@@ -81,6 +81,68 @@ test('scale-out (argo entrypoint scale-out, tekton model-sync-pipeline-scale-out
   assert.equal(tekton.exitPods[0]?.name, 'mark-failed');
   assert.match(tekton.exitPods[0]!.env.MODEL_SYNC_FAILURE_REASON!, /preflight=Failed plan=None push=None assemble=None register=None/);
   assert.equal(tekton.exitPods[0]!.env.MODEL_SYNC_STORAGE_PATH, tekton.workspace);
+});
+
+// ---------------------------------------------------------------------------------------------
+// A failing part, with a stand-in for the CLI (the generated templates as they are): it records
+// each run, plan lists three parts, and push fails for one part with the exit code asked for.
+
+const FAKE_CLI = `
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+const step = process.argv[2];
+const env = process.env;
+mkdirSync(env.MODEL_SYNC_RESULTS_DIR, { recursive: true });
+const put = (name, value) => writeFileSync(path.join(env.MODEL_SYNC_RESULTS_DIR, name), value);
+appendFileSync(env.FAKE_LOG, JSON.stringify({ step, part: env.MODEL_SYNC_PART ?? '' }) + '\\n');
+if (step === 'plan') put('parts', JSON.stringify(['1/3', '2/3', '3/3']));
+if (step === 'push' && env.MODEL_SYNC_PART === env.FAKE_FAILING_PART) {
+  writeFileSync(env.TERMINATION_MESSAGE_PATH, 'part ' + env.MODEL_SYNC_PART + ' failed');
+  process.exit(Number(env.FAKE_EXIT));
+}
+if (step === 'assemble') put('model-uri', 'oci://registry.example.com/m:1');
+`;
+
+async function fakeOptions(name: string, exitCode: number) {
+  const cli = path.join(root, 'fake-cli.mjs');
+  await writeFile(cli, FAKE_CLI);
+  const log = path.join(root, `${name}.log`);
+  await writeFile(log, '');
+  return { log, opts: { root, objects: sampleSecrets, cli, env: { FAKE_LOG: log, FAKE_FAILING_PART: '2/3', FAKE_EXIT: String(exitCode) } } };
+}
+
+async function runsOf(log: string): Promise<string[]> {
+  return (await readFile(log, 'utf8')).split('\n').filter(Boolean).map((l) => {
+    const r = JSON.parse(l) as { step: string; part: string };
+    return r.part ? `${r.step} ${r.part}` : r.step;
+  });
+}
+
+const goodParams = { ...badParams, 'source-aws-key': 'models/m/' };
+
+test('scale-out: a part failing with a retryable code is retried (the others run once); assemble and register never run, mark-failed names the part', async () => {
+  const argoFake = await fakeOptions('argo-retry', 7);
+  const argo = await runArgoWorkflowTemplate({ template: scaleOutTemplate, parameters: goodParams }, argoFake.opts);
+  assert.equal(argo.status, 'Failed', describeRun(argo));
+  const argoRuns = (await runsOf(argoFake.log)).sort();
+  assert.deepEqual(argoRuns, ['mark-failed', 'plan', 'preflight', 'push 1/3', 'push 2/3', 'push 2/3', 'push 2/3', 'push 2/3', 'push 3/3'], 'integrity (7) is retried 3 times');
+  const failures = JSON.parse(argo.exitPods[0]!.env.MODEL_SYNC_FAILURE_REASON!) as Obj[];
+  assert.deepEqual(failures.map((f) => f.displayName), ['push-part(1:2/3)']);
+  assert.match(failures[0]!.message, /exit code 7.*part 2\/3 failed/);
+
+  const tektonFake = await fakeOptions('tekton-retry', 7);
+  const workspaces: Record<string, WorkspaceBinding> = { workspace: { volumeClaimTemplate: true }, 'part-workspace': { emptyDir: true } };
+  const tekton = await runTektonPipeline({ pipeline, tasks: tektonTasks, params: goodParams, workspaces }, tektonFake.opts);
+  assert.equal(tekton.status, 'Failed', describeRun(tekton));
+  assert.deepEqual((await runsOf(tektonFake.log)).sort(), argoRuns, 'the same runs through Tekton retries: 3');
+  assert.match(tekton.exitPods[0]!.env.MODEL_SYNC_FAILURE_REASON!, /plan=Succeeded push=Failed assemble=None register=None/);
+});
+
+test('scale-out (argo): a part failing with a non-retryable code is not retried', async () => {
+  const fake = await fakeOptions('argo-final', 2);
+  const argo = await runArgoWorkflowTemplate({ template: scaleOutTemplate, parameters: goodParams }, fake.opts);
+  assert.equal(argo.status, 'Failed', describeRun(argo));
+  assert.deepEqual((await runsOf(fake.log)).sort(), ['mark-failed', 'plan', 'preflight', 'push 1/3', 'push 2/3', 'push 3/3']);
 });
 
 // ---------------------------------------------------------------------------------------------
