@@ -123,8 +123,9 @@ export class StepSettings {
     return this.config.integer('fetch-concurrency');
   }
 
+  /** 1 for a step without the setting (plan pushes one small document, through the part target). */
   pushConcurrency(): number {
-    return this.config.integer('push-concurrency');
+    return this.config.has('push-concurrency') ? this.config.integer('push-concurrency') : 1;
   }
 
   /**
@@ -158,6 +159,19 @@ export class StepSettings {
   /** The destination type when this step takes one (`all` packages only for oci). */
   destinationType(): 'oci' | 's3' | undefined {
     return this.config.has('destination-type') ? (this.config.string('destination-type') as 'oci' | 's3' | undefined) : undefined;
+  }
+
+  /**
+   * The source type alone, before source() asks for that type's settings: plan and push --part
+   * refuse an OCI source without taking its source-oci-* settings.
+   */
+  sourceType(): 's3' | 'oci' | 'uri' {
+    return this.config.required('source-type') as 's3' | 'oci' | 'uri';
+  }
+
+  /** How the source type is named in messages (`--flag / MODEL_SYNC_ENV`). */
+  sourceTypeSetting(): string {
+    return this.config.describe('source-type');
   }
 
   source(): SourceSettings {
@@ -262,6 +276,11 @@ export class StepSettings {
     } catch (err) {
       throw new ConfigError(`${this.config.describe('part')}: ${(err as Error).message}`);
     }
+  }
+
+  /** How the part selector is named in messages (`--flag / MODEL_SYNC_ENV`). */
+  partSetting(): string {
+    return this.config.describe('part');
   }
 
   /** How many layers the modelcar may have (base included), and which files keep one of their own. */

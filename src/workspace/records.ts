@@ -136,6 +136,26 @@ export interface StreamRecord {
   updated: string;
 }
 
+// --- plan (scale-out) -------------------------------------------------------------------------
+
+/**
+ * `plan.json`: the plan `plan` published, as it published it. The parts and assemble read the
+ * published copy (registry or S3), not this one: they run on other volumes.
+ */
+export interface PlanRecord {
+  /** The destination as the settings name it. */
+  target: string;
+  /** Where the plan was published (`host/repo:<tag>.model-sync-plan`, or the S3 object). */
+  published: string;
+  /** partPlanDigest of the document: what every part's result names. */
+  digest: string;
+  /** Selectors of the parts to run (the `parts` result). */
+  parts: string[];
+  /** The plan document (oci/part-plan.ts PartPlanDocument), exactly as encoded and pushed. */
+  plan: Record<string, unknown>;
+  finished: string;
+}
+
 // --- push -------------------------------------------------------------------------------------
 
 /** `push.json`: where push put the model. `target` is the destination as the settings named it. */
@@ -233,6 +253,7 @@ export interface Records {
   package: PackageRecord;
   push: PushRecord;
   stream: StreamRecord;
+  plan: PlanRecord;
   's3-uploads': S3UploadsRecord;
   'oci-uploads': OciUploadsRecord;
   preflight: RegistryRecord;
