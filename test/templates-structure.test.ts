@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NON_RETRYABLE_EXIT_CODES } from '../src/errors.js';
-import { BFF_LABELS, REGISTRY_NAME_PARAM, UI_LABELS, packageVersion } from '../scripts/lib/templates/common.js';
+import { BFF_LABELS, PARTS_AT_ONCE, REGISTRY_NAME_PARAM, UI_LABELS, packageVersion } from '../scripts/lib/templates/common.js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../dev/cli.js';
@@ -109,7 +109,10 @@ test('argo: containers set command, quantities are literal, retries never on bad
     for (const t of doc.spec.templates as Obj[]) {
       if (!t.container) continue;
       assert.deepEqual(t.container.command, ['model-sync'], `${file} ${t.name}: command`);
-      assert.equal(t.container.args[0], t.name, `${file} ${t.name}: runs its own step`);
+      // Each leaf runs its own step; push-part (scale-out) runs push, for one part.
+      const stepRun = t.metadata.labels['model-sync/step'];
+      assert.equal(t.container.args[0], stepRun, `${file} ${t.name}: runs the step of its label`);
+      assert.equal(t.name === 'push-part' ? 'push' : t.name, stepRun, `${file} ${t.name}: runs its own step`);
       assert.ok(!String(t.container.image).endsWith(':latest'));
       const expr = String(t.retryStrategy?.expression ?? '');
       const list = /^!\(asInt\(lastRetry\.exitCode\) in \[([\d, ]+)\]\)$/.exec(expr);
@@ -166,7 +169,7 @@ test('tekton: params, workspaces and results referenced by each Task are declare
 });
 
 test('tekton: each Pipeline wires Tasks, params, workspaces and results that exist; finally reads no task results', () => {
-  assert.deepEqual(ofKind('Pipeline').map((d) => d.doc.metadata.name).sort(), ['model-sync-pipeline', 'model-sync-pipeline-one-pod']);
+  assert.deepEqual(ofKind('Pipeline').map((d) => d.doc.metadata.name).sort(), ['model-sync-pipeline', 'model-sync-pipeline-one-pod', 'model-sync-pipeline-scale-out']);
   for (const { doc } of ofKind('Pipeline')) checkPipeline(doc as Obj);
   const pkg = (one('Pipeline', 'model-sync-pipeline').spec.tasks as Obj[]).find((t) => t.name === 'package')!;
   assert.deepEqual(pkg.when, [{ input: '$(params.destination-type)', operator: 'in', values: ['oci'] }]);
@@ -182,9 +185,22 @@ function checkPipeline(pipeline: Obj): void {
     const task = tasks.get(pt.taskRef.name);
     assert.ok(task, `pipeline task ${pt.name}: Task ${pt.taskRef.name} not generated`);
     const taskParams = new Map<string, Obj>(task.spec.params.map((p: Obj) => [p.name, p]));
-    for (const p of pt.params) assert.ok(taskParams.has(p.name), `${pt.name}: Task has no param ${p.name}`);
-    for (const [n, p] of taskParams) if (p.default === undefined) assert.ok(pt.params.some((q: Obj) => q.name === n), `${pt.name}: required ${n} not passed`);
-    for (const p of refs([pt.params, pt.when], /\$\(params\.([\w.-]+)\)/g)) assert.ok(pParams.has(p), `${pt.name}: pipeline param ${p}`);
+    const matrixParams = (pt.matrix?.params ?? []) as Obj[];
+    const given = [...pt.params, ...matrixParams] as Obj[];
+    for (const p of given) assert.ok(taskParams.has(p.name), `${pt.name}: Task has no param ${p.name}`);
+    // Tekton: a param is in `params` or in `matrix`, not both.
+    for (const m of matrixParams) assert.ok(!pt.params.some((q: Obj) => q.name === m.name), `${pt.name}: ${m.name} in params and matrix`);
+    for (const [n, p] of taskParams) if (p.default === undefined) assert.ok(given.some((q: Obj) => q.name === n), `${pt.name}: required ${n} not passed`);
+    for (const p of refs([pt.params, pt.matrix, pt.when], /\$\(params\.([\w.-]+)\)/g)) assert.ok(pParams.has(p), `${pt.name}: pipeline param ${p}`);
+    // A matrix fans out over an array: a whole array result of a task that runs before.
+    for (const m of matrixParams) {
+      const ref = /^\$\(tasks\.([\w-]+)\.results\.([\w-]+)\[\*\]\)$/.exec(String(m.value));
+      assert.ok(ref, `${pt.name}: matrix param ${m.name} = ${JSON.stringify(m.value)} is no whole array result`);
+      const from = byName.get(ref[1]!);
+      assert.ok(from && (pt.runAfter ?? []).includes(ref[1]), `${pt.name}: matrix reads ${ref[1]}, which must run before`);
+      const result = tasks.get(from.taskRef.name)!.spec.results.find((r: Obj) => r.name === ref[2]);
+      assert.equal(result?.type, 'array', `${pt.name}: ${ref[1]}.${ref[2]} must be an array result`);
+    }
     for (const w of task.spec.workspaces) {
       const bound = pt.workspaces.find((b: Obj) => b.name === w.name);
       if (!w.optional) assert.ok(bound, `${pt.name}: workspace ${w.name} not bound`);
@@ -236,8 +252,85 @@ test('the one-pod variants run `model-sync all` alone with the stream parameter 
   assert.match(readFileSync(path.join(REPO_ROOT, 'tekton/README-model-sync-pipeline-one-pod.md'), 'utf8'), /stream/);
 });
 
+test('the scale-out variants: preflight → plan → push per part (withParam / matrix) → assemble → register, parts on workspaces of their own', () => {
+  // Argo: a steps template beside `main`, selectable as entrypoint, under the spec's exit handler.
+  const scaleOut = libraryTemplates.get('scale-out')!;
+  assert.deepEqual(scaleOut.steps.map((g: Obj[]) => g.map((s) => s.template)), [['preflight'], ['plan'], ['push-part'], ['assemble'], ['register']]);
+  const stepOf = (template: string) => scaleOut.steps.flat().find((s: Obj) => s.template === template) as Obj;
+  const args = (s: Obj) => new Map<string, string>(s.arguments.parameters.map((p: Obj) => [p.name, p.value]));
+  assert.equal(args(stepOf('preflight')).get('parts'), '{{workflow.parameters.parts}}', 'preflight counts only the base image when told the parts');
+  assert.equal(args(stepOf('plan')).get('parts'), '{{workflow.parameters.parts}}');
+  const fan = stepOf('push-part');
+  assert.equal(fan.withParam, '{{steps.plan.outputs.parameters.parts}}');
+  assert.equal(args(fan).get('part'), '{{item}}');
+  assert.equal(args(stepOf('register')).get('model-uri'), '{{steps.assemble.outputs.parameters.model-uri}}');
+  assert.equal(args(stepOf('register')).get('model-artifact-id'), '{{steps.preflight.outputs.parameters.model-artifact-id}}');
+  // Argo v4 types parallelism as an integer: a literal default, changed by a patch (docs/templates.md).
+  assert.equal(scaleOut.parallelism, PARTS_AT_ONCE);
+  assert.ok(Number.isInteger(scaleOut.parallelism));
+  // The part template: push --part, the part required, a workspace of its own, no global outputs, push's retries.
+  const part = libraryTemplates.get('push-part')!;
+  const push = libraryTemplates.get('push')!;
+  assert.deepEqual(part.container.args, ['push']);
+  assert.ok(part.container.env.some((e: Obj) => e.name === 'MODEL_SYNC_PART' && e.value === '{{inputs.parameters.part}}'));
+  const partInput = (part.inputs.parameters as Obj[]).find((p) => p.name === 'part')!;
+  assert.equal(partInput.default, undefined, 'each child gets its {{item}}; no default');
+  assert.deepEqual((part.inputs.parameters as Obj[]).map((p) => p.name), (push.inputs.parameters as Obj[]).map((p) => p.name));
+  assert.deepEqual(part.container.env, push.container.env);
+  assert.deepEqual((part.volumes as Obj[]).find((v) => v.name === 'part-workspace'), { name: 'part-workspace', emptyDir: {} }, 'no shared volume for the parts');
+  assert.deepEqual((part.container.volumeMounts as Obj[]).filter((m) => m.mountPath === '/workspace'), [{ name: 'part-workspace', mountPath: '/workspace' }]);
+  assert.ok(!(part.container.volumeMounts as Obj[]).some((m) => m.name === 'workspace'), 'a part does not mount the claim');
+  assert.ok((push.container.volumeMounts as Obj[]).some((m) => m.name === 'workspace' && m.mountPath === '/workspace'), 'push of the per-step chain keeps the claim');
+  assert.ok((part.outputs.parameters as Obj[]).every((o) => o.globalName === undefined), "a part's outputs are not the workflow's");
+  assert.deepEqual(part.retryStrategy, push.retryStrategy);
+  // The per-step chain leaves the scale-out settings empty; `part` is no workflow parameter.
+  const main = libraryTemplates.get('main')!;
+  const mainStep = (name: string) => args(main.steps.flat().find((s: Obj) => s.name === name));
+  assert.equal(mainStep('preflight').get('parts'), '');
+  assert.equal(mainStep('push').get('part'), '');
+  const wfParams = (library.spec.arguments.parameters as Obj[]).map((p) => p.name);
+  assert.ok(wfParams.includes('parts') && !wfParams.includes('part'));
+  const sample = argoWorkflows.find((d) => d.file === 'samples/argo/workflow-scale-out.yaml')!.doc as Obj;
+  assert.equal(sample.spec.entrypoint, 'scale-out');
+  assert.equal(sample.spec.volumeClaimTemplates[0].metadata.name, 'workspace');
+  assert.ok(sample.spec.arguments.parameters.some((p: Obj) => p.name === 'parts' && Number(p.value) > 1));
+  // The documented patch points at the scale-out template's parallelism.
+  const docs = readFileSync(path.join(REPO_ROOT, 'docs/templates.md'), 'utf8');
+  const patch = /op: test\s+path: \/spec\/templates\/(\d+)\/name\s+value: scale-out\s+- op: replace\s+path: \/spec\/templates\/(\d+)\/parallelism\s+value: (\d+)/.exec(docs);
+  assert.ok(patch, 'docs/templates.md: the kustomize patch of the parts at once');
+  assert.equal(patch[1], patch[2]);
+  assert.equal((library.spec.templates as Obj[])[Number(patch[1])]!.name, 'scale-out', 'the documented index is the scale-out template');
+  const semaphore = /`op: add` on `\/spec\/templates\/(\d+)\/synchronization`, after a `test` of\s+`\/spec\/templates\/(\d+)\/name` = `push-part`/.exec(docs);
+  assert.ok(semaphore && semaphore[1] === semaphore[2], 'docs/templates.md: the semaphore patch');
+  assert.equal((library.spec.templates as Obj[])[Number(semaphore[1])]!.name, 'push-part', 'the documented index is the push-part template');
+
+  // Tekton: the plan Task's parts result is an array, push a matrix over it on the part workspace.
+  const pipeline = one('Pipeline', 'model-sync-pipeline-scale-out');
+  assert.deepEqual((pipeline.spec.tasks as Obj[]).map((t) => t.taskRef.name), ['model-sync-preflight', 'model-sync-plan', 'model-sync-push', 'model-sync-assemble', 'model-sync-register']);
+  assert.equal(pipeline.metadata.annotations['tekton.dev/pipelines.minVersion'], '0.53.0', 'matrix is beta from Tekton Pipelines 0.53.0');
+  assert.equal((tasks.get('model-sync-plan')!.spec.results as Obj[]).find((r) => r.name === 'parts')?.type, 'array');
+  const task = (name: string) => (pipeline.spec.tasks as Obj[]).find((t) => t.name === name)!;
+  const tParams = (t: Obj) => new Map<string, unknown>((t.params as Obj[]).map((p) => [p.name, p.value]));
+  assert.equal(tParams(task('preflight')).get('parts'), '$(params.parts)');
+  assert.equal(tParams(task('plan')).get('parts'), '$(params.parts)');
+  assert.deepEqual(task('push').matrix, { params: [{ name: 'part', value: '$(tasks.plan.results.parts[*])' }] });
+  assert.ok(!tParams(task('push')).has('part'));
+  assert.equal(task('push').retries, 3);
+  const wsOf = (t: Obj) => (t.workspaces as Obj[]).find((w) => w.name === 'workspace')?.workspace;
+  assert.equal(wsOf(task('push')), 'part-workspace', 'each part TaskRun on the part workspace');
+  for (const t of ['preflight', 'plan', 'assemble', 'register']) assert.equal(wsOf(task(t)), 'workspace', t);
+  assert.equal(tParams(task('register')).get('model-uri'), '$(tasks.assemble.results.model-uri)');
+  assert.deepEqual((pipeline.spec.finally as Obj[]).map((f) => f.taskRef.name), ['model-sync-mark-failed']);
+  const perStep = one('Pipeline', 'model-sync-pipeline');
+  assert.ok(!(perStep.spec.params as Obj[]).some((p) => p.name === 'part' || p.name === 'parts'), 'the per-step Pipeline has no scale-out params');
+  const run = ofKind('PipelineRun').find((d) => d.file === 'samples/tekton/pipelinerun-scale-out.yaml')!.doc as Obj;
+  assert.deepEqual(run.spec.workspaces.find((w: Obj) => w.name === 'part-workspace'), { name: 'part-workspace', emptyDir: {} });
+  assert.ok(run.spec.workspaces.find((w: Obj) => w.name === 'workspace').volumeClaimTemplate);
+  assert.match(readFileSync(path.join(REPO_ROOT, 'tekton/README-model-sync-pipeline-scale-out.md'), 'utf8'), /emptyDir/);
+});
+
 test('tekton: the sample PipelineRuns and TaskRun give every required param and workspace, and set fsGroup', () => {
-  assert.equal(ofKind('PipelineRun').length, 2);
+  assert.equal(ofKind('PipelineRun').length, 3);
   for (const { file, doc: run } of ofKind('PipelineRun')) {
     const pipeline = one('Pipeline', run.spec.pipelineRef.name);
     assert.ok(pipeline, `${file}: Pipeline ${run.spec.pipelineRef.name} not generated`);

@@ -88,3 +88,19 @@ test('strict schemas catch typos (retrystrategy, comand, backofflimit) and templ
   });
   assert.match(schemas.validate(badJob).join('\n'), /backofflimit/);
 });
+
+test('the scale-out files are validated, and the v4 CRD refuses a templated parallelism (why it is a literal)', (t) => {
+  const files = new Set(docs.map((d) => d.file));
+  for (const f of ['tekton/model-sync-pipeline-scale-out.yaml', 'tekton/model-sync-plan.yaml', 'tekton/model-sync-assemble.yaml', 'samples/argo/workflow-scale-out.yaml', 'samples/tekton/pipelinerun-scale-out.yaml']) {
+    assert.ok(files.has(f), `${f} is not among the validated files`);
+  }
+  if (!schemas) return t.skip(SKIP);
+  const wft = docs.find((d) => d.doc.kind === 'WorkflowTemplate')!.doc;
+  type Steps = Record<string, unknown> & { name: string };
+  const scaleOut = (c: typeof wft) => ((c.spec as { templates: Steps[] }).templates).find((x) => x.name === 'scale-out')!;
+  assert.equal(typeof scaleOut(wft).parallelism, 'number');
+  const templated = mutated(wft, (c) => {
+    scaleOut(c).parallelism = '{{workflow.parameters.parts-at-once}}';
+  });
+  assert.match(schemas.validate(templated).join('\n'), /parallelism/, 'a {{…}} parallelism must fail the v4 CRD');
+});

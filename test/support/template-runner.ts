@@ -6,7 +6,8 @@
 // exit handler / finally tasks. It covers what our templates use, and throws on anything else.
 // Fan-out: an Argo step's `withParam`/`withItems` and a Tekton pipeline task's `matrix` start one
 // process per item at the same time (Argo `parallelism` caps them), and aggregate outputs/results
-// into JSON lists as the engines do.
+// into JSON lists as the engines do. Each process's pid and interval are recorded, so that tests
+// can tell that the items ran at the same time.
 // runJob starts a batch/v1 Job's pod the same way, with the image's ENTRYPOINT/CMD where the
 // container sets no command or args.
 import { spawn } from 'node:child_process';
@@ -117,6 +118,10 @@ export interface ContainerResult {
   termination: string;
   args: string[];
   env: Record<string, string>;
+  /** When the process started and ended (ms since the epoch) and its pid: absent when no process ran. */
+  startedAt?: number;
+  endedAt?: number;
+  pid?: number;
 }
 
 async function runContainer(container: Obj, mounts: Mount[], ns: Namespace, podDir: string, opts: RunnerOptions): Promise<ContainerResult> {
@@ -137,6 +142,7 @@ async function runContainer(container: Obj, mounts: Mount[], ns: Namespace, podD
   const termination = path.join(podDir, 'termination-log');
   const tmp = mounts.find((m) => m.mountPath === '/tmp');
   const processEnv = cleanEnv({ ...opts.env, ...env, TERMINATION_MESSAGE_PATH: termination, ...(tmp ? { TMPDIR: tmp.hostDir } : {}) });
+  const startedAt = Date.now();
   const child = spawn(process.execPath, [opts.cli ?? CLI, ...command.slice(1), ...args], { env: processEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -144,9 +150,10 @@ async function runContainer(container: Obj, mounts: Mount[], ns: Namespace, podD
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
   const exitCode = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 137)));
+  const endedAt = Date.now();
   clearTimeout(timer);
   const message = await readFile(termination, 'utf8').catch(() => '');
-  return { exitCode, stdout, stderr, termination: message, args, env };
+  return { exitCode, stdout, stderr, termination: message, args, env, startedAt, endedAt, ...(child.pid === undefined ? {} : { pid: child.pid }) };
 }
 
 /** Replaces every `open…close` expression in the string leaves of a value; unknown names throw. */

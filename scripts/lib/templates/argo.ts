@@ -1,7 +1,9 @@
 // Argo Workflows: one WorkflowTemplate `model-sync` (and the same spec as a ClusterWorkflowTemplate)
 // with a leaf container template per step, a `main` steps template chaining them on the
 // `workspace` volume claim, a `one-pod` steps template running `all` alone (entrypoint: one-pod),
-// and an exit handler that runs mark-failed when the workflow failed.
+// a `scale-out` steps template (preflight, plan, push-part fanned out over the plan's parts with
+// withParam, assemble, register; entrypoint: scale-out), and an exit handler that runs mark-failed
+// when the workflow failed.
 import type { StepName } from '../../../src/contract/contract.js';
 import {
   CHAIN,
@@ -10,6 +12,9 @@ import {
   ID_LABELS,
   LEAF_STEPS,
   OBJECT_PARAMS,
+  PARTS_AT_ONCE,
+  SCALE_OUT_CHAIN,
+  SCALE_OUT_ONLY_PARAMS,
   PATHS,
   RETRY_LIMIT,
   UI_LABELS,
@@ -78,12 +83,18 @@ function leafEnv(name: StepName): Obj[] {
   return env;
 }
 
-function leafVolumes(name: StepName): { volumes: Obj[]; mounts: Obj[] } {
+/**
+ * `ownWorkspace`: the template mounts an emptyDir of its own (`part-workspace`) at the workspace
+ * path instead of the workflow's claim. The scale-out parts need it: they run on any node at once,
+ * where one ReadWriteOnce claim cannot follow them. (A different name, so that nothing depends on
+ * which of two same-named volumes Argo picks.)
+ */
+function leafVolumes(name: StepName, ownWorkspace = false): { volumes: Obj[]; mounts: Obj[] } {
   const o = objectsOf(step(name));
   // Template-level volumes travel with templateRef; only `workspace` must come from the caller.
-  const volumes: Obj[] = [{ name: VOLUMES.tmp, emptyDir: {} }];
+  const volumes: Obj[] = [...(ownWorkspace ? [{ name: VOLUMES.partWorkspace, emptyDir: {} }] : []), { name: VOLUMES.tmp, emptyDir: {} }];
   const mounts: Obj[] = [
-    { name: VOLUMES.workspace, mountPath: PATHS.workspace },
+    { name: ownWorkspace ? VOLUMES.partWorkspace : VOLUMES.workspace, mountPath: PATHS.workspace },
     { name: VOLUMES.tmp, mountPath: PATHS.tmp },
   ];
   const secret = (volume: string, param: string, mountPath: string) => {
@@ -100,8 +111,7 @@ function leafVolumes(name: StepName): { volumes: Obj[]; mounts: Obj[] } {
   return { volumes, mounts };
 }
 
-function leafOutputs(name: StepName): Obj[] {
-  const exportGlobals = name !== 'mark-failed';
+function leafOutputs(name: StepName, exportGlobals = name !== 'mark-failed'): Obj[] {
   return step(name).results.map((r) => ({
     name: r.name,
     description: r.description,
@@ -110,10 +120,23 @@ function leafOutputs(name: StepName): Obj[] {
   }));
 }
 
-function leafTemplate(name: StepName): Obj {
-  const { volumes, mounts } = leafVolumes(name);
+/** The leaf template of push for one part of the plan: push --part {{item}} on a workspace of its own. */
+export const PUSH_PART_TEMPLATE = 'push-part';
+
+/** A leaf template running step `name`; `variant` changes what the part template of push needs. */
+function leafTemplate(name: StepName, variant?: typeof PUSH_PART_TEMPLATE): Obj {
+  const part = variant === PUSH_PART_TEMPLATE;
+  const { volumes, mounts } = leafVolumes(name, part);
+  // A part's outputs describe the part only: never the workflow's model-uri or image-digest.
+  const outputs = leafOutputs(name, !part && name !== 'mark-failed');
+  // The part selector has no default there: each child of the fan-out gets its `{{item}}`.
+  const inputs = leafInputs(name).map((p) => {
+    if (!part || p.name !== 'part') return p;
+    const { default: _none, ...required } = p;
+    return required;
+  });
   return {
-    name,
+    name: variant ?? name,
     // Template metadata travels with templateRef (a caller's podMetadata does not come from here).
     metadata: {
       labels: {
@@ -124,8 +147,8 @@ function leafTemplate(name: StepName): Obj {
         'model-sync/step': name,
       },
     },
-    inputs: { parameters: leafInputs(name) },
-    outputs: { parameters: leafOutputs(name) },
+    inputs: { parameters: inputs },
+    outputs: { parameters: outputs },
     securityContext: podSecurityContext(),
     // At template level so that it travels with templateRef into callers' Workflows.
     podSpecPatch: ARGO_POD_SPEC_PATCH,
@@ -167,16 +190,48 @@ const FROM_EARLIER_STEPS: Partial<Record<StepName, Record<string, string>>> = {
   },
 };
 
+/** The per-step chain leaves the scale-out settings empty (preflight would count only the base image's room). */
+function withoutScaleOut(name: StepName): Record<string, string> {
+  return Object.fromEntries((leafInputs(name) as { name: string }[]).filter((p) => SCALE_OUT_ONLY_PARAMS.has(p.name)).map((p) => [p.name, '']));
+}
+
 function mainTemplate(): Obj {
   const steps = CHAIN.map((name) => [
     {
       name,
       template: name,
       ...(name === 'package' ? { when: '{{workflow.parameters.destination-type}} == oci' } : {}),
-      arguments: stepArguments(name, FROM_EARLIER_STEPS[name]),
+      arguments: stepArguments(name, { ...withoutScaleOut(name), ...FROM_EARLIER_STEPS[name] }),
     },
   ]);
   return { name: 'main', steps };
+}
+
+/** The template of the scale-out variant, selected with `entrypoint: scale-out`. */
+export const SCALE_OUT_ENTRYPOINT = 'scale-out';
+
+/**
+ * The scale-out variant: preflight (told the number of parts, so it counts only the base image's
+ * room), plan, one push-part pod per part the plan lists (withParam over its `parts` output, at
+ * most PARTS_AT_ONCE at a time), assemble, register with assemble's URI; the same exit handler.
+ */
+function scaleOutTemplate(): Obj {
+  const fromEarlier: Partial<Record<StepName, Record<string, string>>> = {
+    register: { ...FROM_EARLIER_STEPS.register, 'model-uri': '{{steps.assemble.outputs.parameters.model-uri}}' },
+  };
+  const steps = SCALE_OUT_CHAIN.map((name) => {
+    if (name !== 'push') return [{ name, template: name, arguments: stepArguments(name, fromEarlier[name]) }];
+    return [
+      {
+        name: PUSH_PART_TEMPLATE,
+        template: PUSH_PART_TEMPLATE,
+        withParam: '{{steps.plan.outputs.parameters.parts}}',
+        arguments: stepArguments('push', { part: '{{item}}' }),
+      },
+    ];
+  });
+  // An integer (Argo v4's CRD): no {{...}}. It caps the parts running at once (the other steps run alone).
+  return { name: SCALE_OUT_ENTRYPOINT, parallelism: PARTS_AT_ONCE, steps };
 }
 
 /** The template of the one-pod variant: `model-sync all` in one pod, selected with `entrypoint: one-pod`. */
@@ -240,7 +295,7 @@ function podLabels(): Obj {
 }
 
 function templateSpec(): Obj {
-  const callers = [mainTemplate(), onePodTemplate(), exitHandlerTemplate()];
+  const callers = [mainTemplate(), onePodTemplate(), scaleOutTemplate(), exitHandlerTemplate()];
   return {
     entrypoint: 'main',
     onExit: 'exit-handler',
@@ -267,7 +322,7 @@ function templateSpec(): Obj {
         spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: WORKSPACE_SIZE } } },
       },
     ],
-    templates: [...callers, ...LEAF_STEPS.map(leafTemplate)],
+    templates: [...callers, ...LEAF_STEPS.map((name) => leafTemplate(name)), leafTemplate('push', PUSH_PART_TEMPLATE)],
   };
 }
 
@@ -281,6 +336,7 @@ function metadata(): Obj {
         'Runs preflight, fetch, package (OCI destinations only), push and register on one volume claim named `workspace`; ' +
         'on failure the exit handler runs mark-failed so no ModelArtifact stays PENDING. ' +
         'With entrypoint `one-pod`, `model-sync all` does it all in one pod instead, streaming the model from the source into the destination where it can (parameter `stream`), so the claim can be small. ' +
+        'With entrypoint `scale-out`, plan splits the model into `parts` parts that as many pods push at once (each on a workspace of its own), then assemble builds the image and register records it. ' +
         'Each step is also a template of its own (templateRef); callers must declare a volume named `workspace`.',
       'workflows.argoproj.io/version': '>= 3.6.0',
       'workflows.argoproj.io/maintainer': 'model-sync',

@@ -41,6 +41,8 @@ export const PATHS = {
 /** Volume / workspace names; a templateRef caller must declare `workspace` itself. */
 export const VOLUMES = {
   workspace: 'workspace',
+  /** The workspace of one scale-out part: an emptyDir per part pod (Argo push-part, Tekton's matrixed push). */
+  partWorkspace: 'part-workspace',
   tmp: 'tmp',
   sourceCredentials: 'source-credentials',
   destinationCredentials: 'destination-credentials',
@@ -162,7 +164,33 @@ export function describeParam(p: ParamSpec): string {
 /** Steps in the order the chained templates run them. */
 export const CHAIN: StepName[] = ['preflight', 'fetch', 'package', 'push', 'register'];
 /** Every step that gets a template of its own. */
-export const LEAF_STEPS: StepName[] = ['preflight', 'fetch', 'package', 'push', 'register', 'mark-failed', 'all'];
+export const LEAF_STEPS: StepName[] = ['preflight', 'fetch', 'package', 'push', 'register', 'mark-failed', 'all', 'plan', 'assemble'];
+/**
+ * The scale-out chain (docs/scale-out.md): push runs once per part of the plan (--part I/N), each
+ * part in a pod of its own that streams its layers from the source into the destination registry.
+ */
+export const SCALE_OUT_CHAIN: StepName[] = ['preflight', 'plan', 'push', 'assemble', 'register'];
+/**
+ * Settings only the scale-out chain sets: the per-step chain passes them empty, so that a value
+ * meant for the scale-out run (parts on preflight: count only the base image's room) cannot
+ * change what the per-step chain does.
+ */
+export const SCALE_OUT_ONLY_PARAMS: ReadonlySet<string> = new Set(['parts', 'part']);
+/**
+ * How many parts run at once by default (Argo `parallelism` of the scale-out template). A literal:
+ * Argo v4's CRD types parallelism as an integer, so no {{...}} parameter can set it (a kustomize
+ * patch or the submitted Workflow's own spec.parallelism does: docs/templates.md).
+ */
+export const PARTS_AT_ONCE = 4;
+/** Results a Tekton Task declares as `type: array` (a JSON list in the results file). */
+export const ARRAY_RESULTS: Partial<Record<StepName, readonly string[]>> = { plan: ['parts'] };
+/**
+ * Tekton release each generated file needs: v1 Tasks and Pipelines since 0.50; the scale-out
+ * Pipeline needs `matrix` (beta in 0.53.0) fed by a whole array result (`$(tasks.plan.results.parts[*])`,
+ * consumable in a matrix since the work that promoted matrix to beta; array results are beta since 0.45).
+ */
+export const TEKTON_MIN_VERSION = '0.50.0';
+export const TEKTON_MATRIX_MIN_VERSION = '0.53.0';
 
 export function step(name: StepName): StepContract {
   return loadStep(name);
@@ -253,6 +281,11 @@ export const WORKSPACE_SIZE = '50Gi';
  * has to stage (an archive, an OCI source, stream false), which needs the model's size instead.
  */
 export const ONE_POD_WORKSPACE_SIZE = '1Gi';
+/**
+ * The claim of the scale-out samples: preflight, plan, assemble, register and mark-failed keep only
+ * records there; each part pod has a workspace of its own (an emptyDir) and stages nothing.
+ */
+export const SCALE_OUT_WORKSPACE_SIZE = '1Gi';
 /**
  * The pod's terminationGracePeriodSeconds in the Job samples: SIGTERM, then SIGKILL this long after.
  * Kubernetes' default, written out because it must stay above model-sync's own

@@ -3,8 +3,19 @@
 import { argoWorkflowTemplate } from './argo.js';
 import { BFF_HEADER, bffSample } from './bff.js';
 import { toYaml } from './common.js';
-import { argoWorkflowFromTemplate, argoWorkflowOnePod, argoWorkflowTemplateRef, jobSample, pipelineRun, pipelineRunOnePod, secrets, taskRunAll } from './samples.js';
-import { onePodPipelineReadme, pipelineReadme, TEKTON_STEPS, taskName, taskReadme, tektonOnePodPipeline, tektonPipeline, tektonTask } from './tekton.js';
+import { argoWorkflowFromTemplate, argoWorkflowOnePod, argoWorkflowScaleOut, argoWorkflowTemplateRef, jobSample, pipelineRun, pipelineRunOnePod, pipelineRunScaleOut, secrets, taskRunAll } from './samples.js';
+import {
+  onePodPipelineReadme,
+  pipelineReadme,
+  scaleOutPipelineReadme,
+  TEKTON_STEPS,
+  taskName,
+  taskReadme,
+  tektonOnePodPipeline,
+  tektonPipeline,
+  tektonScaleOutPipeline,
+  tektonTask,
+} from './tekton.js';
 
 export function generateTemplates(): Record<string, string> {
   const files: Record<string, string> = {
@@ -14,6 +25,8 @@ export function generateTemplates(): Record<string, string> {
     'tekton/README-model-sync-pipeline.md': pipelineReadme(),
     'tekton/model-sync-pipeline-one-pod.yaml': toYaml([tektonOnePodPipeline()]),
     'tekton/README-model-sync-pipeline-one-pod.md': onePodPipelineReadme(),
+    'tekton/model-sync-pipeline-scale-out.yaml': toYaml([tektonScaleOutPipeline()]),
+    'tekton/README-model-sync-pipeline-scale-out.md': scaleOutPipelineReadme(),
     'samples/secrets.yaml': toYaml(secrets()),
     'samples/job/update-artifact.yaml': toYaml(jobSample('update_artifact')),
     'samples/job/create-model.yaml': toYaml(jobSample('create_model')),
@@ -24,8 +37,10 @@ export function generateTemplates(): Record<string, string> {
     'samples/argo/workflow.yaml': toYaml([argoWorkflowFromTemplate()]),
     'samples/argo/workflow-templateref.yaml': toYaml([argoWorkflowTemplateRef()]),
     'samples/argo/workflow-one-pod.yaml': toYaml([argoWorkflowOnePod()]),
+    'samples/argo/workflow-scale-out.yaml': toYaml([argoWorkflowScaleOut()]),
     'samples/tekton/pipelinerun.yaml': toYaml([pipelineRun()]),
     'samples/tekton/pipelinerun-one-pod.yaml': toYaml([pipelineRunOnePod()]),
+    'samples/tekton/pipelinerun-scale-out.yaml': toYaml([pipelineRunScaleOut()]),
     'samples/tekton/taskrun-all.yaml': toYaml([taskRunAll()]),
   };
   for (const s of TEKTON_STEPS) {

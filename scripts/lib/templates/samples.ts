@@ -1,6 +1,7 @@
 // Samples users apply as they are (after changing names and addresses): the Secrets and metadata
-// ConfigMaps, an all-in-one Job per upload intent, three Argo Workflows (workflowTemplateRef, its
-// one-pod entrypoint, and templateRef) and Tekton PipelineRuns (per step, one pod) and a TaskRun.
+// ConfigMaps, an all-in-one Job per upload intent, four Argo Workflows (workflowTemplateRef, its
+// one-pod and scale-out entrypoints, and templateRef) and Tekton PipelineRuns (per step, one pod,
+// scale-out) and a TaskRun.
 import {
   COMMAND,
   ENABLE_SERVICE_LINKS,
@@ -12,6 +13,7 @@ import {
   VOLUMES,
   WORKSPACE_SIZE,
   ONE_POD_WORKSPACE_SIZE,
+  SCALE_OUT_WORKSPACE_SIZE,
   REGISTRY_NAME_PARAM,
   containerSecurityContext,
   imageRef,
@@ -19,8 +21,8 @@ import {
   resources,
   uiLabels,
 } from './common.js';
-import { ARGO_NAME, ONE_POD_ENTRYPOINT } from './argo.js';
-import { ONE_POD_PIPELINE_NAME, PIPELINE_NAME, taskName } from './tekton.js';
+import { ARGO_NAME, ONE_POD_ENTRYPOINT, SCALE_OUT_ENTRYPOINT } from './argo.js';
+import { ONE_POD_PIPELINE_NAME, PART_WORKSPACE, PIPELINE_NAME, SCALE_OUT_PIPELINE_NAME, taskName } from './tekton.js';
 
 type Obj = Record<string, unknown>;
 
@@ -268,6 +270,23 @@ export function argoWorkflowOnePod(): Obj {
   });
 }
 
+/** The number of parts in the scale-out samples. */
+const SAMPLE_PARTS = '3';
+
+/**
+ * The scale-out variant: entrypoint scale-out, `parts` given, a small claim of its own (records
+ * only: each part pod has its own emptyDir workspace).
+ */
+export function argoWorkflowScaleOut(): Obj {
+  return argoWorkflowOf('model-sync-scale-out-', {
+    entrypoint: SCALE_OUT_ENTRYPOINT,
+    volumeClaimTemplates: [
+      { metadata: { name: VOLUMES.workspace }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: SCALE_OUT_WORKSPACE_SIZE } } } },
+    ],
+    arguments: argoArguments({ ...sampleRunParameters(), parts: SAMPLE_PARTS }),
+  });
+}
+
 /** A Workflow of its own calling the leaf templates: it declares `workspace` and its exit handler itself. */
 export function argoWorkflowTemplateRef(): Obj {
   const p = sampleRunParameters();
@@ -325,7 +344,7 @@ export function argoWorkflowTemplateRef(): Obj {
 }
 
 /** A sample PipelineRun of `pipeline` (update_artifact, S3 -> OCI) on a claim of `size`. */
-function samplePipelineRun(o: { generateName: string; pipeline: string; params: Record<string, string>; size: string }): Obj {
+function samplePipelineRun(o: { generateName: string; pipeline: string; params: Record<string, string>; size: string; extraWorkspaces?: Obj[] }): Obj {
   return {
     apiVersion: 'tekton.dev/v1',
     kind: 'PipelineRun',
@@ -344,6 +363,7 @@ function samplePipelineRun(o: { generateName: string; pipeline: string; params: 
           name: VOLUMES.workspace,
           volumeClaimTemplate: { spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: o.size } } } },
         },
+        ...(o.extraWorkspaces ?? []),
         { name: VOLUMES.sourceCredentials, secret: { secretName: OBJECT_PARAMS.source.default } },
         { name: VOLUMES.destinationCredentials, secret: { secretName: OBJECT_PARAMS.destination.default } },
         { name: VOLUMES.registryCredentials, secret: { secretName: OBJECT_PARAMS.registry.default } },
@@ -362,6 +382,18 @@ export function pipelineRun(): Obj {
  */
 export function pipelineRunOnePod(): Obj {
   return samplePipelineRun({ generateName: 'model-sync-one-pod-', pipeline: ONE_POD_PIPELINE_NAME, params: { ...sampleRunParameters(), stream: 'true' }, size: ONE_POD_WORKSPACE_SIZE });
+}
+
+/** The scale-out Pipeline: a small claim for the records, an emptyDir per part TaskRun. */
+export function pipelineRunScaleOut(): Obj {
+  return samplePipelineRun({
+    generateName: 'model-sync-scale-out-',
+    pipeline: SCALE_OUT_PIPELINE_NAME,
+    params: { ...sampleRunParameters(), parts: SAMPLE_PARTS },
+    size: SCALE_OUT_WORKSPACE_SIZE,
+    // emptyDir: every part pod gets its own, so the parts need no shared volume and may run on any node.
+    extraWorkspaces: [{ name: PART_WORKSPACE, emptyDir: {} }],
+  });
 }
 
 export function taskRunAll(): Obj {

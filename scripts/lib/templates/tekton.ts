@@ -1,13 +1,19 @@
 // Tekton: a v1 Task per step (model-sync-<step>), an all-in-one Task (model-sync, step `all`), a
 // Pipeline chaining the step Tasks on one workspace with a `finally` mark-failed, and a one-pod
-// Pipeline running the all-in-one Task with the same `finally`. Results go to
+// Pipeline running the all-in-one Task with the same `finally`, and a scale-out Pipeline (plan,
+// push fanned out with `matrix` over the plan's parts, assemble, register). Results go to
 // /tekton/results through MODEL_SYNC_RESULTS_DIR; credentials come from optional read-only
 // workspaces bound to Secrets and from secretKeyRef env; no param enum (alpha in Tekton).
 import type { StepName } from '../../../src/contract/contract.js';
 import { EXIT, type ErrorKind } from '../../../src/errors.js';
 import {
+  ARRAY_RESULTS,
   CHAIN,
   COMMAND,
+  SCALE_OUT_CHAIN,
+  SCALE_OUT_ONLY_PARAMS,
+  TEKTON_MATRIX_MIN_VERSION,
+  TEKTON_MIN_VERSION,
   NON_RETRYABLE_EXIT_CODES,
   OBJECT_PARAMS,
   PATHS,
@@ -30,7 +36,7 @@ import {
 
 type Obj = Record<string, unknown>;
 
-export const TEKTON_STEPS: StepName[] = ['preflight', 'fetch', 'package', 'push', 'register', 'mark-failed', 'all'];
+export const TEKTON_STEPS: StepName[] = ['preflight', 'fetch', 'package', 'push', 'register', 'mark-failed', 'all', 'plan', 'assemble'];
 export const PIPELINE_NAME = 'model-sync-pipeline';
 
 export function taskName(name: StepName): string {
@@ -99,9 +105,9 @@ function stepEnv(name: StepName): Obj[] {
   return env;
 }
 
-function annotations(displayName: string): Obj {
+function annotations(displayName: string, minVersion = TEKTON_MIN_VERSION): Obj {
   return {
-    'tekton.dev/pipelines.minVersion': '0.50.0',
+    'tekton.dev/pipelines.minVersion': minVersion,
     'tekton.dev/categories': 'Machine Learning',
     'tekton.dev/tags': 'model-registry, kserve, modelcar, oci, s3, huggingface',
     'tekton.dev/displayName': displayName,
@@ -123,7 +129,7 @@ export function tektonTask(name: StepName): Obj {
       description: `${contract.summary}\n\n${contract.description}`,
       params: taskParams(name),
       workspaces: taskWorkspaces(name),
-      results: contract.results.map((r) => ({ name: r.name, type: 'string', description: r.description })),
+      results: contract.results.map((r) => ({ name: r.name, type: ARRAY_RESULTS[name]?.includes(r.name) ? 'array' : 'string', description: r.description })),
       volumes: [{ name: VOLUMES.tmp, emptyDir: {} }],
       stepTemplate: { securityContext: containerSecurityContext(), computeResources: resources() },
       steps: [
@@ -150,6 +156,21 @@ function pipelineParams(pipelineTasks: Obj[]): Obj[] {
   return order.filter((n) => byName.has(n)).map((n) => byName.get(n)!);
 }
 
+/** register's inputs: the URI from the task that tagged the model, the ids from preflight. */
+function registerInputs(from: 'push' | 'assemble'): Record<string, string> {
+  return {
+    'model-uri': `$(tasks.${from}.results.model-uri)`,
+    'model-id': '$(tasks.preflight.results.registered-model-id)',
+    'model-version-id': '$(tasks.preflight.results.model-version-id)',
+    'model-artifact-id': '$(tasks.preflight.results.model-artifact-id)',
+  };
+}
+
+/** The per-step Pipeline leaves the scale-out settings empty (preflight would count only the base image's room). */
+function withoutScaleOut(name: StepName): Record<string, string> {
+  return Object.fromEntries((taskParams(name) as { name: string }[]).filter((p) => SCALE_OUT_ONLY_PARAMS.has(p.name)).map((p) => [p.name, '']));
+}
+
 function pipelineTask(name: StepName, overrides: Record<string, string> = {}): Obj {
   const params = (taskParams(name) as { name: string }[]).map((p) => ({ name: p.name, value: overrides[p.name] ?? `$(params.${p.name})` }));
   const workspaces = taskWorkspaces(name).map((w) => ({ name: w.name, workspace: w.name }));
@@ -171,15 +192,7 @@ export function tektonPipeline(): Obj {
   const tasks: Obj[] = [];
   let previous: string | undefined;
   for (const name of CHAIN) {
-    const overrides: Record<string, string> =
-      name === 'register'
-        ? {
-            'model-uri': '$(tasks.push.results.model-uri)',
-            'model-id': '$(tasks.preflight.results.registered-model-id)',
-            'model-version-id': '$(tasks.preflight.results.model-version-id)',
-            'model-artifact-id': '$(tasks.preflight.results.model-artifact-id)',
-          }
-        : {};
+    const overrides: Record<string, string> = { ...withoutScaleOut(name), ...(name === 'register' ? registerInputs('push') : {}) };
     tasks.push({
       ...pipelineTask(name, overrides),
       ...(previous ? { runAfter: [previous] } : {}),
@@ -247,8 +260,73 @@ export function tektonOnePodPipeline(): Obj {
   });
 }
 
-function pipelineDoc(name: string, displayName: string, spec: Obj): Obj {
-  return { apiVersion: 'tekton.dev/v1', kind: 'Pipeline', metadata: { name, labels: labels(), annotations: annotations(displayName) }, spec };
+export const SCALE_OUT_PIPELINE_NAME = 'model-sync-pipeline-scale-out';
+/** The scale-out Pipeline's workspace for the parts: bound to an emptyDir, one per part TaskRun. */
+export const PART_WORKSPACE = VOLUMES.partWorkspace;
+
+/**
+ * The scale-out variant: preflight (told the number of parts), plan, push as a matrix over plan's
+ * `parts` array result (one TaskRun per part, each on the `part-workspace` emptyDir of its own
+ * pod), assemble, register with assemble's URI; the same `finally` mark-failed.
+ */
+export function tektonScaleOutPipeline(): Obj {
+  const tasks: Obj[] = [];
+  let previous: string | undefined;
+  for (const name of SCALE_OUT_CHAIN) {
+    const base = pipelineTask(name, name === 'register' ? registerInputs('assemble') : {});
+    const pt: Obj = { ...base, ...(previous ? { runAfter: [previous] } : {}), ...(name === 'preflight' ? {} : { retries: RETRY_LIMIT }) };
+    if (name === 'push') {
+      // A param is given in `params` or in `matrix`, never both.
+      pt.params = (base.params as Obj[]).filter((p) => p.name !== 'part');
+      pt.matrix = { params: [{ name: 'part', value: '$(tasks.plan.results.parts[*])' }] };
+      pt.workspaces = (base.workspaces as Obj[]).map((w) => (w.name === VOLUMES.workspace ? { ...w, workspace: PART_WORKSPACE } : w));
+    }
+    tasks.push(pt);
+    previous = name;
+  }
+  const finallyTask = markFailedFinally(SCALE_OUT_CHAIN);
+  const shared = taskWorkspaces('preflight').map((w) => ({
+    name: w.name,
+    description:
+      w.name === VOLUMES.workspace
+        ? 'Records of preflight, plan, assemble and register (kilobytes; the model never lands here): a small PVC (volumeClaimTemplate), so that the finally task mark-failed reads what they recorded.'
+        : w.description,
+    ...(w.optional ? { optional: true } : {}),
+  }));
+  return pipelineDoc(
+    SCALE_OUT_PIPELINE_NAME,
+    'model-sync pipeline (scale-out)',
+    {
+      description:
+        'Move a model into an OCI registry (as a KServe modelcar) or S3 with several pods at once, and register it in Kubeflow Model Registry.\n\n' +
+        'plan splits the model into `parts` parts; push runs once per part (a matrix over the parts result of plan), each part streaming its files from the source into the destination on a `part-workspace` of its own; ' +
+        'assemble builds and tags the image from the parts; register records it. When a task fails, the finally task mark-failed records the failure so no ModelArtifact stays PENDING.',
+      params: pipelineParams([...tasks, finallyTask]),
+      workspaces: [
+        ...shared.slice(0, 1),
+        {
+          name: PART_WORKSPACE,
+          description:
+            'Workspace of each part TaskRun (records of one part, no model): bind an emptyDir, so that every part pod has its own and the parts can run on any node. A PVC would have to be ReadWriteMany, or the affinity assistant would put every part on one node.',
+        },
+        ...shared.slice(1),
+      ],
+      results: [
+        { name: 'model-uri', description: 'URI recorded on the ModelArtifact.', value: '$(tasks.register.results.model-uri)' },
+        { name: 'image-digest', description: 'Digest of the assembled image index (empty for S3).', value: '$(tasks.assemble.results.image-digest)' },
+        { name: 'registered-model-id', description: 'RegisteredModel id.', value: '$(tasks.register.results.registered-model-id)' },
+        { name: 'model-version-id', description: 'ModelVersion id.', value: '$(tasks.register.results.model-version-id)' },
+        { name: 'model-artifact-id', description: 'ModelArtifact id.', value: '$(tasks.register.results.model-artifact-id)' },
+      ],
+      tasks,
+      finally: [finallyTask],
+    },
+    TEKTON_MATRIX_MIN_VERSION,
+  );
+}
+
+function pipelineDoc(name: string, displayName: string, spec: Obj, minVersion?: string): Obj {
+  return { apiVersion: 'tekton.dev/v1', kind: 'Pipeline', metadata: { name, labels: labels(), annotations: annotations(displayName, minVersion) }, spec };
 }
 
 function mdCell(text: string): string {
@@ -350,6 +428,41 @@ Pipeline results: \`model-uri\`, \`image-digest\`, \`registered-model-id\`, \`mo
 Labels the Model Registry UI looks for go on the PipelineRun (\`metadata.labels\`, which Tekton copies to TaskRuns and pods),
 among them \`modelregistry.kubeflow.org/model-registry-name\`; the UI lists only batch/v1 Jobs, so runs do not appear in its
 transfer-job list. Set \`taskRunTemplate.podTemplate.enableServiceLinks: false\` on the PipelineRun (a Pipeline or Task cannot).
+`;
+}
+
+export function scaleOutPipelineReadme(): string {
+  return `<!-- Generated by \`npm run generate\`. Do not edit by hand. -->
+# ${SCALE_OUT_PIPELINE_NAME}
+
+Chains ${SCALE_OUT_CHAIN.map((s) => `\`${taskName(s)}\``).join(' → ')}, with \`${taskName('push')}\` fanned out by a
+\`matrix\` over the \`parts\` array result of \`${taskName('plan')}\` (\`$(tasks.plan.results.parts[*])\`, e.g.
+\`["1/3","2/3","3/3"]\`): one TaskRun per part, all at once, each running \`model-sync push --part I/N\`, which streams
+that part's layers from the source straight into the destination registry and leaves a small result there for
+\`assemble\`. \`${taskName('assemble')}\` then writes config, manifests and index from the parts' results (the same image,
+digest for digest, as \`model-sync all\`) and \`${taskName('register')}\` records \`$(tasks.assemble.results.model-uri)\`.
+\`${taskName('preflight')}\` receives \`parts\` too, so that it counts only the base image's room on the workspace.
+
+Workspaces: \`workspace\` is shared by preflight, plan, assemble, register and the \`finally\` task \`mark-failed\`, one
+after the other; it holds records only (a \`1Gi\` claim in the sample). \`${PART_WORKSPACE}\` is what each part TaskRun
+mounts as its workspace: bind it to an \`emptyDir\` (as \`samples/tekton/pipelinerun-scale-out.yaml\` does), so that
+every part pod gets its own and needs no shared volume. The parts meet through the destination registry, not a volume;
+a ReadWriteOnce PVC there would either not attach to several nodes or, with the affinity assistant, pin every part to
+one node.
+
+Requires Tekton Pipelines >= ${TEKTON_MATRIX_MIN_VERSION} (\`tekton.dev/pipelines.minVersion\`): \`matrix\` is beta there, fed by
+a whole array result; where \`enable-api-fields\` is \`stable\`, set it to \`beta\`. The number of TaskRuns one matrix may
+create is capped by \`default-max-matrix-combinations-count\` (config-defaults, 256 by default). Keep \`parts\` at or below
+256: plan's results then take about 2.6 KB of the 4096 bytes a TaskRun's results may hold; above about 350 parts the
+\`parts\` list alone no longer fits (unless results come from sidecar logs, \`results-from: sidecar-logs\`).
+
+When any task fails, the \`finally\` task \`mark-failed\` (guarded by \`$(tasks.status)\` = \`Failed\`) records the failure.
+
+Install: \`kubectl apply -f tekton/\`. Run: \`samples/tekton/pipelinerun-scale-out.yaml\` (see docs/templates.md).
+
+Pipeline results: \`model-uri\`, \`image-digest\`, \`registered-model-id\`, \`model-version-id\`, \`model-artifact-id\`.
+Set \`taskRunTemplate.podTemplate.enableServiceLinks: false\` and \`taskRunTemplate.podTemplate.securityContext.fsGroup: 65532\`
+on the PipelineRun (a Pipeline or Task cannot).
 `;
 }
 
