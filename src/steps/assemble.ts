@@ -7,15 +7,13 @@
 // so, naming the image the tag holds.
 import { refuseSigning } from '../config/signing.js';
 import { ModelSyncError } from '../errors.js';
-import { endpointAccess, type ImageEndpoint } from '../oci/credentials.js';
-import { buildModelcar } from '../oci/modelcar.js';
+import type { ImageEndpoint } from '../oci/credentials.js';
 import { planTag } from '../oci/part-plan.js';
 import { removePartDocument } from '../oci/part-registry.js';
 import type { RegistryTarget } from '../oci/target-registry.js';
-import { pushLayout } from '../oci/transfer.js';
 import { megabytesPerSecond } from '../util/progress.js';
-import { writeRecord } from '../workspace/records.js';
 import { pullBaseImage } from './base-image.js';
+import { pushImageAroundLayers } from './image-around-layers.js';
 import { openPartTarget, readPublishedPlan, type PublishedPlan } from './part-context.js';
 import { assertLayerBlobsPresent, modelLayers, readPartResults, type FinishedPart } from './part-results.js';
 import { dropPushResult } from './push-outcome.js';
@@ -47,33 +45,8 @@ async function assembleImage(ctx: StepContext): Promise<StepOutcome> {
 
     const started = Date.now();
     const { layout, base } = await pullBaseImage(ctx, settings.pinnedBaseImage(plan.doc.base));
-    const { root } = await buildModelcar({ layout, base, layers, log, tag: 'assembled' });
-    const pushed = await pushLayout({
-      layout,
-      root,
-      reference: image.reference,
-      ...endpointAccess(image),
-      network: settings.network(),
-      concurrency: settings.pushConcurrency(),
-      log,
-      progressIntervalSeconds: settings.progressIntervalSeconds,
-      mountFromImage: plan.doc.base,
-      stop: ctx.stop,
-      // The parts put them there; pushLayout checks they are (the layout has none of them).
-      presentInDestination: new Set(layers.map((l) => l.digest)),
-    });
-    const named = settings.destinationTarget()!;
-    await writeRecord(workspace, 'push', {
-      destination: 'oci',
-      target: named,
-      uri: pushed.uri,
-      digest: pushed.digest,
-      blobsUploaded: pushed.blobsUploaded,
-      blobsSkipped: pushed.blobsSkipped,
-      bytesUploaded: pushed.bytesUploaded,
-      finished: new Date().toISOString(),
-      settings: settings.snapshot(),
-    });
+    // The parts uploaded the layers: push.json counts what assemble itself sent.
+    const pushed = await pushImageAroundLayers(ctx, { layout, base, baseReference: plan.doc.base, layers, image, layoutTag: 'assembled', layerUploads: { uploaded: 0, skipped: 0, bytes: 0 } });
     const left = await removeScaleOutTags(ctx, target, plan, parts);
     return {
       results: { 'model-uri': pushed.uri, 'image-digest': pushed.digest, 'model-files': String(files), 'model-bytes': String(bytes) },

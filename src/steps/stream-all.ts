@@ -13,12 +13,11 @@ import { streamToS3 } from '../destinations/stream-s3.js';
 import { ModelSyncError } from '../errors.js';
 import { endpointAccess, type ImageEndpoint } from '../oci/credentials.js';
 import { planModelLayers, type PlannedLayer } from '../oci/layer-plan.js';
-import { baseLayerCount, buildModelcar } from '../oci/modelcar.js';
+import { baseLayerCount } from '../oci/modelcar.js';
 import { openTarget } from '../oci/open-target.js';
 import { parseImageLocation } from '../oci/reference.js';
 import { streamLayerToRegistry, type StreamedLayer } from '../oci/stream-layer.js';
 import { RegistryTarget } from '../oci/target-registry.js';
-import { pushLayout } from '../oci/transfer.js';
 import { MT } from '../oci/media-types.js';
 import { tarLayerSize } from '../oci/tar-layer.js';
 import { UploadSessions } from '../oci/upload-sessions.js';
@@ -27,6 +26,7 @@ import { forEachLimit } from '../util/concurrency.js';
 import { megabytesPerSecond, Progress } from '../util/progress.js';
 import { readRecord, writeRecord, type ModelLayerRecord, type StreamRecord, type StreamedLayerRecord } from '../workspace/records.js';
 import { pullBaseImage } from './base-image.js';
+import { pushImageAroundLayers } from './image-around-layers.js';
 import { fetchContext } from './fetch.js';
 import { dropPushResult, recordS3Push, s3PushContext } from './push-outcome.js';
 import { layerBudget } from './package.js';
@@ -153,30 +153,14 @@ async function streamToRegistry(ctx: StepContext, source: StreamSource, image: I
   // The image around the layers, pushed as push would: the model layers are in the registry now.
   // Tagged apart from package's `latest`: a later `push` alone finds no packaged image (its model
   // layers are not made from model/) and says to run package, instead of missing blobs.
-  const { root } = await buildModelcar({ layout, base, layers, log, tag: 'streamed' });
-  const result = await pushLayout({
+  const result = await pushImageAroundLayers(ctx, {
     layout,
-    root,
-    reference: image.reference,
-    ...endpointAccess(image),
-    network: settings.network(),
-    concurrency: settings.pushConcurrency(),
-    log,
-    progressIntervalSeconds: settings.progressIntervalSeconds,
-    mountFromImage: baseImage,
-    stop: ctx.stop,
-    presentInDestination: new Set(layers.map((l) => l.digest)),
-  });
-  await writeRecord(workspace, 'push', {
-    destination: 'oci',
-    target,
-    uri: result.uri,
-    digest: result.digest,
-    blobsUploaded: streamed + result.blobsUploaded,
-    blobsSkipped: skipped + result.blobsSkipped,
-    bytesUploaded: bytesUploaded + result.bytesUploaded,
-    finished: new Date().toISOString(),
-    settings: settings.snapshot(),
+    base,
+    baseReference: baseImage,
+    layers,
+    image,
+    layoutTag: 'streamed',
+    layerUploads: { uploaded: streamed, skipped, bytes: bytesUploaded },
   });
   return { uri: result.uri, digest: result.digest, layers: layers.length, layersStreamed: streamed, layersSkipped: skipped, bytesUploaded: bytesUploaded + result.bytesUploaded };
 }
