@@ -2,6 +2,7 @@
 // after each chunk, so that a run killed outright (kill -9, OOM, node loss) continues them from
 // the registry's offset instead of from byte 0. SIGTERM still deletes the open session (the run's
 // stop); an entry whose session is gone by then is found out by the registry's answer and replaced.
+import { createHash } from 'node:crypto';
 import type { Workspace } from '../workspace/workspace.js';
 import { readRecord, writeRecord, type UploadSessionEntry } from '../workspace/records.js';
 import type { SessionRecord } from './registry-client.js';
@@ -11,6 +12,14 @@ export type { UploadSessionEntry };
 /** The key of a staged blob's upload (its content identity is its digest). */
 export function blobSessionKey(digest: string): string {
   return `blob ${digest}`;
+}
+
+/**
+ * The key of a streamed layer's upload, whose digest is known only at its end: the repository,
+ * and each member's path and source identity, in order (the streaming all and push --part).
+ */
+export function streamedLayerSessionKey(repository: string, members: ReadonlyArray<{ path: string; identity: unknown }>): string {
+  return createHash('sha256').update(JSON.stringify([repository, members.map((f) => [f.path, f.identity])])).digest('hex');
 }
 
 /** Which upload an entry must belong to, for it to be continued. */

@@ -6,7 +6,6 @@
 // result so far) under the part tag, so a run on a fresh volume skips those layers when the
 // registry still has their blobs; a finished result makes a re-run a no-op. A cut layer continues
 // from the registry's upload session when the same volume is used again (oci-uploads.json).
-import { createHash } from 'node:crypto';
 import { ModelSyncError } from '../errors.js';
 import { MT } from '../oci/media-types.js';
 import { decodePartResult, encodePartResult, partTag, PART_DOCUMENT_VERSION, PART_RESULT_FORMAT, type PartPlanDocument, type PartResultDocument, type PartResultLayer } from '../oci/part-plan.js';
@@ -15,7 +14,7 @@ import { streamLayerToRegistry } from '../oci/stream-layer.js';
 import { tarLayerSize } from '../oci/tar-layer.js';
 import type { RegistryTarget } from '../oci/target-registry.js';
 import type { Descriptor } from '../oci/types.js';
-import { UploadSessions } from '../oci/upload-sessions.js';
+import { streamedLayerSessionKey, UploadSessions } from '../oci/upload-sessions.js';
 import type { SourceFile } from '../sources/stream-source.js';
 import { forEachLimit } from '../util/concurrency.js';
 import { megabytesPerSecond, Progress } from '../util/progress.js';
@@ -83,7 +82,7 @@ export async function runPushPart(ctx: StepContext, part: { index: number; parts
           const result = await streamLayerToRegistry(files, {
             target,
             sessions,
-            sessionKey: layerKey(repositoryOf(target), files),
+            sessionKey: streamedLayerSessionKey(repositoryOf(target), files),
             onBytes: (n) => progress.add(n),
             signal: ctx.stop.signal,
             log,
@@ -188,11 +187,6 @@ function sameIdentity(a: object, b: object): boolean {
 
 function canonical(o: object): string {
   return JSON.stringify(Object.entries(o).filter(([, v]) => v !== undefined).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
-}
-
-/** The upload session key of a layer: the repository, and each file's path and source identity, as the streaming `all` keys it. */
-function layerKey(repository: string, files: readonly SourceFile[]): string {
-  return createHash('sha256').update(JSON.stringify([repository, files.map((f) => [f.path, f.identity])])).digest('hex');
 }
 
 /**

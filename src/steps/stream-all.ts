@@ -7,7 +7,6 @@
 // A re-run after a kill skips the layers stream.json records as finished (when the registry
 // still has their blobs), and continues a layer whose upload session the registry kept
 // (.model-sync/oci-uploads.json, oci/upload-sessions.ts).
-import { createHash } from 'node:crypto';
 import type { StepSettings } from '../config/settings.js';
 import { streamToS3 } from '../destinations/stream-s3.js';
 import { ModelSyncError } from '../errors.js';
@@ -20,7 +19,7 @@ import { streamLayerToRegistry, type StreamedLayer } from '../oci/stream-layer.j
 import { RegistryTarget } from '../oci/target-registry.js';
 import { MT } from '../oci/media-types.js';
 import { tarLayerSize } from '../oci/tar-layer.js';
-import { UploadSessions } from '../oci/upload-sessions.js';
+import { streamedLayerSessionKey, UploadSessions } from '../oci/upload-sessions.js';
 import { openStreamSource, type SourceFile, type StreamSource } from '../sources/stream-source.js';
 import { forEachLimit } from '../util/concurrency.js';
 import { megabytesPerSecond, Progress } from '../util/progress.js';
@@ -124,7 +123,7 @@ async function streamToRegistry(ctx: StepContext, source: StreamSource, image: I
   let bytesUploaded = 0;
   try {
     await forEachLimit(plan.layers, settings.pushConcurrency(), async (layer, i) => {
-      const key = layerKey(`${destination.registry}/${destination.repository}`, layer);
+      const key = streamedLayerSessionKey(`${destination.registry}/${destination.repository}`, layer.files);
       const finished = await done.finished(key, destination);
       if (finished) {
         layers[i] = finished;
@@ -163,12 +162,6 @@ async function streamToRegistry(ctx: StepContext, source: StreamSource, image: I
     layerUploads: { uploaded: streamed, skipped, bytes: bytesUploaded },
   });
   return { uri: result.uri, digest: result.digest, layers: layers.length, layersStreamed: streamed, layersSkipped: skipped, bytesUploaded: bytesUploaded + result.bytesUploaded };
-}
-
-/** Names a layer's content: the repository, and each file's path and source identity, in order. */
-function layerKey(repository: string, layer: PlannedLayer<SourceFile>): string {
-  const content = JSON.stringify([repository, layer.files.map((f) => [f.path, f.identity])]);
-  return createHash('sha256').update(content).digest('hex');
 }
 
 function layerRecord(l: StreamedLayer): ModelLayerRecord {
