@@ -41,3 +41,12 @@ export async function openPartSource(ctx: StepContext, what: string, opts: PartS
   if (choice.kind === 'stage') return refuse(`this one cannot be: ${choice.reason}`);
   return choice.source;
 }
+
+/**
+ * A source identity as JSON with sorted keys and no undefined fields: the plan carries it through
+ * JSON, the listing makes it anew, and the two must compare equal when the file has not changed.
+ */
+export function canonicalIdentity(identity: object): string {
+  const o = identity as Record<string, unknown>;
+  return JSON.stringify(Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
+}

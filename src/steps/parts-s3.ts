@@ -20,12 +20,11 @@ import { streamToS3 } from '../destinations/stream-s3.js';
 import { messageOf, ModelSyncError } from '../errors.js';
 import type { PlannedLayer } from '../oci/layer-plan.js';
 import { decodePartPlan, encodePartPlan, partPlanDigest, partPlanDocument, planParts, type PartPlanDocument } from '../oci/part-plan.js';
-import type { ArchiveLimits } from '../sources/archive-limits.js';
-import type { FetchContext } from '../sources/session.js';
-import { openStreamSource, type SourceFile, type StreamSource } from '../sources/stream-source.js';
+import type { SourceFile, StreamSource } from '../sources/stream-source.js';
 import { writeAtomically } from '../util/atomic-write.js';
 import { forEachLimit } from '../util/concurrency.js';
 import { megabytesPerSecond } from '../util/progress.js';
+import { canonicalIdentity, openPartSource } from './part-source.js';
 import { dropPushResult, s3PushContext } from './push-outcome.js';
 import type { StepContext, StepOutcome } from './types.js';
 
@@ -39,7 +38,7 @@ export async function planS3(ctx: StepContext): Promise<StepOutcome> {
   const { s3, records } = openRecords(ctx, RECORD_CONNECTIONS);
   try {
     // plan reads no byte of the model: the tuning of ranged reads is never used.
-    const source = await openPartSource(ctx, RECORD_CONNECTIONS, { partSize: 64 * 1024 * 1024, threshold: Number.MAX_SAFE_INTEGER });
+    const source = await openPartSource(ctx, 'plan', { concurrency: RECORD_CONNECTIONS, tuning: { partSize: 64 * 1024 * 1024, threshold: Number.MAX_SAFE_INTEGER } });
     let doc: PartPlanDocument;
     try {
       const layers: Array<PlannedLayer<SourceFile>> = source.files.map((f) => ({ kind: 'own', files: [f] }));
@@ -89,7 +88,7 @@ export async function pushS3Part(ctx: StepContext, part: { index: number; parts:
     }
 
     const planned = plannedFiles(plan.doc, part.index);
-    const source = await openPartSource(ctx, settings.pushConcurrency(), settings.rangedTuning());
+    const source = await openPartSource(ctx, `push --part ${selector}`, { concurrency: settings.pushConcurrency(), tuning: settings.rangedTuning() });
     try {
       const files = partFiles(source, plan.doc, planned);
       await dropPushResult(workspace);
@@ -204,28 +203,6 @@ async function finishedResult(records: S3PartRecords, key: string, plan: ReadPla
   }
 }
 
-// The source is only listed here, and streamed: an archive is never unpacked (openStreamSource
-// hands it back as `stage`, which a part refuses), so these limits are never consulted.
-const NO_ARCHIVES: ArchiveLimits = { maxRatio: 1, maxBytes: 0, ratioSetting: 'archive-max-ratio', bytesSetting: 'archive-max-bytes' };
-
-async function openPartSource(ctx: StepContext, concurrency: number, tuning: { partSize: number; threshold: number }): Promise<StreamSource> {
-  const { settings } = ctx;
-  const fetchCtx: FetchContext = {
-    workspace: ctx.workspace,
-    log: ctx.log,
-    concurrency,
-    progressIntervalSeconds: settings.progressIntervalSeconds,
-    network: settings.network(),
-    archiveLimits: NO_ARCHIVES,
-    signal: ctx.stop.signal,
-  };
-  const choice = await openStreamSource(fetchCtx, settings.source(), tuning);
-  if (choice.kind === 'stage') {
-    throw new ModelSyncError('precondition', `a scale-out run streams the model from its source, and this source cannot stream (${choice.reason}): use all, or fetch and push`);
-  }
-  return choice.source;
-}
-
 /** The source's files of the part, refused when the source is not the plan's or a file changed since. */
 function partFiles(source: StreamSource, plan: PartPlanDocument, planned: ReturnType<typeof plannedFiles>): SourceFile[] {
   if (source.label !== plan.source) {
@@ -237,19 +214,13 @@ function partFiles(source: StreamSource, plan: PartPlanDocument, planned: Return
   for (const want of planned) {
     const got = byPath.get(want.path);
     if (!got) changed.push(`${want.path} (no longer in the source)`);
-    else if (canonical(got.identity) !== canonical(want.identity)) changed.push(`${want.path} (was ${canonical(want.identity)}, now ${canonical(got.identity)})`);
+    else if (canonicalIdentity(got.identity) !== canonicalIdentity(want.identity)) changed.push(`${want.path} (was ${canonicalIdentity(want.identity)}, now ${canonicalIdentity(got.identity)})`);
     else files.push(got);
   }
   if (changed.length) {
     throw new ModelSyncError('precondition', `the source ${source.label} changed since the plan: ${named(changed)}; run plan again (and every part)`);
   }
   return files;
-}
-
-/** An identity as JSON with sorted keys: the plan carries it through JSON, the listing anew. */
-function canonical(identity: object): string {
-  const o = identity as Record<string, unknown>;
-  return JSON.stringify(Object.fromEntries(Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => [k, o[k]])));
 }
 
 function named(items: string[]): string {

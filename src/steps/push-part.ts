@@ -19,7 +19,7 @@ import type { SourceFile } from '../sources/stream-source.js';
 import { forEachLimit } from '../util/concurrency.js';
 import { megabytesPerSecond, Progress } from '../util/progress.js';
 import { openPartTarget, readPublishedPlan, repositoryOf, type PublishedPlan } from './part-context.js';
-import { openPartSource } from './part-source.js';
+import { canonicalIdentity, openPartSource } from './part-source.js';
 import type { StepContext, StepOutcome } from './types.js';
 
 type PlannedPartLayer = PartPlanDocument['partList'][number]['layers'][number];
@@ -173,20 +173,12 @@ function sourceFilesOf(layer: PlannedPartLayer, files: readonly SourceFile[], se
       ? 'is not in the source any more'
       : have.size !== want.size
         ? `is ${have.size} bytes in the source, the plan has ${want.size}`
-        : !sameIdentity(have.identity, want.identity)
+        : canonicalIdentity(have.identity) !== canonicalIdentity(want.identity)
           ? `has another version in the source (${JSON.stringify(have.identity)}) than in the plan (${JSON.stringify(want.identity)})`
           : undefined;
     if (why) throw new ModelSyncError('precondition', `part ${selector}: ${want.path} ${why}: the source changed since plan; run plan again`);
     return have!;
   });
-}
-
-function sameIdentity(a: object, b: object): boolean {
-  return canonical(a) === canonical(b);
-}
-
-function canonical(o: object): string {
-  return JSON.stringify(Object.entries(o).filter(([, v]) => v !== undefined).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
 }
 
 /**
