@@ -1,7 +1,7 @@
 // `npm run bench`: model-sync's fetch, package, push and all beside peer tools (and, for package and
 // push, a reference: one openssl pass, one curl PUT per blob) on the same data and the same local
-// servers, in one run. Prints a table and writes bench/results/bench-<time>.json and latest.json.
-// Ratios are printed, never asserted. Settings (environment), documented in docs/bench.md:
+// servers, in one run; on the large profile also the scale-out group beside the streaming all.
+// Prints a table and writes bench/results/bench-<time>.json and latest.json. Ratios are printed, never asserted. Settings (environment), documented in docs/bench.md:
 //   BENCH_PROFILE      large | many-files | both (default both)
 //   BENCH_SIZE_MB      large profile size in MiB (default 1024), in BENCH_SHARDS large files (4)
 //   BENCH_MANY_FILES   many-files profile file count (default 2000), sizes BENCH_MANY_MIN_KB..BENCH_MANY_MAX_KB (100..1024)
@@ -34,8 +34,14 @@ const MANY_MIN_KIB = Number(process.env.BENCH_MANY_MIN_KB ?? '100');
 const MANY_MAX_KIB = Number(process.env.BENCH_MANY_MAX_KB ?? '1024');
 const PROFILE_SETTING = process.env.BENCH_PROFILE ?? 'both';
 const ALL_PHASES: Phase[] = ['fetch', 'resume', 'package', 'push', 'all', 'scale-out'];
-const PHASES = phasesToRun(process.env.BENCH_PHASES);
-const PART_COUNTS = parsePartCounts(process.env.BENCH_PARTS ?? '1,2,4');
+const { PHASES, PART_COUNTS } = (() => {
+  try {
+    return { PHASES: phasesToRun(process.env.BENCH_PHASES), PART_COUNTS: parsePartCounts(process.env.BENCH_PARTS ?? '1,2,4') };
+  } catch (err) {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(2);
+  }
+})();
 const BUCKET = 'models';
 const TAG = 'bench';
 const GIB = 1024 ** 3;
