@@ -1,7 +1,8 @@
 // `npm run bench`: model-sync's fetch, package, push and all beside peer tools (and, for package and
 // push, a reference: one openssl pass, one curl PUT per blob) on the same data and the same local
 // servers, in one run; on the large profile also the scale-out group beside the streaming all.
-// Prints a table and writes bench/results/bench-<time>.json and latest.json. Ratios are printed, never asserted. Settings (environment), documented in docs/bench.md:
+// Prints a table and writes bench/results/bench-<time>.json and latest.json. Ratios are printed,
+// never asserted. Settings (environment), documented in docs/bench.md:
 //   BENCH_PROFILE      large | many-files | both (default both)
 //   BENCH_SIZE_MB      large profile size in MiB (default 1024), in BENCH_SHARDS large files (4)
 //   BENCH_MANY_FILES   many-files profile file count (default 2000), sizes BENCH_MANY_MIN_KB..BENCH_MANY_MAX_KB (100..1024)
