@@ -1,12 +1,17 @@
 // `npm run bench`: model-sync's fetch, package, push and all beside peer tools (and, for package and
 // push, a reference: one openssl pass, one curl PUT per blob) on the same data and the same local
-// servers, in one run. Prints a table and writes bench/results/bench-<time>.json and latest.json.
-// Ratios are printed, never asserted. Settings (environment), documented in docs/bench.md:
+// servers, in one run; on the large profile also the scale-out group beside the streaming all.
+// Prints a table and writes bench/results/bench-<time>.json and latest.json. Ratios are printed,
+// never asserted. Settings (environment), documented in docs/bench.md:
 //   BENCH_PROFILE      large | many-files | both (default both)
 //   BENCH_SIZE_MB      large profile size in MiB (default 1024), in BENCH_SHARDS large files (4)
 //   BENCH_MANY_FILES   many-files profile file count (default 2000), sizes BENCH_MANY_MIN_KB..BENCH_MANY_MAX_KB (100..1024)
 //   BENCH_RESUME=0     no resume row (fetch killed with SIGKILL at BENCH_RESUME_AT of the bytes, default 0.5, then run again)
 //   BENCH_KEEP=1       keep the work directory (printed) for inspection
+//   BENCH_SCALE_OUT=0  no scale-out group (large profile: plan + N parallel push --part + assemble, beside the streaming all)
+//   BENCH_PARTS        its part counts (default 1,2,4)
+//   BENCH_PHASES       the phases to run (default fetch,resume,package,push,all,scale-out); a row whose input
+//                      phase is not run shows as skipped; scale-out runs the streaming all it compares to
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -18,17 +23,26 @@ import { S3RVER_KEY as S3RVER_ACCESS_KEY, S3RVER_SECRET as S3RVER_SECRET_KEY, st
 import { pushBaseImage } from './lib/base-image.js';
 import { generateDataset, largeProfile, manyFilesProfile, type Dataset } from './lib/dataset.js';
 import { CommandFailed, measure, runToEnd, serverCpuSeconds, type CommandSpec } from './lib/measure.js';
-import { addRatios, CHAIN_TOOL, costRatios, costTable, OURS, STREAM_TOOL, table, targets, targetTable, writeJson, type Phase, type Profile, type Row } from './lib/report.js';
+import { addRatios, CHAIN_TOOL, costRatios, costTable, OURS, scaleOutTable, STREAM_TOOL, table, targets, targetTable, writeJson, type Phase, type Profile, type Row } from './lib/report.js';
 import { killAndResume } from './lib/resume.js';
+import { parsePartCounts, runScaleOut, scaleOutTool } from './lib/scale-out.js';
 
 const SIZE_MIB = Number(process.env.BENCH_SIZE_MB ?? '1024');
 const SHARDS = Number(process.env.BENCH_SHARDS ?? '4');
 const MANY_FILES = Number(process.env.BENCH_MANY_FILES ?? '2000');
-const RESUME = process.env.BENCH_RESUME !== '0';
 const RESUME_AT = Number(process.env.BENCH_RESUME_AT ?? '0.5');
 const MANY_MIN_KIB = Number(process.env.BENCH_MANY_MIN_KB ?? '100');
 const MANY_MAX_KIB = Number(process.env.BENCH_MANY_MAX_KB ?? '1024');
 const PROFILE_SETTING = process.env.BENCH_PROFILE ?? 'both';
+const ALL_PHASES: Phase[] = ['fetch', 'resume', 'package', 'push', 'all', 'scale-out'];
+const { PHASES, PART_COUNTS } = (() => {
+  try {
+    return { PHASES: phasesToRun(process.env.BENCH_PHASES), PART_COUNTS: parsePartCounts(process.env.BENCH_PARTS ?? '1,2,4') };
+  } catch (err) {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(2);
+  }
+})();
 const BUCKET = 'models';
 const TAG = 'bench';
 const GIB = 1024 ** 3;
@@ -36,6 +50,16 @@ const GIB = 1024 ** 3;
 interface Totals {
   files: number;
   bytes: number;
+}
+
+function phasesToRun(setting: string | undefined): Set<Phase> {
+  const names = (setting ?? ALL_PHASES.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !(ALL_PHASES as string[]).includes(n));
+  if (unknown.length || !names.length) throw new Error(`BENCH_PHASES must list phases from ${ALL_PHASES.join(',')}, not ${setting}`);
+  const phases = new Set(names as Phase[]);
+  if (process.env.BENCH_RESUME === '0') phases.delete('resume');
+  if (process.env.BENCH_SCALE_OUT === '0') phases.delete('scale-out');
+  return phases;
 }
 
 /** Wraps a stop function so that the second call does nothing. */
@@ -220,16 +244,18 @@ async function runProfile(profile: Profile, data: Dataset, srv: Servers): Promis
 
   // ---- fetch ----
   const ours = path.join(dir, 'ws-model-sync');
-  rows.push(await timed('fetch', OURS, 'ours', ourCommand('fetch', { MODEL_SYNC_STORAGE_PATH: ours, ...sourceEnv }, work), expectTotals(path.join(ours, 'model'), data)));
-  const awsOut = path.join(dir, 'fetch-aws');
-  rows.push(await timed('fetch', 'aws s3 cp', 'peer', { argv: ['aws', 's3', 'cp', '--recursive', '--only-show-errors', '--endpoint-url', srv.s3.endpoint, `s3://${BUCKET}/${prefix}/`, awsOut], env: awsEnv }, expectTotals(awsOut, data)));
-  await rm(awsOut, { recursive: true, force: true });
   const peerModel = path.join(dir, 'fetch-rclone');
-  rows.push(await timed('fetch', 'rclone copy', 'peer', { argv: ['rclone', 'copy', `bench:${BUCKET}/${prefix}`, peerModel], env: rcloneEnv }, expectTotals(peerModel, data)));
+  if (PHASES.has('fetch')) {
+    rows.push(await timed('fetch', OURS, 'ours', ourCommand('fetch', { MODEL_SYNC_STORAGE_PATH: ours, ...sourceEnv }, work), expectTotals(path.join(ours, 'model'), data)));
+    const awsOut = path.join(dir, 'fetch-aws');
+    rows.push(await timed('fetch', 'aws s3 cp', 'peer', { argv: ['aws', 's3', 'cp', '--recursive', '--only-show-errors', '--endpoint-url', srv.s3.endpoint, `s3://${BUCKET}/${prefix}/`, awsOut], env: awsEnv }, expectTotals(awsOut, data)));
+    await rm(awsOut, { recursive: true, force: true });
+    rows.push(await timed('fetch', 'rclone copy', 'peer', { argv: ['rclone', 'copy', `bench:${BUCKET}/${prefix}`, peerModel], env: rcloneEnv }, expectTotals(peerModel, data)));
+  }
   const peerModelOk = ok('fetch', 'rclone copy');
 
   // ---- resume: model-sync fetch killed with SIGKILL at about half the bytes, then run again ----
-  if (profile === 'large' && RESUME) {
+  if (profile === 'large' && PHASES.has('resume')) {
     const resumeWs = path.join(dir, 'ws-resume');
     const cmd = ourCommand('fetch', { MODEL_SYNC_STORAGE_PATH: resumeWs, ...sourceEnv }, work);
     const row: Row = { profile, phase: 'resume', tool: `${OURS} fetch, kill -9 at ${Math.round(RESUME_AT * 100)}%, again`, role: 'ours', command: cmd.argv, status: 'ok' };
@@ -258,29 +284,31 @@ async function runProfile(profile: Profile, data: Dataset, srv: Servers): Promis
   const shellLayout = path.join(dir, 'layout-shell');
   const PACKAGE_PEER = 'tar+sha256sum+jq';
   const OPENSSL = 'openssl dgst -sha256';
-  if ('skip' in srv.base) {
-    for (const [tool, role] of [[OURS, 'ours'], [PACKAGE_PEER, 'peer'], [OPENSSL, 'reference']] as const) rows.push(skipped('package', tool, role, srv.base.skip));
-  } else {
-    const base = srv.base.reference;
-    rows.push(
-      ok('fetch', OURS)
-        ? await timed('package', OURS, 'ours', ourCommand('package', { MODEL_SYNC_STORAGE_PATH: ours, MODEL_SYNC_DESTINATION_OCI_BASE_IMAGE: base, MODEL_SYNC_DESTINATION_OCI_ENABLE_TLS_VERIFY: 'false' }, work), async () => {
-            // model-sync's layout holds the base and the new manifests; push makes the model layers from model/.
-            const index = JSON.parse(await readFile(path.join(ours, 'image', 'index.json'), 'utf8').catch(() => '{}')) as { manifests?: unknown[] };
-            return index.manifests?.length ? undefined : 'no image index in image/index.json';
-          })
-        : skipped('package', OURS, 'ours', 'model-sync fetch did not produce a workspace'),
-    );
-    if (peerModelOk) {
-      rows.push(
-        await timed('package', PACKAGE_PEER, 'peer', { argv: [path.join(REPO_ROOT, 'bench/peers/package-layout.sh'), peerModel, base, shellLayout, TAG], env: cleanEnv() }, async () =>
-          (await totalsOf(shellLayout)).bytes >= data.totalBytes ? undefined : 'image layout is smaller than the model',
-        ),
-      );
-      // The floor for package: one sha256 pass over the model files, in one process.
-      rows.push(await timed('package', OPENSSL, 'reference', { argv: ['bash', '-c', 'cd "$1" && find . -type f -print0 | xargs -0 openssl dgst -sha256 > /dev/null', 'openssl-pass', peerModel], env: cleanEnv() }, async () => undefined));
+  if (PHASES.has('package')) {
+    if ('skip' in srv.base) {
+      for (const [tool, role] of [[OURS, 'ours'], [PACKAGE_PEER, 'peer'], [OPENSSL, 'reference']] as const) rows.push(skipped('package', tool, role, srv.base.skip));
     } else {
-      rows.push(skipped('package', PACKAGE_PEER, 'peer', 'rclone fetch failed: no model copy for the peers'), skipped('package', OPENSSL, 'reference', 'rclone fetch failed'));
+      const base = srv.base.reference;
+      rows.push(
+        ok('fetch', OURS)
+          ? await timed('package', OURS, 'ours', ourCommand('package', { MODEL_SYNC_STORAGE_PATH: ours, MODEL_SYNC_DESTINATION_OCI_BASE_IMAGE: base, MODEL_SYNC_DESTINATION_OCI_ENABLE_TLS_VERIFY: 'false' }, work), async () => {
+              // model-sync's layout holds the base and the new manifests; push makes the model layers from model/.
+              const index = JSON.parse(await readFile(path.join(ours, 'image', 'index.json'), 'utf8').catch(() => '{}')) as { manifests?: unknown[] };
+              return index.manifests?.length ? undefined : 'no image index in image/index.json';
+            })
+          : skipped('package', OURS, 'ours', 'model-sync fetch did not produce a workspace'),
+      );
+      if (peerModelOk) {
+        rows.push(
+          await timed('package', PACKAGE_PEER, 'peer', { argv: [path.join(REPO_ROOT, 'bench/peers/package-layout.sh'), peerModel, base, shellLayout, TAG], env: cleanEnv() }, async () =>
+            (await totalsOf(shellLayout)).bytes >= data.totalBytes ? undefined : 'image layout is smaller than the model',
+          ),
+        );
+        // The floor for package: one sha256 pass over the model files, in one process.
+        rows.push(await timed('package', OPENSSL, 'reference', { argv: ['bash', '-c', 'cd "$1" && find . -type f -print0 | xargs -0 openssl dgst -sha256 > /dev/null', 'openssl-pass', peerModel], env: cleanEnv() }, async () => undefined));
+      } else {
+        rows.push(skipped('package', PACKAGE_PEER, 'peer', 'rclone fetch failed: no model copy for the peers'), skipped('package', OPENSSL, 'reference', 'rclone fetch failed'));
+      }
     }
   }
   await rm(peerModel, { recursive: true, force: true });
@@ -288,91 +316,106 @@ async function runProfile(profile: Profile, data: Dataset, srv: Servers): Promis
   // ---- push: each tool into a fresh registry ----
   const SKOPEO = 'skopeo copy --preserve-digests';
   const CURL = 'curl POST+PUT per blob';
-  if (!registryAvailable()) {
-    for (const [tool, role] of [[OURS, 'ours'], [SKOPEO, 'peer'], [CURL, 'reference']] as const) rows.push(skipped('push', tool, role, 'docker-registry is not installed'));
-  } else {
-    rows.push(
-      ok('package', OURS)
-        ? await withFreshRegistry((reg) =>
-            timed('push', OURS, 'ours', ourCommand('push', { MODEL_SYNC_STORAGE_PATH: ours, MODEL_SYNC_DESTINATION_TYPE: 'oci', MODEL_SYNC_DESTINATION_OCI_URI: `${reg.host}/bench/model:${TAG}`, MODEL_SYNC_DESTINATION_OCI_ENABLE_TLS_VERIFY: 'false' }, work), pushedExists(reg, `bench/model:${TAG}`)),
-          )
-        : skipped('push', OURS, 'ours', 'no image layout from model-sync package'),
-    );
-    // skopeo and curl push the shell peer's layout: model-sync's image/ holds no model layer blobs
-    // (its push streams them from model/), so they cannot read it. Same files, same layer contents.
-    if (ok('package', PACKAGE_PEER)) {
-      rows.push(
-        await withFreshRegistry((reg) =>
-          timed('push', SKOPEO, 'peer', { argv: ['skopeo', 'copy', '--quiet', '--all', '--preserve-digests', '--dest-tls-verify=false', `oci:${shellLayout}:${TAG}`, `docker://${reg.host}/bench/model:${TAG}`], env: cleanEnv() }, pushedExists(reg, `bench/model:${TAG}`)),
-        ),
-      );
-      rows.push(
-        await withFreshRegistry((reg) =>
-          timed('push', CURL, 'reference', { argv: [path.join(REPO_ROOT, 'bench/peers/curl-push.sh'), shellLayout, reg.url, 'bench/curl', TAG], env: cleanEnv() }, pushedExists(reg, `bench/curl:${TAG}`)),
-        ),
-      );
+  if (PHASES.has('push')) {
+    if (!registryAvailable()) {
+      for (const [tool, role] of [[OURS, 'ours'], [SKOPEO, 'peer'], [CURL, 'reference']] as const) rows.push(skipped('push', tool, role, 'docker-registry is not installed'));
     } else {
-      rows.push(skipped('push', SKOPEO, 'peer', 'no image layout to push'), skipped('push', CURL, 'reference', 'no image layout to push'));
+      rows.push(
+        ok('package', OURS)
+          ? await withFreshRegistry((reg) =>
+              timed('push', OURS, 'ours', ourCommand('push', { MODEL_SYNC_STORAGE_PATH: ours, MODEL_SYNC_DESTINATION_TYPE: 'oci', MODEL_SYNC_DESTINATION_OCI_URI: `${reg.host}/bench/model:${TAG}`, MODEL_SYNC_DESTINATION_OCI_ENABLE_TLS_VERIFY: 'false' }, work), pushedExists(reg, `bench/model:${TAG}`)),
+            )
+          : skipped('push', OURS, 'ours', 'no image layout from model-sync package'),
+      );
+      // skopeo and curl push the shell peer's layout: model-sync's image/ holds no model layer blobs
+      // (its push streams them from model/), so they cannot read it. Same files, same layer contents.
+      if (ok('package', PACKAGE_PEER)) {
+        rows.push(
+          await withFreshRegistry((reg) =>
+            timed('push', SKOPEO, 'peer', { argv: ['skopeo', 'copy', '--quiet', '--all', '--preserve-digests', '--dest-tls-verify=false', `oci:${shellLayout}:${TAG}`, `docker://${reg.host}/bench/model:${TAG}`], env: cleanEnv() }, pushedExists(reg, `bench/model:${TAG}`)),
+          ),
+        );
+        rows.push(
+          await withFreshRegistry((reg) =>
+            timed('push', CURL, 'reference', { argv: [path.join(REPO_ROOT, 'bench/peers/curl-push.sh'), shellLayout, reg.url, 'bench/curl', TAG], env: cleanEnv() }, pushedExists(reg, `bench/curl:${TAG}`)),
+          ),
+        );
+      } else {
+        rows.push(skipped('push', SKOPEO, 'peer', 'no image layout to push'), skipped('push', CURL, 'reference', 'no image layout to push'));
+      }
     }
   }
   await rm(ours, { recursive: true, force: true });
   await rm(shellLayout, { recursive: true, force: true });
 
   // ---- all: S3 -> modelcar -> fresh registry (+ Model Registry stand-in for model-sync) ----
+  // The scale-out group compares itself to the streaming `all` of this run, so it runs that row
+  // even when the all phase is not selected.
   const CHAIN = CHAIN_TOOL;
+  const scaleOut = profile === 'large' && PHASES.has('scale-out');
+  if (!PHASES.has('all') && !scaleOut) return rows;
   if ('skip' in srv.base || !srv.standinUrl) {
     const note = 'skip' in srv.base ? srv.base.skip : 'no Model Registry stand-in';
-    rows.push(skipped('all', OURS, 'ours', note), skipped('all', CHAIN, 'peer', note));
-  } else {
-    const base = srv.base.reference;
-    const wsAll = path.join(dir, 'ws-all');
-    // Each run registers a model of its own name: create_model refuses a name another job made.
-    const metadataFor = async (name: string): Promise<string> => {
-      const metadata = path.join(dir, `metadata-${name}`);
-      await mkdir(metadata, { recursive: true });
-      for (const [k, v] of Object.entries({ 'RegisteredModel.name': name, 'ModelVersion.name': '1', 'ModelArtifact.name': name })) await writeFile(path.join(metadata, k), v);
-      return metadata;
-    };
-    let runs = 0;
-    const ourAll = async (tool: string, args: string[]): Promise<Row> => {
-      const metadata = await metadataFor(`bench-${profile}-${++runs}`);
-      const row = await withFreshRegistry((reg) =>
-        timed(
+    if (PHASES.has('all')) rows.push(skipped('all', OURS, 'ours', note), skipped('all', CHAIN, 'peer', note));
+    if (scaleOut) for (const n of PART_COUNTS) rows.push(skipped('scale-out', scaleOutTool(n), 'ours', note));
+    return rows;
+  }
+  const base = srv.base.reference;
+  const wsAll = path.join(dir, 'ws-all');
+  // Each run registers a model of its own name: create_model refuses a name another job made.
+  const metadataFor = async (name: string): Promise<string> => {
+    const metadata = path.join(dir, `metadata-${name}`);
+    await mkdir(metadata, { recursive: true });
+    for (const [k, v] of Object.entries({ 'RegisteredModel.name': name, 'ModelVersion.name': '1', 'ModelArtifact.name': name })) await writeFile(path.join(metadata, k), v);
+    return metadata;
+  };
+  const destinationEnv = (reg: TestRegistry) => ({
+    MODEL_SYNC_DESTINATION_TYPE: 'oci',
+    MODEL_SYNC_DESTINATION_OCI_URI: `${reg.host}/bench/model:${TAG}`,
+    MODEL_SYNC_DESTINATION_OCI_BASE_IMAGE: base,
+    MODEL_SYNC_DESTINATION_OCI_ENABLE_TLS_VERIFY: 'false',
+  });
+  let runs = 0;
+  const ourAll = async (tool: string, args: string[]): Promise<Row> => {
+    const metadata = await metadataFor(`bench-${profile}-${++runs}`);
+    const row = await withFreshRegistry((reg) =>
+      timed(
+        'all',
+        tool,
+        'ours',
+        ourCommand(
           'all',
-          tool,
-          'ours',
-          ourCommand(
-            'all',
-            {
-              MODEL_SYNC_STORAGE_PATH: wsAll,
-              ...sourceEnv,
-              MODEL_SYNC_DESTINATION_TYPE: 'oci',
-              MODEL_SYNC_DESTINATION_OCI_URI: `${reg.host}/bench/model:${TAG}`,
-              MODEL_SYNC_DESTINATION_OCI_BASE_IMAGE: base,
-              MODEL_SYNC_DESTINATION_OCI_ENABLE_TLS_VERIFY: 'false',
-              MODEL_SYNC_REGISTRY_SERVER_ADDRESS: srv.standinUrl ?? '',
-              MODEL_SYNC_REGISTRY_IS_SECURE: 'false',
-              MODEL_SYNC_MODEL_UPLOAD_INTENT: 'create_model',
-              MODEL_SYNC_METADATA_CONFIGMAP_PATH: metadata,
-            },
-            work,
-            args,
-          ),
-          pushedExists(reg, `bench/model:${TAG}`),
-          [wsAll],
+          {
+            MODEL_SYNC_STORAGE_PATH: wsAll,
+            ...sourceEnv,
+            ...destinationEnv(reg),
+            MODEL_SYNC_REGISTRY_SERVER_ADDRESS: srv.standinUrl ?? '',
+            MODEL_SYNC_REGISTRY_IS_SECURE: 'false',
+            MODEL_SYNC_MODEL_UPLOAD_INTENT: 'create_model',
+            MODEL_SYNC_METADATA_CONFIGMAP_PATH: metadata,
+          },
+          work,
+          args,
         ),
-      );
-      await rm(wsAll, { recursive: true, force: true });
-      return row;
-    };
-    // The streaming `all` (source -> registry, no model copy) is measured once the CLI offers it.
-    if (srv.stream) {
-      rows.push(await ourAll(OURS, ['--stream', 'false']));
-      rows.push(await ourAll(STREAM_TOOL, ['--stream', 'true']));
-    } else {
-      rows.push(await ourAll(OURS, []));
-      rows.push(skipped('all', STREAM_TOOL, 'ours', 'not available: `model-sync all --help` lists no --stream'));
-    }
+        pushedExists(reg, `bench/model:${TAG}`),
+        [wsAll],
+      ),
+    );
+    // The scale-out rows check their image against this one.
+    const digest = (await readFile(path.join(wsAll, '.model-sync', 'results', 'image-digest'), 'utf8').catch(() => '')).trim();
+    if (digest) row.imageDigest = digest;
+    await rm(wsAll, { recursive: true, force: true });
+    return row;
+  };
+  // The streaming `all` (source -> registry, no model copy) is measured once the CLI offers it.
+  if (srv.stream) {
+    if (PHASES.has('all')) rows.push(await ourAll(OURS, ['--stream', 'false']));
+    rows.push(await ourAll(STREAM_TOOL, ['--stream', 'true']));
+  } else {
+    if (PHASES.has('all')) rows.push(await ourAll(OURS, []));
+    rows.push(skipped('all', STREAM_TOOL, 'ours', 'not available: `model-sync all --help` lists no --stream'));
+  }
+  if (PHASES.has('all')) {
     const chainWork = path.join(dir, 'chain');
     rows.push(
       await withFreshRegistry((reg) =>
@@ -380,6 +423,29 @@ async function runProfile(profile: Profile, data: Dataset, srv: Servers): Promis
       ),
     );
     await rm(chainWork, { recursive: true, force: true });
+  }
+
+  // ---- scale-out: plan --parts N, N push --part I/N at once, assemble; each N into a fresh registry ----
+  if (scaleOut) {
+    const all = rows.find((r) => r.phase === 'all' && r.tool === STREAM_TOOL);
+    for (const n of PART_COUNTS) {
+      process.stderr.write(`bench: ${profile} scale-out with ${n} part(s) ...\n`);
+      rows.push(
+        await withFreshRegistry((reg) =>
+          runScaleOut({
+            profile,
+            parts: n,
+            dataBytes: data.totalBytes,
+            dir: path.join(dir, `scale-out-${n}`),
+            env: { ...sourceEnv, ...destinationEnv(reg) },
+            command: (step, env) => ourCommand(step, env, work),
+            pushed: pushedExists(reg, `bench/model:${TAG}`),
+            all,
+            sampler: workspaceSampler,
+          }),
+        ),
+      );
+    }
   }
   return rows;
 }
@@ -442,6 +508,11 @@ async function main(): Promise<void> {
     console.log(`\nmodel-sync bench: ${describe}; ${os.cpus().length} CPUs; load average ${loadBefore[0]?.toFixed(2)} at start, ${loadAfter[0]?.toFixed(2)} at end; ${((Date.now() - started) / 1000).toFixed(0)} s`);
     console.log('MiB/s = data set bytes / wall seconds; CPU s/GiB = user+sys of the command and its children per GiB; server = the same for s3rver + docker-registry while it ran\n');
     console.log(table(rows));
+    if (rows.some((r) => r.phase === 'scale-out')) {
+      console.log(`\nscale-out (large profile): plan --parts N, then N push --part I/N processes at once (a workspace each), then assemble, each N into a fresh registry;
+x all = the streaming all's seconds / the group's total; parts peak RSS sum = what N parts on one node hold at most; digest = all: the assembled image digest is all's\n`);
+      console.log(scaleOutTable(rows));
+    }
     if (ratios.length) {
       console.log('\nmany-files per-byte cost / large profile per-byte cost (same phase and tool; 1 = no per-file overhead):\n');
       console.log(costTable(ratios));
@@ -459,7 +530,9 @@ notes: each tool reads the same data set from the same s3rver / into a fresh doc
   with SIGKILL at about half its bytes; moved again = what it did not find on disk (from its log).
   push: skopeo and curl push the shell peer's layout; model-sync streams its layers from model/.
   all: model-sync all also registers the model in the Model Registry stand-in; the chain is rclone,
-  then the package peer, then skopeo. workspace MiB = the largest size of the working folders seen.`);
+  then the package peer, then skopeo. workspace MiB = the largest size of the working folders seen.
+  scale-out: seconds = plan + parts (all at once) + assemble; peak RSS = the largest single process;
+  workspace = the parts' folders together; no registration (the streaming all also registers).`);
     const file = await writeJson(path.join(REPO_ROOT, 'bench/results'), {
       date: new Date().toISOString(),
       host: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryMiB: Math.round(os.totalmem() / 1024 / 1024), node: process.version, loadAverageAtStart: loadBefore, loadAverageAtEnd: loadAfter },
@@ -472,6 +545,7 @@ notes: each tool reads the same data set from the same s3rver / into a fresh doc
         openssl: toolVersion(['openssl', 'version']),
         curl: toolVersion(['curl', '--version']),
       },
+      settings: { phases: [...PHASES], partCounts: PART_COUNTS },
       datasets,
       rows,
       manyFilesCostRatios: ratios,

@@ -4,7 +4,7 @@ import path from 'node:path';
 
 export const OURS = 'model-sync';
 
-export type Phase = 'fetch' | 'package' | 'push' | 'all' | 'resume';
+export type Phase = 'fetch' | 'package' | 'push' | 'all' | 'resume' | 'scale-out';
 export type Profile = 'large' | 'many-files';
 
 export interface Row {
@@ -33,7 +33,31 @@ export interface Row {
   /** resume rows: the fraction of the data set on disk when the first run was killed, and the fraction the second run moved again. */
   killedAt?: number;
   movedAgain?: number;
+  /** `all` and scale-out rows: the digest of the image pushed (the image-digest result). */
+  imageDigest?: string;
+  /** scale-out rows: each step's figures (the row's seconds are plan + parts + assemble). */
+  scaleOut?: ScaleOutDetail;
   note?: string;
+}
+
+export interface ScaleOutDetail {
+  /** N of `plan --parts N`. */
+  requestedParts: number;
+  /** The parts plan listed (fewer than N when the model has fewer layers). */
+  parts: string[];
+  planSeconds?: number;
+  /** Wall time from starting the parts together to the end of the last one. */
+  partsSeconds?: number;
+  assembleSeconds?: number;
+  partSeconds: number[];
+  partPeakRssMiB: number[];
+  partCpuSeconds: number[];
+  /** The parts' peak RSS added up: what N pods on one node would need. */
+  partsPeakRssSumMiB?: number;
+  imageDigest?: string;
+  /** The streaming `all`'s digest in the same run (undefined when it did not run or failed). */
+  allDigest?: string;
+  digestMatches?: boolean;
 }
 
 export function addRatios(rows: Row[]): void {
@@ -177,7 +201,8 @@ export function targets(rows: Row[], ratios: CostRatio[], largeMiB: number): Tar
     met: mine.length ? (mine.every((c) => c.secondsPerGiB <= 2) ? 'yes' : 'no') : 'n/a',
   });
 
-  const rss = rows.filter((r) => r.role === 'ours' && r.status === 'ok' && r.peakRssMiB !== undefined && r.profile === 'large');
+  // Issue 14's phases only: the scale-out rows came later and have their own table.
+  const rss = rows.filter((r) => r.role === 'ours' && r.status === 'ok' && r.peakRssMiB !== undefined && r.profile === 'large' && r.phase !== 'scale-out');
   const peak = rss.length ? Math.max(...rss.map((r) => r.peakRssMiB ?? 0)) : undefined;
   out.push({
     target: `peak RSS <= 200 MiB at 2 and 8 GiB (this run: ${largeMiB} MiB)`,
@@ -199,4 +224,37 @@ export const CHAIN_TOOL = 'rclone -> tar+sha256sum+jq -> skopeo';
 
 export function targetTable(list: Target[]): string {
   return render(['target', 'met', 'this run'], list.map((t) => [t.target, t.met, t.measured]), true);
+}
+
+/**
+ * The scale-out group beside the streaming `all` of the same run: each step's wall time, the
+ * ratio to `all` (its seconds / the group's), the parts' peak RSS added up and the digest check.
+ */
+export function scaleOutTable(rows: Row[]): string {
+  const head = ['parts', 'plan s', 'parts s', 'assemble s', 'total s', 'MiB/s', 'x all', 'CPU s/GiB', 'parts peak RSS sum MiB', 'largest part RSS MiB', 'digest = all', 'status'];
+  const body: string[][] = [];
+  const all = rows.find((r) => r.profile === 'large' && r.phase === 'all' && r.tool === STREAM_TOOL);
+  if (all) {
+    body.push(['all --stream true', '-', '-', '-', fixed(all.seconds, 2), fixed(all.mibPerSecond, 0), all.status === 'ok' ? '1.00' : '-', fixed(all.cpuSecondsPerGiB, 2), '-', fixed(all.peakRssMiB, 0), all.imageDigest ? all.imageDigest.slice(0, 19) : '-', all.status === 'ok' ? 'ok' : `${all.status}: ${all.note ?? ''}`]);
+  }
+  for (const r of rows.filter((x) => x.phase === 'scale-out')) {
+    const d = r.scaleOut;
+    const listed = d && d.parts.length && d.parts.length !== d.requestedParts ? `${d.requestedParts} (plan: ${d.parts.length})` : String(d?.requestedParts ?? '-');
+    const rss = d?.partPeakRssMiB.filter(Number.isFinite) ?? [];
+    body.push([
+      listed,
+      fixed(d?.planSeconds, 2),
+      fixed(d?.partsSeconds, 2),
+      fixed(d?.assembleSeconds, 2),
+      fixed(r.seconds, 2),
+      fixed(r.mibPerSecond, 0),
+      fixed(r.vsReference, 2),
+      fixed(r.cpuSecondsPerGiB, 2),
+      fixed(d?.partsPeakRssSumMiB, 0),
+      rss.length ? fixed(Math.max(...rss), 0) : '-',
+      d?.digestMatches === undefined ? '-' : d.digestMatches ? 'yes' : 'NO',
+      r.status === 'ok' ? (r.note ? `ok: ${r.note}` : 'ok') : `${r.status}: ${r.note ?? ''}`,
+    ]);
+  }
+  return render(head, body, true);
 }
