@@ -6,14 +6,12 @@
 // fresh volume from the progress it pushed; the refusals are one line with the right exit code.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { buildMinimalBase } from '../dev/minimal-base.js';
 import { runCli, runCliSignalled } from '../dev/cli.js';
-import { registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
+import { startRegistry, type TestRegistry } from '../dev/registry.js';
 import type { Rgw } from '../dev/rgw.js';
 import { MT } from '../src/oci/media-types.js';
 import { decodePartPlan, decodePartResult, partPlanDigest, partTag, planTag } from '../src/oci/part-plan.js';
@@ -26,19 +24,11 @@ import { logLines } from './support/fetch-helpers.js';
 import { startHttpServer, type TestHttpServer } from './support/http-server.js';
 import { memoryLogger } from './support/oci-images.js';
 import { rgwSourceEnv, useRgw } from './support/rgw.js';
+import { MiB, pushMinimalBase, scaleOutSkip } from './support/scale-out.js';
 
-const MiB = 1024 * 1024;
 const rgw = useRgw();
 
-const has = (cmd: string) => {
-  try {
-    execFileSync('which', [cmd], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
-const skip = !registryAvailable() ? 'docker-registry is not installed' : !has('skopeo') ? 'skopeo is not installed' : false;
+const skip = scaleOutSkip;
 
 function lineWith(stderr: string, text: string): Record<string, unknown> | undefined {
   return logLines(stderr).find((l) => typeof l.msg === 'string' && l.msg.includes(text));
@@ -84,10 +74,7 @@ describe('plan and push --part against a registry', { skip }, () => {
     await s3.put('kill/two.bin', randomBytes(3 * MiB));
     await s3.put('change/weights.bin', randomBytes(2 * MiB));
     await s3.put('change/config.json', Buffer.from('{}'));
-    const layout = await buildMinimalBase(await dir('ms-base-'));
-    // --preserve-digests: the base in the registry is the very image of the layout.
-    execFileSync('skopeo', ['copy', '--quiet', '--all', '--preserve-digests', '--dest-tls-verify=false', layout.reference, `docker://${registry.host}/base/minimal:latest`]);
-    base = `${registry.host}/base/minimal:latest`;
+    base = await pushMinimalBase(registry, await dir('ms-base-'));
     web.routes.set('/model.tar', { body: tarOf('model.bin', Buffer.from('inside an archive')), contentType: 'application/x-tar' });
   });
   after(async () => {

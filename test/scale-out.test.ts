@@ -4,30 +4,20 @@
 // for the same model and base.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { buildMinimalBase } from '../dev/minimal-base.js';
 import { runCli } from '../dev/cli.js';
-import { registryAvailable, startRegistry, type TestRegistry } from '../dev/registry.js';
+import { startRegistry, type TestRegistry } from '../dev/registry.js';
 import type { Rgw } from '../dev/rgw.js';
 import { useStandin } from './support/model-registry.js';
 import { rgwSourceEnv, useRgw } from './support/rgw.js';
+import { MiB, pushMinimalBase, scaleOutSkip } from './support/scale-out.js';
 
-const MiB = 1024 * 1024;
 const mr = useStandin();
 const rgw = useRgw();
 
-const has = (cmd: string) => {
-  try {
-    execFileSync('which', [cmd], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
-const skip = !registryAvailable() ? 'docker-registry is not installed' : !has('skopeo') ? 'skopeo is not installed' : false;
+const skip = scaleOutSkip;
 
 describe('scale-out end to end: plan, parallel parts, assemble', { skip }, () => {
   let registry: TestRegistry;
@@ -45,9 +35,7 @@ describe('scale-out end to end: plan, parallel parts, assemble', { skip }, () =>
   before(async () => {
     [registry, s3] = await Promise.all([startRegistry({ mode: 'plain' }), rgw.ready]);
     for (const [name, body] of Object.entries(model)) await s3.put(`granite/${name}`, body);
-    const layout = await buildMinimalBase(await mr.dir('ms-base-'));
-    execFileSync('skopeo', ['copy', '--quiet', '--all', '--preserve-digests', '--dest-tls-verify=false', layout.reference, `docker://${registry.host}/base/minimal:latest`]);
-    base = `${registry.host}/base/minimal:latest`;
+    base = await pushMinimalBase(registry, await mr.dir('ms-base-'));
   });
   after(async () => {
     await registry?.stop();

@@ -5,16 +5,12 @@
 // and Model Registry stand-in (skipped with a message while any of them is missing).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CLI, REPO_ROOT, tempDir } from '../dev/cli.js';
-import { startS3Server } from '../dev/s3-server.js';
-import { registryAvailable, startRegistry } from '../dev/registry.js';
-import { buildBusyboxBase } from '../dev/busybox-base.js';
-import { startStandin } from '../dev/model-registry-standin.js';
 import { parseAll } from './support/template-schemas.js';
+import { e2eObjects as templateE2eObjects, e2eParams as templateE2eParams, e2eSkip, startE2eServers, type E2eServers } from './support/template-e2e.js';
 import { runArgoWorkflowTemplate, runTektonPipeline, type EngineRun, type PodRun, type WorkspaceBinding } from './support/template-runner.js';
 
 type Obj = Record<string, any>;
@@ -130,70 +126,10 @@ test('one pod (argo entrypoint one-pod, tekton model-sync-pipeline-one-pod): a c
 // ---------------------------------------------------------------------------------------------
 // End to end: S3 -> modelcar in a local registry -> Model Registry stand-in, through each engine.
 
-interface Parts {
-  s3: { endpoint: string; bucket: string; put(key: string, body: Buffer | string): Promise<void>; stop(): Promise<void> };
-  registry: { host: string; url: string; stop(): Promise<void> };
-  standinUrl: string;
-  stopStandin: () => Promise<void>;
-}
+let parts: E2eServers | undefined;
 
-let parts: Parts | undefined;
-let skipReason: string | undefined;
-
-async function startParts(): Promise<void> {
-  if (!registryAvailable()) {
-    skipReason = 'docker-registry is not installed';
-    return;
-  }
-  if (spawnSync('skopeo', ['--version']).status !== 0) {
-    skipReason = 'skopeo is not installed';
-    return;
-  }
-  const s3 = await startS3Server('models');
-  const registry = await startRegistry({ mode: 'plain' });
-  const base = await buildBusyboxBase(path.join(root, 'busybox-base'));
-  const copy = spawnSync('skopeo', ['copy', '--all', '--preserve-digests', '--dest-tls-verify=false', `oci:${base.dir}:latest`, `docker://${registry.host}/library/busybox:latest`], { encoding: 'utf8' });
-  assert.equal(copy.status, 0, copy.stderr);
-  const standin = await startStandin();
-  await s3.put('models/tiny/config.json', '{"model_type": "tiny"}');
-  await s3.put('models/tiny/weights/model.bin', Buffer.alloc(300_000, 7));
-  parts = { s3, registry, standinUrl: standin.url, stopStandin: () => standin.stop() };
-}
-
-async function stopParts(): Promise<void> {
-  if (!parts) return;
-  await parts.s3.stop();
-  await parts.registry.stop();
-  await parts.stopStandin();
-}
-
-function e2eObjects(metadataName: string, modelName: string): Obj[] {
-  return [
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'model-sync-source' }, stringData: { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_S3_ENDPOINT: parts!.s3.endpoint, AWS_S3_BUCKET: parts!.s3.bucket } },
-    {
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      metadata: { name: metadataName },
-      data: { 'RegisteredModel.name': modelName, 'ModelVersion.name': '1.0.0', 'ModelArtifact.name': modelName, 'ModelArtifact.model_format_name': 'onnx' },
-    },
-  ];
-}
-
-function e2eParams(repo: string, metadataName: string): Record<string, string> {
-  const registry = new URL(parts!.standinUrl);
-  return {
-    'source-type': 's3',
-    'source-aws-key': 'models/tiny/',
-    'destination-type': 'oci',
-    'destination-oci-uri': `${parts!.registry.host}/${repo}:1.0.0`,
-    'destination-oci-base-image': `${parts!.registry.host}/library/busybox:latest`,
-    'destination-oci-enable-tls-verify': 'false',
-    'model-upload-intent': 'create_model',
-    'metadata-configmap': metadataName,
-    'registry-server-address': `${registry.protocol}//${registry.host}`,
-    'registry-is-secure': 'false',
-  };
-}
+const e2eObjects = (metadataName: string, modelName: string) => templateE2eObjects(parts!, metadataName, modelName);
+const e2eParams = (repo: string, metadataName: string) => templateE2eParams(parts!, 'models/tiny/', repo, metadataName);
 
 /** `modelOnVolume` false: `all` may stream, so the workspace may or may not hold the model. */
 async function assertLanded(run: EngineRun, repo: string, modelName: string, modelOnVolume = true): Promise<void> {
@@ -222,9 +158,10 @@ async function assertLanded(run: EngineRun, repo: string, modelName: string, mod
 }
 
 test('end to end through the Argo WorkflowTemplate and the Tekton Pipeline: S3 -> registry -> Model Registry', async (t) => {
-  await startParts();
-  t.after(stopParts);
-  if (!parts) return t.skip(`end-to-end run skipped: ${skipReason}`);
+  const skipReason = e2eSkip();
+  if (skipReason) return t.skip(`end-to-end run skipped: ${skipReason}`);
+  parts = await startE2eServers(root, { 'models/tiny/config.json': '{"model_type": "tiny"}', 'models/tiny/weights/model.bin': Buffer.alloc(300_000, 7) });
+  t.after(() => parts!.stop());
 
   await t.test('argo', async () => {
     const objects = e2eObjects('meta-argo', 'tiny-argo');

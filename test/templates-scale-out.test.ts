@@ -6,16 +6,12 @@
 // and the real plan, push --part and assemble.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CLI, REPO_ROOT, tempDir } from '../dev/cli.js';
-import { startS3Server } from '../dev/s3-server.js';
-import { registryAvailable, startRegistry } from '../dev/registry.js';
-import { buildBusyboxBase } from '../dev/busybox-base.js';
-import { startStandin } from '../dev/model-registry-standin.js';
 import { parseAll } from './support/template-schemas.js';
+import { e2eObjects, e2eParams, e2eSkip, startE2eServers, type E2eServers } from './support/template-e2e.js';
 import { runArgoWorkflowTemplate, runTektonPipeline, type EngineRun, type PodRun, type WorkspaceBinding } from './support/template-runner.js';
 
 type Obj = Record<string, any>;
@@ -148,74 +144,11 @@ test('scale-out (argo): a part failing with a non-retryable code is not retried'
 // ---------------------------------------------------------------------------------------------
 // End to end: S3 -> plan -> 3 parts at once -> assemble -> Model Registry stand-in, through each engine.
 
-interface Servers {
-  s3: { endpoint: string; bucket: string; put(key: string, body: Buffer | string): Promise<void>; stop(): Promise<void> };
-  registry: { host: string; url: string; stop(): Promise<void> };
-  standinUrl: string;
-  stopStandin: () => Promise<void>;
-}
+let servers: E2eServers | undefined;
 
-let servers: Servers | undefined;
-let skipReason: string | undefined;
-
-async function startServers(): Promise<void> {
-  if (!registryAvailable()) {
-    skipReason = 'docker-registry is not installed';
-    return;
-  }
-  if (spawnSync('skopeo', ['--version']).status !== 0) {
-    skipReason = 'skopeo is not installed';
-    return;
-  }
-  const s3 = await startS3Server('models');
-  const registry = await startRegistry({ mode: 'plain' });
-  const base = await buildBusyboxBase(path.join(root, 'busybox-base'));
-  const copy = spawnSync('skopeo', ['copy', '--all', '--preserve-digests', '--dest-tls-verify=false', `oci:${base.dir}:latest`, `docker://${registry.host}/library/busybox:latest`], { encoding: 'utf8' });
-  assert.equal(copy.status, 0, copy.stderr);
-  const standin = await startStandin();
-  // Four files, each a layer of its own (modelcar-own-layer-bytes 1): three parts, none empty.
-  await s3.put('models/scale/config.json', '{"model_type": "tiny"}');
-  await s3.put('models/scale/tokenizer.json', '{"vocab": {"a": 1}}');
-  await s3.put('models/scale/weights/a.bin', Buffer.alloc(200_000, 3));
-  await s3.put('models/scale/weights/b.bin', Buffer.alloc(300_000, 7));
-  servers = { s3, registry, standinUrl: standin.url, stopStandin: () => standin.stop() };
-}
-
-async function stopServers(): Promise<void> {
-  if (!servers) return;
-  await servers.s3.stop();
-  await servers.registry.stop();
-  await servers.stopStandin();
-}
-
-function objects(metadataName: string, modelName: string): Obj[] {
-  return [
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'model-sync-source' }, stringData: { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_S3_ENDPOINT: servers!.s3.endpoint, AWS_S3_BUCKET: servers!.s3.bucket } },
-    {
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      metadata: { name: metadataName },
-      data: { 'RegisteredModel.name': modelName, 'ModelVersion.name': '1.0.0', 'ModelArtifact.name': modelName, 'ModelArtifact.model_format_name': 'onnx' },
-    },
-  ];
-}
-
-function params(repo: string, metadataName: string): Record<string, string> {
-  const registry = new URL(servers!.standinUrl);
-  return {
-    'source-type': 's3',
-    'source-aws-key': 'models/scale/',
-    'destination-type': 'oci',
-    'destination-oci-uri': `${servers!.registry.host}/${repo}:1.0.0`,
-    'destination-oci-base-image': `${servers!.registry.host}/library/busybox:latest`,
-    'destination-oci-enable-tls-verify': 'false',
-    'modelcar-own-layer-bytes': '1',
-    'model-upload-intent': 'create_model',
-    'metadata-configmap': metadataName,
-    'registry-server-address': `${registry.protocol}//${registry.host}`,
-    'registry-is-secure': 'false',
-  };
-}
+const objects = (metadataName: string, modelName: string) => e2eObjects(servers!, metadataName, modelName);
+// Each file a layer of its own (modelcar-own-layer-bytes 1): three parts, none empty.
+const params = (repo: string, metadataName: string) => e2eParams(servers!, 'models/scale/', repo, metadataName, { 'modelcar-own-layer-bytes': '1' });
 
 /** The digest `model-sync all` gives for the same model and base (one-pod variant), once. */
 let reference: string | undefined;
@@ -268,9 +201,16 @@ async function assertLanded(run: EngineRun, repo: string, modelName: string): Pr
 }
 
 test('end to end through the scale-out variants: S3 -> plan -> 3 parts at once -> assemble -> Model Registry', async (t) => {
-  await startServers();
-  t.after(stopServers);
-  if (!servers) return t.skip(`end-to-end run skipped: ${skipReason}`);
+  const skipReason = e2eSkip();
+  if (skipReason) return t.skip(`end-to-end run skipped: ${skipReason}`);
+  // Four files: three parts, none empty.
+  servers = await startE2eServers(root, {
+    'models/scale/config.json': '{"model_type": "tiny"}',
+    'models/scale/tokenizer.json': '{"vocab": {"a": 1}}',
+    'models/scale/weights/a.bin': Buffer.alloc(200_000, 3),
+    'models/scale/weights/b.bin': Buffer.alloc(300_000, 7),
+  });
+  t.after(() => servers!.stop());
 
   await t.test('argo', async () => {
     const run = await runArgoWorkflowTemplate(
