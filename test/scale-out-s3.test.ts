@@ -104,7 +104,9 @@ describe('scale-out to an S3 destination', () => {
     assert.equal(results(planned)['model-files'], String(Object.keys(model).length));
     assert.equal(results(planned)['model-bytes'], String(Object.values(model).reduce((n, b) => n + b.length, 0)));
     const stored = await objectBytes(`${recordsOf(prefix)}plan.json`);
-    assert.ok(stored.equals(await readFile(path.join(planned.ws, '.model-sync/plan.json'))), 'the workspace holds the plan as published');
+    const record = JSON.parse(await readFile(path.join(planned.ws, '.model-sync/plan.json'), 'utf8')) as { plan: unknown; parts: string[] };
+    assert.equal(JSON.stringify(record.plan), stored.toString('utf8'), 'the workspace holds the plan as published (the plan record, as for a registry)');
+    assert.deepEqual(record.parts, ['1/3', '2/3', '3/3']);
     const doc = decodePartPlan(stored.toString('utf8'));
     assert.equal(doc.repository, `s3://${s3.bucket}/${prefix}`);
     assert.equal('base' in doc, false);
@@ -222,7 +224,7 @@ describe('scale-out to an S3 destination', () => {
     for (const [name, body] of Object.entries(model)) await s3.put(`src/changing/${name}`, body);
     const planned = await plan('src/changing', prefix, 2);
     assert.equal(planned.code, 0, planned.stderr);
-    const doc = decodePartPlan(await readFile(path.join(planned.ws, '.model-sync/plan.json'), 'utf8'));
+    const doc = decodePartPlan(JSON.stringify((JSON.parse(await readFile(path.join(planned.ws, '.model-sync/plan.json'), 'utf8')) as { plan: unknown }).plan));
     const changed = 'tokenizer/vocab.txt';
     const owner = doc.partList.find((p) => p.layers.some((l) => l.files.some((f) => f.path === changed)))!.index;
     await s3.put(`src/changing/${changed}`, randomBytes(4096)); // same size, another version

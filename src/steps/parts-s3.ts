@@ -21,9 +21,9 @@ import { messageOf, ModelSyncError } from '../errors.js';
 import type { PlannedLayer } from '../oci/layer-plan.js';
 import { decodePartPlan, encodePartPlan, partPlanDigest, partPlanDocument, planParts, type PartPlanDocument } from '../oci/part-plan.js';
 import type { SourceFile, StreamSource } from '../sources/stream-source.js';
-import { writeAtomically } from '../util/atomic-write.js';
 import { forEachLimit } from '../util/concurrency.js';
 import { megabytesPerSecond } from '../util/progress.js';
+import { writeRecord } from '../workspace/records.js';
 import { canonicalIdentity, openPartSource } from './part-source.js';
 import { dropPushResult, s3PushContext } from './push-outcome.js';
 import type { StepContext, StepOutcome } from './types.js';
@@ -54,7 +54,14 @@ export async function planS3(ctx: StepContext): Promise<StepOutcome> {
     const stale = (await records.list(records.keys.folder)).filter((o) => o.key !== records.keys.plan);
     for (const o of stale) await records.remove(o.key);
     await records.write(records.keys.plan, text);
-    await writeAtomically(path.join(ctx.workspace.stateDir, 'plan.json'), text);
+    await writeRecord(ctx.workspace, 'plan', {
+      target: settings.destinationTarget()!,
+      published: records.where(records.keys.plan),
+      digest,
+      parts: doc.partList.map((p) => `${p.index}/${doc.parts}`),
+      plan: JSON.parse(text) as Record<string, unknown>,
+      finished: new Date().toISOString(),
+    });
     const files = doc.partList.flatMap((p) => p.layers.flatMap((l) => l.files));
     const bytes = files.reduce((n, f) => n + f.size, 0);
     const parts = doc.partList.map((p) => `${p.index}/${doc.parts}`);
