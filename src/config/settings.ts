@@ -20,6 +20,7 @@ import type { RangedTuning } from '../s3/download.js';
 import type { ArchiveLimits } from '../sources/archive-limits.js';
 import type { UriSource } from '../sources/uri.js';
 import { displayUrl } from '../util/display-url.js';
+import { fnmatchRegExp, type PathPatterns } from '../util/fnmatch.js';
 import { addSecret, redact } from '../util/redact.js';
 import type { SettingsSnapshot } from '../workspace/records.js';
 import { DEFAULT_METADATA_FOLDER, type Config } from './config.js';
@@ -154,6 +155,19 @@ export class StepSettings {
       ratioSetting: this.config.describe('archive-max-ratio'),
       bytesSetting: this.config.describe('archive-max-bytes'),
     };
+  }
+
+  /**
+   * The include / exclude patterns of the source (undefined when the step takes none or none is
+   * set). Several patterns come as a JSON list or one per line, never comma-separated: a comma
+   * belongs to patterns such as `*.{a,b}`.
+   */
+  sourcePatterns(): PathPatterns | undefined {
+    if (!this.config.has('source-include')) return undefined;
+    const include = patternList(this.config.string('source-include'), this.config.describe('source-include'));
+    const exclude = patternList(this.config.string('source-exclude'), this.config.describe('source-exclude'));
+    if (include.length === 0 && exclude.length === 0) return undefined;
+    return { include, exclude, includeSetting: this.config.describe('source-include'), excludeSetting: this.config.describe('source-exclude') };
   }
 
   /** The destination type when this step takes one (`all` packages only for oci). */
@@ -513,6 +527,34 @@ function withoutUserInfo(uri: string): string {
   }
   if (!url.username && !url.password) return uri;
   return uri.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1');
+}
+
+/** A JSON list of strings (a value starting with `[`), or one pattern per non-blank line. */
+export function patternList(value: string | undefined, setting: string): string[] {
+  const text = value?.trim() ?? '';
+  if (text === '') return [];
+  let patterns: string[];
+  if (text.startsWith('[')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new ConfigError(`${setting}: not a valid JSON list of patterns (${(err as Error).message})`);
+    }
+    if (!Array.isArray(parsed) || !parsed.every((p) => typeof p === 'string')) throw new ConfigError(`${setting}: a JSON list must hold strings only`);
+    patterns = parsed as string[];
+  } else {
+    patterns = text.split(/\r?\n/);
+  }
+  patterns = patterns.map((p) => p.trim()).filter((p) => p !== '');
+  for (const p of patterns) {
+    try {
+      fnmatchRegExp(p);
+    } catch {
+      throw new ConfigError(`${setting}: pattern "${p}" cannot be used (a character range such as [z-a])`);
+    }
+  }
+  return patterns;
 }
 
 /** An http(s) source URI must parse, name a host, and have a decodable path (its last segment is the file name). */

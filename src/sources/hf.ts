@@ -94,10 +94,11 @@ export async function listHfModel(ctx: FetchContext, pool: AgentPool, ref: HfRef
 }
 
 async function fetchRepository(ctx: FetchContext, pool: AgentPool, ref: HfReference, hub: { endpoint: string; token?: string }): Promise<Inventory> {
-  const { source, commit, siblings, headers, fileUrl } = await listHfModel(ctx, pool, ref, hub);
+  const { source, commit, siblings: listed, headers, fileUrl } = await listHfModel(ctx, pool, ref, hub);
 
   return withSession(ctx, source, async (session) => {
-    // Check every name before downloading anything.
+    // Filtered files are never requested; every name kept is checked before anything is downloaded.
+    const siblings = session.paths.keep(listed, (s) => s.rfilename, source, ctx.log);
     for (const s of siblings) await session.target(s.rfilename, `Hugging Face file ${ref.repo}/${s.rfilename}`);
     const total = siblings.reduce((n, s) => n + (s.lfs?.size ?? s.size ?? 0), 0);
     ctx.log.info({ source, commit, files: siblings.length, bytes: total }, `found ${siblings.length} file(s)`);

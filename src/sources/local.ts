@@ -95,9 +95,10 @@ export async function probeLocalSource(ctx: SourceProbeContext, uri: string, pvc
 }
 
 export async function fetchFromLocal(ctx: FetchContext, uri: string, pvcMountRoot: string, setting: string): Promise<Inventory> {
-  const { src, files } = await planLocalSource(uri, pvcMountRoot, setting, ctx.log);
+  const { src, files: listed } = await planLocalSource(uri, pvcMountRoot, setting, ctx.log);
 
   return withSession(ctx, src.display, async (session) => {
+    const files = session.paths.keep(listed, (f) => f.relative, src.display, ctx.log);
     const total = files.reduce((n, f) => n + f.size, 0);
     ctx.log.info({ source: src.display, files: files.length, bytes: total }, `copying ${files.length} file(s)`);
     let needed = 0;

@@ -91,6 +91,8 @@ export async function extractTarLayer(session: FetchSession, blob: Readable, map
       session.log.warn({ entry: entry.path }, 'ignoring a whiteout entry in a model layer');
       return;
     }
+    // Left out by the include / exclude patterns: read past, never written.
+    if (entry.type !== 'Directory' && !session.paths.keeps(rel, session.log)) return skip();
     switch (entry.type) {
       case 'File':
       case 'OldFile':

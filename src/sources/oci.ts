@@ -143,7 +143,8 @@ function rawFileName(layer: Descriptor, label: string): string {
 
 async function fetchImage(ctx: FetchContext, session: FetchSession, source: OciTarget): Promise<void> {
   const { manifest, digest } = await resolveManifest(source, ctx.log);
-  const plan = planLayers(manifest, source.label);
+  // A raw layer is one file: one the patterns leave out is never downloaded.
+  const plan = planLayers(manifest, source.label).filter((p) => p.kind !== 'raw' || session.paths.keeps(rawFileName(p.layer, source.label), ctx.log));
   const previous = await readRecord(ctx.workspace, 'fetch-oci');
   const record: OciLayersRecord = previous?.source === source.label ? previous : { source: source.label, layers: {} };
 
@@ -195,6 +196,7 @@ async function fetchImage(ctx: FetchContext, session: FetchSession, source: OciT
     progress.finish();
   }
   links.addToInventory();
+  session.paths.report(session.entryCount(), source.label, ctx.log);
   if (session.entryCount() === 0) {
     throw new ModelSyncError('notFound', `cannot fetch ${source.label}: no model files found (a modelcar keeps them under /models/)`);
   }

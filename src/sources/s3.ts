@@ -19,18 +19,19 @@ export async function fetchFromS3(ctx: FetchContext, settings: S3Settings, tunin
     try {
       ctx.log.info({ source, endpoint: settings.endpoint, region: settings.region }, 'listing S3 source');
       const listing = await listS3Source(client, settings.bucket, settings.key, ctx.workspace.modelDir);
-      const total = listing.objects.reduce((n, o) => n + o.size, 0);
-      ctx.log.info({ kind: listing.kind, files: listing.objects.length, bytes: total }, `found ${listing.objects.length} object(s)`);
+      const objects = session.paths.keep(listing.objects, (o) => o.relative, source, ctx.log);
+      const total = objects.reduce((n, o) => n + o.size, 0);
+      ctx.log.info({ kind: listing.kind, files: objects.length, bytes: total }, `found ${objects.length} object(s)`);
       // The listing knows every size: refuse a model that cannot fit before any body is read.
       let needed = 0;
-      for (const o of listing.objects) {
+      for (const o of objects) {
         if (!(await session.isComplete(o.relative, identityOf(o)))) needed += o.size;
       }
       await session.ensureRoom(needed);
       const progress = session.progress(`fetch ${source}`, total);
       const requests = new Limiter(session.concurrency);
       try {
-        await forEachLimit(listing.objects, session.concurrency, async (o) => {
+        await forEachLimit(objects, session.concurrency, async (o) => {
           const identity = identityOf(o);
           if (await session.completed(o.relative, identity)) {
             progress.add(o.size);

@@ -22,7 +22,9 @@ import { asNoSpace, ensureRoom, type Needed } from '../workspace/disk.js';
 import { assertRealPathInside, normaliseRelative, safeJoin, UnsafePathError } from '../workspace/safe-path.js';
 import { readRecord, recordExists, writeRecord, type FetchRecord, type Inventory, type InventoryEntry, type SourceIdentity } from '../workspace/records.js';
 import type { Workspace } from '../workspace/workspace.js';
+import type { PathPatterns } from '../util/fnmatch.js';
 import { ExpansionGuard, type ArchiveLimits } from './archive-limits.js';
+import { PathFilter } from './path-filter.js';
 
 export type { SourceIdentity };
 
@@ -89,6 +91,8 @@ export interface FetchContext {
   network: NetworkSettings;
   /** How far an archive or layer may expand (archive-limits.ts). */
   archiveLimits: ArchiveLimits;
+  /** Which files of the source to take (--source-include / --source-exclude); none: all of them. */
+  patterns?: PathPatterns;
   /** The run's stop signal: downloads given it end at once (files only become complete by rename). */
   signal?: AbortSignal;
 }
@@ -123,6 +127,8 @@ export class FetchSession {
   private lastWriteMs = 0;
   private saveError: unknown;
   skipped = 0;
+  /** The include / exclude patterns of this run: what each source's listing keeps. */
+  readonly paths: PathFilter;
   /** Bytes this run still has to write, when the source told them before the download. */
   needed: Needed | undefined;
 
@@ -133,6 +139,7 @@ export class FetchSession {
     this.progressInterval = ctx.progressIntervalSeconds;
     this.signal = ctx.signal;
     this.archiveLimits = ctx.archiveLimits;
+    this.paths = new PathFilter(ctx.patterns);
     this.tmpDir = path.join(ctx.workspace.tmpDir, 'fetch');
     this.partialDir = path.join(ctx.workspace.tmpDir, 'fetch-partial');
     this.record = previous ?? { source, complete: false, files: {}, updated: new Date().toISOString() };
@@ -403,7 +410,8 @@ export class FetchSession {
     await rm(this.tmpDir, { recursive: true, force: true });
     await rm(this.partialDir, { recursive: true, force: true });
     const files = [...this.files.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    return { source: this.record.source, files, totalBytes: files.reduce((n, f) => n + f.size, 0) };
+    const filtered = this.paths.summary();
+    return { source: this.record.source, files, totalBytes: files.reduce((n, f) => n + f.size, 0), ...(filtered ? { filtered } : {}) };
   }
 }
 

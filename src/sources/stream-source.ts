@@ -26,6 +26,7 @@ import { hfIdentity, listHfModel, parseHfUri } from './hf.js';
 import { webFile } from './http.js';
 import { isTransientHttpError, networkError, statusError, webPool } from './http-errors.js';
 import { planLocalSource } from './local.js';
+import { PathFilter } from './path-filter.js';
 import { headWebFile } from './probe-web.js';
 import { identityOf } from './s3.js';
 import { SizeMismatchError, type FetchContext, type SourceIdentity } from './session.js';
@@ -99,7 +100,9 @@ interface Listed {
  */
 function sourceOf(ctx: FetchContext, label: string, listed: Listed[], close: () => void): StreamSource {
   const seen = new Map<string, string>();
-  const files = listed.map((f): SourceFile => {
+  // The include / exclude patterns, as fetch applies them: a file left out is never opened.
+  const kept = new PathFilter(ctx.patterns).keep(listed, (f) => f.path, label, ctx.log);
+  const files = kept.map((f): SourceFile => {
     safeJoin(ctx.workspace.modelDir, f.path, f.what);
     const path = normaliseRelative(f.path);
     const other = seen.get(path);

@@ -22,12 +22,19 @@ export async function extractTar(source: AsyncIterable<Buffer>, session: FetchSe
     }),
   );
   links.addToInventory();
+  session.paths.report(session.entryCount(), label, session.log);
 }
 
 async function unpackEntry(entry: ReadEntry, session: FetchSession, links: ArchiveLinks, guard: ExpansionGuard, label: string): Promise<void> {
   const name = entry.path;
   const what = `${label} entry "${name}"`;
   guard.consume(TAR_HEADER_BYTES, what);
+  const isFileOrLink = ['File', 'OldFile', 'ContiguousFile', 'SymbolicLink', 'Link'].includes(entry.type);
+  if (isFileOrLink && !session.paths.keeps(name, session.log)) {
+    // Left out by the patterns: read past, never written.
+    await guard.drain(entry as unknown as AsyncIterable<Buffer>, what);
+    return;
+  }
   switch (entry.type) {
     case 'File':
     case 'OldFile':

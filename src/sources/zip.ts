@@ -44,6 +44,7 @@ export async function extractZip(file: string, session: FetchSession, label: str
     zip.close();
   }
   links.addToInventory();
+  session.paths.report(session.entryCount(), label, session.log);
 }
 
 function entryName(entry: Entry): string {
@@ -79,6 +80,8 @@ async function unpackEntry(zip: ZipFile, entry: Entry, session: FetchSession, li
     await mkdir(await session.target(name, what, 'folder'), { recursive: true });
     return;
   }
+  // Left out by the patterns: its bytes are never read nor written.
+  if (!session.paths.keeps(name, session.log)) return;
   if (mode === S_IFLNK) {
     await session.target(name, what);
     const stream = await zip.openReadStreamPromise(entry);

@@ -4,6 +4,7 @@ import { fetchFromOci } from '../sources/oci.js';
 import { fetchFromS3 } from '../sources/s3.js';
 import { recordSaved, type FetchContext } from '../sources/session.js';
 import { fetchFromUri } from '../sources/uri.js';
+import type { PathPatterns } from '../util/fnmatch.js';
 import { megabytesPerSecond } from '../util/progress.js';
 import { readRecord, writeRecord, type Inventory, type InventoryEntry } from '../workspace/records.js';
 import { safeJoin } from '../workspace/safe-path.js';
@@ -19,8 +20,13 @@ export function fetchContext(ctx: StepContext): FetchContext {
     progressIntervalSeconds: settings.progressIntervalSeconds,
     network: settings.network(),
     archiveLimits: settings.archiveLimits(),
+    ...optionalPatterns(settings.sourcePatterns()),
     signal: ctx.stop.signal,
   };
+}
+
+function optionalPatterns(patterns: PathPatterns | undefined): { patterns?: PathPatterns } {
+  return patterns ? { patterns } : {};
 }
 
 export const runFetch: StepRunner = async (ctx) => {

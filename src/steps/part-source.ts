@@ -25,6 +25,7 @@ export async function openPartSource(ctx: StepContext, what: string, opts: PartS
   };
   // Before source(): an OCI source's own settings are not this step's.
   if (settings.sourceType() === 'oci') refuse(`${settings.sourceTypeSetting()} is oci (an OCI source's files sit inside its tar layers)`);
+  const patterns = settings.sourcePatterns();
   const choice = await openStreamSource(
     {
       workspace: ctx.workspace,
@@ -33,6 +34,7 @@ export async function openPartSource(ctx: StepContext, what: string, opts: PartS
       progressIntervalSeconds: settings.progressIntervalSeconds,
       network: settings.network(),
       archiveLimits: NO_ARCHIVE,
+      ...(patterns ? { patterns } : {}),
       signal: ctx.stop.signal,
     },
     settings.source(),

@@ -27,6 +27,8 @@ export interface Inventory {
   source: string;
   files: InventoryEntry[];
   totalBytes: number;
+  /** Set when include / exclude patterns applied: how many source files they skipped, and the first of them. */
+  filtered?: { skipped: number; first: string[] };
   settings?: SettingsSnapshot;
 }
 
