@@ -64,6 +64,10 @@ async function fetchOnce(session: FetchSession, pool: AgentPool, url: URL, heade
   const progress = session.progress(`fetch ${shown}`, length ?? 0);
   try {
     if (kind === 'file') {
+      if (!session.paths.keeps(name, session.log)) {
+        res.body.destroy(); // the one file is left out by the patterns: refused, nothing written
+        session.paths.report(0, shown, session.log);
+      }
       if (length !== undefined && (await session.completed(name, identity))) {
         res.body.destroy();
         return;

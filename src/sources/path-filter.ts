@@ -61,6 +61,12 @@ export class PathFilter {
     }
   }
 
+  /** Forgets what was skipped (an archive unpacked again from its first entry after a retry). */
+  reset(): void {
+    this.skippedCount = 0;
+    this.skippedPaths.length = 0;
+  }
+
   /** For the inventory: undefined when no pattern is set. */
   summary(): FilteredSummary | undefined {
     return this.matches ? { skipped: this.skippedCount, first: [...this.skippedPaths] } : undefined;

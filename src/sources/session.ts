@@ -335,6 +335,7 @@ export class FetchSession {
   forgetFiles(): void {
     this.record.files = {};
     this.files.clear();
+    this.paths.reset();
     this.save();
   }
 
