@@ -115,6 +115,21 @@ describe('fetch --source-type oci through the CLI', { skip }, () => {
     assert.equal(await readFile(path.join(storage, 'model/legacy.json'), 'utf8'), 'legacy');
   });
 
+  it('--source-exclude: a raw layer left out is never downloaded, tar layer entries left out are never written', async () => {
+    const storage = path.join(work, 'ws-patterns');
+    const r = await fetch(storage, `${registry.host}/fetch/modelpack:v1`, { MODEL_SYNC_SOURCE_EXCLUDE: '["*.safetensors", "docs/"]' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /fetching 2 of 2 layers/, 'the excluded raw layer is not planned');
+    assert.deepEqual(await readdir(path.join(storage, 'model'), { recursive: true }), ['legacy.json']);
+    const inventory = JSON.parse(await readFile(path.join(storage, '.model-sync/inventory.json'), 'utf8')) as { filtered?: { skipped: number; first: string[] } };
+    assert.deepEqual(inventory.filtered, { skipped: 2, first: ['weights/model.safetensors', 'docs/README.md'] });
+
+    const modelcar = path.join(work, 'ws-patterns-modelcar');
+    const m = await fetch(modelcar, `${registry.host}/fetch/modelcar:v1`, { MODEL_SYNC_SOURCE_INCLUDE: '*.json' });
+    assert.equal(m.code, 0, m.stderr);
+    assert.deepEqual(await readdir(path.join(modelcar, 'model'), { recursive: true }), ['config.json']);
+  });
+
   async function pushHostile(name: string, entries: TarEntry[]): Promise<string> {
     const layout = new OciLayout(path.join(work, `hostile-${name}`));
     const root = await writeImage(layout, { layers: [{ data: tarball([{ name: 'models/ok.txt', data: 'fine' }]) }, { data: tarball(entries) }] });
