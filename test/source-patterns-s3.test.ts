@@ -8,6 +8,7 @@ import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { before, test } from 'node:test';
 import { runCli } from '../dev/cli.js';
+import { decodePartPlan } from '../src/oci/part-plan.js';
 import type { Rgw } from '../dev/rgw.js';
 import { logLines, readTree } from './support/fetch-helpers.js';
 import { useStandin } from './support/model-registry.js';
@@ -74,4 +75,29 @@ test('the streaming all (S3 -> S3) copies only the files the patterns keep', asy
   assert.deepEqual(await keysUnder('copied/patterns/'), ['config.json', 'weights/model.safetensors']);
   const got = await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: 'copied/patterns/weights/model.safetensors' }));
   assert.ok(Buffer.from(await got.Body!.transformToByteArray()).equals(model['weights/model.safetensors']!));
+});
+
+test('plan and push --part list through the same patterns: only the kept files are planned and pushed', async () => {
+  const ws = path.join(await mr.dir('ms-patterns-plan-'), 'ws');
+  const env = (extra: Record<string, string>) => ({
+    MODEL_SYNC_STORAGE_PATH: ws,
+    MODEL_SYNC_RETRY_ATTEMPTS: '2',
+    ...rgwSourceEnv(s3, 'patterns'),
+    MODEL_SYNC_SOURCE_EXCLUDE: '["*.bin", "original/"]',
+    MODEL_SYNC_DESTINATION_TYPE: 's3',
+    MODEL_SYNC_DESTINATION_AWS_BUCKET: s3.bucket,
+    MODEL_SYNC_DESTINATION_AWS_KEY: 'parted/patterns',
+    MODEL_SYNC_DESTINATION_AWS_ENDPOINT: s3.endpoint,
+    MODEL_SYNC_DESTINATION_AWS_ACCESS_KEY_ID: s3.accessKey,
+    MODEL_SYNC_DESTINATION_AWS_SECRET_ACCESS_KEY: s3.secretKey,
+    ...extra,
+  });
+  const planned = await runCli(['plan'], env({ MODEL_SYNC_PARTS: '1' }), { timeoutMs: 180_000 });
+  assert.equal(planned.code, 0, planned.stderr);
+  const doc = decodePartPlan(JSON.stringify((JSON.parse(await readFile(path.join(ws, '.model-sync/plan.json'), 'utf8')) as { plan: unknown }).plan));
+  const files = doc.partList.flatMap((p) => p.layers.flatMap((l) => l.files.map((f) => f.path))).sort();
+  assert.deepEqual(files, ['config.json', 'weights/model.safetensors']);
+  const pushed = await runCli(['push', '--part', '1/1'], env({}), { timeoutMs: 180_000 });
+  assert.equal(pushed.code, 0, pushed.stderr);
+  assert.deepEqual((await keysUnder('parted/patterns/')).filter((k) => !k.startsWith('.')), ['config.json', 'weights/model.safetensors']);
 });
