@@ -17,7 +17,9 @@ import { normaliseRelative, safeJoin } from '../workspace/safe-path.js';
 import type { Inventory } from '../workspace/records.js';
 import { azureBlobUri, parseAzureBlobUri, type AzureBlobLocation, type AzureEnv } from './azure-uri.js';
 import { identityOf } from './s3.js';
-import { withSession, type FetchContext } from './session.js';
+import type { SourceProbe, SourceProbeContext } from './probe-types.js';
+import { isRecordedComplete, withSession, type FetchContext } from './session.js';
+import { readRecord } from '../workspace/records.js';
 
 export interface AzureBlobEntry {
   name: string;
@@ -42,10 +44,17 @@ const SP_SETTING = 'AZURE_CLIENT_ID / AZURE_TENANT_ID / AZURE_CLIENT_SECRET (or 
  * anonymous. A SAS token in the URI is the credential itself and wins over both.
  */
 export function chooseAzureCredential(loc: AzureBlobLocation, env: AzureEnv, uriSetting: string): ChosenCredential {
-  if (loc.sas) return { credential: new AnonymousCredential(), setting: `the SAS token in ${uriSetting}`, kind: 'sas' };
+  if (loc.sas) {
+    const sig = new URLSearchParams(loc.sas).get('sig') ?? undefined;
+    addSecret(sig);
+    addSecret(sig && encodeURIComponent(sig));
+    return { credential: new AnonymousCredential(), setting: `the SAS token in ${uriSetting}`, kind: 'sas' };
+  }
   if (env.clientId) {
     addSecret(env.clientSecret);
-    const options = env.authorityHost ? { authorityHost: env.authorityHost } : {};
+    // Another authority host (a sovereign cloud, Azure Stack) is trusted as named, not looked up
+    // at login.microsoftonline.com first.
+    const options = env.authorityHost ? { authorityHost: env.authorityHost, disableInstanceDiscovery: true } : {};
     const credential = env.tenantId && env.clientSecret
       ? new ClientSecretCredential(env.tenantId, env.clientId, env.clientSecret, options)
       : new DefaultAzureCredential({ ...options, managedIdentityClientId: env.clientId, ...(env.tenantId ? { tenantId: env.tenantId } : {}) });
@@ -64,7 +73,7 @@ export function chooseAzureCredential(loc: AzureBlobLocation, env: AzureEnv, uri
 
 export async function fetchFromAzure(ctx: FetchContext, uri: string, uriSetting: string, env: AzureEnv, tuning: RangedTuning): Promise<Inventory> {
   const loc = parseAzureBlobUri(uri, env, uriSetting);
-  const source = `${azureBlobUri(loc, loc.prefix)}`;
+  const source = azureBlobUri(loc, loc.prefix);
   return withSession(ctx, source, async (session) => {
     const chosen = chooseAzureCredential(loc, env, uriSetting);
     const container = containerClient(loc, chosen, ctx.network.retryAttempts);
@@ -119,6 +128,23 @@ export async function fetchFromAzure(ctx: FetchContext, uri: string, uriSetting:
       progress.finish();
     }
   });
+}
+
+/**
+ * For preflight: the prefix (or blob) exists and the credentials may list it, and what fetch would
+ * still download. Reads no blob body.
+ */
+export async function probeAzureSource(ctx: SourceProbeContext, uri: string, uriSetting: string, env: AzureEnv): Promise<SourceProbe> {
+  const loc = parseAzureBlobUri(uri, env, uriSetting);
+  const source = azureBlobUri(loc, loc.prefix);
+  const chosen = chooseAzureCredential(loc, env, uriSetting);
+  const container = containerClient(loc, chosen, ctx.network.retryAttempts);
+  const blobs = await listAzureSource(container, loc, ctx.workspace.modelDir, (err, action, name) => azureError(err, action, azureBlobUri(loc, name), chosen, uriSetting));
+  const record = await readRecord(ctx.workspace, 'fetch');
+  const previous = record?.source === source ? record : undefined;
+  let needed = 0;
+  for (const b of blobs) if (!(await isRecordedComplete(ctx.workspace, previous, b.relative, identityOf(b)))) needed += b.size;
+  return { label: source, files: blobs.length, needed: { bytes: needed } };
 }
 
 function containerClient(loc: AzureBlobLocation, chosen: ChosenCredential, attempts: number): ContainerClient {
