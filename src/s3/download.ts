@@ -45,8 +45,10 @@ export interface RangeReader {
   isTransient(err: unknown): boolean;
 }
 
-/** An S3 object (client and bucket) or any other byte source (reader). */
-export type DownloadRequest = DownloadCommon & ({ client: S3Client; bucket: string } | { reader: RangeReader });
+/** Where an object's bytes come from: an S3 object (client and bucket) or any other store (reader). */
+export type ObjectBytes = { client: S3Client; bucket: string } | { reader: RangeReader };
+
+export type DownloadRequest = DownloadCommon & ObjectBytes;
 
 interface DownloadCommon {
   key: string;

@@ -1,28 +1,25 @@
 // Fetch source: an Azure Blob container prefix (every blob under <prefix>/) or a single blob,
-// named by an Azure Blob URI (azure-uri.ts). Blobs download through the S3 source's ranged
-// downloader (s3/download.ts with a RangeReader): parallel ranged reads above the threshold, a kept
+// named by an Azure Blob URI (azure-uri.ts). Blobs download as S3 objects do (session.ts downloadListed over
+// s3/download.ts with a RangeReader): parallel ranged reads above the threshold, a kept
 // partial file that a run after a kill resumes, sha256 as the bytes land, and the fetch session's
 // complete-files-only inventory.
-import { rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { ClientSecretCredential, DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { AnonymousCredential, BlobServiceClient, StorageSharedKeyCredential, type ContainerClient } from '@azure/storage-blob';
-import { isNoSpace, ModelSyncError } from '../errors.js';
-import { downloadObject, type RangedTuning, type RangeReader } from '../s3/download.js';
-import { discardPartial } from '../s3/partial.js';
+import { ModelSyncError } from '../errors.js';
+import type { RangedTuning, RangeReader } from '../s3/download.js';
 import { checkAnswer } from '../s3/verify.js';
-import { forEachLimit, Limiter } from '../util/concurrency.js';
 import { addSecret } from '../util/redact.js';
 import { normaliseRelative, safeJoin } from '../workspace/safe-path.js';
 import type { Inventory } from '../workspace/records.js';
 import { azureBlobUri, parseAzureBlobUri, type AzureBlobLocation, type AzureEnv } from './azure-uri.js';
-import { identityOf } from './s3.js';
 import type { SourceProbe, SourceProbeContext } from './probe-types.js';
-import { isRecordedComplete, withSession, type FetchContext } from './session.js';
+import { downloadListed, identityOf, isRecordedComplete, withSession, type FetchContext } from './session.js';
 import { readRecord } from '../workspace/records.js';
 
 export interface AzureBlobEntry {
-  name: string;
+  /** The blob name. */
+  key: string;
   relative: string;
   size: number;
   etag?: string;
@@ -82,51 +79,7 @@ export async function fetchFromAzure(ctx: FetchContext, uri: string, uriSetting:
     const blobs = await listAzureSource(container, loc, ctx.workspace.modelDir, fail);
     const total = blobs.reduce((n, b) => n + b.size, 0);
     ctx.log.info({ files: blobs.length, bytes: total }, `found ${blobs.length} blob(s)`);
-    let needed = 0;
-    for (const b of blobs) if (!(await session.isComplete(b.relative, identityOf(b)))) needed += b.size;
-    await session.ensureRoom(needed);
-    const progress = session.progress(`fetch ${source}`, total);
-    const requests = new Limiter(session.concurrency);
-    try {
-      await forEachLimit(blobs, session.concurrency, async (b) => {
-        const identity = identityOf(b);
-        if (await session.completed(b.relative, identity)) {
-          progress.add(b.size);
-          return;
-        }
-        const target = await session.target(b.relative, `Azure blob ${azureBlobUri(loc, b.name)}`);
-        const ranged = b.size > tuning.threshold && b.etag !== undefined;
-        const partial = ranged ? await session.partialPaths(b.relative) : undefined;
-        const temp = partial?.file ?? session.tempPath(b.relative);
-        try {
-          const { sha256, size } = await downloadObject({
-            reader: blobReader(container, loc, b, fail, ctx.signal),
-            key: b.name,
-            size: b.size,
-            ...(b.etag ? { etag: b.etag } : {}),
-            file: temp,
-            requests,
-            tuning,
-            progress,
-            log: ctx.log,
-            attempts: ctx.network.retryAttempts,
-            ...(ctx.signal ? { signal: ctx.signal } : {}),
-            ...(partial ? { partialRecord: partial.record } : {}),
-          });
-          await session.commit(temp, target, { path: b.relative, size, sha256 }, identity);
-          ctx.log.debug({ blob: b.name, path: b.relative, size }, 'downloaded');
-        } catch (err) {
-          // As for S3: intact bytes are kept for the next run unless they are the problem.
-          if (partial && !(err instanceof ModelSyncError && (err.kind === 'integrity' || err.kind === 'noSpace' || err.kind === 'internal')) && !isNoSpace(err)) throw err;
-          if (partial) await discardPartial(partial.file, partial.record);
-          else await rm(temp, { force: true });
-          throw err;
-        }
-      });
-    } finally {
-      progress.report();
-      progress.finish();
-    }
+    await downloadListed(ctx, session, source, blobs, tuning, (b) => `Azure blob ${azureBlobUri(loc, b.key)}`, (b) => ({ reader: blobReader(container, loc, b, fail, ctx.signal) }));
   });
 }
 
@@ -190,24 +143,24 @@ export async function listAzureSource(
 
 function entry(loc: AzureBlobLocation, name: string, relative: string, size: number, etag: string | undefined, modelDir: string): AzureBlobEntry {
   safeJoin(modelDir, relative, `Azure blob ${azureBlobUri(loc, name)}`); // throws `unsafe` for hostile names
-  return { name, relative: normaliseRelative(relative), size, ...(etag ? { etag } : {}) };
+  return { key: name, relative: normaliseRelative(relative), size, ...(etag ? { etag } : {}) };
 }
 
 function assertDistinct(loc: AzureBlobLocation, blobs: AzureBlobEntry[]): void {
   const seen = new Map<string, string>();
   for (const b of blobs) {
     const other = seen.get(b.relative);
-    if (other !== undefined) throw new ModelSyncError('unsafe', `refusing Azure blobs ${azureBlobUri(loc, other)} and ${azureBlobUri(loc, b.name)}: both map to model/${b.relative}`);
-    seen.set(b.relative, b.name);
+    if (other !== undefined) throw new ModelSyncError('unsafe', `refusing Azure blobs ${azureBlobUri(loc, other)} and ${azureBlobUri(loc, b.key)}: both map to model/${b.relative}`);
+    seen.set(b.relative, b.key);
   }
 }
 
 /** Reads of one blob version: If-Match its listed ETag, every answer checked against the bytes asked. */
 function blobReader(container: ContainerClient, loc: AzureBlobLocation, b: AzureBlobEntry, fail: (err: unknown, action: string, name: string) => Error, signal?: AbortSignal): RangeReader {
-  const blob = container.getBlobClient(b.name);
-  const where = azureBlobUri(loc, b.name);
+  const blob = container.getBlobClient(b.key);
+  const where = azureBlobUri(loc, b.key);
   const mapped = (err: unknown): ModelSyncError => {
-    const e = fail(err, 'downloading', b.name);
+    const e = fail(err, 'downloading', b.key);
     return e instanceof ModelSyncError ? e : new ModelSyncError('transient', `downloading ${where}: ${e.message}`, { cause: err });
   };
   return {
