@@ -18,6 +18,7 @@ import { parseImageLocation } from '../oci/reference.js';
 import type { S3Settings } from '../s3/client.js';
 import type { RangedTuning } from '../s3/download.js';
 import type { ArchiveLimits } from '../sources/archive-limits.js';
+import type { AzureEnv } from '../sources/azure-uri.js';
 import type { UriSource } from '../sources/uri.js';
 import { displayUrl } from '../util/display-url.js';
 import { fnmatchRegExp, type PathPatterns } from '../util/fnmatch.js';
@@ -205,8 +206,27 @@ export class StepSettings {
         pvcMountRoot: this.config.string('pvc-mount-root') ?? '/mnt/pvc',
         hf: { endpoint: (this.foreign.env.HF_ENDPOINT || DEFAULT_HF_ENDPOINT).replace(/\/+$/, ''), ...(hfToken ? { token: hfToken } : {}) },
         trust: this.bundleTrust('source-uri-ca-bundle'),
+        azure: this.azureEnv(),
+        ranged: this.rangedTuning(),
       },
     };
+  }
+
+  /** Azure Blob settings from KServe's environment names; AZ_* win over AZURE_* as in KServe. */
+  private azureEnv(): AzureEnv {
+    const env = this.foreign.env;
+    const pick = (...names: string[]): string | undefined => names.map((n) => env[n]).find((v) => v) || undefined;
+    const found: AzureEnv = {
+      accessKey: pick('AZURE_STORAGE_ACCESS_KEY'),
+      clientId: pick('AZ_CLIENT_ID', 'AZURE_CLIENT_ID'),
+      tenantId: pick('AZ_TENANT_ID', 'AZURE_TENANT_ID'),
+      clientSecret: pick('AZ_CLIENT_SECRET', 'AZURE_CLIENT_SECRET'),
+      authorityHost: pick('AZURE_AUTHORITY_HOST'),
+      blobEndpoint: pick('AZURE_STORAGE_BLOB_ENDPOINT'),
+    };
+    addSecret(found.accessKey);
+    addSecret(found.clientSecret);
+    return Object.fromEntries(Object.entries(found).filter(([, v]) => v !== undefined)) as AzureEnv;
   }
 
   destination(): DestinationSettings {

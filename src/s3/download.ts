@@ -8,7 +8,8 @@
 // part not yet written. A part cut off mid-way resumes with a Range from its last written byte,
 // so nothing is hashed twice. Every answer is checked against the bytes asked (verify.ts); a
 // whole-object GET asks for the server's checksums, which the SDK checks as the body streams
-// (composite ones it skips).
+// (composite ones it skips). Another store (Azure Blob) plugs in its own reads (RangeReader) and
+// shares the parts, the resume and the hashing.
 import { createHash, type Hash } from 'node:crypto';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
@@ -30,9 +31,26 @@ export interface RangedTuning {
   threshold: number;
 }
 
-export interface DownloadRequest {
-  client: S3Client;
-  bucket: string;
+/**
+ * Where a download's bytes come from when it is not an S3 object (an Azure blob): one read of the
+ * asked bytes, its answer already checked (checkAnswer), and how its failures are named.
+ */
+export interface RangeReader {
+  /** The object as messages name it (no credentials, no query). */
+  where: string;
+  read(asked: AskedBytes, wherePart: string): Promise<Readable>;
+  /** A failure while a body streamed, as the CLI reports it. */
+  bodyError(err: unknown): ModelSyncError;
+  /** Whether this loop takes a failure up again (false for one the client already retried). */
+  isTransient(err: unknown): boolean;
+}
+
+/** Where an object's bytes come from: an S3 object (client and bucket) or any other store (reader). */
+export type ObjectBytes = { client: S3Client; bucket: string } | { reader: RangeReader };
+
+export type DownloadRequest = DownloadCommon & ObjectBytes;
+
+interface DownloadCommon {
   key: string;
   size: number;
   etag?: string;
@@ -60,6 +78,7 @@ interface Part {
 }
 
 export async function downloadObject(req: DownloadRequest): Promise<{ size: number; sha256: string }> {
+  const where = 'reader' in req ? req.reader.where : s3Uri(req.bucket, req.key);
   const parts = planParts(req.size, req.tuning);
   const expectedMd5 = etagMd5(req.etag);
   if (!expectedMd5) req.log.debug({ key: req.key, etag: req.etag }, 'ETag is not an MD5 (multipart upload or none): MD5 check skipped');
@@ -100,7 +119,7 @@ export async function downloadObject(req: DownloadRequest): Promise<{ size: numb
     }
     await Promise.all(running);
     if (failure) throw failure;
-    if (written.head !== parts.length) throw new ModelSyncError('internal', `${s3Uri(req.bucket, req.key)}: parts incomplete`);
+    if (written.head !== parts.length) throw new ModelSyncError('internal', `${where}: parts incomplete`);
     digests = await hashing.digest(req.size);
   } finally {
     await fh.close();
@@ -109,7 +128,7 @@ export async function downloadObject(req: DownloadRequest): Promise<{ size: numb
   }
   await saver?.remove();
   const { sha256, md5 } = digests;
-  if (expectedMd5 && md5 !== undefined && md5 !== expectedMd5) throw md5MismatchError(s3Uri(req.bucket, req.key), md5, req.etag!);
+  if (expectedMd5 && md5 !== undefined && md5 !== expectedMd5) throw md5MismatchError(where, md5, req.etag!);
   return { size: req.size, sha256 };
 }
 
@@ -144,7 +163,7 @@ function planParts(size: number, tuning: RangedTuning): Part[] {
 const WRITE_BATCH = 128 * 1024;
 
 async function fetchPart(req: DownloadRequest, part: Part, parts: number, fh: FileHandle, written: WrittenPrefix, hashing: Hashing, saver: PartialSaver | undefined): Promise<void> {
-  const where = s3Uri(req.bucket, req.key);
+  const where = 'reader' in req ? req.reader.where : s3Uri(req.bucket, req.key);
   const wherePart = parts === 1 ? where : `${where} part ${part.index + 1} of ${parts}`;
   let received = written.of(part.index); // a resumed part starts after what is on disk
   if (received === part.length) {
@@ -177,15 +196,19 @@ async function fetchPart(req: DownloadRequest, part: Part, parts: number, fh: Fi
   await withRetry(
     async () => {
       const asked = { from: part.start + received, to: part.start + part.length - 1, ranged: !(part.length === req.size && received === 0) };
-      let res;
+      let body: Readable | undefined;
       try {
-        res = await getAskedBytes(req, asked, wherePart);
+        if ('reader' in req) {
+          body = await req.reader.read(asked, wherePart);
+        } else {
+          const res = await getAskedBytes(req, asked, wherePart);
+          body = res.Body as Readable | undefined;
+          if (encryptionHidesMd5(res)) hashing.dropMd5();
+        }
       } catch (err) {
         sdkGaveUp = true;
         throw err;
       }
-      const body = res.Body as Readable | undefined;
-      if (encryptionHidesMd5(res)) hashing.dropMd5();
       if (!body) throw new ModelSyncError('transient', `downloading ${where}: empty response body`);
       try {
         // Read to the end (no early break): the SDK's checksum check runs when the body ends.
@@ -199,13 +222,13 @@ async function fetchPart(req: DownloadRequest, part: Part, parts: number, fh: Fi
       } catch (err) {
         // What arrived intact is kept, so the retry starts after it.
         await flush().catch(() => undefined);
-        throw s3Error(err, 'downloading', req.bucket, req.key);
+        throw 'reader' in req ? req.reader.bodyError(err) : s3Error(err, 'downloading', req.bucket, req.key);
       }
       if (received < part.length) {
         throw new ModelSyncError('transient', `downloading ${where}: connection closed after ${received} of ${part.length} bytes (range from ${part.start})`);
       }
     },
-    { ...(req.attempts ? { attempts: req.attempts } : {}), isTransient: (err) => !sdkGaveUp && isTransientS3Error(err), log: req.log, what: `GET ${wherePart}` },
+    { ...(req.attempts ? { attempts: req.attempts } : {}), isTransient: (err) => !sdkGaveUp && ('reader' in req ? req.reader.isTransient(err) : isTransientS3Error(err)), log: req.log, what: `GET ${wherePart}` },
   );
 }
 

@@ -13,9 +13,12 @@ import { lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ModelSyncError } from '../errors.js';
+import { isNoSpace, ModelSyncError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { NetworkSettings } from '../net/policy.js';
+import { downloadObject, type ObjectBytes, type RangedTuning } from '../s3/download.js';
+import { discardPartial } from '../s3/partial.js';
+import { forEachLimit, Limiter } from '../util/concurrency.js';
 import { Progress } from '../util/progress.js';
 import { Sha256Meter } from '../util/sha256-meter.js';
 import { asNoSpace, ensureRoom, type Needed } from '../workspace/disk.js';
@@ -27,6 +30,7 @@ import { ExpansionGuard, type ArchiveLimits } from './archive-limits.js';
 import { PathFilter } from './path-filter.js';
 
 export type { SourceIdentity };
+
 
 /** Least time between two writes of fetch.json: what a kill -9 can leave unrecorded. */
 export const SAVE_INTERVAL_MS = 250;
@@ -431,4 +435,84 @@ export async function withSession(ctx: FetchContext, source: string, fn: (sessio
   const inventory = await session.finish();
   ctx.log.info({ files: inventory.files.length, bytes: inventory.totalBytes, skipped: session.skipped }, `fetched ${source}`);
   return inventory;
+}
+
+/** One listed object of a store read by ranged downloads (an S3 object, an Azure blob). */
+export interface ListedObject {
+  key: string;
+  relative: string;
+  size: number;
+  etag?: string;
+}
+
+/** What identifies one version of a listed object, as fetch records it. */
+export function identityOf(o: { size: number; etag?: string | undefined }): SourceIdentity {
+  return { size: o.size, ...(o.etag ? { etag: o.etag } : {}) };
+}
+
+/**
+ * Downloads listed objects into model/ (S3 and Azure Blob share this): the room for what is not
+ * complete yet is checked before any body is read, complete files are skipped, and an object above
+ * the ranged threshold downloads into a kept partial file that a run after a kill resumes.
+ * `read` says where an object's bytes come from (an S3 client and bucket, or a RangeReader);
+ * `what` names it in messages.
+ */
+export async function downloadListed<T extends ListedObject>(
+  ctx: FetchContext,
+  session: FetchSession,
+  label: string,
+  objects: T[],
+  tuning: RangedTuning,
+  what: (o: T) => string,
+  read: (o: T) => ObjectBytes,
+): Promise<void> {
+  const total = objects.reduce((n, o) => n + o.size, 0);
+  let needed = 0;
+  for (const o of objects) {
+    if (!(await session.isComplete(o.relative, identityOf(o)))) needed += o.size;
+  }
+  await session.ensureRoom(needed);
+  const progress = session.progress(`fetch ${label}`, total);
+  const requests = new Limiter(session.concurrency);
+  try {
+    await forEachLimit(objects, session.concurrency, async (o) => {
+      const identity = identityOf(o);
+      if (await session.completed(o.relative, identity)) {
+        progress.add(o.size);
+        return;
+      }
+      const target = await session.target(o.relative, what(o));
+      const ranged = o.size > tuning.threshold && o.etag !== undefined;
+      const partial = ranged ? await session.partialPaths(o.relative) : undefined;
+      const temp = partial?.file ?? session.tempPath(o.relative);
+      try {
+        const { sha256, size } = await downloadObject({
+          ...read(o),
+          key: o.key,
+          size: o.size,
+          ...(o.etag ? { etag: o.etag } : {}),
+          file: temp,
+          requests,
+          tuning,
+          progress,
+          log: ctx.log,
+          attempts: ctx.network.retryAttempts,
+          ...(ctx.signal ? { signal: ctx.signal } : {}),
+          ...(partial ? { partialRecord: partial.record } : {}),
+        });
+        await session.commit(temp, target, { path: o.relative, size, sha256 }, identity);
+        ctx.log.debug({ key: o.key, path: o.relative, size }, 'downloaded');
+      } catch (err) {
+        // Bytes that arrived intact are kept for the next run, unless they are the problem
+        // (integrity) or hold the room a re-run with more space needs (noSpace).
+        if (partial && !(err instanceof ModelSyncError && (err.kind === 'integrity' || err.kind === 'noSpace' || err.kind === 'internal')) && !isNoSpace(err)) throw err;
+        if (partial) await discardPartial(partial.file, partial.record);
+        else await rm(temp, { force: true });
+        throw err;
+      }
+    });
+  } finally {
+    progress.report();
+    progress.finish();
+  }
 }

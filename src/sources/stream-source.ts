@@ -59,6 +59,8 @@ export async function openStreamSource(ctx: FetchContext, source: StreamableSour
   if (source.type === 's3') return s3Source(ctx, source.s3, tuning);
   if (source.type === 'oci') return { kind: 'stage', reason: "an OCI source's files sit inside its tar layers" };
   switch (uriKind(source.uri)) {
+    case 'azure':
+      return { kind: 'stage', reason: 'an Azure Blob source is not streamed yet' };
     case 'hf':
       return hfSource(ctx, source.uri);
     case 'web':
