@@ -133,6 +133,16 @@ test('shared key: a prefix with nested files is fetched byte-identical with its 
   assert.ok(!r.stderr.includes(ACCOUNT_KEY), 'the key is never logged');
 });
 
+test('--source-exclude: excluded blobs are never downloaded, and the inventory counts them', async () => {
+  const ws = await workspace();
+  const r = await runCli(['fetch'], env(ws, 'sentiment/v1', { MODEL_SYNC_SOURCE_EXCLUDE: 'tokenizer/*' }));
+  assert.equal(r.code, 0, r.stderr);
+  const tree = await readTree(path.join(ws, 'model'));
+  assert.deepEqual([...tree.keys()].sort(), ['config.json', 'model.onnx'], 'fnmatch: tokenizer/* crosses into tokenizer/deep/');
+  const inv = (await readInventory(ws)) as { filtered?: { skipped: number } };
+  assert.equal(inv.filtered?.skipped, 2);
+});
+
 test('a SAS URL: fetched without an account key, and the signature is in no output', async () => {
   const sas = generateBlobSASQueryParameters(
     { containerName: CONTAINER, permissions: ContainerSASPermissions.parse('rl'), expiresOn: new Date(Date.now() + 3600_000) },
