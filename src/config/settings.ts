@@ -207,7 +207,8 @@ export class StepSettings {
         hf: { endpoint: (this.foreign.env.HF_ENDPOINT || DEFAULT_HF_ENDPOINT).replace(/\/+$/, ''), ...(hfToken ? { token: hfToken } : {}) },
         trust: this.bundleTrust('source-uri-ca-bundle'),
         azure: this.azureEnv(),
-        ranged: this.rangedTuning(),
+        // Only fetch and push --part read bytes; plan lists, and takes no part size.
+        ...(this.config.has('s3-part-size') ? { ranged: this.rangedTuning() } : {}),
       },
     };
   }
