@@ -1,32 +1,21 @@
 // What plan, push --part and assemble share for a registry destination (docs/scale-out.md): the
 // destination opened as a registry target, and the plan read back from it and checked.
 import { ConfigError, ModelSyncError } from '../errors.js';
-import { endpointAccess, type ImageEndpoint } from '../oci/credentials.js';
+import type { ImageEndpoint } from '../oci/credentials.js';
 import { MT } from '../oci/media-types.js';
 import { decodePartPlan, planTag, type PartPlanDocument } from '../oci/part-plan.js';
 import { pullPartDocument } from '../oci/part-registry.js';
-import { openTarget } from '../oci/open-target.js';
 import { parseImageLocation } from '../oci/reference.js';
-import { RegistryTarget } from '../oci/target-registry.js';
+import type { RegistryTarget } from '../oci/target-registry.js';
+import { openRegistryDestination } from './registry-destination.js';
 import type { StepContext } from './types.js';
 
 /** The destination registry; an oci: layout is refused (parts on other nodes cannot reach it). */
 export function openPartTarget(ctx: StepContext, image: ImageEndpoint): RegistryTarget {
-  const { settings, log } = ctx;
   if (parseImageLocation(image.reference, image.setting).kind === 'layout') {
     throw new ConfigError(`${image.setting}: a scale-out run needs a registry destination, not an oci: image layout (parts on other nodes cannot reach it)`);
   }
-  const target = openTarget(image.reference, {
-    ...endpointAccess(image),
-    log,
-    operation: 'push',
-    what: image.setting,
-    network: settings.network(),
-    maxSockets: Math.max(8, settings.pushConcurrency() * 2),
-    stop: ctx.stop,
-  });
-  if (!(target instanceof RegistryTarget)) throw new ModelSyncError('internal', `a scale-out run needs a registry destination, not ${target.label}`);
-  return target;
+  return openRegistryDestination(ctx, image, 'a scale-out run');
 }
 
 /** `host[:port]/repository` of a registry target: what a plan names as its destination. */

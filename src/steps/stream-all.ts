@@ -9,14 +9,12 @@
 // (.model-sync/oci-uploads.json, oci/upload-sessions.ts).
 import type { StepSettings } from '../config/settings.js';
 import { streamToS3 } from '../destinations/stream-s3.js';
-import { ModelSyncError } from '../errors.js';
-import { endpointAccess, type ImageEndpoint } from '../oci/credentials.js';
+import type { ImageEndpoint } from '../oci/credentials.js';
 import { planModelLayers, type PlannedLayer } from '../oci/layer-plan.js';
 import { baseLayerCount } from '../oci/modelcar.js';
-import { openTarget } from '../oci/open-target.js';
 import { parseImageLocation } from '../oci/reference.js';
 import { streamLayerToRegistry, type StreamedLayer } from '../oci/stream-layer.js';
-import { RegistryTarget } from '../oci/target-registry.js';
+import type { RegistryTarget } from '../oci/target-registry.js';
 import { MT } from '../oci/media-types.js';
 import { tarLayerSize } from '../oci/tar-layer.js';
 import { streamedLayerSessionKey, UploadSessions } from '../oci/upload-sessions.js';
@@ -26,6 +24,7 @@ import { megabytesPerSecond, Progress } from '../util/progress.js';
 import { readRecord, writeRecord, type ModelLayerRecord, type StreamRecord, type StreamedLayerRecord } from '../workspace/records.js';
 import { pullBaseImage } from './base-image.js';
 import { pushImageAroundLayers } from './image-around-layers.js';
+import { openRegistryDestination } from './registry-destination.js';
 import { fetchContext } from './fetch.js';
 import { dropPushResult, recordS3Push, s3PushContext } from './push-outcome.js';
 import { layerBudget } from './package.js';
@@ -101,16 +100,7 @@ async function streamToRegistry(ctx: StepContext, source: StreamSource, image: I
   const { own, shared, grouped } = plan.counts;
   log.info({ layers: plan.layers.length, own, shared, grouped, maxLayers: budget.maxLayers }, `streaming into ${plan.layers.length} model layers (${own} own, ${shared} shared by small files, ${grouped} of grouped large files)`);
 
-  const destination = openTarget(image.reference, {
-    ...endpointAccess(image),
-    log,
-    operation: 'push',
-    what: image.setting,
-    network: settings.network(),
-    maxSockets: Math.max(8, settings.pushConcurrency() * 2),
-    stop: ctx.stop,
-  });
-  if (!(destination instanceof RegistryTarget)) throw new ModelSyncError('internal', `streaming needs a registry destination, not ${destination.label}`);
+  const destination = openRegistryDestination(ctx, image, 'streaming');
   const done = new StreamProgress(ctx, source.label, target);
   const sessions = await UploadSessions.load(workspace);
   // In layer bytes (tar framing included), as the uploads count them.
