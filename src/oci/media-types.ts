@@ -54,4 +54,13 @@ export const ANNOTATION = {
   partTag: 'io.model-sync.part.tag',
   modelpackFilepath: 'org.cncf.model.filepath',
   modelpackFilepathLegacy: 'org.cnai.model.filepath',
+  modelpackFileMetadata: 'org.cncf.model.file.metadata+json',
+  modelpackMediaTypeUntested: 'org.cncf.model.file.mediatype.untested',
+  /**
+   * Ours, on the ModelPack manifest of a `both` image: its tar layers are the modelcar's, whose
+   * entries sit under this folder (`models/`); fetch strips it, as it does for the modelcar.
+   */
+  modelpackEntriesUnder: 'io.model-sync.modelpack.entries-under',
+  /** olot's marks on the ModelPack entry of a modelcar's index (kept for tools that look for them). */
+  olotManifestType: 'io.opendatahub.modelcar.manifest.type',
 } as const;

@@ -29,7 +29,8 @@ export class ModelLayerSource implements BlobSource {
         const file = safeJoin(modelDir, f.path, `model file "${f.path}"`);
         return { file, path: f.path, fileSize: f.fileSize, openFile: () => openInside(modelDir, file, `model file "${f.path}"`) };
       });
-      this.layers.set(l.digest, { members, digest: l.digest, size: tarLayerSize(members) });
+      if (l.raw && members.length !== 1) throw new ModelSyncError('precondition', `the package record's raw layer ${l.digest} lists ${members.length} files: run package again`);
+      this.layers.set(l.digest, { members, digest: l.digest, raw: !!l.raw, size: l.raw ? members[0]!.fileSize : tarLayerSize(members) });
     }
   }
 

@@ -12,6 +12,7 @@ import { jsonBytes, sha256Digest, type OciLayout } from './layout.js';
 import { ANNOTATION, DOCKER_TO_OCI, MT, isIndexType, isManifestType } from './media-types.js';
 import { isManifestDescriptor } from './target.js';
 import { LayoutTarget } from './target-layout.js';
+import { MODELPACK_INDEX_PLATFORM, modelcarLayerAsModelPack, modelPackConfig, modelPackManifest, type ModelPackDescription } from './modelpack.js';
 import { MODEL_ROOT_IN_IMAGE } from './tar-layer.js';
 import type { Descriptor, HistoryEntry, ImageConfig, ImageIndex, ImageManifest } from './types.js';
 
@@ -25,7 +26,7 @@ export interface ModelLayer {
   digest: string;
   size: number;
   /** Its files in layer order: slash-separated paths relative to the model folder, `sha256:<hex>` of each. */
-  files: ReadonlyArray<{ path: string; fileSha256: string }>;
+  files: ReadonlyArray<{ path: string; fileSha256: string; fileSize: number }>;
 }
 
 export interface BuildModelcarOptions {
@@ -36,6 +37,11 @@ export interface BuildModelcarOptions {
   layers: readonly ModelLayer[];
   /** Tag of the new root in index.json (default latest). */
   tag?: string;
+  /**
+   * Set for --destination-oci-format both: a ModelPack manifest over the same model layers joins
+   * the root index (a single-manifest base gets an index for the two).
+   */
+  modelpack?: ModelPackDescription;
   log?: Logger;
 }
 
@@ -46,6 +52,8 @@ export interface ModelcarResult {
   platforms: number;
   /** Attestation manifests left unchanged. */
   attestations: number;
+  /** The ModelPack manifest in the root index (format both). */
+  modelpack?: Descriptor;
 }
 
 /**
@@ -204,12 +212,48 @@ export async function buildModelcar(opts: BuildModelcarOptions): Promise<Modelca
 
   const newRoot = await rewrite(opts.base, 0);
   if (stats.platforms === 0) throw new ModelSyncError('precondition', `the base image ${opts.base.digest} has no image manifest to add the model to`);
-  const root: Descriptor = { mediaType: newRoot.mediaType, digest: newRoot.digest, size: newRoot.size };
+  let root: Descriptor = { mediaType: newRoot.mediaType, digest: newRoot.digest, size: newRoot.size };
+  let modelpack: Descriptor | undefined;
+  if (opts.modelpack) {
+    ({ root, modelpack } = await addModelPackManifest(target, layout, root, opts.layers, opts.modelpack));
+  }
   await layout.writeIndex({
     schemaVersion: 2,
     mediaType: MT.ociIndex,
     manifests: [{ ...root, annotations: { [ANNOTATION.refName]: opts.tag ?? 'latest' } }],
   });
-  opts.log?.info({ digest: root.digest, platforms: stats.platforms, attestations: stats.attestations, layers: opts.layers.length }, `modelcar ${root.digest}: ${opts.layers.length} model layers on ${stats.platforms} platform(s)`);
-  return { root, ...stats };
+  opts.log?.info(
+    { digest: root.digest, platforms: stats.platforms, attestations: stats.attestations, layers: opts.layers.length, ...(modelpack ? { modelpack: modelpack.digest } : {}) },
+    `modelcar ${root.digest}: ${opts.layers.length} model layers on ${stats.platforms} platform(s)${modelpack ? `, and a ModelPack manifest ${modelpack.digest} over the same layers` : ''}`,
+  );
+  return { root, ...stats, ...(modelpack ? { modelpack } : {}) };
+}
+
+/**
+ * The ModelPack manifest over the modelcar's own layers, added to the root index with an unknown
+ * platform (no runtime picks it; olot marks it the same way). A manifest root (a single-manifest
+ * base) becomes an index of the two, the image's entry carrying its config's platform.
+ */
+async function addModelPackManifest(target: LayoutTarget, layout: OciLayout, root: Descriptor, layers: readonly ModelLayer[], about: ModelPackDescription): Promise<{ root: Descriptor; modelpack: Descriptor }> {
+  const packLayers = layers.map(modelcarLayerAsModelPack);
+  const config = await writeDocument(target, modelPackConfig(packLayers, about), MT.modelpackConfig);
+  const manifest = await writeDocument(target, modelPackManifest(config, packLayers, { [ANNOTATION.modelpackEntriesUnder]: `${MODEL_ROOT_IN_IMAGE}/` }), MT.ociManifest);
+  const entry: Descriptor = {
+    ...manifest,
+    artifactType: MT.modelpackManifestArtifact,
+    platform: { ...MODELPACK_INDEX_PLATFORM },
+    annotations: { [ANNOTATION.olotManifestType]: 'modelpack' },
+  };
+  let index: ImageIndex;
+  if (isIndexType(root.mediaType)) {
+    index = await layout.readJsonBlob<ImageIndex>(root.digest);
+    index = { ...index, manifests: [...index.manifests, entry] };
+  } else {
+    const image = await layout.readJsonBlob<ImageManifest>(root.digest);
+    const config = await layout.readJsonBlob<ImageConfig>(image.config.digest);
+    const platform = { architecture: config.architecture ?? 'unknown', os: config.os ?? 'unknown', ...(config.variant ? { variant: config.variant } : {}) };
+    index = { schemaVersion: 2, mediaType: MT.ociIndex, manifests: [{ ...root, platform }, entry] };
+  }
+  const written = await writeDocument(target, index, MT.ociIndex);
+  return { root: written, modelpack: manifest };
 }

@@ -199,6 +199,19 @@ export interface TarLayerSource {
   members: readonly TarMemberSource[];
   /** Layer digest, verified when the whole layer is read. */
   digest: string;
+  /**
+   * A ModelPack raw layer: the one member's file alone, with no tar framing (its digest is the
+   * file's sha256).
+   */
+  raw?: boolean;
+}
+
+/** The segments of a source's layer: the tar framing around its files, or a raw layer's one file. */
+function layerSegments(source: TarLayerSource): { segments: TarSegment[]; size: number } {
+  if (!source.raw) return tarLayerSegments(source.members);
+  if (source.members.length !== 1) throw new Error('a raw layer holds exactly one file');
+  const size = source.members[0]!.fileSize;
+  return { segments: [{ offset: 0, member: 0, size }], size };
 }
 
 /**
@@ -207,7 +220,7 @@ export interface TarLayerSource {
  * against the digest; every file read is checked to still have its recorded size.
  */
 export function openTarLayerStream(source: TarLayerSource, range?: { start: number; end: number }): Readable {
-  const { segments, size } = tarLayerSegments(source.members);
+  const { segments, size } = layerSegments(source);
   const start = range?.start ?? 0;
   const end = Math.min(range?.end ?? size - 1, size - 1);
   if (start < 0 || start > end + 1) throw new RangeError(`invalid layer range ${start}-${end} of ${size} bytes`);

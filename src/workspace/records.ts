@@ -81,6 +81,8 @@ export interface ModelLayerRecord {
   size: number;
   /** Its members, in layer order (path order); one for a layer of its own. */
   files: ModelLayerFile[];
+  /** A ModelPack raw layer (--destination-oci-format modelpack): the one file itself, no tar. */
+  raw?: true;
 }
 
 /** A layer record as 0.1.0 wrote it: always one file per layer. */
@@ -103,10 +105,16 @@ export function modelLayers(record: Pick<PackageRecord, 'layers'> | undefined): 
   });
 }
 
+/** --destination-oci-format: the modelcar image, a ModelPack artifact, or the modelcar holding a ModelPack manifest too. */
+export type OciFormat = 'modelcar' | 'modelpack' | 'both';
+
 /** `package.json`: the modelcar package built in image/. */
 export interface PackageRecord {
-  baseImage: string;
-  baseDigest: string;
+  /** What package built (absent in records before formats: modelcar). `format` is the record's own version. */
+  ociFormat?: OciFormat;
+  /** The modelcar's base; absent for a ModelPack artifact, which has none. */
+  baseImage?: string;
+  baseDigest?: string;
   /** Digest of the modelcar's root (an index, or a manifest for a single-manifest base). */
   indexDigest: string;
   mediaType: string;
@@ -168,6 +176,8 @@ export type PushRecord =
       target: string;
       uri: string;
       digest: string;
+      /** What was pushed (absent in records before formats: modelcar). */
+      ociFormat?: OciFormat;
       blobsUploaded: number;
       blobsSkipped: number;
       bytesUploaded: number;
