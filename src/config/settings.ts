@@ -13,6 +13,7 @@ import type { ProxySettings } from '../net/proxy-rules.js';
 import type { EnvironmentCa, TlsTrust } from '../net/tls-trust.js';
 import type { ImageEndpoint } from '../oci/credentials.js';
 import type { LayerBudget } from '../oci/layer-plan.js';
+import type { ModelPackDescription } from '../oci/modelpack.js';
 import { parsePartSelector } from '../oci/part-plan.js';
 import { parseImageLocation } from '../oci/reference.js';
 import type { S3Settings } from '../s3/client.js';
@@ -23,7 +24,7 @@ import type { UriSource } from '../sources/uri.js';
 import { displayUrl } from '../util/display-url.js';
 import { fnmatchRegExp, type PathPatterns } from '../util/fnmatch.js';
 import { addSecret, redact } from '../util/redact.js';
-import type { SettingsSnapshot } from '../workspace/records.js';
+import type { OciFormat, SettingsSnapshot } from '../workspace/records.js';
 import { DEFAULT_METADATA_FOLDER, type Config } from './config.js';
 import { proxyFromEnvironment } from './proxy-env.js';
 import { incompleteSigningWarning, resolveSigning, type SigningSettings } from './signing.js';
@@ -37,6 +38,14 @@ export type SourceSettings = { type: 's3'; s3: S3Settings } | { type: 'oci'; ima
 export type DestinationSettings = { type: 's3'; s3: S3Settings } | { type: 'oci'; image: ImageEndpoint };
 
 /** What the Model Registry steps need: where the server is, and the inputs of the plan. */
+export interface OciOutput {
+  format: OciFormat;
+  /** How the format setting is named in messages. */
+  setting: string;
+  /** What the ModelPack config's descriptor says: name and version from the destination, createdAt when given. */
+  about: ModelPackDescription;
+}
+
 export interface ModelRegistrySettings {
   connection: RegistryConnection;
   /** pino level of the client's own log lines (upstream's numeric levels translated). */
@@ -332,6 +341,33 @@ export class StepSettings {
     };
   }
 
+  /**
+   * What goes to the registry (--destination-oci-format; modelcar in steps without it) and the
+   * ModelPack config's creation time when one is given (RFC 3339, checked here).
+   */
+  ociOutput(): OciOutput {
+    const config = this.config;
+    const format = (config.has('destination-oci-format') ? config.string('destination-oci-format') : undefined) ?? 'modelcar';
+    const setting = config.has('destination-oci-format') ? config.describe('destination-oci-format') : 'destination-oci-format';
+    const raw = config.has('modelpack-created-at') ? config.string('modelpack-created-at')?.trim() : undefined;
+    let createdAt: string | undefined;
+    if (raw) {
+      const rfc3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/i;
+      if (!rfc3339.test(raw) || Number.isNaN(Date.parse(raw))) {
+        throw new ConfigError(`${config.describe('modelpack-created-at')} is "${raw}", not an RFC 3339 date-time such as 2026-01-31T12:00:00Z`);
+      }
+      createdAt = raw;
+    }
+    // The ModelPack descriptor names the model as the destination does: its last repository
+    // component, and the tag as the version (unless latest).
+    const uri = config.has('destination-oci-uri') ? config.string('destination-oci-uri') : undefined;
+    const location = uri ? parseImageLocation(uri, config.describe('destination-oci-uri')) : undefined;
+    const name = location?.kind === 'registry' ? location.ref.repository.slice(location.ref.repository.lastIndexOf('/') + 1) : undefined;
+    const tag = location?.kind === 'registry' ? location.ref.tag : location?.tag;
+    const version = tag && tag !== 'latest' ? tag : undefined;
+    return { format: format as OciFormat, setting, about: { ...(name ? { name } : {}), ...(version ? { version } : {}), ...(createdAt ? { createdAt } : {}) } };
+  }
+
   /** Image references this step will use, whose syntax preflight checks before any byte moves. */
   imageReferences(): Array<{ reference: string; setting: string }> {
     const out: Array<{ reference: string; setting: string }> = [];
@@ -360,9 +396,10 @@ export class StepSettings {
   }
 
   /** The URI register records: the setting, else what push wrote. */
-  modelUri(): { value: string | undefined; setting: string } {
+  modelUri(): { value: string | undefined; setting: string; pinned: boolean } {
     const given = this.config.string('model-uri');
-    return { value: given === undefined ? undefined : withoutUserInfo(given), setting: this.config.describe('model-uri') };
+    const pinned = this.config.has('model-uri-pinned') && this.config.boolean('model-uri-pinned');
+    return { value: given === undefined ? undefined : withoutUserInfo(given), setting: this.config.describe('model-uri'), pinned };
   }
 
   failureReason(): string | undefined {

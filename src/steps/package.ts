@@ -4,34 +4,21 @@
 // the layers to every platform, tag the new root `latest`. Model layers are not copied into
 // image/blobs (no second full copy of the model): the package record says how push makes them
 // from model/ (see src/oci/modelcar-layout.ts). A re-run with an unchanged model reuses the
-// recorded layer digests without reading the files again.
-import { readdir, rm, stat } from 'node:fs/promises';
-import path from 'node:path';
+// recorded layer digests without reading the files again. --destination-oci-format both adds a
+// ModelPack manifest over the same layers; modelpack goes to package-modelpack.ts.
 import { refuseSigning } from '../config/signing.js';
 import { ModelSyncError } from '../errors.js';
-import { walkGraph } from '../oci/graph.js';
-import { OciLayout } from '../oci/layout.js';
-import { comparePaths, planModelLayers, type LayerBudget, type LayerPlan, type PlannedLayer } from '../oci/layer-plan.js';
+import { planModelLayers, type LayerBudget, type LayerPlan, type PlannedLayer } from '../oci/layer-plan.js';
 import { baseLayerCount, buildModelcar } from '../oci/modelcar.js';
 import { hashTarLayers, totalCounts } from '../oci/layer-hasher.js';
-import type { Descriptor } from '../oci/types.js';
+import { removeUnreferencedBlobs } from '../oci/unreferenced-blobs.js';
 import { megabytesPerSecond, Progress } from '../util/progress.js';
 import { modelLayers, readRecord, writeRecord, type ModelLayerFile, type ModelLayerRecord, type PackageRecord } from '../workspace/records.js';
-import { assertResolvesInside, normaliseRelative, safeJoin } from '../workspace/safe-path.js';
 import { pullBaseImage } from './base-image.js';
 import { assertFetchComplete } from './inputs.js';
+import { modelFiles, type ModelFile } from './model-files.js';
+import { packageModelPack } from './package-modelpack.js';
 import type { StepContext, StepRunner } from './types.js';
-
-interface ModelFile {
-  path: string;
-  file: string;
-  size: number;
-  mtimeMs: number;
-  /** From the inventory, when fetch wrote one. */
-  sha256?: string;
-  /** True when fetch recorded this size and mtime with the sha256: the file is not hashed again. */
-  sha256Current?: boolean;
-}
 
 /** Above this many layers images do not start on the overlay runtimes (docs/modelcar.md). */
 const RUNTIME_LAYER_LIMIT = 127;
@@ -49,6 +36,8 @@ export const runPackage: StepRunner = async (ctx) => {
   const { settings, workspace, log } = ctx;
   refuseSigning(settings.signing(log)); // before the base image is pulled
   const started = Date.now();
+  const output = settings.ociOutput();
+  if (output.format === 'modelpack') return packageModelPack(ctx, output);
   const baseImage = settings.baseImage().reference;
   const budget = layerBudget(ctx);
   await assertFetchComplete(workspace);
@@ -72,8 +61,9 @@ export const runPackage: StepRunner = async (ctx) => {
     );
     const hashed = hashing && samePlan(hashing.plan, plan) ? hashing : (hashing?.abort(), startHashing(ctx, plan, previous));
     const layers = await hashed.layers();
-    const { root, platforms, attestations } = await buildModelcar({ layout, base, layers, log });
+    const { root, platforms, attestations, modelpack } = await buildModelcar({ layout, base, layers, log, ...(output.format === 'both' ? { modelpack: output.about } : {}) });
     const record: PackageRecord = {
+      ociFormat: output.format,
       baseImage,
       baseDigest: base.digest,
       indexDigest: root.digest,
@@ -95,6 +85,8 @@ export const runPackage: StepRunner = async (ctx) => {
         digest: root.digest,
         base: baseImage,
         baseDigest: base.digest,
+        format: output.format,
+        ...(modelpack ? { modelpack: modelpack.digest } : {}),
         platforms,
         attestations,
         layers: layers.length,
@@ -107,85 +99,6 @@ export const runPackage: StepRunner = async (ctx) => {
     hashing?.abort(); // no-op once finished
   }
 };
-
-/** The model files, sorted: from the inventory fetch wrote, else by walking model/. */
-async function modelFiles(ctx: StepContext): Promise<ModelFile[]> {
-  const { workspace } = ctx;
-  const inventory = await readRecord(workspace, 'inventory');
-  let files: ModelFile[];
-  if (inventory) {
-    files = [];
-    for (const entry of inventory.files) {
-      const rel = normaliseRelative(entry.path);
-      const file = safeJoin(workspace.modelDir, rel, `inventory entry "${entry.path}"`);
-      await assertInsideModelDir(workspace.modelDir, file, rel); // before anything is read through a link
-      const s = await stat(file).catch(() => undefined); // links inside model/ count as their target
-      if (!s?.isFile()) {
-        throw new ModelSyncError('precondition', `model file ${rel} listed in ${path.join(workspace.stateDir, 'inventory.json')} is missing from ${workspace.modelDir}${s ? ' (not a regular file)' : ''}: run fetch again`);
-      }
-      if (s.size !== entry.size) {
-        throw new ModelSyncError('integrity', `model file ${rel} has ${s.size} bytes but the inventory says ${entry.size}: run fetch again`);
-      }
-      const sha256 = entry.sha256 ? prefixed(entry.sha256) : undefined;
-      files.push({ path: rel, file, size: s.size, mtimeMs: s.mtimeMs, sha256, sha256Current: !!sha256 && entry.mtimeMs === s.mtimeMs });
-    }
-  } else {
-    files = await walkModelDir(workspace.modelDir, ctx.log);
-  }
-  if (files.length === 0) {
-    throw new ModelSyncError('precondition', `no model files in ${workspace.modelDir}: run fetch first (KServe needs a non-empty /models)`);
-  }
-  files.sort((a, b) => comparePaths(a.path, b.path));
-  for (let i = 1; i < files.length; i++) {
-    if (files[i]!.path === files[i - 1]!.path) throw new ModelSyncError('precondition', `model file ${files[i]!.path} is listed twice in the inventory`);
-  }
-  return files;
-}
-
-function prefixed(sha256: string): string {
-  return sha256.startsWith('sha256:') ? sha256 : `sha256:${sha256}`;
-}
-
-/**
- * Regular files under `root`. A symbolic link to a file inside `root` counts as that file (fetch
- * keeps such links from archives); one leading out is refused; links to folders or to nothing are
- * skipped, as fetch leaves them out of the inventory.
- */
-async function walkModelDir(root: string, log: StepContext['log']): Promise<ModelFile[]> {
-  const out: ModelFile[] = [];
-  const visit = async (dir: string, rel: string): Promise<void> => {
-    const entries = await readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT' && rel === '') return [];
-      throw err;
-    });
-    for (const e of entries) {
-      const relPath = rel ? `${rel}/${e.name}` : e.name;
-      const full = path.join(dir, e.name);
-      if (e.isDirectory()) await visit(full, relPath);
-      else if (e.isFile() || e.isSymbolicLink()) {
-        const s = await stat(full).catch(() => undefined);
-        if (e.isSymbolicLink()) {
-          await assertInsideModelDir(root, full, relPath);
-          if (!s?.isFile()) {
-            log.warn({ path: relPath }, `model/${relPath} is a link to a folder or to nothing: not packed`);
-            continue;
-          }
-        }
-        if (!s) throw new ModelSyncError('precondition', `model/${relPath} vanished while the model folder was listed`);
-        out.push({ path: relPath, file: full, size: s.size, mtimeMs: s.mtimeMs });
-      } else {
-        throw new ModelSyncError('precondition', `model/${relPath} is not a regular file (a socket, FIFO or device): package only packs files`);
-      }
-    }
-  };
-  await visit(root, '');
-  return out;
-}
-
-/** A model file reached through a link must still be inside model/ (every link followed). */
-async function assertInsideModelDir(modelDir: string, file: string, rel: string): Promise<void> {
-  await assertResolvesInside(modelDir, file, `model file "${rel}"`);
-}
 
 /** The plan for a one-layer base, when the budget allows one (else there is no early start). */
 function speculativePlan(files: ModelFile[], budget: LayerBudget): LayerPlan<ModelFile> | undefined {
@@ -274,24 +187,4 @@ function startHashing(ctx: StepContext, plan: LayerPlan<ModelFile>, previous: Pa
       if (!done) stop.abort();
     },
   };
-}
-
-/**
- * Deletes blob files no longer reachable from the modelcar or its base (an older model's
- * configs, an older base), and temp files of an interrupted run: package is the only writer here.
- */
-async function removeUnreferencedBlobs(layout: OciLayout, roots: Descriptor[]): Promise<number> {
-  const keep = new Set<string>();
-  for (const root of roots) {
-    const graph = await walkGraph(root, (d) => layout.readBlob(d.digest));
-    for (const m of graph.manifests) keep.add(m.descriptor.digest);
-    for (const b of graph.blobs) keep.add(b.digest);
-  }
-  let removed = 0;
-  for (const name of await readdir(layout.blobsDir)) {
-    if (keep.has(`sha256:${name}`)) continue;
-    await rm(path.join(layout.blobsDir, name), { force: true });
-    removed++;
-  }
-  return removed;
 }
