@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import { ModelSyncError } from '../errors.js';
 import type { PlanFile, PlannedLayer, PlannedLayerKind } from './layer-plan.js';
+import type { ModelPackDescription } from './modelpack.js';
 import { tarLayerSize } from './tar-layer.js';
 
 export interface PartLayer<F extends PlanFile = PlanFile> {
@@ -95,6 +96,11 @@ export interface PartPlanDocument {
    */
   base?: string;
   budget: { maxLayers: number; ownLayerBytes: number };
+  /**
+   * Present for --destination-oci-format both: assemble adds a ModelPack manifest with this
+   * description over the same layers, so every run of the plan builds the same image.
+   */
+  modelpack?: ModelPackDescription;
   /** Number of parts (after the fewer-layers rule). */
   parts: number;
   /** Number of model layers; the parts' layer indexes cover 0..layers-1 exactly once. */
@@ -125,7 +131,7 @@ export interface PartResultDocument {
 // `identity: object` so that interfaces (SourceIdentity) fit; it is carried as JSON, unread.
 export function partPlanDocument<F extends PlanFile & { identity: object }>(
   plan: PartPlan<F>,
-  meta: { source: string; repository: string; base?: string; budget: { maxLayers: number; ownLayerBytes: number } },
+  meta: { source: string; repository: string; base?: string; budget: { maxLayers: number; ownLayerBytes: number }; modelpack?: ModelPackDescription },
 ): PartPlanDocument {
   return {
     format: PART_PLAN_FORMAT,
@@ -134,6 +140,7 @@ export function partPlanDocument<F extends PlanFile & { identity: object }>(
     repository: meta.repository,
     ...(meta.base !== undefined ? { base: meta.base } : {}),
     budget: { maxLayers: meta.budget.maxLayers, ownLayerBytes: meta.budget.ownLayerBytes },
+    ...(meta.modelpack ? { modelpack: { ...meta.modelpack } } : {}),
     parts: plan.parts.length,
     layers: plan.layerCount,
     partList: plan.parts.map((p) => ({
@@ -281,10 +288,17 @@ function checkPlan(input: unknown): PartPlanDocument {
     repository,
     ...(base !== undefined ? { base } : {}),
     budget: { maxLayers: int(budget, 'maxLayers', `${at}.budget`, 1), ownLayerBytes: int(budget, 'ownLayerBytes', `${at}.budget`, 0) },
+    ...(o.modelpack !== undefined ? { modelpack: modelPackDescriptionOf(obj(o.modelpack, `${at}.modelpack`), `${at}.modelpack`) } : {}),
     parts,
     layers,
     partList,
   };
+}
+
+function modelPackDescriptionOf(o: Obj, at: string): ModelPackDescription {
+  const out: ModelPackDescription = {};
+  for (const key of ['name', 'version', 'createdAt'] as const) if (o[key] !== undefined) out[key] = str(o, key, at);
+  return out;
 }
 
 function checkResult(input: unknown): PartResultDocument {

@@ -46,7 +46,7 @@ async function assembleImage(ctx: StepContext): Promise<StepOutcome> {
     const started = Date.now();
     const { layout, base } = await pullBaseImage(ctx, settings.pinnedBaseImage(plan.doc.base));
     // The parts uploaded the layers: push.json counts what assemble itself sent.
-    const pushed = await pushImageAroundLayers(ctx, { layout, base, baseReference: plan.doc.base, layers, image, layoutTag: 'assembled', layerUploads: { uploaded: 0, skipped: 0, bytes: 0 } });
+    const pushed = await pushImageAroundLayers(ctx, { layout, base, baseReference: plan.doc.base, layers, image, layoutTag: 'assembled', layerUploads: { uploaded: 0, skipped: 0, bytes: 0 }, ...(plan.doc.modelpack ? { format: 'both' as const, about: plan.doc.modelpack } : { format: 'modelcar' as const }) });
     const left = await removeScaleOutTags(ctx, target, plan, parts);
     return {
       results: { 'model-uri': pushed.uri, 'image-digest': pushed.digest, 'model-files': String(files), 'model-bytes': String(bytes) },

@@ -5,9 +5,11 @@
 import { endpointAccess, type ImageEndpoint } from '../oci/credentials.js';
 import type { OciLayout } from '../oci/layout.js';
 import { buildModelcar } from '../oci/modelcar.js';
+import type { ModelPackDescription } from '../oci/modelpack.js';
 import { pushLayout, type PushResult } from '../oci/transfer.js';
 import type { Descriptor } from '../oci/types.js';
 import { writeRecord, type ModelLayerRecord } from '../workspace/records.js';
+import type { StepSettings } from '../config/settings.js';
 import type { StepContext } from './types.js';
 
 export interface ImageAroundLayers {
@@ -20,13 +22,18 @@ export interface ImageAroundLayers {
   image: ImageEndpoint;
   /** The layout tag of the built image (kept apart from package's `latest`). */
   layoutTag: string;
+  /** modelcar, or both (a ModelPack manifest over the same layers joins the index). */
+  format: 'modelcar' | 'both';
+  /** What the ModelPack config's descriptor says (format both). */
+  about?: ModelPackDescription;
   /** Uploads the layers took before, added to push.json's counts. */
   layerUploads: { uploaded: number; skipped: number; bytes: number };
 }
 
 export async function pushImageAroundLayers(ctx: StepContext, opts: ImageAroundLayers): Promise<PushResult> {
   const { settings, workspace, log } = ctx;
-  const { root } = await buildModelcar({ layout: opts.layout, base: opts.base, layers: opts.layers, log, tag: opts.layoutTag });
+  const modelpack = opts.format === 'both' ? { modelpack: opts.about ?? {} } : {};
+  const { root } = await buildModelcar({ layout: opts.layout, base: opts.base, layers: opts.layers, log, tag: opts.layoutTag, ...modelpack });
   const result = await pushLayout({
     layout: opts.layout,
     root,
@@ -46,6 +53,7 @@ export async function pushImageAroundLayers(ctx: StepContext, opts: ImageAroundL
     target: settings.destinationTarget()!,
     uri: result.uri,
     digest: result.digest,
+    ociFormat: opts.format,
     blobsUploaded: opts.layerUploads.uploaded + result.blobsUploaded,
     blobsSkipped: opts.layerUploads.skipped + result.blobsSkipped,
     bytesUploaded: opts.layerUploads.bytes + result.bytesUploaded,
@@ -53,4 +61,10 @@ export async function pushImageAroundLayers(ctx: StepContext, opts: ImageAroundL
     settings: settings.snapshot(),
   });
   return result;
+}
+
+/** The format of an image built around model layers: modelcar, or both with its ModelPack description. */
+export function modelcarFormat(settings: StepSettings): { format: 'modelcar' | 'both'; about?: ModelPackDescription } {
+  const output = settings.ociOutput();
+  return output.format === 'both' ? { format: 'both', about: output.about } : { format: 'modelcar' };
 }

@@ -3,7 +3,7 @@
 // `all` plans them, and whole layers shared out among --parts parts. The plan goes to the
 // destination registry under <tag>.model-sync-plan, where the parts and assemble find it without
 // a shared volume, and to .model-sync/plan.json.
-import { ModelSyncError } from '../errors.js';
+import { ConfigError, ModelSyncError } from '../errors.js';
 import { planModelLayers } from '../oci/layer-plan.js';
 import { MT } from '../oci/media-types.js';
 import { baseLayerCount } from '../oci/modelcar.js';
@@ -26,6 +26,10 @@ export const runPlan: StepRunner = async (ctx) => {
   const { settings, workspace, log } = ctx;
   const destination = settings.destination();
   if (destination.type !== 'oci') throw new ModelSyncError('internal', `plan: unexpected destination type ${destination.type}`);
+  const output = settings.ociOutput();
+  if (output.format === 'modelpack') {
+    throw new ConfigError(`${output.setting} is modelpack: scale-out pushes modelcar layers, so plan takes modelcar or both (a ModelPack manifest over the same layers); push a ModelPack-only artifact with all or the separate steps`);
+  }
   const target = openPartTarget(ctx, destination.image);
   const budget = layerBudget(ctx);
   const requested = settings.partCount();
@@ -40,6 +44,7 @@ export const runPlan: StepRunner = async (ctx) => {
       repository: repositoryOf(target),
       base: pinned,
       budget: { maxLayers: budget.maxLayers, ownLayerBytes: budget.ownLayerBytes },
+      ...(output.format === 'both' ? { modelpack: output.about } : {}),
     });
     const json = encodePartPlan(doc);
     const digest = partPlanDigest(json);

@@ -60,9 +60,12 @@ export async function checkWholePath(ctx: StepContext): Promise<PathReport> {
   } else if (destination?.type === 'oci') {
     await naming(probeOciDestination(probeCtx, destination.image), { auth: names.destination.ociCredentials, notFound: destination.image.setting });
     log.info({ destination: destination.image.reference }, 'preflight: the destination accepts a push');
-    const base = settings.baseImage();
-    baseBytes = await naming(probeBaseImage(probeCtx, base), { auth: names.baseImageCredentials, notFound: base.setting, prefix: `base image ${base.reference}` });
-    log.info({ base: base.reference, bytes: baseBytes }, 'preflight: the base image resolves');
+    // A ModelPack-only artifact has no base image.
+    if (settings.ociOutput().format !== 'modelpack') {
+      const base = settings.baseImage();
+      baseBytes = await naming(probeBaseImage(probeCtx, base), { auth: names.baseImageCredentials, notFound: base.setting, prefix: `base image ${base.reference}` });
+      log.info({ base: base.reference, bytes: baseBytes }, 'preflight: the base image resolves');
+    }
   }
 
   // 5. Room again, with the base image package copies into image/.

@@ -67,7 +67,7 @@ async function pushImage(ctx: StepContext, image: ImageEndpoint, target: string)
       ? await translatingNoSpace({ folder: path.resolve(location.dir), setting: image.setting, grow: 'give the volume of that folder more space' }, push)
       : await push();
   const seconds = (Date.now() - started) / 1000;
-  await writeRecord(workspace, 'push', { destination: 'oci', target, ...result, finished: new Date().toISOString(), settings: settings.snapshot() });
+  await writeRecord(workspace, 'push', { destination: 'oci', target, ...result, ociFormat: record?.ociFormat ?? 'modelcar', finished: new Date().toISOString(), settings: settings.snapshot() });
   return {
     results: { 'model-uri': result.uri, 'image-digest': result.digest },
     summary: {

@@ -23,7 +23,7 @@ import { forEachLimit } from '../util/concurrency.js';
 import { megabytesPerSecond, Progress } from '../util/progress.js';
 import { readRecord, writeRecord, type ModelLayerRecord, type StreamRecord, type StreamedLayerRecord } from '../workspace/records.js';
 import { pullBaseImage } from './base-image.js';
-import { pushImageAroundLayers } from './image-around-layers.js';
+import { modelcarFormat, pushImageAroundLayers } from './image-around-layers.js';
 import { openRegistryDestination } from './registry-destination.js';
 import { fetchContext } from './fetch.js';
 import { dropPushResult, recordS3Push, s3PushContext } from './push-outcome.js';
@@ -40,6 +40,9 @@ export function streamingIntended(settings: StepSettings): StreamChoice {
     return { stream: false, reason: 'the destination is an oci: image layout' };
   }
   if (settings.source().type === 'oci') return { stream: false, reason: "an OCI source's files sit inside its tar layers" };
+  if (destination.type === 'oci' && settings.ociOutput().format === 'modelpack') {
+    return { stream: false, reason: `${settings.ociOutput().setting} is modelpack, whose raw layers are staged files` };
+  }
   return { stream: true };
 }
 
@@ -149,6 +152,7 @@ async function streamToRegistry(ctx: StepContext, source: StreamSource, image: I
     layers,
     image,
     layoutTag: 'streamed',
+    ...modelcarFormat(settings),
     layerUploads: { uploaded: streamed, skipped, bytes: bytesUploaded },
   });
   return { uri: result.uri, digest: result.digest, layers: layers.length, layersStreamed: streamed, layersSkipped: skipped, bytesUploaded: bytesUploaded + result.bytesUploaded };
