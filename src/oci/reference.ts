@@ -85,6 +85,16 @@ export function formatReference(ref: ImageReference): string {
   return `${ref.registry}/${ref.repository}${ref.tag ? `:${ref.tag}` : ''}${ref.digest ? `@${ref.digest}` : ''}`;
 }
 
+/**
+ * An `oci://host/repo[:tag]` URI pinned to `digest` (`oci://host/repo@sha256:…`); undefined for
+ * anything else (an image layout has no such URI).
+ */
+export function pinnedImageUri(uri: string, digest: string): string | undefined {
+  if (!uri.startsWith('oci://') || !DIGEST.test(digest)) return undefined;
+  const ref = parseImageReference(uri);
+  return `oci://${formatReference({ ...ref, tag: undefined, digest })}`;
+}
+
 /** What goes in `/v2/<name>/manifests/<reference>`: the digest when pinned, else the tag. */
 export function manifestReference(ref: ImageReference): string {
   return ref.digest ?? ref.tag ?? 'latest';
