@@ -64,7 +64,7 @@ export async function probeOciSource(ctx: SourceProbeContext, image: ImageEndpoi
     const previousFiles = files?.source === source.label ? files : undefined;
     const todo: LayerPlan[] = [];
     for (const p of plan) {
-      const done = previous?.layers[p.layer.digest];
+      const done = previous?.layers[p.key];
       let complete = !!done && !done.links;
       for (const f of done?.files ?? []) {
         if (!complete) break;
@@ -106,7 +106,8 @@ async function resolveManifest(source: OciTarget, log: FetchContext['log']): Pro
   throw new ModelSyncError('precondition', `cannot fetch ${source.label}: indexes nested too deeply`);
 }
 
-type LayerPlan = { layer: Descriptor; kind: 'modelcar' | 'tar' | 'raw' };
+/** A raw layer's `file` is its path in model/; its record key adds it, as two files may have one content. */
+type LayerPlan = { layer: Descriptor; kind: 'modelcar' | 'tar' | 'raw'; key: string; file?: string };
 
 function planLayers(manifest: ImageManifest, label: string): LayerPlan[] {
   const layers = manifest.layers ?? [];
@@ -115,15 +116,22 @@ function planLayers(manifest: ImageManifest, label: string): LayerPlan[] {
     manifest.config?.mediaType === MT.modelpackConfig ||
     /^application\/vnd\.cnai\.model\./.test(manifest.config?.mediaType ?? '') ||
     layers.some((l) => MODELPACK_LAYER.test(l.mediaType));
+  // The ModelPack manifest of a `both` image describes the modelcar's layers: entries under models/.
+  const underModels = manifest.annotations?.[ANNOTATION.modelpackEntriesUnder] === 'models/';
   const plan: LayerPlan[] = [];
   for (const layer of layers) {
     if (isModelPack) {
       const m = MODELPACK_LAYER.exec(layer.mediaType);
       if (!m) continue; // not a model file layer
       if (m[1] === 'tar+zstd') throw new ModelSyncError('precondition', `cannot fetch ${label}: layer ${layer.digest} is zstd-compressed (${layer.mediaType}), which this Node version cannot read`);
-      plan.push({ layer, kind: m[1] === 'raw' ? 'raw' : 'tar' });
+      if (m[1] === 'raw') {
+        const file = rawFileName(layer, label);
+        plan.push({ layer, kind: 'raw', key: `${layer.digest} ${file}`, file });
+      } else {
+        plan.push({ layer, kind: underModels ? 'modelcar' : 'tar', key: layer.digest });
+      }
     } else if (IMAGE_LAYER_TYPES.has(layer.mediaType)) {
-      plan.push({ layer, kind: 'modelcar' });
+      plan.push({ layer, kind: 'modelcar', key: layer.digest });
     } else if (layer.mediaType.endsWith('+zstd')) {
       throw new ModelSyncError('precondition', `cannot fetch ${label}: layer ${layer.digest} is zstd-compressed (${layer.mediaType}), which this Node version cannot read`);
     } else if (layer.mediaType !== MT.ociEmpty) {
@@ -144,14 +152,14 @@ function rawFileName(layer: Descriptor, label: string): string {
 async function fetchImage(ctx: FetchContext, session: FetchSession, source: OciTarget): Promise<void> {
   const { manifest, digest } = await resolveManifest(source, ctx.log);
   // A raw layer is one file: one the patterns leave out is never downloaded.
-  const plan = planLayers(manifest, source.label).filter((p) => p.kind !== 'raw' || session.paths.keeps(rawFileName(p.layer, source.label), ctx.log));
+  const plan = planLayers(manifest, source.label).filter((p) => p.file === undefined || session.paths.keeps(p.file, ctx.log));
   const previous = await readRecord(ctx.workspace, 'fetch-oci');
   const record: OciLayersRecord = previous?.source === source.label ? previous : { source: source.label, layers: {} };
 
   // Layers whose files are all still complete from an earlier run are not downloaded again.
   const todo: LayerPlan[] = [];
   for (const p of plan) {
-    const done = record.layers[p.layer.digest];
+    const done = record.layers[p.key];
     let complete = !!done && !done.links; // a base layer with no model files counts as done too
     for (const f of done?.files ?? []) {
       if (!complete) break;
@@ -182,7 +190,7 @@ async function fetchImage(ctx: FetchContext, session: FetchSession, source: OciT
         const produced = { files: pending.files.map((f) => ({ path: f.rel, size: f.size })), links: pending.links.length > 0 };
         await commitLayer(session, links, pending, p.layer.digest, what);
         pending = undefined;
-        record.layers[p.layer.digest] = produced;
+        record.layers[p.key] = produced;
         await writeRecord(ctx.workspace, 'fetch-oci', record);
       } catch (err) {
         aborted = true;
@@ -219,6 +227,6 @@ async function extractOne(session: FetchSession, source: OciTarget, p: LayerPlan
   const blob = await source.openBlob(p.layer);
   const verified = blob.pipe(digestVerifier({ digest: p.layer.digest, size: p.layer.size }, `cannot fetch ${what}`));
   blob.on('error', (err) => verified.destroy(err));
-  if (p.kind === 'raw') return extractRawLayer(session, verified, rawFileName(p.layer, source.label), what, onBytes);
+  if (p.file !== undefined) return extractRawLayer(session, verified, p.file, what, onBytes);
   return extractTarLayer(session, verified, p.kind === 'modelcar' ? modelcarNames : artifactNames, what, onBytes);
 }
