@@ -76,4 +76,32 @@ describe('scale-out end to end: plan, parallel parts, assemble', { skip }, () =>
     const pushed = JSON.parse(await readFile(path.join(allWs, '.model-sync/push.json'), 'utf8')) as { digest: string };
     assert.equal(assembledDigest, pushed.digest, 'the parts assemble into the image all builds for the same model and base');
   });
+
+  it('with --destination-oci-format both, assemble adds the ModelPack manifest as all does: the same index', async () => {
+    // One tag for both runs: the ModelPack descriptor's version is the tag.
+    const source = rgwSourceEnv(s3, 'granite');
+    const both = { ...destination('both'), MODEL_SYNC_DESTINATION_OCI_FORMAT: 'both' };
+    const planWs = await mr.dir('ms-plan-');
+    const planned = await runCli(['plan'], { MODEL_SYNC_STORAGE_PATH: planWs, ...source, ...both, ...budget(), MODEL_SYNC_PARTS: '2' }, { timeoutMs: 120_000 });
+    assert.equal(planned.code, 0, planned.stderr);
+    for (const part of JSON.parse(await result(planWs, 'parts')) as string[]) {
+      const run = await runCli(['push', '--part', part], { MODEL_SYNC_STORAGE_PATH: await mr.dir('ms-part-'), ...source, ...destination('both') }, { timeoutMs: 120_000 });
+      assert.equal(run.code, 0, run.stderr);
+    }
+    // assemble takes the format from the plan, not from its own settings.
+    const assembleWs = await mr.dir('ms-assemble-');
+    const assembled = await runCli(['assemble'], { MODEL_SYNC_STORAGE_PATH: assembleWs, ...destination('both') }, { timeoutMs: 120_000 });
+    assert.equal(assembled.code, 0, assembled.stderr);
+    const assembledDigest = await result(assembleWs, 'image-digest');
+
+    const allWs = await mr.dir('ms-all-');
+    const metadata = await mr.meta({ 'RegisteredModel.name': 'scale-out-both', 'ModelVersion.name': 'v1', 'ModelArtifact.name': 'scale-out-both' });
+    const all = await runCli(['all'], mr.env(allWs, metadata, 'create_model', { ...source, ...both, ...budget() }), { timeoutMs: 180_000 });
+    assert.equal(all.code, 0, all.stderr);
+    const pushed = JSON.parse(await readFile(path.join(allWs, '.model-sync/push.json'), 'utf8')) as { digest: string; ociFormat: string };
+    assert.equal(pushed.ociFormat, 'both');
+    assert.equal(assembledDigest, pushed.digest, 'the parts assemble into the index all builds, ModelPack manifest included');
+    const index = (await (await fetch(`http://${registry.host}/v2/models/granite/manifests/${pushed.digest}`, { headers: { accept: 'application/vnd.oci.image.index.v1+json' } })).json()) as { manifests: Array<{ artifactType?: string }> };
+    assert.equal(index.manifests.filter((m) => m.artifactType === 'application/vnd.cncf.model.manifest.v1+json').length, 1);
+  });
 });
