@@ -13,6 +13,10 @@ import { runCli, tempDir } from '../dev/cli.js';
 import { tar, zip } from './support/archives.js';
 import { logLines, readTree } from './support/fetch-helpers.js';
 import { serveHfRepo, startHttpServer, type TestHttpServer } from './support/http-server.js';
+import { useStandin } from './support/model-registry.js';
+import { buildMinimalBase } from '../dev/minimal-base.js';
+
+const mr = useStandin();
 
 test('fnmatch as Python: * crosses /, ?, [...] and [!...]; the whole path must match', () => {
   assert.ok(fnmatch('a/b.bin', '*.bin'), '* crosses /');
@@ -141,6 +145,31 @@ test('hf:// with an exclude pattern: the excluded files are never requested from
   assert.deepEqual(downloads, ['config.json', 'model.safetensors'], 'only the kept files were asked for');
   assert.ok(!web.requests.some((q) => q.path.endsWith('pytorch_model.bin') || q.path.endsWith('model.onnx')));
   assert.equal((await inventory(ws)).filtered?.skipped, 2);
+});
+
+test('all with hf:// and an exclude pattern: the excluded files are never requested, and the modelcar is registered through the stand-in', async () => {
+  const ws = await storage();
+  const base = (await buildMinimalBase(await mr.dir('ms-patterns-base-'))).reference;
+  const out = await mr.dir('ms-patterns-out-');
+  const metadata = await mr.meta({ 'RegisteredModel.name': 'patterns', 'ModelVersion.name': 'v1', 'ModelArtifact.name': 'patterns' });
+  web.requests.length = 0;
+  const r = await runCli(['all'], mr.env(ws, metadata, 'create_model', {
+    // config.json is the repository's first file, which preflight would otherwise HEAD.
+    ...uriEnv(ws, 'hf://acme/patterns', { MODEL_SYNC_SOURCE_EXCLUDE: '["*.bin", "onnx/", "config.json"]' }),
+    MODEL_SYNC_DESTINATION_TYPE: 'oci',
+    MODEL_SYNC_DESTINATION_OCI_URI: `oci:${out}:v1`,
+    MODEL_SYNC_DESTINATION_OCI_BASE_IMAGE: base,
+  }));
+  assert.equal(r.code, 0, r.stderr);
+  // Neither preflight's probe (a HEAD) nor fetch asks for a left-out file.
+  const asked = web.requests.filter((q) => q.path.includes('/resolve/')).map((q) => `${q.method} ${q.path.split('/').slice(5).join('/')}`);
+  assert.deepEqual([...new Set(asked)].sort(), ['GET model.safetensors', 'HEAD model.safetensors'], 'only the kept file was asked for');
+  const pushed = JSON.parse(await readFile(path.join(ws, '.model-sync/push.json'), 'utf8')) as { uri: string };
+  const found = (await mr.client.findRegisteredModel('patterns'))!;
+  const version = (await mr.client.listRegisteredModelVersions(found.id))[0]!;
+  const artifact = await mr.artifactOf(version.id);
+  assert.equal(artifact.uri, pushed.uri);
+  assert.equal(artifact.state, 'LIVE');
 });
 
 test('a tar and a zip archive: excluded entries are never written', async () => {

@@ -9,6 +9,8 @@ export interface SourceProbeContext {
   workspace: Workspace;
   log: Logger;
   network: NetworkSettings;
+  /** The include / exclude patterns as a filter (absent: every file): a left-out file is never asked for. */
+  keeps?: (relative: string) => boolean;
 }
 
 export interface SourceProbe {

@@ -99,8 +99,11 @@ export async function probeHfSource(ctx: SourceProbeContext, uri: string, settin
         throw new ModelSyncError('internal', `Hugging Face model ${ref.repo} at ${endpoint}: the API answered something other than JSON`);
       }
     });
-    const siblings = info.siblings ?? [];
-    if (siblings.length === 0) throw new ModelSyncError('notFound', `Hugging Face model ${ref.repo} revision ${ref.revision} has no files`);
+    const listed = info.siblings ?? [];
+    if (listed.length === 0) throw new ModelSyncError('notFound', `Hugging Face model ${ref.repo} revision ${ref.revision} has no files`);
+    // Only files the patterns keep are probed and counted (fetch says so when none is left).
+    const siblings = ctx.keeps ? listed.filter((s) => ctx.keeps!(s.rfilename)) : listed;
+    if (siblings.length === 0) return { label, files: 0, needed: { bytes: 0 } };
     if (info.gated && !token) throw refused(401);
     const first = siblings[0]!;
     const file = new URL(`${endpoint}/${repoPath}/resolve/${encodeURIComponent(info.sha ?? ref.revision)}/${first.rfilename.split('/').map(encodeURIComponent).join('/')}`);

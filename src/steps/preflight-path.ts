@@ -12,6 +12,7 @@ import { probeUriSource } from '../sources/probe.js';
 import type { SourceProbe } from '../sources/probe-types.js';
 import { probeS3Source } from '../sources/s3.js';
 import { ensureRoom, type Needed } from '../workspace/disk.js';
+import { hasPatterns, pathMatcher } from '../util/fnmatch.js';
 import type { StepContext } from './types.js';
 
 const MiB = 1024 * 1024;
@@ -38,7 +39,8 @@ export async function checkWholePath(ctx: StepContext): Promise<PathReport> {
   const { settings, log, workspace } = ctx;
   const names = settings.pathSettingNames();
   const network = settings.network();
-  const probeCtx = { workspace, log, network };
+  const patterns = settings.sourcePatterns();
+  const probeCtx = { workspace, log, network, ...(hasPatterns(patterns) ? { keeps: pathMatcher(patterns) } : {}) };
 
   // 1. The source: exists, readable with the source credentials, and its listed size.
   const source = settings.source();
