@@ -36,13 +36,16 @@ export function createLogger(options: LogOptions = {}): Logger {
 
 /**
  * pino-pretty set up for one line per event: the message format writes the whole line (time, level,
- * step, message, key=value fields); pino-pretty's own time, level and object parts stay empty, as
- * its layout would add a colon after the level and print the fields as indented JSON.
+ * step, message, key=value fields); pino-pretty's own time, level, metadata and object parts stay
+ * empty, as its layout would add a colon after the level and print the fields as indented JSON.
+ * (The message format sees the event before `ignore` applies, so a `name` field still shows.)
  */
 export function terminalLineOptions(colorize: boolean): pretty.PrettyOptions {
   return {
     colorize,
     hideObject: true,
+    // else pino-pretty prints a `name` field (a model's, a version's) as the logger's name before the line
+    ignore: 'pid,hostname,name,caller',
     customPrettifiers: { time: () => '', level: () => '' },
     messageFormat: (event, _messageKey, _levelLabel, { colors }) => formatEventLine(event, colors),
   };

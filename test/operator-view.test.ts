@@ -10,6 +10,8 @@ import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { before, describe, it } from 'node:test';
 import { pino } from 'pino';
+import { prettyFactory } from 'pino-pretty';
+import { terminalLineOptions } from '../src/log.js';
 import { CLI, cleanEnv, runCli, tempDir } from '../dev/cli.js';
 import { STEP_EXAMPLES } from '../src/cli.js';
 import { loadStep, STEP_NAMES } from '../src/contract/contract.js';
@@ -76,6 +78,12 @@ describe('terminal log lines', () => {
     assert.equal(finished?.step, 'fetch');
     assert.equal(finished?.app, 'model-sync');
     assert.equal(finished?.level, 'info');
+  });
+
+  it('a name field is a field, not a logger name before the time', () => {
+    const format = prettyFactory(terminalLineOptions(false));
+    const line = format(JSON.stringify({ level: 'info', time: '2026-12-02T10:42:07.000Z', app: 'model-sync', step: 'register', msg: 'ModelVersion created', name: '1.0.0' }));
+    assert.match(line, /^\d\d:\d\d:\d\d INFO  register +ModelVersion created name=1\.0\.0\n$/);
   });
 
   it('formats values: words bare, other strings quoted, objects as cut JSON, messages on one line', () => {

@@ -7,8 +7,8 @@
 const SHOWN_ELSEWHERE = new Set(['time', 'level', 'msg', 'app', 'step', 'part', 'pid', 'hostname']);
 /** A field's value longer than this is cut (a nested configuration, a long URL list). */
 export const MAX_VALUE_CHARS = 120;
-/** The widest step name (mark-failed) plus `all/`, so messages start in one column. */
-const STEP_WIDTH = 9;
+/** `all/preflight`, the widest step column in common runs, so messages start in one column. */
+const STEP_WIDTH = 13;
 
 /** The subset of colorette the line uses; identity functions when colours are off. */
 export interface LineColors {
