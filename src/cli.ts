@@ -100,7 +100,7 @@ const S3_SOURCE = '--source-type s3 --source-aws-bucket models --source-aws-key 
 const OCI_DESTINATION = '--destination-type oci --destination-oci-uri quay.io/acme/sentiment:1.0.0';
 const METADATA = '--model-upload-intent create_model --metadata-configmap-path /etc/model-metadata';
 
-/** Two command lines per step that --help ends with; test/operator-view checks their flags against the step. */
+/** Two command lines per step that --help ends with; test/operator-view parses and resolves each as a run would. */
 export const STEP_EXAMPLES: Record<StepName, readonly [string, string]> = {
   fetch: [
     `model-sync fetch --storage-path /data ${S3_SOURCE}`,
@@ -155,8 +155,8 @@ function wrapCommand(command: string, width = 96): string[] {
   return lines.map((l) => `  ${l}`);
 }
 
-function examplesHelp(step: StepName): string {
-  return `\nExamples (flags, or the same settings as MODEL_SYNC_* variables in a pod):\n${STEP_EXAMPLES[step].flatMap((e) => wrapCommand(e)).join('\n')}`;
+function examplesHelp(examples: readonly string[]): string {
+  return `\nExamples (flags, or the same settings as MODEL_SYNC_* variables in a pod):\n${examples.flatMap((e) => wrapCommand(e)).join('\n')}`;
 }
 
 function addStepCommand(program: Command, contract: StepContract): void {
@@ -164,7 +164,7 @@ function addStepCommand(program: Command, contract: StepContract): void {
     .command(contract.name)
     .summary(contract.summary)
     .description(`${contract.summary}\n\n${contract.description}`)
-    .addHelpText('after', EPILOG + '\n' + examplesHelp(contract.name as StepName))
+    .addHelpText('after', EPILOG + '\n' + examplesHelp(STEP_EXAMPLES[contract.name as StepName]))
     .allowExcessArguments(false);
   const byGroup = [...contract.parameters].sort((a, b) => HELP_GROUPS.indexOf(helpGroupOf(a.name)) - HELP_GROUPS.indexOf(helpGroupOf(b.name)));
   for (const p of byGroup) {
@@ -333,7 +333,9 @@ export function buildProgram(): Command {
     // Usage errors end like every configuration error: one line, exit 2, a termination message,
     // no help dump (the pod log stays readable). Set before the steps so they inherit it.
     .exitOverride()
-    .configureOutput({ outputError: () => undefined });
+    .configureOutput({ outputError: () => undefined })
+    // the overview: the whole job, and one step on its own
+    .addHelpText('after', examplesHelp([STEP_EXAMPLES.all[0], STEP_EXAMPLES.fetch[0]]));
   for (const contract of allSteps()) addStepCommand(program, contract);
   return program;
 }

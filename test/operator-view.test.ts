@@ -13,7 +13,8 @@ import { pino } from 'pino';
 import { prettyFactory } from 'pino-pretty';
 import { terminalLineOptions } from '../src/log.js';
 import { CLI, cleanEnv, runCli, tempDir } from '../dev/cli.js';
-import { STEP_EXAMPLES } from '../src/cli.js';
+import { buildProgram, STEP_EXAMPLES } from '../src/cli.js';
+import { resolveConfig } from '../src/config/config.js';
 import { loadStep, STEP_NAMES } from '../src/contract/contract.js';
 import { compactValue, formatEventLine, MAX_VALUE_CHARS } from '../src/util/event-line.js';
 import { Progress } from '../src/util/progress.js';
@@ -43,7 +44,7 @@ function logLines(stderr: string): string[] {
 
 describe('terminal log lines', () => {
   it('one line per event, the step once in its column, nested fields compact', async () => {
-    const r = await runCli(fetchArgs('ws-pretty'), { MODEL_SYNC_LOG_FORMAT: 'pretty', MODEL_SYNC_SOURCE_AWS_SECRET_ACCESS_KEY: SECRET });
+    const r = await runCli(fetchArgs('ws-pretty'), { MODEL_SYNC_LOG_FORMAT: 'pretty' });
     assert.equal(r.code, 0, r.stderr);
     const lines = logLines(r.stderr);
     assert.ok(lines.length >= 4, r.stderr);
@@ -57,7 +58,20 @@ describe('terminal log lines', () => {
     const config = lines.find((l) => / configuration config=\{/.test(l));
     assert.ok(config, r.stderr);
     assert.ok(config.endsWith('…'), config);
-    assert.doesNotMatch(r.stderr, new RegExp(SECRET));
+  });
+
+  it('the terminal line is redacted like the JSON line', async () => {
+    const script = [
+      `import { createLogger } from ${JSON.stringify(path.join(path.dirname(CLI), 'log.js'))};`,
+      `import { addSecret } from ${JSON.stringify(path.join(path.dirname(CLI), 'util/redact.js'))};`,
+      `addSecret(${JSON.stringify(SECRET)});`,
+      `createLogger({ format: 'pretty' }).child({ step: 'push' }).warn({ endpoint: 'https://h/?k=${SECRET}', auth: { password: 'pw-in-json' } }, 'retrying with ${SECRET}');`,
+    ].join('\n');
+    const { stderr } = await run(process.execPath, ['--input-type=module', '-e', script], { env: cleanEnv() });
+    const lines = logLines(stderr);
+    assert.equal(lines.length, 1, stderr);
+    assert.match(lines[0]!, /^\d\d:\d\d:\d\d WARN  push +retrying with \S+ endpoint=/);
+    assert.doesNotMatch(stderr, new RegExp(`${SECRET}|pw-in-json`), stderr);
   });
 
   it('under a pseudo-terminal the default is the terminal line', { skip: existsSync('/usr/bin/script') ? false : 'script (util-linux) is not installed' }, async () => {
@@ -163,15 +177,32 @@ describe('--help', () => {
     assert.ok(r.stdout.trimEnd().endsWith(tail.trimEnd()));
   });
 
-  it('every step has two examples whose flags are its own settings', () => {
+  it('the overview ends with two examples too', async () => {
+    const r = await runCli(['--help']);
+    assert.equal(r.code, 0, r.stderr);
+    const tail = r.stdout.slice(r.stdout.lastIndexOf('Examples'));
+    assert.equal(tail.match(/^ {2}model-sync (all|fetch) /gm)?.length, 2, r.stdout);
+  });
+
+  it('every step has two examples that are complete, valid settings of that step', () => {
     for (const step of STEP_NAMES) {
-      const flags = new Set(loadStep(step).parameters.map((p) => p.flag));
       const examples = STEP_EXAMPLES[step];
       assert.equal(examples.length, 2);
       for (const example of examples) {
         assert.ok(example.startsWith(`model-sync ${step} `), example);
-        for (const flag of example.match(/--[a-z0-9-]+/g) ?? []) assert.ok(flags.has(flag), `${step}: ${flag} is not a setting of the step`);
+        // parsed by the step's own command, then resolved as a run would: unknown flags, bad values
+        // and missing required settings all fail here
+        const cmd = buildProgram().commands.find((c) => c.name() === step)!;
+        const words = (example.match(/"[^"]*"|\S+/g) ?? []).slice(2).map((w) => w.replace(/^"|"$/g, ''));
+        assert.deepEqual(cmd.parseOptions(words).unknown, [], example);
+        assert.doesNotThrow(() => resolveConfig({ step: loadStep(step), flags: cmd.opts(), env: {} }), example);
       }
     }
+  });
+
+  it('an incomplete command line does fail that check', () => {
+    const cmd = buildProgram().commands.find((c) => c.name() === 'register')!;
+    cmd.parseOptions(['--storage-path', '/data']);
+    assert.throws(() => resolveConfig({ step: loadStep('register'), flags: cmd.opts(), env: {} }), /required/);
   });
 });
