@@ -51,19 +51,128 @@ ${EXIT.noSpace} no space left on the volume, ${EXIT.transient} network fault or 
 On exit the cause (or, for register and all, the registry ids as JSON) is written to
 $TERMINATION_MESSAGE_PATH (default /dev/termination-log).`;
 
+/** --help lists the options under these headings, in this order (help and version last, as Options). */
+const HELP_GROUPS = ['Source:', 'Destination:', 'Model Registry:', 'Tuning:', 'Logging:', 'General:'] as const;
+type HelpGroup = (typeof HELP_GROUPS)[number];
+
+/** The parameters whose name does not say their group (source-*, destination-*, registry-* do). */
+const HELP_GROUP_OF: Record<string, HelpGroup> = {
+  'pvc-mount-root': 'Source:',
+  'archive-max-ratio': 'Source:',
+  'archive-max-bytes': 'Source:',
+  'modelcar-max-layers': 'Destination:',
+  'modelcar-own-layer-bytes': 'Destination:',
+  sign: 'Destination:',
+  'signing-identity-token-path': 'Destination:',
+  'model-upload-intent': 'Model Registry:',
+  'model-id': 'Model Registry:',
+  'model-version-id': 'Model Registry:',
+  'model-artifact-id': 'Model Registry:',
+  'model-uri': 'Model Registry:',
+  'update-artifact-metadata': 'Model Registry:',
+  'metadata-configmap-path': 'Model Registry:',
+  'failure-reason': 'Model Registry:',
+  'progress-interval': 'Tuning:',
+  'network-timeout': 'Tuning:',
+  'retry-attempts': 'Tuning:',
+  'termination-grace-period': 'Tuning:',
+  'fetch-concurrency': 'Tuning:',
+  'push-concurrency': 'Tuning:',
+  's3-part-size': 'Tuning:',
+  's3-ranged-threshold': 'Tuning:',
+  stream: 'Tuning:',
+  parts: 'Tuning:',
+  part: 'Tuning:',
+  'log-level': 'Logging:',
+  'log-format': 'Logging:',
+};
+
+export function helpGroupOf(name: string): HelpGroup {
+  if (HELP_GROUP_OF[name]) return HELP_GROUP_OF[name];
+  if (name.startsWith('source-')) return 'Source:';
+  if (name.startsWith('destination-')) return 'Destination:';
+  if (name.startsWith('registry-')) return 'Model Registry:';
+  return 'General:';
+}
+
+const REGISTRY = '--registry-server-address https://model-registry.kubeflow.svc --registry-port 8443';
+const S3_SOURCE = '--source-type s3 --source-aws-bucket models --source-aws-key sentiment/v1 --source-aws-region us-east-1';
+const OCI_DESTINATION = '--destination-type oci --destination-oci-uri quay.io/acme/sentiment:1.0.0';
+const METADATA = '--model-upload-intent create_model --metadata-configmap-path /etc/model-metadata';
+
+/** Two command lines per step that --help ends with; test/operator-view parses and resolves each as a run would. */
+export const STEP_EXAMPLES: Record<StepName, readonly [string, string]> = {
+  fetch: [
+    `model-sync fetch --storage-path /data ${S3_SOURCE}`,
+    'model-sync fetch --storage-path /data --source-type uri --source-uri hf://ibm-granite/granite-3.1-2b-instruct --log-format pretty',
+  ],
+  package: [
+    'model-sync package --storage-path /data --destination-oci-uri quay.io/acme/sentiment:1.0.0',
+    'model-sync package --storage-path /data --destination-oci-uri quay.io/acme/sentiment:1.0.0 --destination-oci-base-image oci:/data/base:latest --modelcar-max-layers 32',
+  ],
+  push: [
+    `model-sync push --storage-path /data ${OCI_DESTINATION} --destination-oci-credentials-path /secrets/push/.dockerconfigjson`,
+    'model-sync push --storage-path /data --destination-type s3 --destination-aws-bucket served --destination-aws-key sentiment/1.0.0 --destination-aws-region us-east-1',
+  ],
+  register: [
+    `model-sync register --storage-path /data ${METADATA} ${REGISTRY}`,
+    `model-sync register --storage-path /data --model-upload-intent update_artifact --model-artifact-id 7 ${REGISTRY} --registry-user-token-envvar MR_TOKEN`,
+  ],
+  preflight: [
+    `model-sync preflight --storage-path /data ${S3_SOURCE} ${OCI_DESTINATION} ${METADATA} ${REGISTRY}`,
+    `model-sync preflight --storage-path /data --source-type uri --source-uri pvc://models/sentiment ${OCI_DESTINATION} --model-upload-intent update_artifact --model-artifact-id 7 ${REGISTRY}`,
+  ],
+  'mark-failed': [
+    `model-sync mark-failed --storage-path /data ${METADATA} ${REGISTRY} --failure-reason "push: credentials rejected"`,
+    `model-sync mark-failed --storage-path /data --model-upload-intent update_artifact --model-artifact-id 7 ${REGISTRY}`,
+  ],
+  all: [
+    `model-sync all --storage-path /data ${S3_SOURCE} ${OCI_DESTINATION} ${METADATA} ${REGISTRY}`,
+    `model-sync all --storage-path /data --source-type uri --source-uri hf://ibm-granite/granite-3.1-2b-instruct --destination-type s3 --destination-aws-bucket served --destination-aws-key granite/1 --destination-aws-region us-east-1 ${METADATA} ${REGISTRY}`,
+  ],
+  plan: [
+    `model-sync plan --storage-path /data ${S3_SOURCE} ${OCI_DESTINATION} --parts 4`,
+    `model-sync plan --storage-path /data --source-type uri --source-uri hf://ibm-granite/granite-3.1-2b-instruct ${OCI_DESTINATION} --parts 8`,
+  ],
+  assemble: [
+    `model-sync assemble --storage-path /data ${OCI_DESTINATION}`,
+    `model-sync assemble --storage-path /data ${OCI_DESTINATION} --destination-oci-credentials-path /secrets/push/.dockerconfigjson --push-concurrency 8`,
+  ],
+};
+
+/** An example as a person would type it: long lines continued with a backslash. */
+function wrapCommand(command: string, width = 96): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of command.match(/"[^"]*"|\S+/g) ?? []) {
+    // a flag starts a new line when the line is full; a value stays with its flag
+    if (line && word.startsWith('--') && line.length + word.length > width) {
+      lines.push(`${line} \\`);
+      line = `    ${word}`;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  lines.push(line);
+  return lines.map((l) => `  ${l}`);
+}
+
+function examplesHelp(examples: readonly string[]): string {
+  return `\nExamples (flags, or the same settings as MODEL_SYNC_* variables in a pod):\n${examples.flatMap((e) => wrapCommand(e)).join('\n')}`;
+}
+
 function addStepCommand(program: Command, contract: StepContract): void {
   const cmd = program
     .command(contract.name)
     .summary(contract.summary)
     .description(`${contract.summary}\n\n${contract.description}`)
-    .addHelpText('after', EPILOG)
+    .addHelpText('after', EPILOG + '\n' + examplesHelp(STEP_EXAMPLES[contract.name as StepName]))
     .allowExcessArguments(false);
-  for (const p of contract.parameters) {
+  const byGroup = [...contract.parameters].sort((a, b) => HELP_GROUPS.indexOf(helpGroupOf(a.name)) - HELP_GROUPS.indexOf(helpGroupOf(b.name)));
+  for (const p of byGroup) {
     const option =
       p.type === 'boolean'
         ? new Option(`${p.flag} [value]`, optionHelp(p))
         : new Option(`${p.flag} <value>`, optionHelp(p));
-    cmd.addOption(option);
+    cmd.addOption(option.helpGroup(helpGroupOf(p.name)));
   }
   cmd.action(async (opts: Record<string, unknown>) => {
     process.exit(await runStep(contract.name as StepName, opts));
@@ -224,7 +333,9 @@ export function buildProgram(): Command {
     // Usage errors end like every configuration error: one line, exit 2, a termination message,
     // no help dump (the pod log stays readable). Set before the steps so they inherit it.
     .exitOverride()
-    .configureOutput({ outputError: () => undefined });
+    .configureOutput({ outputError: () => undefined })
+    // the overview: the whole job, and one step on its own
+    .addHelpText('after', examplesHelp([STEP_EXAMPLES.all[0], STEP_EXAMPLES.fetch[0]]));
   for (const contract of allSteps()) addStepCommand(program, contract);
   return program;
 }

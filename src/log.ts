@@ -1,7 +1,9 @@
-// pino logging: JSON lines on stderr (stdout stays free for a step's result), readable when stderr
-// is a terminal. Every line passes through redact() before it is written.
+// pino logging: JSON lines on stderr (stdout stays free for a step's result), one readable line per
+// event when stderr is a terminal. Every line passes through redact() before it is written, and
+// before pino-pretty reads it, so the terminal line is redacted too.
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import pretty from 'pino-pretty';
+import { formatEventLine } from './util/event-line.js';
 import { redact } from './util/redact.js';
 
 export type { Logger };
@@ -16,7 +18,8 @@ export function createLogger(options: LogOptions = {}): Logger {
   const format = options.format ?? (process.stderr.isTTY ? 'pretty' : 'json');
   const destination =
     format === 'pretty'
-      ? pretty({ destination: 2, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' })
+      ? // colours only on a terminal: forced pretty into a file or pipe stays plain text
+        pretty({ destination: 2, sync: true, ...terminalLineOptions(process.stderr.isTTY === true) })
       : pino.destination({ fd: 2, sync: true });
   return pino(
     {
@@ -29,6 +32,23 @@ export function createLogger(options: LogOptions = {}): Logger {
     },
     destination,
   );
+}
+
+/**
+ * pino-pretty set up for one line per event: the message format writes the whole line (time, level,
+ * step, message, key=value fields); pino-pretty's own time, level, metadata and object parts stay
+ * empty, as its layout would add a colon after the level and print the fields as indented JSON.
+ * (The message format sees the event before `ignore` applies, so a `name` field still shows.)
+ */
+export function terminalLineOptions(colorize: boolean): pretty.PrettyOptions {
+  return {
+    colorize,
+    hideObject: true,
+    // else pino-pretty prints a `name` field (a model's, a version's) as the logger's name before the line
+    ignore: 'pid,hostname,name,caller',
+    customPrettifiers: { time: () => '', level: () => '' },
+    messageFormat: (event, _messageKey, _levelLabel, { colors }) => formatEventLine(event, colors),
+  };
 }
 
 /** Upstream's registry log levels are Python numbers (10 debug ... 50 critical); names work too. */
