@@ -3,6 +3,7 @@
 import { argoWorkflowTemplate } from './argo.js';
 import { BFF_HEADER, bffSample } from './bff.js';
 import { toYaml } from './common.js';
+import { deployFiles } from './kustomize.js';
 import { argoWorkflowFromTemplate, argoWorkflowOnePod, argoWorkflowScaleOut, argoWorkflowTemplateRef, jobSample, pipelineRun, pipelineRunOnePod, pipelineRunScaleOut, secrets, taskRunAll } from './samples.js';
 import {
   onePodPipelineReadme,
@@ -43,6 +44,7 @@ export function generateTemplates(): Record<string, string> {
     'samples/tekton/pipelinerun-scale-out.yaml': toYaml([pipelineRunScaleOut()]),
     'samples/tekton/taskrun-all.yaml': toYaml([taskRunAll()]),
   };
+  Object.assign(files, deployFiles());
   for (const s of TEKTON_STEPS) {
     files[`tekton/${taskName(s)}.yaml`] = toYaml([tektonTask(s)]);
     files[`tekton/README-${taskName(s)}.md`] = taskReadme(s);
