@@ -315,7 +315,7 @@ test('the scale-out variants: preflight → plan → push per part (withParam / 
   assert.equal(tParams(task('plan')).get('parts'), '$(params.parts)');
   assert.deepEqual(task('push').matrix, { params: [{ name: 'part', value: '$(tasks.plan.results.parts[*])' }] });
   assert.ok(!tParams(task('push')).has('part'));
-  assert.equal(task('push').retries, 3);
+  assert.equal(task('push').retries, undefined, 'no Tekton retries: they ignore exit codes (in-process retries instead)');
   const wsOf = (t: Obj) => (t.workspaces as Obj[]).find((w) => w.name === 'workspace')?.workspace;
   assert.equal(wsOf(task('push')), 'part-workspace', 'each part TaskRun on the part workspace');
   for (const t of ['preflight', 'plan', 'assemble', 'register']) assert.equal(wsOf(task(t)), 'workspace', t);
@@ -447,4 +447,36 @@ test('no service link variables in any pod we ship: enableServiceLinks false whe
   }
   for (const { file, doc } of ofKind('Job').filter((d) => isBffSample(d.file))) assert.equal(doc.spec.template.spec.enableServiceLinks, undefined, `${file}: as the UI builds it`);
   assert.match(readFileSync(path.join(REPO_ROOT, 'docs/templates.md'), 'utf8'), /enableServiceLinks/);
+});
+
+test('tekton: no pipeline task has retries (Tekton retries ignore exit codes; model-sync retries transient faults itself)', () => {
+  for (const { file, doc } of loadTemplateDocs()) {
+    if (doc.kind !== 'Pipeline') continue;
+    const spec = doc.spec as { tasks?: Array<Record<string, unknown>>; finally?: Array<Record<string, unknown>> };
+    for (const t of [...(spec.tasks ?? []), ...(spec.finally ?? [])]) assert.equal(t.retries, undefined, `${file} ${String(t.name)}`);
+  }
+});
+
+test('every template pod that reads the source takes HF_TOKEN and the Azure credentials from the source Secret (optional keys)', () => {
+  const wanted = ['HF_TOKEN', 'AZURE_STORAGE_ACCESS_KEY', 'AZURE_CLIENT_ID', 'AZURE_TENANT_ID', 'AZURE_CLIENT_SECRET'];
+  let checked = 0;
+  const visit = (file: string, node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach((n) => visit(file, n));
+    if (!node || typeof node !== 'object') return;
+    const o = node as Record<string, unknown>;
+    const env = Array.isArray(o.env) ? (o.env as Array<Record<string, any>>) : undefined; // eslint-disable-line @typescript-eslint/no-explicit-any
+    if (env?.some((e) => e.name === 'MODEL_SYNC_SOURCE_TYPE')) {
+      checked++;
+      for (const name of wanted) {
+        const e: Record<string, any> | undefined = env.find((x) => x.name === name);
+        assert.ok(e, `${file}: a container reading the source lacks ${name}`);
+        assert.equal(e.valueFrom?.secretKeyRef?.key, name);
+        assert.equal(e.valueFrom?.secretKeyRef?.optional, true);
+        assert.match(String(e.valueFrom?.secretKeyRef?.name), /source-secret|model-sync-source/);
+      }
+    }
+    for (const v of Object.values(o)) visit(file, v);
+  };
+  for (const { file, doc } of loadTemplateDocs()) if (!file.includes('/bff/')) visit(file, doc);
+  assert.ok(checked >= 10, `${checked} containers checked`);
 });

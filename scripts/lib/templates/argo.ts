@@ -12,6 +12,7 @@ import {
   ID_LABELS,
   LEAF_STEPS,
   OBJECT_PARAMS,
+  sourceSecretEnv,
   PARTS_AT_ONCE,
   SCALE_OUT_CHAIN,
   SCALE_OUT_ONLY_PARAMS,
@@ -80,6 +81,7 @@ function leafEnv(name: StepName): Obj[] {
       });
     }
   }
+  if (objectsOf(step(name)).source) env.push(...sourceSecretEnv(`{{inputs.parameters.${OBJECT_PARAMS.source.name}}}`));
   return env;
 }
 

@@ -8,6 +8,7 @@ import {
   ID_LABELS,
   NON_RETRYABLE_EXIT_CODES,
   OBJECT_PARAMS,
+  sourceSecretEnv,
   PATHS,
   TERMINATION_GRACE_PERIOD_SECONDS,
   VOLUMES,
@@ -144,6 +145,7 @@ function job(intent: Intent): Obj {
     { name: 'MODEL_SYNC_REGISTRY_PORT', value: '8443' },
     { name: 'MODEL_SYNC_REGISTRY_AUTHOR', value: 'data-science-team' },
     { name: 'MODEL_SYNC_REGISTRY_USER_TOKEN', valueFrom: { secretKeyRef: { name: OBJECT_PARAMS.registry.default, key: 'token', optional: true } } },
+    ...sourceSecretEnv(OBJECT_PARAMS.source.default),
   ];
   const labels = { ...uiLabels(REGISTRY_NAME_PARAM.default, JOB_IDS[intent]), 'app.kubernetes.io/managed-by': 'kubectl', ...idLabels(intent) };
   const jobObj: Obj = {

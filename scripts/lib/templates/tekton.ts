@@ -16,8 +16,8 @@ import {
   TEKTON_MIN_VERSION,
   NON_RETRYABLE_EXIT_CODES,
   OBJECT_PARAMS,
+  sourceSecretEnv,
   PATHS,
-  RETRY_LIMIT,
   UI_LABELS,
   VOLUMES,
   catalog,
@@ -101,6 +101,7 @@ function stepEnv(name: StepName): Obj[] {
     else if (w.kind === 'fixed') env.push({ name: p.env, value: w.value });
     else env.push({ name: p.env, valueFrom: { secretKeyRef: { name: `$(params.${OBJECT_PARAMS[w.side].name})`, key: w.key, optional: true } } });
   }
+  if (objectsOf(step(name)).source) env.push(...sourceSecretEnv(`$(params.${OBJECT_PARAMS.source.name})`));
   env.push({ name: 'TMPDIR', value: PATHS.tmp });
   return env;
 }
@@ -184,7 +185,6 @@ function markFailedFinally(taskNames: readonly string[]): Obj {
     ...pipelineTask('mark-failed', { 'failure-reason': failureReason }),
     // Ids come from params and from the workspace: results of a failed task would make finally skip.
     when: [{ input: '$(tasks.status)', operator: 'in', values: ['Failed'] }],
-    retries: RETRY_LIMIT,
   };
 }
 
@@ -197,8 +197,8 @@ export function tektonPipeline(): Obj {
       ...pipelineTask(name, overrides),
       ...(previous ? { runAfter: [previous] } : {}),
       ...(name === 'package' ? { when: [{ input: '$(params.destination-type)', operator: 'in', values: ['oci'] }] } : {}),
-      // Tekton retries any failure; preflight fails only on input that a retry cannot fix.
-      ...(name === 'preflight' ? {} : { retries: RETRY_LIMIT }),
+      // No Tekton `retries`: they do not look at exit codes, so they would rerun bad input (2-6) as
+      // well; model-sync retries transient faults in process (--retry-attempts).
     });
     previous = name;
   }
@@ -230,7 +230,7 @@ export const ONE_POD_PIPELINE_NAME = 'model-sync-pipeline-one-pod';
  * `all` records a failure itself, unless its pod is killed outright.
  */
 export function tektonOnePodPipeline(): Obj {
-  const all = { ...pipelineTask('all'), retries: RETRY_LIMIT };
+  const all = pipelineTask('all');
   const finallyTask = markFailedFinally(['all']);
   const result = (name: string, description: string) => ({ name, description, value: `$(tasks.all.results.${name})` });
   return pipelineDoc(ONE_POD_PIPELINE_NAME, 'model-sync pipeline (one pod)', {
@@ -274,7 +274,7 @@ export function tektonScaleOutPipeline(): Obj {
   let previous: string | undefined;
   for (const name of SCALE_OUT_CHAIN) {
     const base = pipelineTask(name, name === 'register' ? registerInputs('assemble') : {});
-    const pt: Obj = { ...base, ...(previous ? { runAfter: [previous] } : {}), ...(name === 'preflight' ? {} : { retries: RETRY_LIMIT }) };
+    const pt: Obj = { ...base, ...(previous ? { runAfter: [previous] } : {}) };
     if (name === 'push') {
       // A param is given in `params` or in `matrix`, never both.
       pt.params = (base.params as Obj[]).filter((p) => p.name !== 'part');
@@ -408,8 +408,11 @@ function exitCodeLines(): string {
   const kinds = (Object.keys(EXIT_MEANINGS) as Array<keyof typeof EXIT_MEANINGS>).sort((a, b) => EXIT[a] - EXIT[b]);
   const final = new Set<number>(NON_RETRYABLE_EXIT_CODES);
   const list = (retry: boolean) => kinds.filter((k) => final.has(EXIT[k]) !== retry).map((k) => `${EXIT[k]} ${EXIT_MEANINGS[k]}`).join(', ');
-  return `${list(false)}: retrying cannot help (Tekton's \`retries\` do not look at exit codes, so a retry fails the same way).
-${list(true)}: a retry (\`retries\` on the pipeline task) may succeed and resumes on the workspace.`;
+  return `${list(false)}: retrying cannot help. ${list(true)}: a retry may succeed and resumes on the workspace.
+The pipeline tasks have no Tekton \`retries\`: Tekton retries every failure whatever its exit code, so a retry would
+rerun bad input too. model-sync retries transient faults itself (\`retry-attempts\`, with back-off), inside the step,
+and a step that still fails exits non-zero, so the pipeline never goes on to register; rerun the PipelineRun for anything else (bound
+to the same claim, it resumes).`;
 }
 
 export function pipelineReadme(): string {
