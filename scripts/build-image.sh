@@ -16,6 +16,8 @@
 #   --cache            podman/buildah: keep a layer per instruction to reuse in later builds (with
 #                      the vfs driver of --podman-dir every layer is a full copy: slower first build)
 #   --print-name       print the image name and exit
+#   --print-platforms  print the platforms steps/image.yaml lists (the image is built for the
+#                      machine's own, which must be one of them) and exit
 # The image name is steps/image.yaml `repository` + ":" + the tag.
 set -euo pipefail
 
@@ -28,6 +30,7 @@ podman_dir=''
 tag=''
 npm_ca=${NODE_EXTRA_CA_CERTS:-}
 print_name=false
+print_platforms=false
 layers=false
 while [ $# -gt 0 ]; do
   case $1 in
@@ -38,6 +41,7 @@ while [ $# -gt 0 ]; do
     --npm-ca) npm_ca=${2:?--npm-ca needs a file}; shift 2 ;;
     --cache) layers=true; shift ;;
     --print-name) print_name=true; shift ;;
+    --print-platforms) print_platforms=true; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-image: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -48,6 +52,14 @@ repository=$(sed -n 's/^repository:[[:space:]]*\([^[:space:]#]*\).*/\1/p' steps/
 version=$(node -p 'require("./package.json").version')
 image="$repository:${tag:-$version}"
 if $print_name; then echo "$image"; exit 0; fi
+platforms=$(sed -n 's/^platforms:[[:space:]]*\[\(.*\)\].*/\1/p' steps/image.yaml | tr -d ' ')
+[ -n "$platforms" ] || { echo "build-image: no 'platforms: [...]' in steps/image.yaml" >&2; exit 1; }
+if $print_platforms; then echo "$platforms"; exit 0; fi
+case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64|arm64) arch=arm64 ;; *) arch=$(uname -m) ;; esac
+case ",$platforms," in
+  *",linux/$arch,"*) ;;
+  *) echo "build-image: this machine builds linux/$arch, which steps/image.yaml platforms ($platforms) does not list (the Tekton annotation claims those)" >&2; exit 2 ;;
+esac
 
 if [ -z "$engine" ]; then
   if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then engine=docker

@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { REPO_ROOT, tempDir } from '../dev/cli.js';
+import { loadTemplateDocs } from './support/template-schemas.js';
 
 const run = promisify(execFile);
 
@@ -131,6 +132,16 @@ describe('Dockerfile structure', () => {
       assert.ok(!lines.includes(`!${name}`) && !lines.includes(`!${name}/`), `.dockerignore does not re-include ${name}`);
     }
     assert.ok(excludesAll || lines.includes('.env'), '.dockerignore excludes .env files');
+  });
+
+  test("the Tekton tasks claim exactly the platforms the build script builds (steps/image.yaml)", async () => {
+    const { stdout } = await run(path.join(REPO_ROOT, 'scripts/build-image.sh'), ['--print-platforms']);
+    const claimed = new Set<string>();
+    for (const { doc } of loadTemplateDocs()) {
+      const a = (doc.metadata as { annotations?: Record<string, string> } | undefined)?.annotations?.['tekton.dev/platforms'];
+      if (a) claimed.add(a);
+    }
+    assert.deepEqual([...claimed], [stdout.trim()]);
   });
 
   test('scripts/build-image.sh names the image after steps/image.yaml and package.json', async () => {

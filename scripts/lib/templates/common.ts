@@ -15,6 +15,13 @@ export function packageVersion(): string {
 }
 
 /** The one image every template and sample runs. */
+/** The platforms steps/image.yaml lists: what the image build produces, and what Tekton's annotation claims. */
+export function imagePlatforms(): string[] {
+  const { platforms } = YAML.parse(readFileSync(path.join(stepsDir(), 'image.yaml'), 'utf8')) as { platforms?: string[] };
+  if (!Array.isArray(platforms) || platforms.length === 0) throw new Error('steps/image.yaml lists no platforms');
+  return platforms;
+}
+
 export function imageRef(): string {
   const { repository } = YAML.parse(readFileSync(path.join(stepsDir(), 'image.yaml'), 'utf8')) as { repository: string };
   return `${repository}:${packageVersion()}`;

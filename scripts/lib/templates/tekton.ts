@@ -16,6 +16,7 @@ import {
   TEKTON_MIN_VERSION,
   NON_RETRYABLE_EXIT_CODES,
   OBJECT_PARAMS,
+  imagePlatforms,
   sourceSecretEnv,
   PATHS,
   UI_LABELS,
@@ -112,7 +113,7 @@ function annotations(displayName: string, minVersion = TEKTON_MIN_VERSION): Obj 
     'tekton.dev/categories': 'Machine Learning',
     'tekton.dev/tags': 'model-registry, kserve, modelcar, oci, s3, huggingface',
     'tekton.dev/displayName': displayName,
-    'tekton.dev/platforms': 'linux/amd64,linux/arm64',
+    'tekton.dev/platforms': imagePlatforms().join(','),
   };
 }
 
