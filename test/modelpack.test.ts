@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
@@ -208,6 +208,23 @@ describe('--destination-oci-format modelpack and both', { skip }, () => {
     // containers/image reads the index and picks the image, not the ModelPack entry.
     const out = await mr.dir('ms-skopeo-');
     execFileSync('skopeo', ['copy', '--src-tls-verify=false', `docker://${registry.host}/models/tiny:both`, `oci:${out}:x`], { stdio: 'pipe' });
+  });
+
+  it('package hashes a file no inventory records once, as its raw layer (digest = the file sha256)', async () => {
+    const ws = await mr.dir('ms-pack-local-');
+    for (const [name, body] of Object.entries(model)) {
+      await mkdir(path.dirname(path.join(ws, 'model', name)), { recursive: true });
+      await writeFile(path.join(ws, 'model', name), body);
+    }
+    const run = await runCli(['package'], { MODEL_SYNC_STORAGE_PATH: ws, MODEL_SYNC_DESTINATION_OCI_FORMAT: 'modelpack', MODEL_SYNC_DESTINATION_OCI_URI: 'registry.example.com/models/tiny:pack' });
+    assert.equal(run.code, 0, run.stderr);
+    const hashedLine = logLines(run.stderr).find((l) => String(l.msg).includes('files hashed'));
+    assert.equal(hashedLine?.hashed, Object.keys(model).length, 'no inventory: every file hashed');
+    const index = JSON.parse(await readFile(path.join(ws, 'image/index.json'), 'utf8')) as Json;
+    const blob = (d: string) => readFile(path.join(ws, 'image/blobs/sha256', d.slice('sha256:'.length)), 'utf8');
+    const doc = JSON.parse(await blob(index.manifests[0].digest)) as Json;
+    for (const l of doc.layers as Json[]) assert.equal(l.digest, sha256(model[l.annotations['org.cncf.model.filepath']]!), l.annotations['org.cncf.model.filepath']);
+    assert.equal((await manifest('pack')).digest, index.manifests[0].digest, 'the same artifact as fetch-then-package gave');
   });
 
   it('refuses a creation time that is not RFC 3339, and scale-out of a ModelPack-only artifact, naming the setting (exit 2)', async () => {

@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ModelSyncError } from '../errors.js';
-import { tarLayerSegments, type TarLayerGroupInfo, type TarLayerInfo, type TarMember } from './tar-layer.js';
+import { layerSegments, type TarLayerGroupInfo, type TarLayerInfo, type TarMember } from './tar-layer.js';
 
 /** One member file of a layer to hash. */
 export interface LayerHashMember extends TarMember {
@@ -113,10 +113,12 @@ type WorkerReply =
 /**
  * The digest, size and member file digests of each layer (in the order given): file digests are
  * taken from `knownSha256` where set and computed otherwise, every member file is read once.
+ * `raw`: each layer is a ModelPack raw layer, its one file alone, so the layer digest is the
+ * file's and each file's bytes go through one hash, not two.
  */
 export async function hashTarLayers(
   layers: ReadonlyArray<readonly LayerHashMember[]>,
-  opts: { concurrency?: number; onBytes?: (n: number) => void; signal?: AbortSignal } = {},
+  opts: { concurrency?: number; onBytes?: (n: number) => void; signal?: AbortSignal; raw?: boolean } = {},
 ): Promise<HashedLayer[]> {
   const results: HashedLayer[] = new Array(layers.length);
   const workers = Math.min(layers.length, Math.max(1, opts.concurrency ?? defaultHashConcurrency()));
@@ -131,7 +133,7 @@ export async function hashTarLayers(
   const runWorker = async (worker: Worker): Promise<void> => {
     while (!failed && next < layers.length) {
       const index = next++;
-      results[index] = await hashOne(worker, layers[index]!, opts.onBytes);
+      results[index] = await hashOne(worker, layers[index]!, opts.onBytes, opts.raw);
     }
   };
   try {
@@ -157,12 +159,13 @@ export async function hashTarLayers(
   }
 }
 
-function hashOne(worker: Worker, members: readonly LayerHashMember[], onBytes?: (n: number) => void): Promise<HashedLayer> {
-  const { segments, size } = tarLayerSegments(members);
+function hashOne(worker: Worker, members: readonly LayerHashMember[], onBytes?: (n: number) => void, raw = false): Promise<HashedLayer> {
+  const { segments, size } = layerSegments(members, raw);
   const job: Segment[] = segments.map((seg) => {
     if ('bytes' in seg) return { bytes: seg.bytes };
     const m = members[seg.member]!;
-    return { member: seg.member, file: m.file, size: m.fileSize, hashFile: !m.knownSha256 };
+    // A raw layer's digest is its file's: the layer hash serves as the file hash.
+    return { member: seg.member, file: m.file, size: m.fileSize, hashFile: !raw && !m.knownSha256 };
   });
   return new Promise<HashedLayer>((resolve, reject) => {
     const onExit = (code: number) => done(new Error(`layer hash worker exited (code ${code})`));
@@ -170,7 +173,7 @@ function hashOne(worker: Worker, members: readonly LayerHashMember[], onBytes?: 
     const onMessage = (m: WorkerReply) => {
       if (m.type === 'progress') return onBytes?.(m.bytes);
       if (m.type === 'error') return done(workerError(m));
-      const files = members.map((member, i) => ({ path: member.path, fileSize: member.fileSize, fileSha256: member.knownSha256 ?? `sha256:${m.files[i]!}` }));
+      const files = members.map((member, i) => ({ path: member.path, fileSize: member.fileSize, fileSha256: raw ? `sha256:${m.digest}` : (member.knownSha256 ?? `sha256:${m.files[i]!}`) }));
       done(undefined, { digest: `sha256:${m.digest}`, size, files, counts: m.counts });
     };
     const done = (err: Error | undefined, value?: HashedLayer) => {

@@ -206,11 +206,11 @@ export interface TarLayerSource {
   raw?: boolean;
 }
 
-/** The segments of a source's layer: the tar framing around its files, or a raw layer's one file. */
-function layerSegments(source: TarLayerSource): { segments: TarSegment[]; size: number } {
-  if (!source.raw) return tarLayerSegments(source.members);
-  if (source.members.length !== 1) throw new Error('a raw layer holds exactly one file');
-  const size = source.members[0]!.fileSize;
+/** The segments of a layer of `members`: the tar framing around the files, or a raw layer's one file. */
+export function layerSegments(members: readonly TarMember[], raw = false): { segments: TarSegment[]; size: number } {
+  if (!raw) return tarLayerSegments(members);
+  if (members.length !== 1) throw new Error('a raw layer holds exactly one file');
+  const size = members[0]!.fileSize;
   return { segments: [{ offset: 0, member: 0, size }], size };
 }
 
@@ -220,7 +220,7 @@ function layerSegments(source: TarLayerSource): { segments: TarSegment[]; size: 
  * against the digest; every file read is checked to still have its recorded size.
  */
 export function openTarLayerStream(source: TarLayerSource, range?: { start: number; end: number }): Readable {
-  const { segments, size } = layerSegments(source);
+  const { segments, size } = layerSegments(source.members, source.raw);
   const start = range?.start ?? 0;
   const end = Math.min(range?.end ?? size - 1, size - 1);
   if (start < 0 || start > end + 1) throw new RangeError(`invalid layer range ${start}-${end} of ${size} bytes`);

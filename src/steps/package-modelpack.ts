@@ -69,7 +69,7 @@ async function rawLayers(ctx: StepContext, files: readonly ModelFile[], previous
   if (toHash.length > 0) {
     const progress = new Progress(ctx.log, 'package (hash files)', toHash.reduce((n, f) => n + f.size, 0), ctx.settings.progressIntervalSeconds);
     try {
-      const hashed = await hashTarLayers(toHash.map((f) => [{ file: f.file, path: f.path, fileSize: f.size }]), { onBytes: (n) => progress.add(n) });
+      const hashed = await hashTarLayers(toHash.map((f) => [{ file: f.file, path: f.path, fileSize: f.size }]), { raw: true, onBytes: (n) => progress.add(n) });
       toHash.forEach((f, i) => {
         const digest = hashed[i]!.files[0]!.fileSha256;
         if (f.sha256 && f.sha256 !== digest) {
