@@ -10,16 +10,16 @@ import { hashTarLayers } from '../oci/layer-hasher.js';
 import { OciLayout } from '../oci/layout.js';
 import { ANNOTATION, MT } from '../oci/media-types.js';
 import { modelPackConfig, modelPackManifest, rawLayerDescriptor } from '../oci/modelpack.js';
-import { removeUnreferencedBlobs } from '../oci/unreferenced-blobs.js';
 import type { Descriptor } from '../oci/types.js';
 import { megabytesPerSecond, Progress } from '../util/progress.js';
-import { modelLayers, readRecord, writeRecord, type ModelLayerRecord, type PackageRecord } from '../workspace/records.js';
+import { modelLayers, readRecord, type ModelLayerRecord, type PackageRecord } from '../workspace/records.js';
 import { assertFetchComplete } from './inputs.js';
 import { modelFiles, type ModelFile } from './model-files.js';
+import { recordPackage } from './package-record.js';
 import type { StepContext, StepOutcome } from './types.js';
 
 export async function packageModelPack(ctx: StepContext, output: OciOutput): Promise<StepOutcome> {
-  const { settings, workspace, log } = ctx;
+  const { workspace, log } = ctx;
   const started = Date.now();
   await assertFetchComplete(workspace);
   const files = await modelFiles(ctx);
@@ -32,18 +32,7 @@ export async function packageModelPack(ctx: StepContext, output: OciOutput): Pro
   const root: Descriptor = { ...manifest, artifactType: MT.modelpackManifestArtifact };
   await layout.writeIndex({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: [{ ...root, annotations: { [ANNOTATION.refName]: 'latest' } }] });
 
-  const record: PackageRecord = {
-    ociFormat: 'modelpack',
-    indexDigest: root.digest,
-    mediaType: root.mediaType,
-    size: root.size,
-    layerBlobs: 'model-files',
-    layers,
-    finished: new Date().toISOString(),
-    settings: settings.snapshot(),
-  };
-  await writeRecord(workspace, 'package', record);
-  const removed = await removeUnreferencedBlobs(layout, [root]);
+  const removed = await recordPackage(ctx, layout, { ociFormat: 'modelpack', root, layers });
   const bytes = files.reduce((n, f) => n + f.size, 0);
   log.info({ digest: root.digest, layers: layers.length, bytes }, `ModelPack artifact ${root.digest}: ${layers.length} raw layers, one per file (no base image; KServe cannot serve it as a modelcar)`);
   return {

@@ -11,12 +11,12 @@ import { ModelSyncError } from '../errors.js';
 import { planModelLayers, type LayerBudget, type LayerPlan, type PlannedLayer } from '../oci/layer-plan.js';
 import { baseLayerCount, buildModelcar } from '../oci/modelcar.js';
 import { hashTarLayers, totalCounts } from '../oci/layer-hasher.js';
-import { removeUnreferencedBlobs } from '../oci/unreferenced-blobs.js';
 import { megabytesPerSecond, Progress } from '../util/progress.js';
-import { modelLayers, readRecord, writeRecord, type ModelLayerFile, type ModelLayerRecord, type PackageRecord } from '../workspace/records.js';
+import { modelLayers, readRecord, type ModelLayerFile, type ModelLayerRecord, type PackageRecord } from '../workspace/records.js';
 import { pullBaseImage } from './base-image.js';
 import { assertFetchComplete } from './inputs.js';
 import { modelFiles, type ModelFile } from './model-files.js';
+import { recordPackage } from './package-record.js';
 import { packageModelPack } from './package-modelpack.js';
 import type { StepContext, StepRunner } from './types.js';
 
@@ -62,21 +62,7 @@ export const runPackage: StepRunner = async (ctx) => {
     const hashed = hashing && samePlan(hashing.plan, plan) ? hashing : (hashing?.abort(), startHashing(ctx, plan, previous));
     const layers = await hashed.layers();
     const { root, platforms, attestations, modelpack } = await buildModelcar({ layout, base, layers, log, ...(output.format === 'both' ? { modelpack: output.about } : {}) });
-    const record: PackageRecord = {
-      ociFormat: output.format,
-      baseImage,
-      baseDigest: base.digest,
-      indexDigest: root.digest,
-      mediaType: root.mediaType,
-      size: root.size,
-      layerBlobs: 'model-files',
-      layers,
-      finished: new Date().toISOString(),
-      settings: settings.snapshot(),
-    };
-    await writeRecord(workspace, 'package', record);
-    // After the record: a crash in between leaves stale blobs, never a record naming removed ones.
-    const removed = await removeUnreferencedBlobs(layout, [root, base]);
+    const removed = await recordPackage(ctx, layout, { ociFormat: output.format, root, base: { image: baseImage, descriptor: base }, layers });
     const bytes = files.reduce((n, f) => n + f.size, 0);
     const seconds = (Date.now() - started) / 1000;
     return {
