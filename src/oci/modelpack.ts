@@ -8,9 +8,10 @@
 //   time, as a ModelPack manifest in the modelcar's index, so no byte is stored twice.
 // Nothing time-dependent goes in unless given (descriptor.createdAt): the same model gives the
 // same digests.
+import path from 'node:path';
 import { fnmatch } from '../util/fnmatch.js';
 import { ANNOTATION, MT } from './media-types.js';
-import { MODEL_ROOT_IN_IMAGE } from './tar-layer.js';
+import { MODEL_ROOT_IN_IMAGE, modelEntryName } from './tar-layer.js';
 import type { Descriptor, ImageManifest } from './types.js';
 
 export type ModelPackKind = 'weight' | 'weight.config' | 'doc' | 'code';
@@ -31,7 +32,7 @@ const DOC_PATTERNS = ['*.txt', '*.md', '*.pdf', 'license*', 'readme*', '*.rst', 
 export const UNKNOWN_WEIGHT_BYTES = 128 * 1024 * 1024;
 
 export function modelPackKind(relPath: string, size: number): ModelPackKind {
-  const name = relPath.slice(relPath.lastIndexOf('/') + 1).toLowerCase();
+  const name = path.posix.basename(relPath).toLowerCase();
   const matches = (patterns: readonly string[]) => patterns.some((p) => fnmatch(name, p));
   if (matches(CONFIG_PATTERNS)) return 'weight.config';
   if (matches(WEIGHT_PATTERNS)) return 'weight';
@@ -48,9 +49,17 @@ export function modelPackLayerMediaType(kind: ModelPackKind, format: ModelPackLa
 const FILE_MODE = 0o664;
 const FILE_MTIME = '1970-01-01T00:00:00Z';
 
-/** The org.cncf.model.file.metadata+json value of one regular file (typeflag 0, as modctl writes it). */
-function fileMetadata(name: string, size: number): string {
-  return JSON.stringify({ name, mode: FILE_MODE, uid: 0, gid: 0, size, mtime: FILE_MTIME, typeflag: 0 });
+/**
+ * The annotations of a one-file layer: its file path, and the file metadata of one regular file
+ * (its base name; typeflag 0, as modctl writes it). The kind is guessed from the name: untested.
+ */
+function oneFileAnnotations(filepath: string, size: number): Record<string, string> {
+  const name = path.posix.basename(filepath);
+  return {
+    [ANNOTATION.modelpackFilepath]: filepath,
+    [ANNOTATION.modelpackFileMetadata]: JSON.stringify({ name, mode: FILE_MODE, uid: 0, gid: 0, size, mtime: FILE_MTIME, typeflag: 0 }),
+    [ANNOTATION.modelpackMediaTypeUntested]: 'true',
+  };
 }
 
 export interface ModelPackFile {
@@ -63,16 +72,11 @@ export interface ModelPackFile {
 
 /** A raw layer: the file itself, so its digest is the file's sha256. */
 export function rawLayerDescriptor(file: ModelPackFile): Descriptor {
-  const name = file.path.slice(file.path.lastIndexOf('/') + 1);
   return {
     mediaType: modelPackLayerMediaType(modelPackKind(file.path, file.fileSize), 'raw'),
     digest: file.fileSha256,
     size: file.fileSize,
-    annotations: {
-      [ANNOTATION.modelpackFilepath]: file.path,
-      [ANNOTATION.modelpackFileMetadata]: fileMetadata(name, file.fileSize),
-      [ANNOTATION.modelpackMediaTypeUntested]: 'true',
-    },
+    annotations: oneFileAnnotations(file.path, file.fileSize),
   };
 }
 
@@ -99,15 +103,7 @@ export function modelcarLayerAsModelPack(layer: ModelcarTarLayer): Descriptor {
   const descriptor = { mediaType: modelPackLayerMediaType(kind, 'tar'), digest: layer.digest, size: layer.size };
   if (layer.files.length === 1) {
     const file = layer.files[0]!;
-    const entry = `${MODEL_ROOT_IN_IMAGE}/${file.path}`;
-    return {
-      ...descriptor,
-      annotations: {
-        [ANNOTATION.modelpackFilepath]: entry,
-        [ANNOTATION.modelpackFileMetadata]: fileMetadata(entry.slice(entry.lastIndexOf('/') + 1), file.fileSize),
-        [ANNOTATION.modelpackMediaTypeUntested]: 'true',
-      },
-    };
+    return { ...descriptor, annotations: oneFileAnnotations(modelEntryName(file.path), file.fileSize) };
   }
   return {
     ...descriptor,
