@@ -10,6 +10,7 @@ import { artifactNames, commitLayer, discardLayer, extractRawLayer, extractTarLa
 import { endpointAccess, type ImageEndpoint } from '../oci/credentials.js';
 import { ANNOTATION, MT } from '../oci/media-types.js';
 import { openTarget } from '../oci/open-target.js';
+import { MODEL_ROOT_IN_IMAGE } from '../oci/tar-layer.js';
 import type { OciTarget } from '../oci/target.js';
 import type { Descriptor, ImageIndex, ImageManifest } from '../oci/types.js';
 import { readRecord, writeRecord, type Inventory, type OciLayersRecord } from '../workspace/records.js';
@@ -107,7 +108,7 @@ async function resolveManifest(source: OciTarget, log: FetchContext['log']): Pro
 }
 
 /** A raw layer's `file` is its path in model/; its record key adds it, as two files may have one content. */
-type LayerPlan = { layer: Descriptor; kind: 'modelcar' | 'tar' | 'raw'; key: string; file?: string };
+type LayerPlan = { layer: Descriptor; key: string } & ({ kind: 'modelcar' | 'tar' } | { kind: 'raw'; file: string });
 
 function planLayers(manifest: ImageManifest, label: string): LayerPlan[] {
   const layers = manifest.layers ?? [];
@@ -117,7 +118,7 @@ function planLayers(manifest: ImageManifest, label: string): LayerPlan[] {
     /^application\/vnd\.cnai\.model\./.test(manifest.config?.mediaType ?? '') ||
     layers.some((l) => MODELPACK_LAYER.test(l.mediaType));
   // The ModelPack manifest of a `both` image describes the modelcar's layers: entries under models/.
-  const underModels = manifest.annotations?.[ANNOTATION.modelpackEntriesUnder] === 'models/';
+  const underModels = manifest.annotations?.[ANNOTATION.modelpackEntriesUnder] === `${MODEL_ROOT_IN_IMAGE}/`;
   const plan: LayerPlan[] = [];
   for (const layer of layers) {
     if (isModelPack) {
@@ -152,7 +153,7 @@ function rawFileName(layer: Descriptor, label: string): string {
 async function fetchImage(ctx: FetchContext, session: FetchSession, source: OciTarget): Promise<void> {
   const { manifest, digest } = await resolveManifest(source, ctx.log);
   // A raw layer is one file: one the patterns leave out is never downloaded.
-  const plan = planLayers(manifest, source.label).filter((p) => p.file === undefined || session.paths.keeps(p.file, ctx.log));
+  const plan = planLayers(manifest, source.label).filter((p) => p.kind !== 'raw' || session.paths.keeps(p.file, ctx.log));
   const previous = await readRecord(ctx.workspace, 'fetch-oci');
   const record: OciLayersRecord = previous?.source === source.label ? previous : { source: source.label, layers: {} };
 
@@ -227,6 +228,6 @@ async function extractOne(session: FetchSession, source: OciTarget, p: LayerPlan
   const blob = await source.openBlob(p.layer);
   const verified = blob.pipe(digestVerifier({ digest: p.layer.digest, size: p.layer.size }, `cannot fetch ${what}`));
   blob.on('error', (err) => verified.destroy(err));
-  if (p.file !== undefined) return extractRawLayer(session, verified, p.file, what, onBytes);
+  if (p.kind === 'raw') return extractRawLayer(session, verified, p.file, what, onBytes);
   return extractTarLayer(session, verified, p.kind === 'modelcar' ? modelcarNames : artifactNames, what, onBytes);
 }
