@@ -14,17 +14,26 @@ export function packageVersion(): string {
   return pkg.version;
 }
 
-/** The one image every template and sample runs. */
+/** steps/image.yaml: the image's repository and the platforms it is built for. */
+function imageSpec(): { repository: string; platforms?: string[] } {
+  return YAML.parse(readFileSync(path.join(stepsDir(), 'image.yaml'), 'utf8')) as { repository: string; platforms?: string[] };
+}
+
+/** The image's repository (its name without the tag). */
+export function imageRepository(): string {
+  return imageSpec().repository;
+}
+
 /** The platforms steps/image.yaml lists: what the image build produces, and what Tekton's annotation claims. */
 export function imagePlatforms(): string[] {
-  const { platforms } = YAML.parse(readFileSync(path.join(stepsDir(), 'image.yaml'), 'utf8')) as { platforms?: string[] };
+  const { platforms } = imageSpec();
   if (!Array.isArray(platforms) || platforms.length === 0) throw new Error('steps/image.yaml lists no platforms');
   return platforms;
 }
 
+/** The one image every template and sample runs. */
 export function imageRef(): string {
-  const { repository } = YAML.parse(readFileSync(path.join(stepsDir(), 'image.yaml'), 'utf8')) as { repository: string };
-  return `${repository}:${packageVersion()}`;
+  return `${imageRepository()}:${packageVersion()}`;
 }
 
 /** The CLI binary in the image (its ENTRYPOINT); templates always set `command` to it. */

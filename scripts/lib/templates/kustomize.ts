@@ -5,7 +5,7 @@
 // replacements put the volume size (and, opt-in, the storage class) in place, and an overlay per
 // engine. images.yaml teaches kustomize's `images:` the image fields of Argo and Tekton resources.
 import { argoWorkflowTemplate } from './argo.js';
-import { imageRef, toYaml, WORKSPACE_SIZE } from './common.js';
+import { imageRepository, packageVersion, toYaml, WORKSPACE_SIZE } from './common.js';
 import { jobSample, secrets } from './samples.js';
 import { TEKTON_STEPS, tektonOnePodPipeline, tektonPipeline, tektonScaleOutPipeline, tektonTask } from './tekton.js';
 
@@ -20,12 +20,6 @@ const NO_SIDECAR = { 'sidecar.istio.io/inject': 'false' };
 
 const KUSTOMIZATION = { apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization' };
 const COMPONENT = { apiVersion: 'kustomize.config.k8s.io/v1alpha1', kind: 'Component' };
-
-function imageName(): { name: string; tag: string } {
-  const ref = imageRef();
-  const at = ref.lastIndexOf(':');
-  return { name: ref.slice(0, at), tag: ref.slice(at + 1) };
-}
 
 /** Fields the images transformer rewrites besides the built-in workload ones (it walks lists itself). */
 export const IMAGE_FIELDS: Array<{ kind: string; path: string }> = [
@@ -153,7 +147,6 @@ function settingsComponents(): Record<string, Obj[]> {
 }
 
 function overlay(engine: 'argo' | 'tekton' | 'job'): Obj[] {
-  const { name, tag } = imageName();
   return [
     {
       ...KUSTOMIZATION,
@@ -162,7 +155,7 @@ function overlay(engine: 'argo' | 'tekton' | 'job'): Obj[] {
       components: [`../../components/${engine}`, '../../components/settings'],
       // A mirror or another tag: newName / newTag / digest, here (`kustomize edit set image`): the
       // components' configurations make it reach Argo's and Tekton's image fields too.
-      images: [{ name, newTag: tag }],
+      images: [{ name: imageRepository(), newTag: packageVersion() }],
     },
   ];
 }
