@@ -37,7 +37,7 @@ export const DEFAULT_REGION = 'us-east-1';
 export type SourceSettings = { type: 's3'; s3: S3Settings } | { type: 'oci'; image: ImageEndpoint } | { type: 'uri'; uri: UriSource };
 export type DestinationSettings = { type: 's3'; s3: S3Settings } | { type: 'oci'; image: ImageEndpoint };
 
-/** What the Model Registry steps need: where the server is, and the inputs of the plan. */
+/** What goes to the registry: the format and the ModelPack description (ociOutput()). */
 export interface OciOutput {
   format: OciFormat;
   /** How the format setting is named in messages. */
@@ -46,6 +46,7 @@ export interface OciOutput {
   about: ModelPackDescription;
 }
 
+/** What the Model Registry steps need: where the server is, and the inputs of the plan. */
 export interface ModelRegistrySettings {
   connection: RegistryConnection;
   /** pino level of the client's own log lines (upstream's numeric levels translated). */

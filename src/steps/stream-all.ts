@@ -40,8 +40,9 @@ export function streamingIntended(settings: StepSettings): StreamChoice {
     return { stream: false, reason: 'the destination is an oci: image layout' };
   }
   if (settings.source().type === 'oci') return { stream: false, reason: "an OCI source's files sit inside its tar layers" };
-  if (destination.type === 'oci' && settings.ociOutput().format === 'modelpack') {
-    return { stream: false, reason: `${settings.ociOutput().setting} is modelpack, whose raw layers are staged files` };
+  const output = settings.ociOutput();
+  if (destination.type === 'oci' && output.format === 'modelpack') {
+    return { stream: false, reason: `${output.setting} is modelpack, whose raw layers are staged files` };
   }
   return { stream: true };
 }
