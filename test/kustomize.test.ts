@@ -70,7 +70,7 @@ describe('kustomize: deploy/ overlays for Argo, Tekton and the plain Job', () =>
         assert.deepEqual(role.rules, [{ apiGroups: ['argoproj.io'], resources: ['workflowtaskresults'], verbs: ['create', 'patch'] }], "Argo's executor reports results");
         const wt = docs.find((d) => d.kind === 'WorkflowTemplate')!;
         assert.equal(wt.spec.serviceAccountName, 'model-sync');
-        assert.equal(wt.spec.podMetadata.annotations['sidecar.istio.io/inject'], 'false');
+        for (const t of wt.spec.templates.filter((x: Doc) => x.container)) assert.equal(t.metadata.annotations['sidecar.istio.io/inject'], 'false', t.name);
       }
       if (engine === 'tekton') {
         for (const t of docs.filter((d) => d.kind === 'Task')) assert.equal(t.metadata.annotations['sidecar.istio.io/inject'], 'false', t.metadata.name);

@@ -457,8 +457,8 @@ test('tekton: no pipeline task has retries (Tekton retries ignore exit codes; mo
   }
 });
 
-test('every template pod that reads the source takes HF_TOKEN and the Azure credentials from the source Secret (optional keys)', () => {
-  const wanted = ['HF_TOKEN', 'AZURE_STORAGE_ACCESS_KEY', 'AZURE_CLIENT_ID', 'AZURE_TENANT_ID', 'AZURE_CLIENT_SECRET'];
+test('every template pod that reads the source takes HF_TOKEN and the Azure credentials (both spellings) from the source Secret (optional keys)', () => {
+  const wanted = ['HF_TOKEN', 'AZURE_STORAGE_ACCESS_KEY', 'AZURE_CLIENT_ID', 'AZURE_TENANT_ID', 'AZURE_CLIENT_SECRET', 'AZ_CLIENT_ID', 'AZ_TENANT_ID', 'AZ_CLIENT_SECRET'];
   let checked = 0;
   const visit = (file: string, node: unknown): void => {
     if (Array.isArray(node)) return node.forEach((n) => visit(file, n));
@@ -479,4 +479,17 @@ test('every template pod that reads the source takes HF_TOKEN and the Azure cred
   };
   for (const { file, doc } of loadTemplateDocs()) if (!file.includes('/bff/')) visit(file, doc);
   assert.ok(checked >= 10, `${checked} containers checked`);
+});
+
+test('every job pod we ship opts out of Istio sidecar injection (a sidecar would keep the pod from completing)', () => {
+  const off = (annotations: Obj | undefined, where: string) => assert.equal(annotations?.['sidecar.istio.io/inject'], 'false', where);
+  // Argo: on each leaf template's metadata, which travels with templateRef into callers' Workflows.
+  for (const { file, doc } of argoTemplates) {
+    for (const t of (doc.spec as Obj).templates as Obj[]) if (t.container) off(t.metadata?.annotations, `${file}: template ${t.name}`);
+  }
+  // Tekton copies a Task's annotations onto its pods; Pipelines, PipelineRuns and TaskRuns use these Tasks.
+  const tasks = ofKind('Task');
+  assert.ok(tasks.length >= 9);
+  for (const { file, doc } of tasks) off((doc.metadata as Obj).annotations, file);
+  for (const { file, doc } of ourJobs) off((doc.spec as Obj).template.metadata?.annotations, file);
 });

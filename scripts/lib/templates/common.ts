@@ -70,7 +70,7 @@ export type SecretSide = 'source' | 'destination' | 'registry';
 
 /** Template-only parameters naming the Secrets and the ConfigMap (never credentials themselves). */
 export const OBJECT_PARAMS = {
-  source: { name: 'source-secret', default: 'model-sync-source', description: 'Secret with the source credentials: S3 folder keys (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, AWS_S3_ENDPOINT, AWS_S3_BUCKET), OCI_PASSWORD, .dockerconfigjson or URI, and optional keys passed as environment variables of the same names: HF_TOKEN (hf://) and AZURE_STORAGE_ACCESS_KEY, AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_CLIENT_SECRET (Azure Blob). Mounted read-only at /opt/creds/source; optional.' },
+  source: { name: 'source-secret', default: 'model-sync-source', description: 'Secret with the source credentials: S3 folder keys (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, AWS_S3_ENDPOINT, AWS_S3_BUCKET), OCI_PASSWORD, .dockerconfigjson or URI, and optional keys passed as environment variables of the same names: HF_TOKEN (hf://) and AZURE_STORAGE_ACCESS_KEY, AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_CLIENT_SECRET or their KServe spellings AZ_CLIENT_ID, AZ_TENANT_ID, AZ_CLIENT_SECRET (Azure Blob). Mounted read-only at /opt/creds/source; optional.' },
   destination: { name: 'destination-secret', default: 'model-sync-destination', description: 'Secret with the destination credentials: .dockerconfigjson (set destination-oci-credentials-path to /opt/creds/destination/.dockerconfigjson), OCI_PASSWORD, or S3 folder keys. Mounted read-only at /opt/creds/destination; optional.' },
   registry: { name: 'registry-secret', default: 'model-sync-registry', description: 'Secret with the Model Registry bearer token (key token) and optionally a CA bundle (key ca.crt, set registry-custom-ca to /opt/creds/registry/ca.crt). Mounted read-only at /opt/creds/registry; optional.' },
   metadata: { name: 'metadata-configmap', default: 'model-sync-metadata', description: 'ConfigMap with the model metadata in dot notation (RegisteredModel.name, ModelVersion.name, ...), mounted read-only at /etc/model-metadata; optional.' },
@@ -92,7 +92,17 @@ const SECRET_KEYS: Record<string, { side: SecretSide; key: string }> = {
  * config/settings.ts): every step that reads the source gets them from the source Secret's keys of
  * the same names, optional, so a Secret without them changes nothing.
  */
-export const SOURCE_SECRET_ENV = ['HF_TOKEN', 'AZURE_STORAGE_ACCESS_KEY', 'AZURE_CLIENT_ID', 'AZURE_TENANT_ID', 'AZURE_CLIENT_SECRET'] as const;
+export const SOURCE_SECRET_ENV = [
+  'HF_TOKEN',
+  'AZURE_STORAGE_ACCESS_KEY',
+  'AZURE_CLIENT_ID',
+  'AZURE_TENANT_ID',
+  'AZURE_CLIENT_SECRET',
+  // KServe's spellings, so that a Secret made for KServe's storage initializer works as it is.
+  'AZ_CLIENT_ID',
+  'AZ_TENANT_ID',
+  'AZ_CLIENT_SECRET',
+] as const;
 
 export function sourceSecretEnv(secretName: string): Array<Record<string, unknown>> {
   return SOURCE_SECRET_ENV.map((key) => ({ name: key, valueFrom: { secretKeyRef: { name: secretName, key, optional: true } } }));
@@ -267,6 +277,11 @@ export function uiLabels(registryName: string, jobId?: string): Record<string, s
  * otherwise set MODEL_SYNC_REGISTRY_PORT. Argo has no field for it, so a podSpecPatch carries it.
  */
 export const ENABLE_SERVICE_LINKS = false;
+/**
+ * On every job pod: Kubeflow namespaces inject Istio sidecars, and a sidecar that never exits
+ * keeps a Job's pod (and an Argo or Tekton step's) from completing.
+ */
+export const NO_SIDECAR_ANNOTATIONS: Readonly<Record<string, string>> = { 'sidecar.istio.io/inject': 'false' };
 export const ARGO_POD_SPEC_PATCH = JSON.stringify({ enableServiceLinks: ENABLE_SERVICE_LINKS });
 export const ID_LABELS = {
   model: 'modelregistry.kubeflow.org/model-sync-model-id',

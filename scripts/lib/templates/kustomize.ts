@@ -15,8 +15,6 @@ export const SERVICE_ACCOUNT = 'model-sync';
 export const WORKSPACE_CLAIM = 'model-sync-workspace';
 const SETTINGS = 'model-sync-deploy';
 const NAMESPACE = 'model-sync';
-/** Kubeflow namespaces inject Istio sidecars, and a sidecar keeps a Job pod from completing. */
-const NO_SIDECAR = { 'sidecar.istio.io/inject': 'false' };
 
 const KUSTOMIZATION = { apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization' };
 const COMPONENT = { apiVersion: 'kustomize.config.k8s.io/v1alpha1', kind: 'Component' };
@@ -76,31 +74,26 @@ function rbac(rules: Obj[]): Obj[] {
   ];
 }
 
-function withPodSettings(wt: Obj): Obj {
+function withServiceAccount(wt: Obj): Obj {
   const spec = wt.spec as Obj;
-  return { ...wt, spec: { ...spec, serviceAccountName: SERVICE_ACCOUNT, podMetadata: { annotations: { ...NO_SIDECAR } } } };
+  return { ...wt, spec: { ...spec, serviceAccountName: SERVICE_ACCOUNT } };
 }
 
 function argoComponent(): Record<string, Obj[]> {
   return {
     'deploy/components/argo/kustomization.yaml': [{ ...COMPONENT, resources: ['workflowtemplate.yaml', 'rbac.yaml'], configurations: ['images.yaml'] }],
     'deploy/components/argo/images.yaml': [{ images: IMAGE_FIELDS }],
-    'deploy/components/argo/workflowtemplate.yaml': [withPodSettings(argoWorkflowTemplate('WorkflowTemplate'))],
+    'deploy/components/argo/workflowtemplate.yaml': [withServiceAccount(argoWorkflowTemplate('WorkflowTemplate'))],
     // Argo's executor (the wait container) reports outputs through workflowtaskresults (v3.4+).
     'deploy/components/argo/rbac.yaml': rbac([{ apiGroups: ['argoproj.io'], resources: ['workflowtaskresults'], verbs: ['create', 'patch'] }]),
   };
 }
 
 function tektonComponent(): Record<string, Obj[]> {
-  // Tekton copies a Task's annotations onto the TaskRun and its pod.
-  const annotate = (o: Obj): Obj => {
-    const metadata = o.metadata as Obj;
-    return { ...o, metadata: { ...metadata, annotations: { ...(metadata.annotations as Obj), ...NO_SIDECAR } } };
-  };
   return {
     'deploy/components/tekton/kustomization.yaml': [{ ...COMPONENT, resources: ['tasks.yaml', 'pipelines.yaml'], configurations: ['images.yaml'] }],
     'deploy/components/tekton/images.yaml': [{ images: IMAGE_FIELDS }],
-    'deploy/components/tekton/tasks.yaml': TEKTON_STEPS.map((s) => annotate(tektonTask(s))),
+    'deploy/components/tekton/tasks.yaml': TEKTON_STEPS.map((s) => tektonTask(s)),
     'deploy/components/tekton/pipelines.yaml': [tektonPipeline(), tektonOnePodPipeline(), tektonScaleOutPipeline()],
   };
 }
@@ -119,7 +112,6 @@ function jobComponent(): Record<string, Obj[]> {
         ...spec,
         template: {
           ...template,
-          metadata: { ...(template.metadata as Obj), annotations: { ...NO_SIDECAR } },
           // The claim keeps the workspace across pod retries, so a retry resumes.
           spec: { ...podSpec, serviceAccountName: SERVICE_ACCOUNT, volumes },
         },
@@ -169,7 +161,7 @@ function inferenceService(): Obj {
   return {
     apiVersion: 'serving.kserve.io/v1beta1',
     kind: 'InferenceService',
-    metadata: { name: 'sentiment-analyzer', annotations: { ...NO_SIDECAR } },
+    metadata: { name: 'sentiment-analyzer' },
     spec: {
       predictor: {
         serviceAccountName: SERVICE_ACCOUNT,

@@ -5,6 +5,7 @@
 import {
   COMMAND,
   ENABLE_SERVICE_LINKS,
+  NO_SIDECAR_ANNOTATIONS,
   ID_LABELS,
   NON_RETRYABLE_EXIT_CODES,
   OBJECT_PARAMS,
@@ -177,7 +178,7 @@ function job(intent: Intent): Obj {
         ],
       },
       template: {
-        metadata: { labels: { ...uiLabels(REGISTRY_NAME_PARAM.default, JOB_IDS[intent]), ...idLabels(intent) } },
+        metadata: { labels: { ...uiLabels(REGISTRY_NAME_PARAM.default, JOB_IDS[intent]), ...idLabels(intent) }, annotations: { ...NO_SIDECAR_ANNOTATIONS } },
         spec: {
           restartPolicy: 'Never',
           enableServiceLinks: ENABLE_SERVICE_LINKS,

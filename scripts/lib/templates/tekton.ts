@@ -15,6 +15,7 @@ import {
   TEKTON_MATRIX_MIN_VERSION,
   TEKTON_MIN_VERSION,
   NON_RETRYABLE_EXIT_CODES,
+  NO_SIDECAR_ANNOTATIONS,
   OBJECT_PARAMS,
   imagePlatforms,
   sourceSecretEnv,
@@ -126,7 +127,12 @@ export function tektonTask(name: StepName): Obj {
   return {
     apiVersion: 'tekton.dev/v1',
     kind: 'Task',
-    metadata: { name: taskName(name), labels: labels(), annotations: annotations(name === 'all' ? 'model-sync (all steps)' : `model-sync ${name}`) },
+    metadata: {
+      name: taskName(name),
+      labels: labels(),
+      // Tekton copies a Task's annotations onto its TaskRuns' pods, so the Istio one reaches every pod.
+      annotations: { ...annotations(name === 'all' ? 'model-sync (all steps)' : `model-sync ${name}`), ...NO_SIDECAR_ANNOTATIONS },
+    },
     spec: {
       description: `${contract.summary}\n\n${contract.description}`,
       params: taskParams(name),
