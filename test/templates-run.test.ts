@@ -57,8 +57,11 @@ const badParams = {
   'model-artifact-id': '6',
 };
 
+/** A private CA for the destination registry, as `kubectl create configmap --from-file=ca.crt=...` makes it. */
+const destinationCerts = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'model-sync-destination-oci-certs' }, data: { 'ca.crt': '-----BEGIN CERTIFICATE-----\nplaceholder\n-----END CERTIFICATE-----\n' } };
+
 test('argo: a configuration error stops the chain without retries, and the exit handler runs mark-failed with the cause', async () => {
-  const run = await runArgoWorkflowTemplate({ template: workflowTemplate, parameters: badParams }, { root, objects: sampleSecrets });
+  const run = await runArgoWorkflowTemplate({ template: workflowTemplate, parameters: badParams }, { root, objects: [...sampleSecrets, destinationCerts] });
   assert.equal(run.status, 'Failed', describeRun(run));
   assert.deepEqual(run.pods.map((p) => [p.name, p.exitCode]), [['preflight', 2]], 'exit code 2 is not retried and nothing runs after');
   assert.match(run.pods[0]!.termination, /source-aws-key/);
@@ -69,6 +72,8 @@ test('argo: a configuration error stops the chain without retries, and the exit 
   assert.ok(env.MODEL_SYNC_STORAGE_PATH!.startsWith(root) && env.MODEL_SYNC_STORAGE_PATH === run.workspace);
   assert.equal(await readFile(path.join(env.MODEL_SYNC_SOURCE_S3_CREDENTIALS_PATH!, 'AWS_S3_BUCKET'), 'utf8'), 'models');
   assert.ok((await stat(env.MODEL_SYNC_METADATA_CONFIGMAP_PATH!)).isDirectory(), 'optional ConfigMap volume is an empty folder');
+  assert.equal(await readFile(path.join(env.MODEL_SYNC_DESTINATION_OCI_CERT_DIR!, 'ca.crt'), 'utf8'), destinationCerts.data['ca.crt'], 'the CA ConfigMap is the certs.d folder');
+  assert.deepEqual(await readdir(env.MODEL_SYNC_SOURCE_OCI_CERT_DIR!), [], 'an absent optional CA ConfigMap: an empty folder');
   assert.equal(run.exitPods.length >= 1, true, 'the exit handler ran');
   const markFailed = run.exitPods[0]!;
   assert.equal(markFailed.template, 'mark-failed');

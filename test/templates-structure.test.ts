@@ -493,3 +493,45 @@ test('every job pod we ship opts out of Istio sidecar injection (a sidecar would
   for (const { file, doc } of tasks) off((doc.metadata as Obj).annotations, file);
   for (const { file, doc } of ourJobs) off((doc.spec as Obj).template.metadata?.annotations, file);
 });
+
+test('the registries\' certs.d folders come from optional ConfigMaps: a mounted volume (Argo, Job) or an optional workspace (Tekton)', () => {
+  const settings = { MODEL_SYNC_SOURCE_OCI_CERT_DIR: 'source-oci-certs', MODEL_SYNC_DESTINATION_OCI_CERT_DIR: 'destination-oci-certs' } as const;
+  let checked = 0;
+  for (const { file, doc } of docs) {
+    if (isBffSample(file)) continue;
+    if (doc.kind === 'Task') {
+      const spec = doc.spec as Obj;
+      for (const s of spec.steps as Obj[]) {
+        for (const [env, ws] of Object.entries(settings)) {
+          const e = (s.env as Obj[]).find((x) => x.name === env);
+          if (!e) continue;
+          checked++;
+          assert.equal(e.value, `$(workspaces.${ws}.path)`, `${file}: ${env}`);
+          assert.equal((spec.workspaces as Obj[]).find((w) => w.name === ws)?.optional, true, `${file}: workspace ${ws} optional`);
+        }
+      }
+      continue;
+    }
+    // Argo templates and Jobs: the env names a mount of an optional ConfigMap volume.
+    const pods: Array<{ container: Obj; volumes: Obj[] }> = [];
+    if (doc.kind === 'Job') {
+      const pod = (doc.spec as Obj).template.spec as Obj;
+      for (const c of pod.containers as Obj[]) pods.push({ container: c, volumes: pod.volumes });
+    }
+    if (doc.kind === 'WorkflowTemplate' || doc.kind === 'ClusterWorkflowTemplate') {
+      for (const t of (doc.spec as Obj).templates as Obj[]) if (t.container) pods.push({ container: t.container, volumes: t.volumes ?? [] });
+    }
+    for (const { container, volumes } of pods) {
+      for (const env of Object.keys(settings)) {
+        const e = ((container.env ?? []) as Obj[]).find((x) => x.name === env);
+        if (!e) continue;
+        checked++;
+        const mount = ((container.volumeMounts ?? []) as Obj[]).find((m) => m.mountPath === e.value);
+        assert.ok(mount, `${file}: ${env}=${e.value} is mounted`);
+        const volume = volumes.find((v) => v.name === mount.name);
+        assert.equal(volume?.configMap?.optional, true, `${file}: ${env} from an optional ConfigMap`);
+      }
+    }
+  }
+  assert.ok(checked >= 20, `${checked} settings checked`);
+});

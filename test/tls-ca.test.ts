@@ -261,10 +261,13 @@ describe('private CAs per service', { skip }, () => {
       assert.equal(ok.code, 0, ok.stderr);
     });
 
-    it('fetch --source-type oci: --source-oci-cert-dir, SSL_CERT_FILE, NODE_EXTRA_CA_CERTS each trust it; none names the setting', async () => {
+    it('fetch --source-type oci: --source-oci-cert-dir (per host, or a CA at its top as a mounted ConfigMap has it), SSL_CERT_FILE, NODE_EXTRA_CA_CERTS each trust it; none names the setting', async () => {
       const fetch = (env: Record<string, string>) => runCli(['fetch'], { MODEL_SYNC_STORAGE_PATH: workspace(), MODEL_SYNC_SOURCE_TYPE: 'oci', MODEL_SYNC_SOURCE_OCI_URI: dest(), ...NO_CA_ENV, ...env });
       assertRefused(await fetch({}), registry.host, new RegExp(`--source-oci-cert-dir / MODEL_SYNC_SOURCE_OCI_CERT_DIR \\(<dir>/${escape(registry.host)}/ca\\.crt\\), or set --source-oci-enable-tls-verify false`));
-      for (const env of <Array<Record<string, string>>>[{ MODEL_SYNC_SOURCE_OCI_CERT_DIR: certsDir }, { SSL_CERT_FILE: caOnly }, { NODE_EXTRA_CA_CERTS: caOnly }, { NODE_EXTRA_CA_CERTS: caOnly, SSL_CERT_FILE: SYSTEM_BUNDLE }]) {
+      const flat = path.join(work, 'flat-certs');
+      mkdirSync(flat, { recursive: true });
+      copyFileSync(ca.certPath, path.join(flat, 'ca.crt'));
+      for (const env of <Array<Record<string, string>>>[{ MODEL_SYNC_SOURCE_OCI_CERT_DIR: certsDir }, { MODEL_SYNC_SOURCE_OCI_CERT_DIR: flat }, { SSL_CERT_FILE: caOnly }, { NODE_EXTRA_CA_CERTS: caOnly }, { NODE_EXTRA_CA_CERTS: caOnly, SSL_CERT_FILE: SYSTEM_BUNDLE }]) {
         const r = await fetch(env);
         assert.equal(r.code, 0, `${JSON.stringify(env)}: ${r.stderr}`);
         assert.ok((await readFile(path.join(work, `ws${n}`, 'model', 'model.onnx'))).equals(model));
@@ -305,6 +308,29 @@ describe('trust settings (config/)', () => {
     assert.ok(tlsOptionsFor(trust, 'registry.example:5000').ca!.includes(ca.pem.trim()));
     assert.equal(tlsOptionsFor(trust, 'elsewhere.example').ca, undefined, 'nothing to add: Node default store');
     assert.throws(() => trust.forHost!('broken.example'), /--destination-oci-cert-dir \/ MODEL_SYNC_DESTINATION_OCI_CERT_DIR: .*lonely\.key has no client certificate lonely\.cert beside it/);
+  });
+
+  it('certs.d: CAs at the top of the folder (a ConfigMap mounted as it is) are trusted for every host, beside each host folder\'s own', async () => {
+    const flat = await tempDir('ms-certs-flat-');
+    try {
+      const other = createTestCa('second CA');
+      try {
+        copyFileSync(ca.certPath, path.join(flat, 'ca.crt'));
+        mkdirSync(path.join(flat, 'registry.example:5000'));
+        copyFileSync(other.certPath, path.join(flat, 'registry.example:5000', 'ca.crt'));
+        writeFileSync(path.join(flat, 'notes.txt'), 'not a certificate');
+        const trust = settings({ MODEL_SYNC_DESTINATION_OCI_BASE_IMAGE: 'registry.example:5000/base:1', MODEL_SYNC_DESTINATION_OCI_CERT_DIR: flat }).baseImage().trust!;
+        assert.deepEqual(trust.forHost!('anywhere.example')!.ca, [ca.pem.trim()], 'a host without a folder gets the top-level CA');
+        assert.deepEqual(trust.forHost!('registry.example:5000')!.ca, [ca.pem.trim(), other.pem.trim()], 'a host folder adds its own');
+        writeFileSync(path.join(flat, 'broken.crt'), 'no PEM here');
+        const again = settings({ MODEL_SYNC_DESTINATION_OCI_BASE_IMAGE: 'registry.example:5000/base:1', MODEL_SYNC_DESTINATION_OCI_CERT_DIR: flat }).baseImage().trust!;
+        assert.throws(() => again.forHost!('anywhere.example'), /--destination-oci-cert-dir \/ MODEL_SYNC_DESTINATION_OCI_CERT_DIR: .*broken\.crt holds no PEM certificate/);
+      } finally {
+        other.remove();
+      }
+    } finally {
+      await rm(flat, { recursive: true, force: true });
+    }
   });
 
   it('the base image on another host does not get the destination folder; its own setting applies and is named', () => {

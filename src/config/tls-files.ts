@@ -44,7 +44,9 @@ export function environmentCa(env: NodeJS.ProcessEnv): EnvironmentCa {
 /**
  * A certs.d folder: per host[:port], the CAs and client pairs of <dir>/<host[:port]>/, read the first
  * time a request goes to that host (a folder for an unrelated host never fails a run). The folder
- * name is the host as URLs write it: with its port unless that is 443.
+ * name is the host as URLs write it: with its port unless that is 443. CAs at the top of the folder
+ * (<dir>/*.crt) are trusted for every host of it: a ConfigMap mounted as it is (its keys cannot
+ * hold '/' or ':') then serves a private CA without an `items` list naming each host.
  */
 export function certsDir(dir: string, where: string): (host: string) => HostTrust | undefined {
   let stat;
@@ -55,10 +57,36 @@ export function certsDir(dir: string, where: string): (host: string) => HostTrus
   }
   if (!stat.isDirectory()) throw new ConfigError(`${where}: ${dir} is not a folder (expected <dir>/<host[:port]>/ca.crt)`);
   const cache = new Map<string, HostTrust | undefined>();
+  let everyHost: string[] | undefined;
   return (host) => {
-    if (!cache.has(host)) cache.set(host, readHostFolder(path.join(dir, host), where));
+    if (!cache.has(host)) {
+      everyHost ??= topLevelCas(dir, where);
+      const own = readHostFolder(path.join(dir, host), where);
+      const ca = [...everyHost, ...(own?.ca ?? [])];
+      cache.set(host, own || ca.length ? { ...own, ca } : undefined);
+    }
     return cache.get(host);
   };
+}
+
+function topLevelCas(dir: string, where: string): string[] {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch (err) {
+    throw new ConfigError(`${where}: certificate folder ${dir} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  // A mounted ConfigMap's keys are links into its ..data folder: follow them, skip folders.
+  const files = entries.filter((e) => e.name.endsWith('.crt') && !e.name.startsWith('.')).map((e) => path.join(dir, e.name));
+  return files.sort().filter(isFile).flatMap((f) => readPemBundle(f, where));
+}
+
+function isFile(file: string): boolean {
+  try {
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
 }
 
 function readHostFolder(folder: string, where: string): HostTrust | undefined {

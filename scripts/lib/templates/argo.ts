@@ -6,6 +6,7 @@
 // when the workflow failed.
 import type { StepName } from '../../../src/contract/contract.js';
 import {
+  CERT_FOLDERS,
   CHAIN,
   COMMAND,
   GLOBAL_RESULTS,
@@ -50,7 +51,7 @@ export const ARGO_NAME = 'model-sync';
 /** Template-only parameters a step's leaf takes: Secret / ConfigMap names, the registry name of the labels. */
 function objectParamsOf(name: StepName): { name: string; default: string; description: string }[] {
   const o = objectsOf(step(name));
-  return [...(['source', 'destination', 'registry', 'metadata'] as const).filter((k) => o[k]).map((k) => OBJECT_PARAMS[k]), REGISTRY_NAME_PARAM];
+  return [...(['source', 'destination', 'registry', 'metadata', 'sourceOciCerts', 'destinationOciCerts'] as const).filter((k) => o[k]).map((k) => OBJECT_PARAMS[k]), REGISTRY_NAME_PARAM];
 }
 
 function leafInputs(name: StepName): Obj[] {
@@ -107,10 +108,12 @@ function leafVolumes(name: StepName, ownWorkspace = false): { volumes: Obj[]; mo
   if (o.source) secret(VOLUMES.sourceCredentials, OBJECT_PARAMS.source.name, PATHS.sourceCredentials);
   if (o.destination) secret(VOLUMES.destinationCredentials, OBJECT_PARAMS.destination.name, PATHS.destinationCredentials);
   if (o.registry) secret(VOLUMES.registryCredentials, OBJECT_PARAMS.registry.name, PATHS.registryCredentials);
-  if (o.metadata) {
-    volumes.push({ name: VOLUMES.metadata, configMap: { name: `{{inputs.parameters.${OBJECT_PARAMS.metadata.name}}}`, optional: true } });
-    mounts.push({ name: VOLUMES.metadata, mountPath: PATHS.metadata, readOnly: true });
-  }
+  const configMap = (volume: string, param: string, mountPath: string) => {
+    volumes.push({ name: volume, configMap: { name: `{{inputs.parameters.${param}}}`, optional: true } });
+    mounts.push({ name: volume, mountPath, readOnly: true });
+  };
+  if (o.metadata) configMap(VOLUMES.metadata, OBJECT_PARAMS.metadata.name, PATHS.metadata);
+  for (const c of CERT_FOLDERS) if (o[c.side]) configMap(c.volume, OBJECT_PARAMS[c.side].name, c.mountPath);
   return { volumes, mounts };
 }
 

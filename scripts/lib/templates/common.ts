@@ -52,6 +52,8 @@ export const PATHS = {
   destinationCredentials: '/opt/creds/destination',
   registryCredentials: '/opt/creds/registry',
   metadata: '/etc/model-metadata',
+  sourceOciCerts: '/etc/model-sync/certs/source',
+  destinationOciCerts: '/etc/model-sync/certs/destination',
 } as const;
 
 /** Volume / workspace names; a templateRef caller must declare `workspace` itself. */
@@ -64,6 +66,8 @@ export const VOLUMES = {
   destinationCredentials: 'destination-credentials',
   registryCredentials: 'registry-credentials',
   metadata: 'metadata',
+  sourceOciCerts: 'source-oci-certs',
+  destinationOciCerts: 'destination-oci-certs',
 } as const;
 
 export type SecretSide = 'source' | 'destination' | 'registry';
@@ -74,7 +78,23 @@ export const OBJECT_PARAMS = {
   destination: { name: 'destination-secret', default: 'model-sync-destination', description: 'Secret with the destination credentials: .dockerconfigjson (set destination-oci-credentials-path to /opt/creds/destination/.dockerconfigjson), OCI_PASSWORD, or S3 folder keys. Mounted read-only at /opt/creds/destination; optional.' },
   registry: { name: 'registry-secret', default: 'model-sync-registry', description: 'Secret with the Model Registry bearer token (key token) and optionally a CA bundle (key ca.crt, set registry-custom-ca to /opt/creds/registry/ca.crt). Mounted read-only at /opt/creds/registry; optional.' },
   metadata: { name: 'metadata-configmap', default: 'model-sync-metadata', description: 'ConfigMap with the model metadata in dot notation (RegisteredModel.name, ModelVersion.name, ...), mounted read-only at /etc/model-metadata; optional.' },
+  sourceOciCerts: {
+    name: 'source-oci-certs-configmap',
+    default: 'model-sync-source-oci-certs',
+    description: `ConfigMap with CAs for the source registry, mounted read-only at ${PATHS.sourceOciCerts} as the source-oci-cert-dir certs.d folder: a key ca.crt is a CA for every host (kubectl create configmap model-sync-source-oci-certs --from-file=ca.crt=my-ca.pem); optional.`,
+  },
+  destinationOciCerts: {
+    name: 'destination-oci-certs-configmap',
+    default: 'model-sync-destination-oci-certs',
+    description: `ConfigMap with CAs for the destination registry (and a base image on its host), mounted read-only at ${PATHS.destinationOciCerts} as the destination-oci-cert-dir certs.d folder: a key ca.crt is a CA for every host; optional.`,
+  },
 } as const;
+
+/** The ConfigMap-backed certs.d folders: the setting each one fills, its volume, its mount path. */
+export const CERT_FOLDERS = [
+  { side: 'sourceOciCerts', setting: 'source-oci-cert-dir', volume: VOLUMES.sourceOciCerts, mountPath: PATHS.sourceOciCerts },
+  { side: 'destinationOciCerts', setting: 'destination-oci-cert-dir', volume: VOLUMES.destinationOciCerts, mountPath: PATHS.destinationOciCerts },
+] as const;
 
 /** Secret keys feeding the secret parameters through secretKeyRef (optional: true). */
 const SECRET_KEYS: Record<string, { side: SecretSide; key: string }> = {
@@ -130,6 +150,10 @@ function fixedValue(name: string, engine: Engine): string | undefined {
       return tekton ? `$(workspaces.${VOLUMES.destinationCredentials}.path)` : PATHS.destinationCredentials;
     case 'metadata-configmap-path':
       return tekton ? `$(workspaces.${VOLUMES.metadata}.path)` : PATHS.metadata;
+    case 'source-oci-cert-dir':
+      return tekton ? `$(workspaces.${VOLUMES.sourceOciCerts}.path)` : PATHS.sourceOciCerts;
+    case 'destination-oci-cert-dir':
+      return tekton ? `$(workspaces.${VOLUMES.destinationOciCerts}.path)` : PATHS.destinationOciCerts;
     default:
       return undefined;
   }
@@ -163,13 +187,15 @@ export function exposedParams(step: StepContract, engine: Engine): ParamSpec[] {
 }
 
 /** Which Secrets / ConfigMap a step reads. */
-export function objectsOf(step: StepContract): { source: boolean; destination: boolean; registry: boolean; metadata: boolean } {
+export function objectsOf(step: StepContract): { source: boolean; destination: boolean; registry: boolean; metadata: boolean; sourceOciCerts: boolean; destinationOciCerts: boolean } {
   const has = (n: string) => step.parameters.some((p) => p.name === n);
   return {
     source: has('source-type') || has('source-s3-credentials-path'),
     destination: has('destination-oci-credentials-path') || has('destination-s3-credentials-path'),
     registry: has('registry-server-address'),
     metadata: has('metadata-configmap-path'),
+    sourceOciCerts: has('source-oci-cert-dir'),
+    destinationOciCerts: has('destination-oci-cert-dir'),
   };
 }
 

@@ -137,6 +137,7 @@ function job(intent: Intent): Obj {
     { name: 'MODEL_SYNC_DESTINATION_TYPE', value: 'oci' },
     { name: 'MODEL_SYNC_DESTINATION_OCI_URI', value: destinationUri },
     { name: 'MODEL_SYNC_DESTINATION_OCI_CREDENTIALS_PATH', value: `${PATHS.destinationCredentials}/.dockerconfigjson` },
+    { name: 'MODEL_SYNC_DESTINATION_OCI_CERT_DIR', value: PATHS.destinationOciCerts },
     { name: 'MODEL_SYNC_MODEL_UPLOAD_INTENT', value: intent },
     ...(ids['model-id'] ? [{ name: 'MODEL_SYNC_MODEL_ID', value: ids['model-id'] }] : []),
     ...(ids['model-version-id'] ? [{ name: 'MODEL_SYNC_MODEL_VERSION_ID', value: ids['model-version-id'] }] : []),
@@ -202,6 +203,7 @@ function job(intent: Intent): Obj {
                 { name: VOLUMES.sourceCredentials, mountPath: PATHS.sourceCredentials, readOnly: true },
                 { name: VOLUMES.destinationCredentials, mountPath: PATHS.destinationCredentials, readOnly: true },
                 { name: VOLUMES.metadata, mountPath: PATHS.metadata, readOnly: true },
+                { name: VOLUMES.destinationOciCerts, mountPath: PATHS.destinationOciCerts, readOnly: true },
               ],
             },
           ],
@@ -215,6 +217,8 @@ function job(intent: Intent): Obj {
               secret: { secretName: OBJECT_PARAMS.destination.default, items: [{ key: '.dockerconfigjson', path: '.dockerconfigjson' }] },
             },
             { name: VOLUMES.metadata, configMap: { name: cm ? (cm.metadata as { name: string }).name : OBJECT_PARAMS.metadata.default, optional: true } },
+            // The registry's private CA, if any: its ca.crt is trusted for every host (docs/networks.md).
+            { name: VOLUMES.destinationOciCerts, configMap: { name: OBJECT_PARAMS.destinationOciCerts.default, optional: true } },
           ],
         },
       },
@@ -370,10 +374,14 @@ function samplePipelineRun(o: { generateName: string; pipeline: string; params: 
         { name: VOLUMES.sourceCredentials, secret: { secretName: OBJECT_PARAMS.source.default } },
         { name: VOLUMES.destinationCredentials, secret: { secretName: OBJECT_PARAMS.destination.default } },
         { name: VOLUMES.registryCredentials, secret: { secretName: OBJECT_PARAMS.registry.default } },
+        DESTINATION_CERTS_BINDING,
       ],
     },
   };
 }
+
+/** The destination registry's CAs from an optional ConfigMap (its ca.crt is a CA for every host). */
+const DESTINATION_CERTS_BINDING: Obj = { name: VOLUMES.destinationOciCerts, configMap: { name: OBJECT_PARAMS.destinationOciCerts.default, optional: true } };
 
 export function pipelineRun(): Obj {
   return samplePipelineRun({ generateName: 'model-sync-', pipeline: PIPELINE_NAME, params: sampleRunParameters(), size: WORKSPACE_SIZE });
@@ -413,6 +421,7 @@ export function taskRunAll(): Obj {
         { name: VOLUMES.workspace, emptyDir: { sizeLimit: WORKSPACE_SIZE } },
         { name: VOLUMES.sourceCredentials, secret: { secretName: OBJECT_PARAMS.source.default } },
         { name: VOLUMES.destinationCredentials, secret: { secretName: OBJECT_PARAMS.destination.default } },
+        DESTINATION_CERTS_BINDING,
       ],
     },
   };

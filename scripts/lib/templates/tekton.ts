@@ -92,6 +92,9 @@ function taskWorkspaces(name: StepName): WorkspaceDecl[] {
   if (o.destination) cred(VOLUMES.destinationCredentials, PATHS.destinationCredentials, 'Secret with destination credentials: .dockerconfigjson (set destination-oci-credentials-path to /opt/creds/destination/.dockerconfigjson) or S3 folder keys.');
   if (o.registry) cred(VOLUMES.registryCredentials, PATHS.registryCredentials, 'Secret with Model Registry files, e.g. ca.crt (set registry-custom-ca to /opt/creds/registry/ca.crt).');
   if (o.metadata) cred(VOLUMES.metadata, PATHS.metadata, 'ConfigMap with the model metadata in dot notation (RegisteredModel.name, ModelVersion.name, ...).');
+  // Bound to a ConfigMap: its ca.crt is a CA for every host; `items` (path <host[:port]>/ca.crt) give one host its own.
+  if (o.sourceOciCerts) cred(VOLUMES.sourceOciCerts, PATHS.sourceOciCerts, 'ConfigMap with CAs for the source registry, the source-oci-cert-dir certs.d folder: a key ca.crt is a CA for every host; items with path <host[:port]>/ca.crt give one host its own.');
+  if (o.destinationOciCerts) cred(VOLUMES.destinationOciCerts, PATHS.destinationOciCerts, 'ConfigMap with CAs for the destination registry (and a base image on its host), the destination-oci-cert-dir certs.d folder: a key ca.crt is a CA for every host; items with path <host[:port]>/ca.crt give one host its own.');
   return ws;
 }
 
