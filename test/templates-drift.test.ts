@@ -2,13 +2,14 @@
 // template wires every contract parameter, with the contract's defaults, to real MODEL_SYNC_* vars.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { allSteps, parameterCatalog, type StepName } from '../src/contract/contract.js';
 import { generateTemplates } from '../scripts/lib/templates/index.js';
 import { ALL_ONLY_PARAMS, imageRef, packageVersion, templateParams } from '../scripts/lib/templates/common.js';
 import { REPO_ROOT } from '../dev/cli.js';
 import { parseAll } from './support/template-schemas.js';
+import { catalogFile, catalogVersion } from '../scripts/lib/templates/catalog-layout.js';
 
 const generated = generateTemplates();
 const load = (rel: string) => parseAll(readFileSync(path.join(REPO_ROOT, rel), 'utf8'), rel);
@@ -29,12 +30,19 @@ test('regenerating the templates gives byte-identical files (run `npm run genera
   assert.deepEqual(stale, [], 'stale generated files');
 });
 
+test('every file in the generated folders is generated (nothing left behind by a move, such as the flat tekton/*.yaml)', () => {
+  const walk = (dir: string): string[] =>
+    readdirSync(path.join(REPO_ROOT, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(`${dir}/${e.name}`) : [`${dir}/${e.name}`]));
+  const extra = ['workflows', 'tekton', 'samples', 'deploy'].flatMap(walk).filter((f) => !(f in generated));
+  assert.deepEqual(extra, [], 'files no generator writes: delete them, or generate them');
+});
+
 const envNames = new Set([...parameterCatalog().values()].map((p) => p.env));
 const argo = load('workflows/model-sync-workflowtemplate.yaml')[0] as Obj;
 const argoLeaves = new Map<string, Obj>((argo.spec.templates as Obj[]).map((t) => [t.name, t]));
 
 function taskFile(step: StepName): string {
-  return step === 'all' ? 'tekton/model-sync.yaml' : `tekton/model-sync-${step}.yaml`;
+  return catalogFile('task', step === 'all' ? 'model-sync' : `model-sync-${step}`);
 }
 
 interface Wired {
@@ -120,6 +128,8 @@ test('image and version come from steps/image.yaml and package.json everywhere',
   assert.match(image, new RegExp(`:${packageVersion().replace(/\./g, '\\.')}$`));
   for (const [rel, content] of Object.entries(generated)) {
     for (const m of content.matchAll(/image: (\S+)/g)) assert.equal(m[1], image, `${rel}: image`);
-    for (const m of content.matchAll(/app\.kubernetes\.io\/version: "?([^"\s]+)"?/g)) assert.equal(m[1], packageVersion(), `${rel}: version label`);
+    // Tekton resources carry the catalog version (major.minor, their folder's name), the rest the package's.
+    const version = rel.startsWith('tekton/') || rel.startsWith('deploy/components/tekton/') ? catalogVersion() : packageVersion();
+    for (const m of content.matchAll(/app\.kubernetes\.io\/version: "?([^"\s]+)"?/g)) assert.equal(m[1], version, `${rel}: version label`);
   }
 });

@@ -12,19 +12,20 @@ import { CLI, REPO_ROOT, tempDir } from '../dev/cli.js';
 import { parseAll } from './support/template-schemas.js';
 import { e2eObjects as templateE2eObjects, e2eParams as templateE2eParams, e2eSkip, startE2eServers, type E2eServers } from './support/template-e2e.js';
 import { runArgoWorkflowTemplate, runTektonPipeline, type EngineRun, type PodRun, type WorkspaceBinding } from './support/template-runner.js';
+import { catalogFile } from '../scripts/lib/templates/catalog-layout.js';
 
 type Obj = Record<string, any>;
 const load = (rel: string) => parseAll(readFileSync(path.join(REPO_ROOT, rel), 'utf8'), rel) as Obj[];
 const workflowTemplate = load('workflows/model-sync-workflowtemplate.yaml')[0]!;
-const pipeline = load('tekton/model-sync-pipeline.yaml')[0]!;
-const tektonTasks = ['preflight', 'fetch', 'package', 'push', 'register', 'mark-failed'].map((s) => load(`tekton/model-sync-${s}.yaml`)[0]!);
+const pipeline = load(catalogFile('pipeline', 'model-sync-pipeline'))[0]!;
+const tektonTasks = ['preflight', 'fetch', 'package', 'push', 'register', 'mark-failed'].map((s) => load(catalogFile('task', `model-sync-${s}`))[0]!);
 // The one-pod variants: the sample Workflow's fields over the template's, as Argo merges a
 // workflowTemplateRef (entrypoint one-pod, its own small claim); the Tekton Pipeline of the all-in-one Task.
 const onePodWorkflow = load('samples/argo/workflow-one-pod.yaml')[0]!;
 const { workflowTemplateRef: _ref, arguments: _args, ...onePodOverrides } = onePodWorkflow.spec as Obj;
 const onePodTemplate = { ...workflowTemplate, spec: { ...workflowTemplate.spec, ...onePodOverrides } };
-const onePodPipeline = load('tekton/model-sync-pipeline-one-pod.yaml')[0]!;
-const onePodTasks = [load('tekton/model-sync.yaml')[0]!, load('tekton/model-sync-mark-failed.yaml')[0]!];
+const onePodPipeline = load(catalogFile('pipeline', 'model-sync-pipeline-one-pod'))[0]!;
+const onePodTasks = [load(catalogFile('task', 'model-sync'))[0]!, load(catalogFile('task', 'model-sync-mark-failed'))[0]!];
 const sampleSecrets = load('samples/secrets.yaml');
 
 let root: string;

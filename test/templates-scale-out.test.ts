@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CLI, REPO_ROOT, tempDir } from '../dev/cli.js';
+import { catalogFile } from '../scripts/lib/templates/catalog-layout.js';
 import { parseAll } from './support/template-schemas.js';
 import { e2eObjects, e2eParams, e2eSkip, startE2eServers, type E2eServers } from './support/template-e2e.js';
 import { runArgoWorkflowTemplate, runTektonPipeline, type EngineRun, type PodRun, type WorkspaceBinding } from './support/template-runner.js';
@@ -23,8 +24,8 @@ const scaleOutTemplate = { ...workflowTemplate, spec: { ...workflowTemplate.spec
 const onePodWorkflow = load('samples/argo/workflow-one-pod.yaml')[0]!;
 const { workflowTemplateRef: _ref1, arguments: _args1, ...onePodOverrides } = onePodWorkflow.spec as Obj;
 const onePodTemplate = { ...workflowTemplate, spec: { ...workflowTemplate.spec, ...onePodOverrides } };
-const pipeline = load('tekton/model-sync-pipeline-scale-out.yaml')[0]!;
-const tektonTasks = ['preflight', 'plan', 'push', 'assemble', 'register', 'mark-failed'].map((s) => load(`tekton/model-sync-${s}.yaml`)[0]!);
+const pipeline = load(catalogFile('pipeline', 'model-sync-pipeline-scale-out'))[0]!;
+const tektonTasks = ['preflight', 'plan', 'push', 'assemble', 'register', 'mark-failed'].map((s) => load(catalogFile('task', `model-sync-${s}`))[0]!);
 const sampleSecrets = load('samples/secrets.yaml');
 
 let root: string;

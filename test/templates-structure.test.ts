@@ -11,9 +11,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../dev/cli.js';
 import { loadTemplateDocs } from './support/template-schemas.js';
+import { catalogFolder, catalogVersion } from '../scripts/lib/templates/catalog-layout.js';
 
 type Obj = Record<string, any>;
-const docs = loadTemplateDocs();
+// The catalog's tests/ runs are checked in test/tekton-catalog.test.ts (and validated with the rest).
+const docs = loadTemplateDocs().filter((d) => !d.file.includes('/tests/'));
 const ofKind = (kind: string) => docs.filter((d) => d.doc.kind === kind);
 const one = (kind: string, name?: string) => ofKind(kind).find((d) => !name || d.doc.metadata?.name === name)!.doc as Obj;
 
@@ -163,7 +165,7 @@ test('tekton: params, workspaces and results referenced by each Task are declare
     }
     for (const w of task.spec.workspaces) if (w.name !== 'workspace') assert.ok(w.optional && w.readOnly, `${name}: ${w.name} must be optional and read-only`);
     const a = task.metadata.annotations;
-    assert.equal(task.metadata.labels['app.kubernetes.io/version'], packageVersion());
+    assert.equal(task.metadata.labels['app.kubernetes.io/version'], catalogVersion(), 'the catalog folder version');
     for (const k of ['tekton.dev/pipelines.minVersion', 'tekton.dev/categories', 'tekton.dev/tags', 'tekton.dev/platforms', 'tekton.dev/displayName']) assert.ok(a[k], `${name}: ${k}`);
   }
 });
@@ -249,7 +251,7 @@ test('the one-pod variants run `model-sync all` alone with the stream parameter 
   assert.ok((pipeline.spec.tasks[0].params as Obj[]).some((p) => p.name === 'stream' && p.value === '$(params.stream)'));
   assert.equal((pipeline.spec.params as Obj[]).find((p) => p.name === 'stream')?.default, 'true');
   assert.ok(!(one('Pipeline', 'model-sync-pipeline').spec.params as Obj[]).some((p) => p.name === 'stream'), 'the per-step Pipeline has no stream param');
-  assert.match(readFileSync(path.join(REPO_ROOT, 'tekton/README-model-sync-pipeline-one-pod.md'), 'utf8'), /stream/);
+  assert.match(readFileSync(path.join(REPO_ROOT, catalogFolder('pipeline', 'model-sync-pipeline-one-pod'), 'README.md'), 'utf8'), /stream/);
 });
 
 test('the scale-out variants: preflight → plan → push per part (withParam / matrix) → assemble → register, parts on workspaces of their own', () => {
@@ -323,10 +325,10 @@ test('the scale-out variants: preflight → plan → push per part (withParam / 
   assert.deepEqual((pipeline.spec.finally as Obj[]).map((f) => f.taskRef.name), ['model-sync-mark-failed']);
   const perStep = one('Pipeline', 'model-sync-pipeline');
   assert.ok(!(perStep.spec.params as Obj[]).some((p) => p.name === 'part' || p.name === 'parts'), 'the per-step Pipeline has no scale-out params');
-  const run = ofKind('PipelineRun').find((d) => d.file === 'samples/tekton/pipelinerun-scale-out.yaml')!.doc as Obj;
+  const run = ofKind('PipelineRun').find((d) => d.file === `${catalogFolder('pipeline', 'model-sync-pipeline-scale-out')}/samples/pipelinerun.yaml`)!.doc as Obj;
   assert.deepEqual(run.spec.workspaces.find((w: Obj) => w.name === 'part-workspace'), { name: 'part-workspace', emptyDir: {} });
   assert.ok(run.spec.workspaces.find((w: Obj) => w.name === 'workspace').volumeClaimTemplate);
-  assert.match(readFileSync(path.join(REPO_ROOT, 'tekton/README-model-sync-pipeline-scale-out.md'), 'utf8'), /emptyDir/);
+  assert.match(readFileSync(path.join(REPO_ROOT, catalogFolder('pipeline', 'model-sync-pipeline-scale-out'), 'README.md'), 'utf8'), /emptyDir/);
 });
 
 test('tekton: the sample PipelineRuns and TaskRun give every required param and workspace, and set fsGroup', () => {
@@ -442,8 +444,8 @@ test('no service link variables in any pod we ship: enableServiceLinks false whe
   // The documented exceptions: a Task cannot set it (its README says to set it on the run), and the
   // samples/bff/ Jobs reproduce the UI's Jobs, which do not set it.
   for (const [name] of tasks) {
-    const readme = readFileSync(path.join(REPO_ROOT, 'tekton', `README-${name}.md`), 'utf8');
-    assert.match(readme, /podTemplate\.enableServiceLinks: false/, `tekton/README-${name}.md`);
+    const readme = readFileSync(path.join(REPO_ROOT, catalogFolder('task', name), 'README.md'), 'utf8');
+    assert.match(readme, /podTemplate\.enableServiceLinks: false/, `${name}: README.md`);
   }
   for (const { file, doc } of ofKind('Job').filter((d) => isBffSample(d.file))) assert.equal(doc.spec.template.spec.enableServiceLinks, undefined, `${file}: as the UI builds it`);
   assert.match(readFileSync(path.join(REPO_ROOT, 'docs/templates.md'), 'utf8'), /enableServiceLinks/);

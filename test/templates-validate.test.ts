@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { SchemaSet, loadTemplateDocs, parseAll, templateFiles, volumeValidator, SPECS_DIR } from './support/template-schemas.js';
+import { catalogFile, catalogFolder } from '../scripts/lib/templates/catalog-layout.js';
 
 const docs = loadTemplateDocs();
 const specsPresent = (() => {
@@ -91,7 +92,7 @@ test('strict schemas catch typos (retrystrategy, comand, backofflimit) and templ
 
 test('the scale-out files are validated, and the v4 CRD refuses a templated parallelism (why it is a literal)', (t) => {
   const files = new Set(docs.map((d) => d.file));
-  for (const f of ['tekton/model-sync-pipeline-scale-out.yaml', 'tekton/model-sync-plan.yaml', 'tekton/model-sync-assemble.yaml', 'samples/argo/workflow-scale-out.yaml', 'samples/tekton/pipelinerun-scale-out.yaml']) {
+  for (const f of [catalogFile('pipeline', 'model-sync-pipeline-scale-out'), catalogFile('task', 'model-sync-plan'), catalogFile('task', 'model-sync-assemble'), 'samples/argo/workflow-scale-out.yaml', `${catalogFolder('pipeline', 'model-sync-pipeline-scale-out')}/samples/pipelinerun.yaml`]) {
     assert.ok(files.has(f), `${f} is not among the validated files`);
   }
   if (!schemas) return t.skip(SKIP);

@@ -14,6 +14,12 @@ export function packageVersion(): string {
   return pkg.version;
 }
 
+/** package.json license (an SPDX identifier): Artifact Hub's license annotation. */
+export function packageLicense(): string {
+  const pkg = JSON.parse(readFileSync(path.join(stepsDir(), '..', 'package.json'), 'utf8')) as { license: string };
+  return pkg.license;
+}
+
 /** steps/image.yaml: the image's repository and the platforms it is built for. */
 function imageSpec(): { repository: string; platforms?: string[] } {
   return YAML.parse(readFileSync(path.join(stepsDir(), 'image.yaml'), 'utf8')) as { repository: string; platforms?: string[] };
@@ -343,6 +349,8 @@ export function resources(): Record<string, unknown> {
  * the sample or with a kustomize replacement (docs/templates.md).
  */
 export const WORKSPACE_SIZE = '50Gi';
+/** The workspace claim deploy/ creates: the step TaskRun samples bind it, so their steps share it. */
+export const WORKSPACE_CLAIM = 'model-sync-workspace';
 /**
  * The claim of the one-pod samples (Argo entrypoint one-pod, Tekton model-sync-pipeline-one-pod).
  * A streaming `all` keeps only records and results there (kilobytes); the room is for a run that

@@ -4,30 +4,13 @@ import { argoWorkflowTemplate } from './argo.js';
 import { BFF_HEADER, bffSample } from './bff.js';
 import { toYaml } from './common.js';
 import { deployFiles } from './kustomize.js';
-import { argoWorkflowFromTemplate, argoWorkflowOnePod, argoWorkflowScaleOut, argoWorkflowTemplateRef, jobSample, pipelineRun, pipelineRunOnePod, pipelineRunScaleOut, secrets, taskRunAll } from './samples.js';
-import {
-  onePodPipelineReadme,
-  pipelineReadme,
-  scaleOutPipelineReadme,
-  TEKTON_STEPS,
-  taskName,
-  taskReadme,
-  tektonOnePodPipeline,
-  tektonPipeline,
-  tektonScaleOutPipeline,
-  tektonTask,
-} from './tekton.js';
+import { tektonCatalogFiles } from './catalog.js';
+import { argoWorkflowFromTemplate, argoWorkflowOnePod, argoWorkflowScaleOut, argoWorkflowTemplateRef, jobSample, secrets } from './samples.js';
 
 export function generateTemplates(): Record<string, string> {
   const files: Record<string, string> = {
     'workflows/model-sync-workflowtemplate.yaml': toYaml([argoWorkflowTemplate('WorkflowTemplate')]),
     'workflows/model-sync-clusterworkflowtemplate.yaml': toYaml([argoWorkflowTemplate('ClusterWorkflowTemplate')]),
-    'tekton/model-sync-pipeline.yaml': toYaml([tektonPipeline()]),
-    'tekton/README-model-sync-pipeline.md': pipelineReadme(),
-    'tekton/model-sync-pipeline-one-pod.yaml': toYaml([tektonOnePodPipeline()]),
-    'tekton/README-model-sync-pipeline-one-pod.md': onePodPipelineReadme(),
-    'tekton/model-sync-pipeline-scale-out.yaml': toYaml([tektonScaleOutPipeline()]),
-    'tekton/README-model-sync-pipeline-scale-out.md': scaleOutPipelineReadme(),
     'samples/secrets.yaml': toYaml(secrets()),
     'samples/job/update-artifact.yaml': toYaml(jobSample('update_artifact')),
     'samples/job/create-model.yaml': toYaml(jobSample('create_model')),
@@ -39,15 +22,7 @@ export function generateTemplates(): Record<string, string> {
     'samples/argo/workflow-templateref.yaml': toYaml([argoWorkflowTemplateRef()]),
     'samples/argo/workflow-one-pod.yaml': toYaml([argoWorkflowOnePod()]),
     'samples/argo/workflow-scale-out.yaml': toYaml([argoWorkflowScaleOut()]),
-    'samples/tekton/pipelinerun.yaml': toYaml([pipelineRun()]),
-    'samples/tekton/pipelinerun-one-pod.yaml': toYaml([pipelineRunOnePod()]),
-    'samples/tekton/pipelinerun-scale-out.yaml': toYaml([pipelineRunScaleOut()]),
-    'samples/tekton/taskrun-all.yaml': toYaml([taskRunAll()]),
   };
-  Object.assign(files, deployFiles());
-  for (const s of TEKTON_STEPS) {
-    files[`tekton/${taskName(s)}.yaml`] = toYaml([tektonTask(s)]);
-    files[`tekton/README-${taskName(s)}.md`] = taskReadme(s);
-  }
+  Object.assign(files, deployFiles(), tektonCatalogFiles());
   return Object.fromEntries(Object.entries(files).sort(([a], [b]) => a.localeCompare(b)));
 }

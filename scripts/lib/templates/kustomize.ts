@@ -5,14 +5,13 @@
 // replacements put the volume size (and, opt-in, the storage class) in place, and an overlay per
 // engine. images.yaml teaches kustomize's `images:` the image fields of Argo and Tekton resources.
 import { argoWorkflowTemplate } from './argo.js';
-import { imageRepository, packageVersion, toYaml, WORKSPACE_SIZE } from './common.js';
+import { imageRepository, packageVersion, toYaml, WORKSPACE_CLAIM, WORKSPACE_SIZE } from './common.js';
 import { jobSample, secrets } from './samples.js';
 import { TEKTON_STEPS, tektonOnePodPipeline, tektonPipeline, tektonScaleOutPipeline, tektonTask } from './tekton.js';
 
 type Obj = Record<string, unknown>;
 
 export const SERVICE_ACCOUNT = 'model-sync';
-export const WORKSPACE_CLAIM = 'model-sync-workspace';
 const SETTINGS = 'model-sync-deploy';
 const NAMESPACE = 'model-sync';
 

@@ -1,7 +1,7 @@
 // Samples users apply as they are (after changing names and addresses): the Secrets and metadata
 // ConfigMaps, an all-in-one Job per upload intent, four Argo Workflows (workflowTemplateRef, its
 // one-pod and scale-out entrypoints, and templateRef) and Tekton PipelineRuns (per step, one pod,
-// scale-out) and a TaskRun.
+// scale-out) and a TaskRun per Task (the catalog folders' samples/).
 import {
   COMMAND,
   ENABLE_SERVICE_LINKS,
@@ -13,6 +13,7 @@ import {
   PATHS,
   TERMINATION_GRACE_PERIOD_SECONDS,
   VOLUMES,
+  WORKSPACE_CLAIM,
   WORKSPACE_SIZE,
   ONE_POD_WORKSPACE_SIZE,
   SCALE_OUT_WORKSPACE_SIZE,
@@ -24,7 +25,8 @@ import {
   uiLabels,
 } from './common.js';
 import { ARGO_NAME, ONE_POD_ENTRYPOINT, SCALE_OUT_ENTRYPOINT } from './argo.js';
-import { ONE_POD_PIPELINE_NAME, PART_WORKSPACE, PIPELINE_NAME, SCALE_OUT_PIPELINE_NAME, taskName } from './tekton.js';
+import type { StepName } from '../../../src/contract/contract.js';
+import { ONE_POD_PIPELINE_NAME, PART_WORKSPACE, PIPELINE_NAME, SCALE_OUT_PIPELINE_NAME, taskName, taskWorkspaces, tektonTask } from './tekton.js';
 
 type Obj = Record<string, unknown>;
 
@@ -407,22 +409,50 @@ export function pipelineRunScaleOut(): Obj {
   });
 }
 
-export function taskRunAll(): Obj {
+/** What a step's TaskRun needs beyond the run's parameters (the per-step Pipeline passes these from results). */
+const STEP_SAMPLE_PARAMS: Partial<Record<StepName, Record<string, string>>> = {
+  register: { 'model-uri': `oci://${REGISTRY_HOST}/models/sentiment-analyzer:1.0.0` },
+  plan: { parts: SAMPLE_PARTS },
+  'mark-failed': { 'failure-reason': 'push failed: see the TaskRun model-sync-push-xxxxx' },
+};
+
+/** Where each workspace of a sample TaskRun comes from: the Secrets and ConfigMaps of samples/secrets.yaml. */
+function sampleBinding(workspace: string, step: StepName): Obj {
+  switch (workspace) {
+    case VOLUMES.workspace:
+      // One pod: an emptyDir, capped like the Job's (a full one ends with exit 8, never retried).
+      // A step: the claim deploy/ creates, which the steps share one after the other.
+      return step === 'all' ? { emptyDir: { sizeLimit: WORKSPACE_SIZE } } : { persistentVolumeClaim: { claimName: WORKSPACE_CLAIM } };
+    case VOLUMES.sourceCredentials:
+      return { secret: { secretName: OBJECT_PARAMS.source.default } };
+    case VOLUMES.destinationCredentials:
+      return { secret: { secretName: OBJECT_PARAMS.destination.default } };
+    case VOLUMES.registryCredentials:
+      return { secret: { secretName: OBJECT_PARAMS.registry.default } };
+    case VOLUMES.metadata:
+      return { configMap: { name: OBJECT_PARAMS.metadata.default, optional: true } };
+    case VOLUMES.sourceOciCerts:
+      return { configMap: { name: OBJECT_PARAMS.sourceOciCerts.default, optional: true } };
+    case VOLUMES.destinationOciCerts:
+      return { configMap: { name: OBJECT_PARAMS.destinationOciCerts.default, optional: true } };
+    default:
+      throw new Error(`no sample binding for workspace ${workspace}`);
+  }
+}
+
+/** A TaskRun of one Task (update_artifact, S3 -> OCI): the params it takes, every workspace bound. */
+export function taskRunSample(step: StepName): Obj {
+  const declared = new Set(((tektonTask(step).spec as Obj).params as Array<{ name: string }>).map((p) => p.name));
+  const params = Object.entries({ ...sampleRunParameters(), ...STEP_SAMPLE_PARAMS[step] }).filter(([name]) => declared.has(name));
   return {
     apiVersion: 'tekton.dev/v1',
     kind: 'TaskRun',
-    metadata: { generateName: 'model-sync-all-', labels: { ...uiLabels(REGISTRY_NAME_PARAM.default), ...idLabels('update_artifact') } },
+    metadata: { generateName: `${taskName(step)}-`, labels: { ...uiLabels(REGISTRY_NAME_PARAM.default), ...idLabels('update_artifact') } },
     spec: {
-      taskRef: { name: taskName('all') },
-      params: Object.entries(sampleRunParameters()).map(([name, value]) => ({ name, value })),
+      taskRef: { name: taskName(step) },
+      params: params.map(([name, value]) => ({ name, value })),
       podTemplate: { securityContext: { fsGroup: 65532 }, enableServiceLinks: ENABLE_SERVICE_LINKS },
-      workspaces: [
-        // One pod: an emptyDir, capped like the Job's (a full one ends with exit 8, never retried).
-        { name: VOLUMES.workspace, emptyDir: { sizeLimit: WORKSPACE_SIZE } },
-        { name: VOLUMES.sourceCredentials, secret: { secretName: OBJECT_PARAMS.source.default } },
-        { name: VOLUMES.destinationCredentials, secret: { secretName: OBJECT_PARAMS.destination.default } },
-        DESTINATION_CERTS_BINDING,
-      ],
+      workspaces: taskWorkspaces(step).map((w) => ({ name: w.name, ...sampleBinding(w.name, step) })),
     },
   };
 }
