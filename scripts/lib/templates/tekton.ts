@@ -417,7 +417,7 @@ ${imagePlatforms().join(', ')} (what the image build produces; \`tekton.dev/plat
 
 ${exitCodeLines()}
 
-${samplesAndTests('task', taskName(name), 'taskrun.yaml', TASK_TEST_WHAT[name])}
+${samplesAndTests('taskrun.yaml', TASK_TEST_WHAT[name])}
 `;
 }
 
@@ -435,15 +435,17 @@ const TASK_TEST_WHAT: Record<StepName, string> = {
 };
 
 /** The catalog's samples/ and tests/ folders, as a README section. */
-function samplesAndTests(kind: 'task' | 'pipeline', name: string, sample: string, what: string): string {
-  const dir = catalogFolder(kind, name);
+function samplesAndTests(sample: string, what: string): string {
   return `## Samples and tests
 
-- \`${dir}/samples/${sample}\`: a run to copy (names and addresses are examples; the Secrets and ConfigMaps are
-  those of \`samples/secrets.yaml\`).
-- \`${dir}/tests/\`: what the catalog's end-to-end harness applies. First \`resources.yaml\` (the test's source
-  Secret and metadata ConfigMap), then \`run.yaml\`: ${what}, which must succeed. The runs expect three
-  Services in the test namespace: \`model-sync-test-s3\` (an S3 on port 7480 with the bucket \`models\` holding
+In this folder:
+
+- \`samples/${sample}\`: a run to copy. Names and addresses are examples; the Secrets and ConfigMaps are
+  those of \`samples/secrets.yaml\`.
+- \`tests/\`: what the catalog's end-to-end harness applies. First \`resources.yaml\` (the test's source
+  Secret and metadata ConfigMap), then \`run.yaml\`, which must succeed:
+  ${what}.
+  The runs expect three Services in the test namespace: \`model-sync-test-s3\` (an S3 on port 7480 with the bucket \`models\` holding
   files under \`models/tiny/\`), \`model-sync-test-registry\` (an OCI registry on port 5000, plain HTTP, holding
   \`library/busybox:latest\`) and \`model-sync-test-model-registry\` (Kubeflow Model Registry on port 8080).
   \`npm test -- tekton-catalog\` runs every \`run.yaml\` of this repository with those names pointed at local servers.`;
@@ -533,7 +535,7 @@ Labels the Model Registry UI looks for go on the PipelineRun (\`metadata.labels\
 among them \`modelregistry.kubeflow.org/model-registry-name\`; the UI lists only batch/v1 Jobs, so runs do not appear in its
 transfer-job list. Set \`taskRunTemplate.podTemplate.enableServiceLinks: false\` on the PipelineRun (a Pipeline or Task cannot).
 
-${samplesAndTests('pipeline', PIPELINE_NAME, 'pipelinerun.yaml', 'a PipelineRun of this Pipeline (S3 to the test registry, create_model)')}
+${samplesAndTests('pipelinerun.yaml', 'a PipelineRun of this Pipeline (S3 to the test registry, create_model)')}
 `;
 }
 
@@ -571,7 +573,7 @@ Pipeline results: \`model-uri\`, \`image-digest\`, \`registered-model-id\`, \`mo
 Set \`taskRunTemplate.podTemplate.enableServiceLinks: false\` and \`taskRunTemplate.podTemplate.securityContext.fsGroup: 65532\`
 on the PipelineRun (a Pipeline or Task cannot).
 
-${samplesAndTests('pipeline', SCALE_OUT_PIPELINE_NAME, 'pipelinerun.yaml', 'a PipelineRun of this Pipeline in 2 parts')}
+${samplesAndTests('pipelinerun.yaml', 'a PipelineRun of this Pipeline in 2 parts')}
 `;
 }
 
@@ -598,6 +600,6 @@ Pipeline results: \`model-uri\`, \`image-digest\`, \`registered-model-id\`, \`mo
 Set \`taskRunTemplate.podTemplate.enableServiceLinks: false\` and \`taskRunTemplate.podTemplate.securityContext.fsGroup: 65532\`
 on the PipelineRun (a Pipeline or Task cannot).
 
-${samplesAndTests('pipeline', ONE_POD_PIPELINE_NAME, 'pipelinerun.yaml', 'a PipelineRun of this Pipeline (streaming)')}
+${samplesAndTests('pipelinerun.yaml', 'a PipelineRun of this Pipeline (streaming)')}
 `;
 }
