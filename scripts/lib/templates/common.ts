@@ -8,16 +8,18 @@ import { NON_RETRYABLE_EXIT_CODES } from '../../../src/errors.js';
 
 export { NON_RETRYABLE_EXIT_CODES };
 
-/** package.json version: the image tag and the catalog version label. */
+function packageJson(): { version: string; license: string } {
+  return JSON.parse(readFileSync(path.join(stepsDir(), '..', 'package.json'), 'utf8')) as { version: string; license: string };
+}
+
+/** package.json version: the image tag, and (its major.minor) the catalog version label. */
 export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(path.join(stepsDir(), '..', 'package.json'), 'utf8')) as { version: string };
-  return pkg.version;
+  return packageJson().version;
 }
 
 /** package.json license (an SPDX identifier): Artifact Hub's license annotation. */
 export function packageLicense(): string {
-  const pkg = JSON.parse(readFileSync(path.join(stepsDir(), '..', 'package.json'), 'utf8')) as { license: string };
-  return pkg.license;
+  return packageJson().license;
 }
 
 /** steps/image.yaml: the image's repository and the platforms it is built for. */
@@ -156,12 +158,11 @@ function fixedValue(name: string, engine: Engine): string | undefined {
       return tekton ? `$(workspaces.${VOLUMES.destinationCredentials}.path)` : PATHS.destinationCredentials;
     case 'metadata-configmap-path':
       return tekton ? `$(workspaces.${VOLUMES.metadata}.path)` : PATHS.metadata;
-    case 'source-oci-cert-dir':
-      return tekton ? `$(workspaces.${VOLUMES.sourceOciCerts}.path)` : PATHS.sourceOciCerts;
-    case 'destination-oci-cert-dir':
-      return tekton ? `$(workspaces.${VOLUMES.destinationOciCerts}.path)` : PATHS.destinationOciCerts;
-    default:
-      return undefined;
+    default: {
+      const certs = CERT_FOLDERS.find((c) => c.setting === name);
+      if (!certs) return undefined;
+      return tekton ? `$(workspaces.${certs.volume}.path)` : certs.mountPath;
+    }
   }
 }
 
