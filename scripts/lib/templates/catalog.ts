@@ -213,6 +213,14 @@ function pipelineTestRun(pipeline: Obj): Obj[] {
   ];
 }
 
+/** What a Task's tests/run.yaml runs, for its README. */
+function taskTestDescription(step: StepName): string {
+  const chain = TASK_TEST_CHAINS[step];
+  if (chain.length === 1) return 'a TaskRun of this Task alone';
+  const before = chain.slice(0, -1).map((s) => (s === 'push' && chain.includes('plan') ? `${taskName(s)} once per part (matrix)` : taskName(s)));
+  return `a Pipeline running ${before.join(', ')}, then this Task, and a PipelineRun of it`;
+}
+
 /** The folder of one resource: `<name>.yaml`, README.md, samples/, tests/. */
 function folder(kind: CatalogKind, name: string, resource: Obj, readme: string, samples: Record<string, Obj>, run: Obj[], testName: string): Record<string, string> {
   const dir = catalogFolder(kind, name);
@@ -228,11 +236,11 @@ function folder(kind: CatalogKind, name: string, resource: Obj, readme: string, 
 
 export function tektonCatalogFiles(): Record<string, string> {
   const files: Record<string, string> = { 'tekton/README.md': catalogIndexReadme() };
-  for (const s of TEKTON_STEPS) Object.assign(files, folder('task', taskName(s), tektonTask(s), taskReadme(s), { 'taskrun.yaml': taskRunSample(s) }, taskTestRun(s), `${taskName(s)}-test`));
+  for (const s of TEKTON_STEPS) Object.assign(files, folder('task', taskName(s), tektonTask(s), taskReadme(s, taskTestDescription(s)), { 'taskrun.yaml': taskRunSample(s) }, taskTestRun(s), `${taskName(s)}-test`));
   const pipelines: Array<[string, Obj, string, Obj]> = [
-    [PIPELINE_NAME, tektonPipeline(), pipelineReadme(), pipelineRun()],
-    [ONE_POD_PIPELINE_NAME, tektonOnePodPipeline(), onePodPipelineReadme(), pipelineRunOnePod()],
-    [SCALE_OUT_PIPELINE_NAME, tektonScaleOutPipeline(), scaleOutPipelineReadme(), pipelineRunScaleOut()],
+    [PIPELINE_NAME, tektonPipeline(), pipelineReadme('a PipelineRun of this Pipeline (create_model)'), pipelineRun()],
+    [ONE_POD_PIPELINE_NAME, tektonOnePodPipeline(), onePodPipelineReadme('a PipelineRun of this Pipeline (streaming, create_model)'), pipelineRunOnePod()],
+    [SCALE_OUT_PIPELINE_NAME, tektonScaleOutPipeline(), scaleOutPipelineReadme(`a PipelineRun of this Pipeline in ${testParams('').parts} parts (create_model)`), pipelineRunScaleOut()],
   ];
   for (const [name, pipeline, readme, sample] of pipelines) Object.assign(files, folder('pipeline', name, pipeline, readme, { 'pipelinerun.yaml': sample }, pipelineTestRun(pipeline), `${name}-test`));
   return files;
