@@ -5,7 +5,7 @@
 // tests/run.yaml here with those names pointed at local servers.
 import type { StepName } from '../../../src/contract/contract.js';
 import { catalogFile, catalogFolder, type CatalogKind } from './catalog-layout.js';
-import { ENABLE_SERVICE_LINKS, FS_GROUP, VOLUMES, toYaml } from './common.js';
+import { TEKTON_POD_TEMPLATE, VOLUMES, toYaml } from './common.js';
 import { pipelineRun, pipelineRunOnePod, pipelineRunScaleOut, taskRunSample } from './samples.js';
 import {
   ONE_POD_PIPELINE_NAME,
@@ -18,6 +18,7 @@ import {
   pipelineReadme,
   scaleOutPipelineReadme,
   taskName,
+  taskParamNames,
   taskReadme,
   taskWorkspaces,
   tektonOnePodPipeline,
@@ -121,12 +122,6 @@ function bindings(names: string[], name: string): Obj[] {
   });
 }
 
-const POD_TEMPLATE = { securityContext: { fsGroup: FS_GROUP }, enableServiceLinks: ENABLE_SERVICE_LINKS };
-
-function paramsOf(step: StepName): string[] {
-  return ((tektonTask(step).spec as Obj).params as Array<{ name: string }>).map((p) => p.name);
-}
-
 function runParams(declared: Iterable<string>, values: Record<string, string>): Obj[] {
   const want = new Set(declared);
   return Object.entries(values).filter(([n]) => want.has(n)).map(([n, value]) => ({ name: n, value }));
@@ -143,7 +138,7 @@ function taskTestRun(step: StepName): Obj[] {
         apiVersion: 'tekton.dev/v1',
         kind: 'TaskRun',
         metadata: { name: `${name}-run` },
-        spec: { taskRef: { name: taskName(step) }, params: runParams(paramsOf(step), values), podTemplate: POD_TEMPLATE, workspaces: bindings(taskWorkspaces(step).map((w) => w.name), name) },
+        spec: { taskRef: { name: taskName(step) }, params: runParams(taskParamNames(step), values), podTemplate: TEKTON_POD_TEMPLATE, workspaces: bindings(taskWorkspaces(step).map((w) => w.name), name) },
       },
     ];
   }
@@ -152,7 +147,7 @@ function taskTestRun(step: StepName): Obj[] {
   const workspaces = new Map<string, boolean>();
   const tasks = chain.map((s, i) => {
     const overrides: Record<string, string> = s === 'register' ? { 'model-uri': `$(tasks.${scaleOut ? 'assemble' : 'push'}.results.model-uri)` } : {};
-    const params = paramsOf(s)
+    const params = taskParamNames(s)
       .filter((p) => p in overrides || (p in values && !(scaleOut && s === 'push' && p === 'part')))
       .map((p) => {
         if (!(p in overrides)) used.add(p);
@@ -188,7 +183,7 @@ function taskTestRun(step: StepName): Obj[] {
       apiVersion: 'tekton.dev/v1',
       kind: 'PipelineRun',
       metadata: { name: `${name}-run` },
-      spec: { pipelineRef: { name }, params: runParams(declared, values), taskRunTemplate: { podTemplate: POD_TEMPLATE }, workspaces: bindings([...workspaces.keys()], name) },
+      spec: { pipelineRef: { name }, params: runParams(declared, values), taskRunTemplate: { podTemplate: TEKTON_POD_TEMPLATE }, workspaces: bindings([...workspaces.keys()], name) },
     },
   ];
 }
@@ -206,7 +201,7 @@ function pipelineTestRun(pipeline: Obj): Obj[] {
       spec: {
         pipelineRef: { name: pipelineName },
         params: runParams(spec.params.map((p) => p.name), testParams(name)),
-        taskRunTemplate: { podTemplate: POD_TEMPLATE },
+        taskRunTemplate: { podTemplate: TEKTON_POD_TEMPLATE },
         workspaces: bindings(spec.workspaces.map((w) => w.name), name),
       },
     },

@@ -103,6 +103,7 @@ export const CERT_FOLDERS = [
   { side: 'sourceOciCerts', setting: 'source-oci-cert-dir', volume: VOLUMES.sourceOciCerts, mountPath: PATHS.sourceOciCerts },
   { side: 'destinationOciCerts', setting: 'destination-oci-cert-dir', volume: VOLUMES.destinationOciCerts, mountPath: PATHS.destinationOciCerts },
 ] as const;
+type CertSide = (typeof CERT_FOLDERS)[number]['side'];
 
 /** Secret keys feeding the secret parameters through secretKeyRef (optional: true). */
 const SECRET_KEYS: Record<string, { side: SecretSide; key: string }> = {
@@ -194,15 +195,16 @@ export function exposedParams(step: StepContract, engine: Engine): ParamSpec[] {
 }
 
 /** Which Secrets / ConfigMap a step reads. */
-export function objectsOf(step: StepContract): { source: boolean; destination: boolean; registry: boolean; metadata: boolean; sourceOciCerts: boolean; destinationOciCerts: boolean } {
+export function objectsOf(step: StepContract): Record<'source' | 'destination' | 'registry' | 'metadata' | CertSide, boolean> {
   const has = (n: string) => step.parameters.some((p) => p.name === n);
+  // A CA ConfigMap wherever the step takes the certs.d setting it fills.
+  const certs = Object.fromEntries(CERT_FOLDERS.map((c) => [c.side, has(c.setting)])) as Record<CertSide, boolean>;
   return {
     source: has('source-type') || has('source-s3-credentials-path'),
     destination: has('destination-oci-credentials-path') || has('destination-s3-credentials-path'),
     registry: has('registry-server-address'),
     metadata: has('metadata-configmap-path'),
-    sourceOciCerts: has('source-oci-cert-dir'),
-    destinationOciCerts: has('destination-oci-cert-dir'),
+    ...certs,
   };
 }
 
@@ -316,6 +318,8 @@ export const ENABLE_SERVICE_LINKS = false;
  */
 export const NO_SIDECAR_ANNOTATIONS: Readonly<Record<string, string>> = { 'sidecar.istio.io/inject': 'false' };
 export const ARGO_POD_SPEC_PATCH = JSON.stringify({ enableServiceLinks: ENABLE_SERVICE_LINKS });
+/** A Tekton run's podTemplate: fsGroup so non-root steps write to the PVC, no service link variables. */
+export const TEKTON_POD_TEMPLATE = { securityContext: { fsGroup: FS_GROUP }, enableServiceLinks: ENABLE_SERVICE_LINKS } as const;
 export const ID_LABELS = {
   model: 'modelregistry.kubeflow.org/model-sync-model-id',
   version: 'modelregistry.kubeflow.org/model-sync-model-version-id',

@@ -11,6 +11,7 @@ import {
   OBJECT_PARAMS,
   sourceSecretEnv,
   PATHS,
+  TEKTON_POD_TEMPLATE,
   TERMINATION_GRACE_PERIOD_SECONDS,
   VOLUMES,
   WORKSPACE_CLAIM,
@@ -26,7 +27,7 @@ import {
 } from './common.js';
 import { ARGO_NAME, ONE_POD_ENTRYPOINT, SCALE_OUT_ENTRYPOINT } from './argo.js';
 import type { StepName } from '../../../src/contract/contract.js';
-import { ONE_POD_PIPELINE_NAME, PART_WORKSPACE, PIPELINE_NAME, SCALE_OUT_PIPELINE_NAME, taskName, taskWorkspaces, tektonTask } from './tekton.js';
+import { ONE_POD_PIPELINE_NAME, PART_WORKSPACE, PIPELINE_NAME, SCALE_OUT_PIPELINE_NAME, taskName, taskParamNames, taskWorkspaces } from './tekton.js';
 
 type Obj = Record<string, unknown>;
 
@@ -364,8 +365,7 @@ function samplePipelineRun(o: { generateName: string; pipeline: string; params: 
       pipelineRef: { name: o.pipeline },
       params: Object.entries(o.params).map(([name, value]) => ({ name, value })),
       taskRunTemplate: {
-        // Non-root steps need fsGroup to write to the PVC; no service link variables in the pods.
-        podTemplate: { securityContext: { fsGroup: 65532 }, enableServiceLinks: ENABLE_SERVICE_LINKS },
+        podTemplate: TEKTON_POD_TEMPLATE,
       },
       workspaces: [
         {
@@ -373,17 +373,11 @@ function samplePipelineRun(o: { generateName: string; pipeline: string; params: 
           volumeClaimTemplate: { spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: o.size } } } },
         },
         ...(o.extraWorkspaces ?? []),
-        { name: VOLUMES.sourceCredentials, secret: { secretName: OBJECT_PARAMS.source.default } },
-        { name: VOLUMES.destinationCredentials, secret: { secretName: OBJECT_PARAMS.destination.default } },
-        { name: VOLUMES.registryCredentials, secret: { secretName: OBJECT_PARAMS.registry.default } },
-        DESTINATION_CERTS_BINDING,
+        ...[VOLUMES.sourceCredentials, VOLUMES.destinationCredentials, VOLUMES.registryCredentials, VOLUMES.destinationOciCerts].map((w) => ({ name: w, ...objectBinding(w) })),
       ],
     },
   };
 }
-
-/** The destination registry's CAs from an optional ConfigMap (its ca.crt is a CA for every host). */
-const DESTINATION_CERTS_BINDING: Obj = { name: VOLUMES.destinationOciCerts, configMap: { name: OBJECT_PARAMS.destinationOciCerts.default, optional: true } };
 
 export function pipelineRun(): Obj {
   return samplePipelineRun({ generateName: 'model-sync-', pipeline: PIPELINE_NAME, params: sampleRunParameters(), size: WORKSPACE_SIZE });
@@ -416,13 +410,12 @@ const STEP_SAMPLE_PARAMS: Partial<Record<StepName, Record<string, string>>> = {
   'mark-failed': { 'failure-reason': 'push failed: see the TaskRun model-sync-push-xxxxx' },
 };
 
-/** Where each workspace of a sample TaskRun comes from: the Secrets and ConfigMaps of samples/secrets.yaml. */
-function sampleBinding(workspace: string, step: StepName): Obj {
+/**
+ * A sample run's binding of a credentials or ConfigMap workspace: the Secrets of samples/secrets.yaml,
+ * the optional ConfigMaps (metadata, the registries' CAs, whose ca.crt is a CA for every host).
+ */
+function objectBinding(workspace: string): Obj {
   switch (workspace) {
-    case VOLUMES.workspace:
-      // One pod: an emptyDir, capped like the Job's (a full one ends with exit 8, never retried).
-      // A step: the claim deploy/ creates, which the steps share one after the other.
-      return step === 'all' ? { emptyDir: { sizeLimit: WORKSPACE_SIZE } } : { persistentVolumeClaim: { claimName: WORKSPACE_CLAIM } };
     case VOLUMES.sourceCredentials:
       return { secret: { secretName: OBJECT_PARAMS.source.default } };
     case VOLUMES.destinationCredentials:
@@ -440,9 +433,16 @@ function sampleBinding(workspace: string, step: StepName): Obj {
   }
 }
 
+/** The model storage of a sample TaskRun. */
+function workspaceBinding(step: StepName): Obj {
+  // One pod: an emptyDir, capped like the Job's (a full one ends with exit 8, never retried).
+  // A step: the claim deploy/ creates, which the steps share one after the other.
+  return step === 'all' ? { emptyDir: { sizeLimit: WORKSPACE_SIZE } } : { persistentVolumeClaim: { claimName: WORKSPACE_CLAIM } };
+}
+
 /** A TaskRun of one Task (update_artifact, S3 -> OCI): the params it takes, every workspace bound. */
 export function taskRunSample(step: StepName): Obj {
-  const declared = new Set(((tektonTask(step).spec as Obj).params as Array<{ name: string }>).map((p) => p.name));
+  const declared = new Set(taskParamNames(step));
   const params = Object.entries({ ...sampleRunParameters(), ...STEP_SAMPLE_PARAMS[step] }).filter(([name]) => declared.has(name));
   return {
     apiVersion: 'tekton.dev/v1',
@@ -451,8 +451,8 @@ export function taskRunSample(step: StepName): Obj {
     spec: {
       taskRef: { name: taskName(step) },
       params: params.map(([name, value]) => ({ name, value })),
-      podTemplate: { securityContext: { fsGroup: 65532 }, enableServiceLinks: ENABLE_SERVICE_LINKS },
-      workspaces: taskWorkspaces(step).map((w) => ({ name: w.name, ...sampleBinding(w.name, step) })),
+      podTemplate: TEKTON_POD_TEMPLATE,
+      workspaces: taskWorkspaces(step).map((w) => ({ name: w.name, ...(w.name === VOLUMES.workspace ? workspaceBinding(step) : objectBinding(w.name)) })),
     },
   };
 }

@@ -70,6 +70,11 @@ function taskParams(name: StepName): Obj[] {
   return params;
 }
 
+/** The names of the params a step's Task declares (what a run of it may set). */
+export function taskParamNames(name: StepName): string[] {
+  return (taskParams(name) as Array<{ name: string }>).map((p) => p.name);
+}
+
 export interface WorkspaceDecl {
   name: string;
   description: string;
