@@ -70,15 +70,20 @@ export function certsDir(dir: string, where: string): (host: string) => HostTrus
 }
 
 function topLevelCas(dir: string, where: string): string[] {
-  let entries;
+  let entries: string[];
   try {
-    entries = readdirSync(dir, { withFileTypes: true });
+    entries = readdirSync(dir);
   } catch (err) {
     throw new ConfigError(`${where}: certificate folder ${dir} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   // A mounted ConfigMap's keys are links into its ..data folder: follow them, skip folders.
-  const files = entries.filter((e) => e.name.endsWith('.crt') && !e.name.startsWith('.')).map((e) => path.join(dir, e.name));
-  return files.sort().filter(isFile).flatMap((f) => readPemBundle(f, where));
+  const names = entries.filter((n) => n.endsWith('.crt') && !n.startsWith('.') && isFile(path.join(dir, n)));
+  return casIn(dir, names.sort(), where);
+}
+
+/** The CAs of a folder: every *.crt among `names`, in their order. */
+function casIn(folder: string, names: readonly string[], where: string): string[] {
+  return names.filter((n) => n.endsWith('.crt')).flatMap((n) => readPemBundle(path.join(folder, n), where));
 }
 
 function isFile(file: string): boolean {
@@ -97,7 +102,7 @@ function readHostFolder(folder: string, where: string): HostTrust | undefined {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new ConfigError(`${where}: ${folder} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  const ca = names.filter((n) => n.endsWith('.crt')).flatMap((n) => readPemBundle(path.join(folder, n), where));
+  const ca = casIn(folder, names, where);
   const cert: string[] = [];
   const key: string[] = [];
   // A client pair shares its base name (client.cert + client.key); either alone is an error, as in containers/image.
